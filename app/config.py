@@ -1,0 +1,189 @@
+"""Configuration: a TOML file in the platform config dir, data in the platform data dir,
+both under ``$CRYPTOTERM_HOME`` when it is set, and ``--config`` / ``--data-dir`` on top.
+
+Every problem is a ConfigError whose message names the file and the key, so the CLI can
+print one clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from app.market.instruments import parse_display_symbol
+
+APP_NAME = "cryptoterm"
+ENVIRONMENTS = ("live", "testnet", "demo")
+THEMES = ("cryptoterm-dark", "cryptoterm-light")
+
+# Public endpoints per ccxt-style venue key and environment. Config may override any.
+DEFAULT_ENDPOINTS: dict[str, dict[str, dict[str, str]]] = {
+    "binance": {
+        "live": {"ws_url": "wss://stream.binance.com:9443", "rest_url": "https://api.binance.com"},
+        "testnet": {"ws_url": "wss://stream.testnet.binance.vision", "rest_url": "https://testnet.binance.vision"},
+        "demo": {"ws_url": "wss://demo-stream.binance.com", "rest_url": "https://demo-api.binance.com"},
+    },
+    "binanceusdm": {
+        "live": {"ws_url": "wss://fstream.binance.com", "rest_url": "https://fapi.binance.com"},
+        "testnet": {"ws_url": "wss://fstream.binancefuture.com", "rest_url": "https://testnet.binancefuture.com"},
+        "demo": {"ws_url": "wss://fstream.binancefuture.com", "rest_url": "https://demo-fapi.binance.com"},
+    },
+}
+
+DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
+
+EXAMPLE_CONFIG = """\
+# cryptoterm configuration (TOML)
+
+[app]
+theme = "cryptoterm-dark"    # or "cryptoterm-light"
+fps = 10                     # UI frames per second
+venue = "binance"
+symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
+
+# Endpoint overrides per venue and environment (proxies, regional hosts, tests):
+# [venues.binance.live]
+# ws_url = "wss://data-stream.binance.vision"
+# rest_url = "https://data-api.binance.vision"
+# [venues.binanceusdm.live]
+# ws_url = "wss://fstream.binance.com"
+"""
+
+
+class ConfigError(Exception):
+    """A bad config file or flag; the message says what and where."""
+
+
+@dataclass(slots=True)
+class Endpoint:
+    ws_url: str
+    rest_url: str
+
+
+@dataclass(slots=True)
+class AppConfig:
+    config_path: Path
+    data_dir: Path
+    theme: str = "cryptoterm-dark"
+    fps: float = 10.0
+    venue: str = "binance"
+    symbols: list[str] = field(default_factory=lambda: list(DEFAULT_SYMBOLS))
+    environment: str = "live"
+    endpoints: dict[str, dict[str, Endpoint]] = field(default_factory=dict)
+
+    def endpoint(self, venue_key: str, env: str | None = None) -> Endpoint:
+        env = env or self.environment
+        try:
+            return self.endpoints[venue_key][env]
+        except KeyError:
+            raise ConfigError(f"no {env} endpoint configured for {venue_key}") from None
+
+    def set_endpoint(self, venue_key: str, env: str, endpoint: Endpoint) -> None:
+        self.endpoints.setdefault(venue_key, {})[env] = endpoint
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "logs" / "cryptoterm.log"
+
+
+def default_paths(env: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """(config file, data dir), honouring $CRYPTOTERM_HOME."""
+    env = os.environ if env is None else env
+    home = env.get("CRYPTOTERM_HOME")
+    if home:
+        root = Path(home).expanduser()
+        return root / "config.toml", root / "data"
+    return (Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml",
+            Path(platformdirs.user_data_dir(APP_NAME)))
+
+
+def load_config(config_path: str | Path | None = None, data_dir: str | Path | None = None,
+                env: dict[str, str] | None = None) -> AppConfig:
+    default_config, default_data = default_paths(env)
+    explicit = config_path is not None
+    path = Path(config_path).expanduser() if explicit else default_config
+    raw: dict[str, Any] = {}
+    if path.exists():
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a directory, expected a TOML file")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from None
+    elif explicit:
+        raise ConfigError(f"{path}: config file not found")
+    cfg = AppConfig(config_path=path, data_dir=Path(data_dir).expanduser() if data_dir else default_data)
+    _apply(cfg, raw, path)
+    return cfg
+
+
+def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
+    known = {"app", "venues"}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{path}: unknown section [{key}] (known: {', '.join(sorted(known))})")
+    app = raw.get("app", {})
+    if not isinstance(app, dict):
+        raise ConfigError(f"{path}: [app] must be a table")
+    for key, value in app.items():
+        where = f"{path}: app.{key}"
+        if key == "theme":
+            if value not in THEMES:
+                raise ConfigError(f"{where} = {value!r}: use one of {', '.join(THEMES)}")
+            cfg.theme = value
+        elif key == "fps":
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 1 <= value <= 60:
+                raise ConfigError(f"{where} = {value!r}: must be a number from 1 to 60")
+            cfg.fps = float(value)
+        elif key == "venue":
+            if value != "binance":
+                raise ConfigError(f"{where} = {value!r}: supported venues: binance")
+            cfg.venue = value
+        elif key == "symbols":
+            if not isinstance(value, list) or not value or not all(isinstance(s, str) for s in value):
+                raise ConfigError(f"{where}: must be a non-empty list of symbols like \"BTC/USDT\"")
+            for s in value:
+                try:
+                    parse_display_symbol(s)
+                except ValueError as exc:
+                    raise ConfigError(f"{where}: {exc}") from None
+            cfg.symbols = list(value)
+        elif key == "environment":
+            if value not in ENVIRONMENTS:
+                raise ConfigError(f"{where} = {value!r}: use one of {', '.join(ENVIRONMENTS)}")
+            cfg.environment = value
+        else:
+            raise ConfigError(f"{where}: unknown setting")
+    for venue_key, envs in DEFAULT_ENDPOINTS.items():
+        for env_name, urls in envs.items():
+            cfg.set_endpoint(venue_key, env_name, Endpoint(**urls))
+    venues = raw.get("venues", {})
+    if not isinstance(venues, dict):
+        raise ConfigError(f"{path}: [venues] must be a table")
+    for venue_key, envs in venues.items():
+        if venue_key not in DEFAULT_ENDPOINTS:
+            raise ConfigError(f"{path}: venues.{venue_key}: unknown venue "
+                              f"(known: {', '.join(DEFAULT_ENDPOINTS)})")
+        if not isinstance(envs, dict):
+            raise ConfigError(f"{path}: venues.{venue_key} must be a table")
+        for env_name, urls in envs.items():
+            where = f"{path}: venues.{venue_key}.{env_name}"
+            if env_name not in ENVIRONMENTS:
+                raise ConfigError(f"{where}: unknown environment (use {', '.join(ENVIRONMENTS)})")
+            if not isinstance(urls, dict):
+                raise ConfigError(f"{where} must be a table with ws_url and/or rest_url")
+            current = cfg.endpoint(venue_key, env_name)
+            for key, value in urls.items():
+                if key not in ("ws_url", "rest_url"):
+                    raise ConfigError(f"{where}.{key}: unknown setting (use ws_url, rest_url)")
+                schemes = ("ws://", "wss://") if key == "ws_url" else ("http://", "https://")
+                if not isinstance(value, str) or not value.startswith(schemes):
+                    raise ConfigError(f"{where}.{key} = {value!r}: must start with {' or '.join(schemes)}")
+                setattr(current, key, value.rstrip("/"))

@@ -1,0 +1,1 @@
+"""Websocket connections, the market hub, and the engine thread that runs them."""

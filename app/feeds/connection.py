@@ -1,0 +1,179 @@
+"""One websocket connection that stays up: backoff with jitter, resubscribe on every
+connect, a staleness watchdog, and proactive rotation before the venue's lifetime cut."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from app.feeds.health import FeedHealth
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ConnectionSettings:
+    backoff_base: float = 0.5  # seconds before the first retry
+    backoff_cap: float = 30.0
+    stale_after: float = 30.0  # no frame at all for this long: reconnect
+    max_lifetime: float = 23.5 * 3600  # Binance cuts at 24 h; leave before it does
+    open_timeout: float = 10.0
+    max_size: int = 16 * 1024 * 1024  # Coinbase level2 snapshots run to several MB
+    ping_interval: float | None = 20.0
+    control_msgs_per_sec: float = 4.0  # Binance allows 5 inbound msgs/s, pongs included
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**attempt)], never below base/2 so a
+    flapping venue is not hammered."""
+    ceiling = min(cap, base * (2 ** attempt))
+    return max(base / 2, rng.uniform(0, ceiling))
+
+
+class WsConnection:
+    """Keeps one websocket open. ``on_open`` runs after every (re)connect and must
+    resubscribe and reset state; ``on_frame`` gets every frame with its arrival time."""
+
+    def __init__(self, name: str, url: str, health: FeedHealth,
+                 on_open: Callable[["WsConnection"], Awaitable[None]],
+                 on_frame: Callable[[str | bytes, float], None],
+                 on_close: Callable[["WsConnection"], None] | None = None,
+                 settings: ConnectionSettings | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.name = name
+        self.url = url
+        self.health = health
+        self.settings = settings or ConnectionSettings()
+        self._on_open = on_open
+        self._on_frame = on_frame
+        self._on_close = on_close
+        self._rng = rng or random.Random()
+        self._ws: ClientConnection | None = None
+        self._stopping = False
+        self._send_times: list[float] = []
+        self.connected_at: float | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._ws is not None
+
+    async def send(self, text: str) -> None:
+        """Send a control message, paced to the venue's inbound message limit."""
+        ws = self._ws
+        if ws is None:
+            return
+        limit = self.settings.control_msgs_per_sec
+        now = time.monotonic()
+        self._send_times = [t for t in self._send_times if now - t < 1.0]
+        if len(self._send_times) >= limit:
+            await asyncio.sleep(1.0 - (now - self._send_times[0]))
+        self._send_times.append(time.monotonic())
+        await ws.send(text)
+
+    async def close(self) -> None:
+        """Close the current socket; ``run`` reconnects unless ``stop`` was called."""
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        await self.close()
+
+    async def run(self) -> None:
+        attempt = 0
+        health = self.health
+        while not self._stopping:
+            health.state = "connecting" if health.reconnects == 0 and attempt == 0 else "reconnecting"
+            try:
+                ws = await connect(self.url, open_timeout=self.settings.open_timeout,
+                                   max_size=self.settings.max_size,
+                                   ping_interval=self.settings.ping_interval,
+                                   close_timeout=2, compression=None)
+            except (OSError, asyncio.TimeoutError, websockets.InvalidHandshake,
+                    websockets.InvalidURI) as exc:
+                health.error = f"cannot connect to {self.url}: {_plain(exc)}"
+                health.state = "reconnecting"
+                log.warning("%s: %s", self.name, health.error)
+                await asyncio.sleep(backoff_delay(attempt, self.settings.backoff_base,
+                                                  self.settings.backoff_cap, self._rng))
+                attempt += 1
+                continue
+            self._ws = ws
+            self.connected_at = time.monotonic()
+            health.state = "connected"
+            health.error = None
+            log.info("%s: connected to %s", self.name, self.url)
+            try:
+                await self._on_open(self)
+                await self._pump(ws)
+            except websockets.ConnectionClosed as exc:
+                if not self._stopping:
+                    health.error = f"connection closed: {_plain(exc)}"
+                    log.warning("%s: %s", self.name, health.error)
+            except OSError as exc:
+                health.error = f"connection lost: {_plain(exc)}"
+                log.warning("%s: %s", self.name, health.error)
+            finally:
+                self._ws = None
+                await ws.close()
+                if self._on_close is not None:
+                    self._on_close(self)
+            if self._stopping:
+                break
+            # A connection that lived a while resets the backoff: this is a fresh failure.
+            lived = time.monotonic() - (self.connected_at or 0.0)
+            attempt = 0 if lived > 10.0 else attempt + 1
+            health.reconnects += 1
+            health.state = "reconnecting"
+            await asyncio.sleep(backoff_delay(attempt, self.settings.backoff_base,
+                                              self.settings.backoff_cap, self._rng) if attempt else
+                                self._rng.uniform(0.05, self.settings.backoff_base))
+        health.state = "stopped"
+
+    async def _pump(self, ws: ClientConnection) -> None:
+        settings = self.settings
+        on_frame = self._on_frame
+        health = self.health
+        opened = time.monotonic()
+        watchdog = asyncio.get_running_loop().create_task(self._watchdog(ws, opened))
+        try:
+            async for frame in ws:
+                now = time.monotonic()
+                health.on_message(now)
+                on_frame(frame, now)
+        finally:
+            watchdog.cancel()
+        if not self._stopping and time.monotonic() - opened < settings.max_lifetime:
+            raise websockets.ConnectionClosedError(ws.close_rcvd, ws.close_sent)
+
+    async def _watchdog(self, ws: ClientConnection, opened: float) -> None:
+        settings = self.settings
+        health = self.health
+        while True:
+            await asyncio.sleep(min(1.0, settings.stale_after / 4))
+            now = time.monotonic()
+            if now - opened >= settings.max_lifetime:
+                log.info("%s: rotating connection before the venue's lifetime limit", self.name)
+                health.error = None
+                await ws.close()
+                return
+            last = health.last_message or opened
+            if now - last >= settings.stale_after:
+                health.state = "stale"
+                health.error = f"no data for {now - last:.0f}s; reconnecting"
+                log.warning("%s: %s", self.name, health.error)
+                await ws.close()
+                return
+
+
+def _plain(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__

@@ -1,0 +1,65 @@
+"""Feed health: what the status bar and cross-venue view show about each connection."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+FeedState = Literal["connecting", "connected", "stale", "reconnecting", "failed", "stopped"]
+
+
+@dataclass(slots=True, frozen=True)
+class HealthView:
+    """An immutable copy of one connection's health, safe to hand to the UI thread."""
+
+    name: str  # e.g. "binance spot"
+    state: FeedState
+    last_message_age: float | None  # seconds since the last frame; None before the first
+    msgs_per_sec: float
+    messages: int
+    gaps: int
+    resyncs: int
+    reconnects: int
+    unsynced: tuple[str, ...]  # instrument ids whose book is resyncing
+    error: str | None  # last connection error in plain words
+
+
+@dataclass(slots=True, eq=False)  # identity matters: two feeds may look alike
+class FeedHealth:
+    """Mutable counters owned by the engine thread."""
+
+    name: str
+    state: FeedState = "connecting"
+    last_message: float | None = None  # time.monotonic()
+    messages: int = 0
+    gaps: int = 0
+    resyncs: int = 0
+    reconnects: int = 0
+    error: str | None = None
+    unsynced: set[str] = field(default_factory=set)
+    _rate: float = 0.0
+    _window_start: float = field(default_factory=time.monotonic)
+    _window_count: int = 0
+
+    def on_message(self, now: float) -> None:
+        self.last_message = now
+        self.messages += 1
+        self._window_count += 1
+        if now - self._window_start >= 1.0:
+            self._roll(now)
+
+    def _roll(self, now: float) -> None:
+        elapsed = now - self._window_start
+        if elapsed > 0:
+            self._rate = self._window_count / elapsed
+        self._window_start = now
+        self._window_count = 0
+
+    def view(self, now: float | None = None) -> HealthView:
+        now = time.monotonic() if now is None else now
+        if now - self._window_start >= 2.0:  # a silent feed must not keep showing its old rate
+            self._roll(now)
+        age = None if self.last_message is None else max(0.0, now - self.last_message)
+        return HealthView(self.name, self.state, age, self._rate, self.messages, self.gaps,
+                          self.resyncs, self.reconnects, tuple(sorted(self.unsynced)), self.error)

@@ -1,0 +1,151 @@
+"""MarketHub: the latest state of every instrument, shared by feeds (writers, engine
+thread) and readers (UI frames, recorder) under one lock.
+
+Writers hold the lock for one message's apply (microseconds); readers copy what they
+need into immutable views, so nothing mutable ever leaves the engine thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+
+from app.feeds.health import FeedHealth, HealthView
+from app.feeds.views import InstrumentView
+from app.market.events import Funding, Kline, MarketEvent, Ticker, Trade
+from app.market.instruments import Instrument
+from app.market.orderbook import OrderBook
+
+MAX_TRADES = 200
+MAX_KLINES = 1000
+
+
+class InstrumentState:
+    __slots__ = ("instrument", "book", "synced", "ticker", "trades", "klines", "_kline_cache",
+                 "funding", "seq", "health")
+
+    def __init__(self, instrument: Instrument, health: FeedHealth | None = None) -> None:
+        self.instrument = instrument
+        self.book = OrderBook()
+        self.synced = False
+        self.ticker: Ticker | None = None
+        self.trades: deque[Trade] = deque(maxlen=MAX_TRADES)
+        self.klines: dict[str, dict[int, Kline]] = {}
+        self._kline_cache: dict[str, tuple[Kline, ...]] = {}
+        self.funding: Funding | None = None
+        self.seq = 0
+        self.health = health
+
+    def put_kline(self, k: Kline) -> None:
+        series = self.klines.setdefault(k.interval, {})
+        series[k.open_time] = k
+        if len(series) > MAX_KLINES:
+            for old in sorted(series)[: len(series) - MAX_KLINES]:
+                del series[old]
+        self._kline_cache.pop(k.interval, None)
+
+    def kline_series(self, interval: str) -> tuple[Kline, ...]:
+        cached = self._kline_cache.get(interval)
+        if cached is None:
+            series = self.klines.get(interval, {})
+            cached = tuple(series[t] for t in sorted(series))
+            self._kline_cache[interval] = cached
+        return cached
+
+
+class MarketHub:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._states: dict[str, InstrumentState] = {}
+        self._healths: list[FeedHealth] = []
+        self._listeners: list[Callable[[MarketEvent], None]] = []
+
+    # -- engine side (call with ``lock`` held) -------------------------------------
+
+    def add_instrument(self, instrument: Instrument, health: FeedHealth | None = None) -> InstrumentState:
+        state = self._states.get(instrument.id)
+        if state is None:
+            state = self._states[instrument.id] = InstrumentState(instrument, health)
+        else:
+            state.instrument = instrument  # richer metadata replaces the preliminary one
+            if health is not None:
+                state.health = health
+        return state
+
+    def remove_instrument(self, instrument_id: str) -> None:
+        self._states.pop(instrument_id, None)
+
+    def add_health(self, health: FeedHealth) -> None:
+        if health not in self._healths:
+            self._healths.append(health)
+
+    def remove_health(self, health: FeedHealth) -> None:
+        if health in self._healths:
+            self._healths.remove(health)
+
+    def state(self, instrument_id: str) -> InstrumentState | None:
+        return self._states.get(instrument_id)
+
+    def subscribe(self, listener: Callable[[MarketEvent], None]) -> None:
+        """Called (on the engine thread, lock held) with every normalized event."""
+        self._listeners.append(listener)
+
+    def on_event(self, ev: MarketEvent) -> None:
+        st = self._states.get(ev.id)
+        if st is None:
+            return
+        if isinstance(ev, Trade):
+            st.trades.appendleft(ev)
+        elif isinstance(ev, Kline):
+            st.put_kline(ev)
+        elif isinstance(ev, Ticker):
+            st.ticker = ev
+        elif isinstance(ev, Funding):
+            st.funding = ev
+        st.seq += 1
+        for listener in self._listeners:
+            listener(ev)
+
+    def touch(self, instrument_id: str, synced: bool) -> None:
+        st = self._states.get(instrument_id)
+        if st is not None:
+            st.synced = synced
+            st.seq += 1
+
+    # -- reader side (take the lock) -----------------------------------------------
+
+    def instruments(self) -> list[Instrument]:
+        with self.lock:
+            return [s.instrument for s in self._states.values()]
+
+    def health(self) -> list[HealthView]:
+        with self.lock:
+            return [h.view() for h in self._healths]
+
+    def view(self, instrument_id: str, depth: int = 20, group: float = 0.0,
+             interval: str = "1m", trades: int = 50) -> InstrumentView | None:
+        with self.lock:
+            st = self._states.get(instrument_id)
+            if st is None:
+                return None
+            book = st.book
+            bids, asks = book.ladder(depth, group) if st.synced else ([], [])
+            best_bid = book.best_bid if st.synced else None
+            best_ask = book.best_ask if st.synced else None
+            recent = tuple(st.trades)[:trades]
+            return InstrumentView(
+                instrument=st.instrument, seq=st.seq, synced=st.synced,
+                bids=tuple(bids), asks=tuple(asks),
+                best_bid=best_bid[0] if best_bid else None,
+                best_ask=best_ask[0] if best_ask else None,
+                ticker=st.ticker, trades=recent, klines=st.kline_series(interval),
+                interval=interval, funding=st.funding,
+                health=st.health.view() if st.health is not None else None)
+
+    def book_top(self, instrument_id: str, depth: int = 20) -> tuple[list, list] | None:
+        with self.lock:
+            st = self._states.get(instrument_id)
+            if st is None or not st.synced:
+                return None
+            return st.book.top(depth)

@@ -1,0 +1,101 @@
+"""A small REST client for the venue endpoints the feeds use (snapshots, klines,
+metadata): one aiohttp session, a request-weight budget, and Retry-After honoured so a
+busy client never earns the venue's 418 ban."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+
+class RestError(Exception):
+    """A REST call failed; the message is fit to show a user."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class WeightBudget:
+    """Sliding one-minute budget of request weight (Binance: 6000/min spot, 2400 futures)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._spent: list[tuple[float, int]] = []
+        self.blocked_until = 0.0
+
+    async def take(self, weight: int) -> None:
+        while True:
+            now = time.monotonic()
+            if now < self.blocked_until:
+                await asyncio.sleep(self.blocked_until - now)
+                continue
+            self._spent = [(t, w) for t, w in self._spent if now - t < 60.0]
+            used = sum(w for _, w in self._spent)
+            if used + weight <= self.per_minute or not self._spent:
+                self._spent.append((now, weight))
+                return
+            await asyncio.sleep(60.0 - (now - self._spent[0][0]) + 0.01)
+
+
+class RestClient:
+    def __init__(self, base_url: str, budget: WeightBudget | None = None,
+                 timeout: float = 10.0, on_response=None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.budget = budget or WeightBudget(6000)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        # called with (path_and_query, text) for every successful response: raw capture
+        self.on_response = on_response
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def get_text(self, path: str, weight: int = 1, retries: int = 3) -> str:
+        """GET ``path`` (with query); retries network errors and 429/418/5xx with backoff."""
+        url = self.base_url + path
+        last_error = "no attempt made"
+        for attempt in range(retries + 1):
+            await self.budget.take(weight)
+            try:
+                session = await self._get_session()
+                async with session.get(url) as resp:
+                    text = await resp.text()
+                    if resp.status == 200:
+                        if self.on_response is not None:
+                            self.on_response(path, text)
+                        return text
+                    if resp.status in (418, 429):
+                        wait = _retry_after(resp.headers.get("Retry-After"), default=2.0 ** attempt)
+                        self.budget.blocked_until = time.monotonic() + wait
+                        last_error = f"rate limited by the venue (HTTP {resp.status}); waiting {wait:.0f}s"
+                        log.warning("%s: %s", url, last_error)
+                        continue
+                    if resp.status >= 500:
+                        last_error = f"venue error HTTP {resp.status}"
+                    else:
+                        raise RestError(f"GET {path} failed: HTTP {resp.status} {text[:200]}", resp.status)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                last_error = f"cannot reach {self.base_url}: {str(exc) or type(exc).__name__}"
+            if attempt < retries:
+                await asyncio.sleep(min(10.0, 0.5 * 2 ** attempt))
+        raise RestError(f"GET {path} failed: {last_error}")
+
+
+def _retry_after(value: str | None, default: float) -> float:
+    try:
+        return max(0.0, float(value)) if value is not None else default
+    except ValueError:
+        return default

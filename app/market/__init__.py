@@ -1,0 +1,1 @@
+"""Venue-independent market domain: instruments, normalized events, order books, klines."""

@@ -1,0 +1,69 @@
+"""Instruments and their canonical ids.
+
+Ids are built from venue metadata (base, quote, market type), never by splitting a
+venue symbol: ``BTCUSDT`` is both a spot pair and a perpetual on Binance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+MarketType = Literal["spot", "perp"]
+
+
+def canonical_id(venue: str, market: MarketType, base: str, quote: str) -> str:
+    """``cryptopair_binance_btcusdt`` for spot, ``cryptoperp_okx_btcusdt`` for USDT perps."""
+    prefix = "cryptopair" if market == "spot" else "cryptoperp"
+    return f"{prefix}_{venue}_{base}{quote}".lower()
+
+
+def display_symbol(market: MarketType, base: str, quote: str) -> str:
+    """ccxt's unified symbol: ``BTC/USDT`` for spot, ``BTC/USDT:USDT`` for linear perps."""
+    base, quote = base.upper(), quote.upper()
+    return f"{base}/{quote}" if market == "spot" else f"{base}/{quote}:{quote}"
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    venue: str
+    market: MarketType
+    base: str
+    quote: str
+    venue_symbol: str  # what the venue calls it on the wire, e.g. "BTCUSDT", "BTC-USDT-SWAP"
+    tick_size: float = 0.01
+    lot_size: float = 0.00001
+    min_notional: float = 0.0
+    contract_size: float = 1.0  # base units per contract (OKX SWAP ctVal); 1 where sizes are in base
+
+    @property
+    def id(self) -> str:
+        return canonical_id(self.venue, self.market, self.base, self.quote)
+
+    @property
+    def symbol(self) -> str:
+        return display_symbol(self.market, self.base, self.quote)
+
+    @property
+    def label(self) -> str:
+        """What a user reads in a list: ``BTC/USDT · binance spot``."""
+        return f"{self.symbol} · {self.venue} {self.market}"
+
+
+def parse_display_symbol(text: str) -> tuple[MarketType, str, str]:
+    """``BTC/USDT`` -> ("spot", "BTC", "USDT"); ``BTC/USDT:USDT`` -> ("perp", ...).
+
+    Raises ValueError with a message fit to show a user.
+    """
+    raw = text.strip().upper()
+    settle = None
+    if ":" in raw:
+        raw, settle = raw.split(":", 1)
+    if raw.count("/") != 1:
+        raise ValueError(f"symbol {text!r} is not of the form BASE/QUOTE or BASE/QUOTE:SETTLE")
+    base, quote = raw.split("/")
+    if not base.isalnum() or not quote.isalnum():
+        raise ValueError(f"symbol {text!r} is not of the form BASE/QUOTE or BASE/QUOTE:SETTLE")
+    if settle is not None and settle != quote:
+        raise ValueError(f"symbol {text!r}: only linear perpetuals settled in the quote are supported")
+    return ("perp" if settle else "spot"), base, quote

@@ -1,0 +1,1 @@
+"""One module per exchange: stream names, subscribe messages, decoding, book-sync rules."""

@@ -1,0 +1,102 @@
+"""What every venue module provides, and the small records its decoder returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from app.market.events import Kline, MarketEvent
+from app.market.instruments import Instrument
+from app.market.orderbook import OrderBook
+
+
+@dataclass(slots=True)
+class DepthDiff:
+    """A venue's book delta before sync rules are applied: ids plus raw levels
+    (string pairs straight from the JSON parser, converted only when applied)."""
+
+    id: str
+    ts: int
+    first: int  # Binance U
+    last: int  # Binance u
+    prev: int  # Binance futures pu (-1 where the venue does not send it)
+    bids: list
+    asks: list
+
+
+@dataclass(slots=True)
+class Ack:
+    """A reply to one of our control messages (subscribe, unsubscribe, ...)."""
+
+    req_id: Any
+    error: str | None = None
+    result: Any = None
+
+
+@dataclass(slots=True)
+class Unknown:
+    """A frame we could not use: unparsable, unknown event type or unknown symbol."""
+
+    reason: str
+    malformed: bool = False
+
+
+@dataclass(slots=True)
+class BookSnapshot:
+    last_update_id: int
+    bids: list
+    asks: list
+    ts: int = 0
+
+
+@dataclass(slots=True)
+class ConnectionPlan:
+    """One websocket connection to open: its full URL and the streams it carries."""
+
+    name: str
+    url: str
+    streams: list[str] = field(default_factory=list)
+
+
+Decoded = MarketEvent | DepthDiff | Ack | Unknown | None
+
+
+class BookSync(Protocol):
+    """Turns a venue's snapshot + delta stream into a correct OrderBook, or says it cannot."""
+
+    book: OrderBook
+    synced: bool
+    needs_snapshot: bool
+
+    def reset(self) -> None: ...
+    def on_diff(self, diff: DepthDiff) -> int: ...
+    def on_snapshot(self, snap: BookSnapshot) -> int: ...
+
+
+class Venue(Protocol):
+    """A venue/market codec: pure functions of the wire formats, no I/O."""
+
+    name: str  # "binance"
+    market: str  # "spot" | "perp"
+    config_key: str  # endpoint section in config, e.g. "binance", "binanceusdm"
+
+    def instruments(self) -> list[Instrument]: ...
+    def connection_plans(self, ws_url: str, instruments: list[Instrument],
+                         intervals: list[str]) -> list[ConnectionPlan]: ...
+    def kline_stream(self, instrument: Instrument, interval: str) -> tuple[str, str]: ...
+    def subscribe_messages(self, streams: list[str]) -> list[str]: ...
+    def decode(self, raw: str | bytes) -> Decoded: ...
+    def new_book_sync(self, instrument: Instrument) -> BookSync: ...
+    def snapshot_path(self, instrument: Instrument) -> str: ...
+    def parse_snapshot(self, text: str | bytes) -> BookSnapshot: ...
+    def klines_path(self, instrument: Instrument, interval: str, limit: int) -> str: ...
+    def parse_klines(self, text: str | bytes, instrument: Instrument, interval: str) -> list[Kline]: ...
+
+
+# Results of BookSync.on_diff / on_snapshot. Plain ints: they are returned per message.
+APPLIED = 0  # the diff is in the book
+BUFFERED = 1  # held until the snapshot arrives
+IGNORED = 2  # older than the book, dropped
+GAP = 3  # a missing diff: the book is wrong and must be rebuilt
+STALE_SNAPSHOT = 4  # the snapshot predates the buffered diffs: fetch another
+SYNCED = 5  # the snapshot and buffered diffs made a correct book

@@ -1,0 +1,79 @@
+import math
+
+import pytest
+
+from app.market.orderbook import OrderBook
+
+
+def make_book() -> OrderBook:
+    book = OrderBook()
+    book.load_snapshot([["100.0", "1"], ["99.5", "2"], ["99.0", "3"], ["97.2", "4"]],
+                       [["100.5", "1.5"], ["101.0", "2.5"], ["102.7", "1"]])
+    return book
+
+
+def test_best_spread_mid():
+    book = make_book()
+    assert book.best_bid == (100.0, 1.0)
+    assert book.best_ask == (100.5, 1.5)
+    assert book.spread == pytest.approx(0.5)
+    assert book.mid == pytest.approx(100.25)
+
+
+def test_deltas_are_absolute_and_zero_deletes():
+    book = make_book()
+    book.apply([["100.0", "0"], ["99.5", "7"], ["100.2", "0.3"]], [["100.5", "0.00000000"]])
+    assert book.best_bid == (100.2, 0.3)
+    assert book.bids[99.5] == 7.0
+    assert 100.0 not in book.bids
+    assert book.best_ask == (101.0, 2.5)
+    # deleting a level that is not there is harmless
+    book.apply([["1.0", "0"]], [])
+    assert len(book.bids) == 4
+
+
+def test_top_and_cumulative_ladder():
+    book = make_book()
+    bids, asks = book.top(2)
+    assert bids == [(100.0, 1.0), (99.5, 2.0)]
+    assert asks == [(100.5, 1.5), (101.0, 2.5)]
+    lb, la = book.ladder(3)
+    assert [r.cumulative for r in lb] == [1.0, 3.0, 6.0]
+    assert [r.cumulative for r in la] == [1.5, 4.0, 5.0]
+
+
+def test_grouping_rounds_bids_down_asks_up():
+    book = make_book()
+    bids, asks = book.ladder(10, group=1.0)
+    assert [(r.price, r.size) for r in bids] == [(100.0, 1.0), (99.0, 5.0), (97.0, 4.0)]
+    assert [(r.price, r.size) for r in asks] == [(101.0, 4.0), (103.0, 1.0)]
+    assert bids[-1].cumulative == 10.0
+
+
+def test_grouping_fractional_step_is_exact():
+    book = OrderBook()
+    book.load_snapshot([["0.3", "1"], ["0.2", "1"]], [["0.7", "1"]])
+    bids, _ = book.ladder(10, group=0.1)
+    assert [r.price for r in bids] == [0.3, 0.2]
+
+
+def test_depth_within_percent():
+    book = make_book()
+    bid_total, ask_total = book.depth_within(1.0)  # mid 100.25 -> [99.2475, 101.2525]
+    assert bid_total == 3.0
+    assert ask_total == 4.0
+
+
+def test_bad_size_is_rejected():
+    book = make_book()
+    with pytest.raises(ValueError):
+        book.apply([["100.0", "NaN"]], [])
+    with pytest.raises(ValueError):
+        book.apply([["100.0", "-1"]], [])
+
+
+def test_empty_book():
+    book = OrderBook()
+    assert book.best_bid is None and book.mid is None and book.spread is None
+    assert book.depth_within(1) == (0.0, 0.0)
+    assert not math.isnan(len(book))
