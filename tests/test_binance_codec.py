@@ -5,7 +5,8 @@ from app.market.events import Funding, Kline, Ticker, Trade
 from app.market.instruments import Instrument
 from app.venues.base import (APPLIED, BUFFERED, GAP, IGNORED, STALE_SNAPSHOT, SYNCED, Ack,
                              BookSnapshot, DepthDiff, Unknown)
-from app.venues.binance import BinanceBookSync, BinanceVenue, instruments_from_exchange_info
+from app.venues.binance import (BinanceBookSync, BinanceDepth, BinanceVenue,
+                                instruments_from_exchange_info)
 
 SPOT = Instrument("binance", "spot", "BTC", "USDT", "BTCUSDT")
 PERP = Instrument("binance", "perp", "BTC", "USDT", "BTCUSDT")
@@ -28,9 +29,10 @@ def test_ids_and_symbols():
 
 def test_depth_update_raw(spot, fixture_text):
     d = spot.decode(fixture_text("binance/spot_depth_update.json"))
-    assert isinstance(d, DepthDiff)
-    assert (d.id, d.first, d.last, d.ts) == (SPOT.id, 101, 104, 1700000000123)
-    assert d.bids == [["30000.10", "1.5"], ["29999.90", "0"]]
+    assert isinstance(d, BinanceDepth)
+    assert (d.symbol, d.first, d.last, d.ts, d.prev) == ("BTCUSDT", 101, 104, 1700000000123, -1)
+    assert d.bids == [(30000.1, 1.5), (29999.9, 0.0)]
+    assert d.asks == [(30000.2, 0.75)]
 
 
 def test_aggtrade_combined_taker_side(spot, fixture_text):
@@ -71,6 +73,8 @@ def test_ack_and_errors(spot):
 @pytest.mark.parametrize("frame", ['{"stream":"x","data":{', "[1,2]", "garbage",
                                    '{"e":"aggTrade","s":"BTCUSDT","p":"NaN","q":"1","T":1,"m":true,"a":1}',
                                    '{"e":"depthUpdate","s":"BTCUSDT","E":1,"U":1,"u":2,"b":5,"a":[]}',
+                                   '{"e":"depthUpdate","s":"BTCUSDT","E":1,"U":1,"u":2,"b":[["1","NaN"]],"a":[]}',
+                                   '{"e":"depthUpdate","s":"BTCUSDT","E":1,"U":1,"u":2,"b":[["1","-2"]],"a":[]}',
                                    '{"e":"kline","s":"BTCUSDT","k":{}}'])
 def test_malformed_frames_are_reported_not_raised(spot, frame):
     out = spot.decode(frame)
@@ -120,7 +124,8 @@ def test_rest_klines(spot, fixture_text):
 # -- sync ------------------------------------------------------------------------------
 
 def diff(first, last, bids=(), asks=(), prev=-1):
-    return DepthDiff(SPOT.id, 0, first, last, prev, [list(b) for b in bids], [list(a) for a in asks])
+    return DepthDiff("BTCUSDT", 0, first, last, prev, [(float(p), float(q)) for p, q in bids],
+                     [(float(p), float(q)) for p, q in asks])
 
 
 def test_spot_sync_buffer_drop_straddle(spot, fixture_text):
@@ -130,7 +135,8 @@ def test_spot_sync_buffer_drop_straddle(spot, fixture_text):
     assert sync.on_diff(diff(100, 102, [("30000.10", "5")])) == BUFFERED  # straddles 101
     assert sync.on_diff(diff(103, 105, asks=[("30000.20", "0")])) == BUFFERED
     assert sync.on_snapshot(snap) == SYNCED
-    assert sync.book.bids[30000.1] == 5.0 and 1.0 not in sync.book.bids
+    bids, _ = sync.book.side_dicts()
+    assert bids[30000.1] == 5.0 and 1.0 not in bids
     assert sync.book.best_ask == (30000.5, 1.25)
     assert sync.last_id == 105
     assert sync.on_diff(diff(100, 104)) == IGNORED
@@ -160,7 +166,7 @@ def test_spot_snapshot_with_empty_buffer_then_first_event():
     assert sync.on_snapshot(BookSnapshot(50, [["1", "1"]], [["2", "1"]])) == SYNCED
     assert sync.on_diff(diff(40, 50)) == IGNORED
     assert sync.on_diff(diff(45, 52, [("1", "3")])) == APPLIED
-    assert sync.book.bids[1.0] == 3.0
+    assert sync.book.best_bid == (1.0, 3.0)
 
 
 def test_perp_sync_pu_chaining(perp, fixture_text):
@@ -172,16 +178,16 @@ def test_perp_sync_pu_chaining(perp, fixture_text):
     snap = perp.parse_snapshot(fixture_text("binance/perp_depth_snapshot.json"))  # lastUpdateId 5005
     assert sync.on_snapshot(snap) == SYNCED  # first kept: U 5000 <= 5005 <= u 5010
     assert sync.last_id == 5052
-    assert sync.book.bids == {30000.0: 2.0, 30000.5: 0.1}
-    assert sync.book.asks == {30001.0: 1.0, 30002.0: 4.5, 30003.0: 1.0}
+    assert sync.book.side_dicts() == ({30000.0: 2.0, 30000.5: 0.1},
+                                      {30001.0: 1.0, 30002.0: 4.5, 30003.0: 1.0})
     # futures U jumps: only pu matters
-    nxt = DepthDiff(PERP.id, 0, 5070, 5080, 5052, [], [["30001.0", "0"]])
+    nxt = DepthDiff("BTCUSDT", 0, 5070, 5080, 5052, [], [(30001.0, 0.0)])
     assert sync.on_diff(nxt) == APPLIED
-    bad = DepthDiff(PERP.id, 0, 5081, 5090, 5079, [], [])
+    bad = DepthDiff("BTCUSDT", 0, 5081, 5090, 5079, [], [])
     assert sync.on_diff(bad) == GAP
 
 
 def test_perp_first_event_must_straddle():
     sync = BinanceBookSync(perp=True)
     sync.on_snapshot(BookSnapshot(100, [], []))
-    assert sync.on_diff(DepthDiff(PERP.id, 0, 102, 110, 101, [], [])) == GAP
+    assert sync.on_diff(DepthDiff("BTCUSDT", 0, 102, 110, 101, [], [])) == GAP

@@ -22,14 +22,34 @@ def test_best_spread_mid():
 
 def test_deltas_are_absolute_and_zero_deletes():
     book = make_book()
-    book.apply([["100.0", "0"], ["99.5", "7"], ["100.2", "0.3"]], [["100.5", "0.00000000"]])
+    book.apply_levels([["100.0", "0"], ["99.5", "7"], ["100.2", "0.3"]], [["100.5", "0.00000000"]])
     assert book.best_bid == (100.2, 0.3)
-    assert book.bids[99.5] == 7.0
-    assert 100.0 not in book.bids
+    bids, asks = book.side_dicts()
+    assert bids[99.5] == 7.0
+    assert 100.0 not in bids
     assert book.best_ask == (101.0, 2.5)
     # deleting a level that is not there is harmless
-    book.apply([["1.0", "0"]], [])
-    assert len(book.bids) == 4
+    book.apply([(1.0, 0.0)], [])
+    assert len(book) == 4 + 2
+    # a deleted level can come back
+    book.apply([(100.0, 4.0)], [])
+    assert book.best_bid == (100.2, 0.3) and book.bid_prices()[:2] == [100.2, 100.0]
+
+
+def test_tombstones_are_compacted_and_invisible():
+    book = OrderBook()
+    book.load_snapshot([[str(100 - i), "1"] for i in range(50)], [[str(101 + i), "1"] for i in range(50)])
+    for i in range(200):
+        p = float(100 - (i % 50))
+        book.apply([(p, 0.0)], [(float(101 + (i % 50)), float(i % 3))])
+        book.apply([(p, 2.0)], [])
+    bids, asks = book.side_dicts()
+    assert len(bids) == 50 and all(v == 2.0 for v in bids.values())
+    assert all(v > 0 for v in asks.values())
+    assert book.ladder(5)[1][0].price == min(asks)
+    for i in range(5000):  # enough writes to trigger a sweep
+        book.apply([], [(500.0 + i, 0.0)])
+    assert 500.0 not in book.asks
 
 
 def test_top_and_cumulative_ladder():
@@ -67,9 +87,11 @@ def test_depth_within_percent():
 def test_bad_size_is_rejected():
     book = make_book()
     with pytest.raises(ValueError):
-        book.apply([["100.0", "NaN"]], [])
+        book.apply_levels([["100.0", "NaN"]], [])
     with pytest.raises(ValueError):
-        book.apply([["100.0", "-1"]], [])
+        book.apply_levels([["100.0", "-1"]], [])
+    with pytest.raises(ValueError):
+        book.load_snapshot([["inf", "1"]], [])
 
 
 def test_empty_book():

@@ -12,8 +12,7 @@ from app.feeds.health import FeedHealth
 from app.feeds.hub import MarketHub
 from app.feeds.rest import RestClient, RestError
 from app.market.instruments import Instrument
-from app.venues.base import (APPLIED, GAP, STALE_SNAPSHOT, SYNCED, Ack, ConnectionPlan,
-                             DepthDiff, Unknown)
+from app.venues.base import APPLIED, GAP, STALE_SNAPSHOT, SYNCED, Ack, ConnectionPlan, Unknown
 from app.venues.binance import BinanceBookSync, BinanceVenue
 
 log = logging.getLogger(__name__)
@@ -57,24 +56,23 @@ class VenueFeed:
 
     async def start(self) -> None:
         insts = list(self._instruments.values())
-        plans = self.venue.connection_plans(self.ws_url, insts, sorted({"1m"}))
-        for plan in plans:
-            health = FeedHealth(plan.name)
-            conn = WsConnection(plan.name, plan.url, health, self._on_open, self._make_on_frame(),
-                                on_close=self._on_conn_close, settings=self.settings)
-            self._conns.append((conn, plan))
-            with self.hub.lock:
-                self.hub.add_health(health)
-            for inst in insts:
-                if any(s.startswith(inst.venue_symbol.lower() + "@depth") for s in plan.streams):
-                    self._depth_owner[inst.id] = conn
         with self.hub.lock:
             for inst in insts:
                 sync = self.venue.new_book_sync(inst)
                 self._syncs[inst.id] = sync
-                owner = self._depth_owner.get(inst.id)
-                state = self.hub.add_instrument(inst, owner.health if owner else None)
-                state.book = sync.book
+                self.hub.add_instrument(inst).book = sync.book
+        on_frame = self._make_on_frame()
+        for plan in self.venue.connection_plans(self.ws_url, insts, ["1m"]):
+            health = FeedHealth(plan.name)
+            conn = WsConnection(plan.name, plan.url, health, self._on_open, on_frame,
+                                on_close=self._on_conn_close, settings=self.settings)
+            self._conns.append((conn, plan))
+            with self.hub.lock:
+                self.hub.add_health(health)
+                for inst in insts:
+                    if f"{inst.venue_symbol.lower()}@depth@100ms" in plan.streams:
+                        self._depth_owner[inst.id] = conn
+                        self.hub.add_instrument(inst, health)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(conn.run(), name=conn.name) for conn, _ in self._conns]
         self._tasks.append(loop.create_task(self._stream_watchdog()))
@@ -157,36 +155,32 @@ class VenueFeed:
 
     def _make_on_frame(self):
         decode = self.venue.decode
+        depth_type = self.venue.depth_type
         hub = self.hub
         stats = self.stats
-        syncs = self._syncs
+        # the hot path looks syncs and states up by the venue's own symbol
+        by_symbol = {self._instruments[i].venue_symbol.upper(): (i, sync, hub.state(i))
+                     for i, sync in self._syncs.items()}
         last_depth = self._last_depth
 
         def on_frame(raw: str | bytes, now: float) -> None:
             stats.messages += 1
             msg = decode(raw)
-            if type(msg) is DepthDiff:
-                sync = syncs.get(msg.id)
-                if sync is None:
+            if type(msg) is depth_type:
+                entry = by_symbol.get(msg.symbol)
+                if entry is None:
                     return
-                last_depth[msg.id] = now
+                inst_id, sync, state = entry
+                last_depth[inst_id] = now
                 with hub.lock:
-                    try:
-                        result = sync.on_diff(msg)
-                    except ValueError as exc:
-                        stats.malformed += 1
-                        log.warning("%s: corrupt depth diff (%s); rebuilding the book", msg.id, exc)
-                        sync.reset()
-                        result = GAP
+                    result = sync.on_diff(msg)
                     if result == APPLIED:
-                        st = hub.state(msg.id)
-                        if st is not None:
-                            st.seq += 1
+                        state.seq += 1
                         return
                     if result == GAP:
-                        self._on_gap(msg.id)
-                if sync.needs_snapshot and msg.id not in self._snapshot_tasks:
-                    self._request_snapshot(msg.id)
+                        self._on_gap(inst_id)
+                if sync.needs_snapshot and inst_id not in self._snapshot_tasks:
+                    self._request_snapshot(inst_id)
                 return
             if msg is None:
                 return

@@ -1,9 +1,10 @@
 """A price-level order book: snapshot plus absolute-size deltas.
 
-Each side is a dict ``price -> size`` (the hot path is one float parse and one dict
-operation per level); the sorted price list is rebuilt lazily, only when a level was
-added or removed since the last read, so readers at 10 Hz pay for sorting, not writers
-at 20k msgs/s.
+Each side is a dict ``price -> size`` of floats. Deleting a level writes a 0.0
+tombstone instead of removing the key, so applying a venue delta is one C-level
+``dict.update`` with no per-level Python work (the decode+apply budget needs that).
+Readers skip tombstones; ``_compact`` sweeps them out once writes outnumber levels.
+The sorted price lists are rebuilt lazily, only after a new price appeared.
 """
 
 from __future__ import annotations
@@ -22,15 +23,27 @@ class LadderRow:
     cumulative: float
 
 
+def parse_levels(levels: Iterable[Sequence]) -> list[Level]:
+    """Venue level strings -> float pairs; NaN, infinite, negative values are rejected."""
+    out = []
+    for level in levels:
+        p, q = float(level[0]), float(level[1])
+        if not (0.0 < p < math.inf) or not (0.0 <= q < math.inf):
+            raise ValueError(f"bad level {list(level[:2])!r}")
+        out.append((p, q))
+    return out
+
+
 class OrderBook:
-    __slots__ = ("bids", "asks", "_bid_prices", "_ask_prices", "ts")
+    __slots__ = ("bids", "asks", "_bid_prices", "_ask_prices", "ts", "_sweep_at")
 
     def __init__(self) -> None:
         self.bids: dict[float, float] = {}
         self.asks: dict[float, float] = {}
-        self._bid_prices: list[float] | None = []  # best first; None = needs re-sort
+        self._bid_prices: list[float] | None = []  # every key, best first; None = re-sort
         self._ask_prices: list[float] | None = []
         self.ts = 0
+        self._sweep_at = 1024  # a side this long may be mostly tombstones: sweep it
 
     # -- writing -------------------------------------------------------------------
 
@@ -39,46 +52,87 @@ class OrderBook:
         self.asks.clear()
         self._bid_prices = []
         self._ask_prices = []
+        self._sweep_at = 1024
 
     def load_snapshot(self, bids: Iterable[Sequence], asks: Iterable[Sequence], ts: int = 0) -> None:
-        """Replace the whole book. Levels are ``(price, size)`` as strings or numbers."""
-        self.bids = {float(p): float(q) for p, q in bids if float(q) > 0.0}
-        self.asks = {float(p): float(q) for p, q in asks if float(q) > 0.0}
+        """Replace the whole book. Levels may be the venue's strings or numbers."""
+        self.bids = {p: q for p, q in parse_levels(bids) if q > 0.0}
+        self.asks = {p: q for p, q in parse_levels(asks) if q > 0.0}
         self._bid_prices = None
         self._ask_prices = None
         self.ts = ts
+        self._sweep_at = max(1024, 2 * max(len(self.bids), len(self.asks)))
 
-    def apply(self, bids: Iterable[Sequence], asks: Iterable[Sequence], ts: int = 0) -> None:
-        """Apply absolute sizes; a size of zero deletes the level."""
-        if _apply_side(self.bids, bids):
+    def apply(self, bids: Sequence[Level], asks: Sequence[Level], ts: int = 0) -> None:
+        """Apply absolute sizes given as validated float pairs; 0.0 deletes the level.
+
+        Only a new key changes a dict's length, and only a new key invalidates the
+        sorted prices (a revived tombstone is already in them)."""
+        side = self.bids
+        n = len(side)
+        side.update(bids)
+        if len(side) != n:
             self._bid_prices = None
-        if _apply_side(self.asks, asks):
+            if n > self._sweep_at:
+                self._compact()
+        side = self.asks
+        n = len(side)
+        side.update(asks)
+        if len(side) != n:
             self._ask_prices = None
+            if n > self._sweep_at:
+                self._compact()
         self.ts = ts
+
+    def apply_levels(self, bids: Iterable[Sequence], asks: Iterable[Sequence], ts: int = 0) -> None:
+        """``apply`` for levels that are still the venue's strings (validated here)."""
+        self.apply(parse_levels(bids), parse_levels(asks), ts)
+
+    def _compact(self) -> None:
+        """Drop tombstones; next sweep when a side is twice as long as now (amortized O(1))."""
+        dead = [p for p, q in self.bids.items() if not q > 0.0]
+        if dead:
+            for p in dead:
+                del self.bids[p]
+            self._bid_prices = None
+        dead = [p for p, q in self.asks.items() if not q > 0.0]
+        if dead:
+            for p in dead:
+                del self.asks[p]
+            self._ask_prices = None
+        self._sweep_at = max(1024, 2 * max(len(self.bids), len(self.asks)))
 
     # -- reading -------------------------------------------------------------------
 
-    def bid_prices(self) -> list[float]:
-        """Bid prices, best (highest) first."""
+    def _sorted_bids(self) -> list[float]:
         if self._bid_prices is None:
             self._bid_prices = sorted(self.bids, reverse=True)
         return self._bid_prices
 
-    def ask_prices(self) -> list[float]:
-        """Ask prices, best (lowest) first."""
+    def _sorted_asks(self) -> list[float]:
         if self._ask_prices is None:
             self._ask_prices = sorted(self.asks)
         return self._ask_prices
 
+    def bid_prices(self) -> list[float]:
+        """Live bid prices, best (highest) first."""
+        bids = self.bids
+        return [p for p in self._sorted_bids() if bids[p] > 0.0]
+
+    def ask_prices(self) -> list[float]:
+        """Live ask prices, best (lowest) first."""
+        asks = self.asks
+        return [p for p in self._sorted_asks() if asks[p] > 0.0]
+
     @property
     def best_bid(self) -> Level | None:
-        prices = self.bid_prices()
-        return (prices[0], self.bids[prices[0]]) if prices else None
+        top = _top(self.bids, self._sorted_bids(), 1)
+        return top[0] if top else None
 
     @property
     def best_ask(self) -> Level | None:
-        prices = self.ask_prices()
-        return (prices[0], self.asks[prices[0]]) if prices else None
+        top = _top(self.asks, self._sorted_asks(), 1)
+        return top[0] if top else None
 
     @property
     def spread(self) -> float | None:
@@ -91,13 +145,18 @@ class OrderBook:
         return (ask[0] + bid[0]) / 2.0 if bid and ask else None
 
     def __len__(self) -> int:
-        return len(self.bids) + len(self.asks)
+        """Live levels on both sides."""
+        return (sum(1 for q in self.bids.values() if q > 0.0)
+                + sum(1 for q in self.asks.values() if q > 0.0))
+
+    def side_dicts(self) -> tuple[dict[float, float], dict[float, float]]:
+        """Live levels as plain dicts (tests compare these with a simulator's truth)."""
+        return ({p: q for p, q in self.bids.items() if q > 0.0},
+                {p: q for p, q in self.asks.items() if q > 0.0})
 
     def top(self, n: int = 20) -> tuple[list[Level], list[Level]]:
         """The best ``n`` levels per side, best first."""
-        bids, asks = self.bids, self.asks
-        return ([(p, bids[p]) for p in self.bid_prices()[:n]],
-                [(p, asks[p]) for p in self.ask_prices()[:n]])
+        return _top(self.bids, self._sorted_bids(), n), _top(self.asks, self._sorted_asks(), n)
 
     def depth_within(self, pct: float) -> tuple[float, float]:
         """Total bid and ask size within ``pct`` percent of the mid price."""
@@ -106,12 +165,12 @@ class OrderBook:
             return 0.0, 0.0
         lo, hi = mid * (1.0 - pct / 100.0), mid * (1.0 + pct / 100.0)
         bid_total = 0.0
-        for p in self.bid_prices():
+        for p in self._sorted_bids():
             if p < lo:
                 break
-            bid_total += self.bids[p]
+            bid_total += self.bids[p]  # tombstones add 0.0
         ask_total = 0.0
-        for p in self.ask_prices():
+        for p in self._sorted_asks():
             if p > hi:
                 break
             ask_total += self.asks[p]
@@ -121,25 +180,19 @@ class OrderBook:
         """Top ``n`` rows per side with cumulative sizes, optionally grouped into
         buckets of ``group`` (bids round down, asks round up, so a bucket never
         promises a better price than the levels inside it)."""
-        return (_ladder_side(self.bids, self.bid_prices(), n, group, down=True),
-                _ladder_side(self.asks, self.ask_prices(), n, group, down=False))
+        return (_ladder_side(self.bids, self._sorted_bids(), n, group, down=True),
+                _ladder_side(self.asks, self._sorted_asks(), n, group, down=False))
 
 
-def _apply_side(side: dict[float, float], levels: Iterable[Sequence]) -> bool:
-    """Apply levels to one side; True when a price level appeared or vanished."""
-    before = len(side)
-    removed = False
-    pop = side.pop
-    for p, q in levels:
-        size = float(q)
-        if size == 0.0:
-            if pop(float(p), None) is not None:
-                removed = True
-        elif size > 0.0:
-            side[float(p)] = size
-        else:  # negative or NaN: the frame is corrupt and so is the book from here on
-            raise ValueError(f"bad level size {q!r} at price {p!r}")
-    return removed or len(side) != before
+def _top(side: dict[float, float], prices: list[float], n: int) -> list[Level]:
+    out: list[Level] = []
+    for p in prices:
+        q = side[p]
+        if q > 0.0:
+            out.append((p, q))
+            if len(out) == n:
+                break
+    return out
 
 
 def _decimals(step: float) -> int:
@@ -151,8 +204,7 @@ def _ladder_side(side: dict[float, float], prices: list[float], n: int, group: f
     rows: list[LadderRow] = []
     cumulative = 0.0
     if group <= 0.0:
-        for p in prices[:n]:
-            size = side[p]
+        for p, size in _top(side, prices, n):
             cumulative += size
             rows.append(LadderRow(p, size, cumulative))
         return rows
@@ -161,9 +213,11 @@ def _ladder_side(side: dict[float, float], prices: list[float], n: int, group: f
     current: float | None = None
     bucket_size = 0.0
     for p in prices:
+        size = side[p]
+        if not size > 0.0:
+            continue
         # the epsilon keeps 0.3/0.1 from landing in bucket 2.9999
-        units = p / group
-        bucket = round(bucket_of(units + (1e-9 if down else -1e-9)) * group, digits)
+        bucket = round(bucket_of(p / group + (1e-9 if down else -1e-9)) * group, digits)
         if bucket != current:
             if current is not None:
                 cumulative += bucket_size
@@ -171,7 +225,7 @@ def _ladder_side(side: dict[float, float], prices: list[float], n: int, group: f
                 if len(rows) == n:
                     return rows
             current, bucket_size = bucket, 0.0
-        bucket_size += side[p]
+        bucket_size += size
     if current is not None:
         cumulative += bucket_size
         rows.append(LadderRow(current, bucket_size, cumulative))

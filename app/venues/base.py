@@ -12,10 +12,11 @@ from app.market.orderbook import OrderBook
 
 @dataclass(slots=True)
 class DepthDiff:
-    """A venue's book delta before sync rules are applied: ids plus raw levels
-    (string pairs straight from the JSON parser, converted only when applied)."""
+    """A venue's book delta before sync rules are applied: sequence ids plus levels as
+    validated ``(price, size)`` float pairs. Venue codecs may return their own type with
+    these same attributes (Binance decodes straight into a msgspec Struct)."""
 
-    id: str
+    symbol: str  # the venue's symbol, e.g. "BTCUSDT"
     ts: int
     first: int  # Binance U
     last: int  # Binance u

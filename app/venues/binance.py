@@ -7,9 +7,10 @@ what the snapshot already holds, then chain — spot on ``U <= local+1``, future
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Union
 from urllib.parse import urlencode
 
+import msgspec
 import orjson
 
 from app.market.events import Funding, Kline, Ticker, Trade
@@ -29,8 +30,108 @@ STREAMS_PER_SUBSCRIBE = 100
 MAX_BUFFERED_DIFFS = 20_000
 
 
-def _f(value: Any) -> float | None:
-    return None if value is None else float(value)
+# -- wire structs ----------------------------------------------------------------------
+# Binance sends numbers as strings; strict=False lets msgspec convert them, and these
+# bounds reject NaN, infinities and negative values at decode time.
+Price = Annotated[float, msgspec.Meta(gt=0.0, lt=1e18)]
+Size = Annotated[float, msgspec.Meta(ge=0.0, lt=1e18)]
+Num = Annotated[float, msgspec.Meta(gt=-1e18, lt=1e18)]
+
+
+class BinanceDepth(msgspec.Struct, tag_field="e", tag="depthUpdate", gc=False):
+    """A depth diff, decoded straight into the shape BookSync reads."""
+
+    symbol: str = msgspec.field(name="s")
+    ts: int = msgspec.field(name="E")
+    first: int = msgspec.field(name="U")
+    last: int = msgspec.field(name="u")
+    bids: list[tuple[Price, Size]] = msgspec.field(name="b")
+    asks: list[tuple[Price, Size]] = msgspec.field(name="a")
+    prev: int = msgspec.field(name="pu", default=-1)
+
+
+class _AggTrade(msgspec.Struct, tag_field="e", tag="aggTrade", gc=False):
+    s: str
+    T: int
+    p: Price
+    q: Size
+    m: bool
+    a: int
+
+    def to_event(self, inst_id: str) -> Trade:
+        return Trade(inst_id, self.T, self.p, self.q, "sell" if self.m else "buy", str(self.a))
+
+
+class _Trade(msgspec.Struct, tag_field="e", tag="trade", gc=False):
+    s: str
+    T: int
+    p: Price
+    q: Size
+    m: bool
+    t: int
+
+    def to_event(self, inst_id: str) -> Trade:
+        return Trade(inst_id, self.T, self.p, self.q, "sell" if self.m else "buy", str(self.t))
+
+
+class _K(msgspec.Struct, gc=False):
+    t: int
+    i: str
+    o: Price
+    h: Price
+    l: Price  # noqa: E741 (Binance's field name)
+    c: Price
+    v: Size
+    x: bool
+
+
+class _Kline(msgspec.Struct, tag_field="e", tag="kline", gc=False):
+    s: str
+    k: _K
+
+    def to_event(self, inst_id: str) -> Kline:
+        k = self.k
+        return Kline(inst_id, k.i, k.t, k.o, k.h, k.l, k.c, k.v, k.x)
+
+
+class _Ticker(msgspec.Struct, tag_field="e", tag="24hrTicker", gc=False):
+    s: str
+    E: int
+    c: Price | None = None
+    b: Size | None = None
+    a: Size | None = None
+    h: Price | None = None
+    l: Price | None = None  # noqa: E741
+    v: Size | None = None
+    o: Price | None = None
+
+    def to_event(self, inst_id: str) -> Ticker:
+        return Ticker(inst_id, self.E, self.c, self.b or None, self.a or None, self.h, self.l,
+                      self.v, self.o)
+
+
+class _MarkPrice(msgspec.Struct, tag_field="e", tag="markPriceUpdate", gc=False):
+    s: str
+    E: int
+    p: Price | None = None
+    i: Price | None = None
+    r: Num | None = None
+    T: int | None = None
+
+    def to_event(self, inst_id: str) -> Funding:
+        return Funding(inst_id, self.E, self.r, self.T, self.p, self.i)
+
+
+_Event = Union[BinanceDepth, _AggTrade, _Trade, _Kline, _Ticker, _MarkPrice]
+_EVENT_TYPES = {"depthUpdate", "aggTrade", "trade", "kline", "24hrTicker", "markPriceUpdate"}
+
+
+class _Combined(msgspec.Struct, gc=False):
+    data: _Event
+
+
+_decode_combined = msgspec.json.Decoder(_Combined, strict=False).decode
+_decode_raw = msgspec.json.Decoder(_Event, strict=False).decode
 
 
 def instruments_from_exchange_info(data: dict, market: MarketType,
@@ -73,7 +174,7 @@ class BinanceBookSync:
         self.synced = False
         self.needs_snapshot = True
         self.last_id = -1
-        self._buffer: list[DepthDiff] = []
+        self._buffer: list[DepthDiff | BinanceDepth] = []
         self._first_after = False  # futures: the next diff straddles the snapshot
 
     def reset(self) -> None:
@@ -88,26 +189,31 @@ class BinanceBookSync:
     def first_buffered(self) -> int | None:
         return self._buffer[0].first if self._buffer else None
 
-    def on_diff(self, diff: DepthDiff) -> int:
-        if not self.synced:
-            if len(self._buffer) >= MAX_BUFFERED_DIFFS:
-                self._buffer.clear()
-            self._buffer.append(diff)
-            return BUFFERED
-        if diff.last < self.last_id or (diff.last == self.last_id and not self.perp):
-            return IGNORED
-        if self.perp:
-            if self._first_after:
-                if not (diff.first <= self.last_id <= diff.last):
+    def on_diff(self, diff: DepthDiff | BinanceDepth) -> int:
+        # The hot path: one branch to the common case, then the book's C-level update.
+        if self.synced:
+            last = diff.last
+            last_id = self.last_id
+            if self.perp:
+                if last < last_id:
+                    return IGNORED
+                if self._first_after:
+                    if not (diff.first <= last_id <= last):
+                        return self._gap()
+                    self._first_after = False
+                elif diff.prev != last_id:
                     return self._gap()
-                self._first_after = False
-            elif diff.prev != self.last_id:
+            elif last <= last_id:
+                return IGNORED
+            elif diff.first > last_id + 1:
                 return self._gap()
-        elif diff.first > self.last_id + 1:
-            return self._gap()
-        self.book.apply(diff.bids, diff.asks, diff.ts)
-        self.last_id = diff.last
-        return APPLIED
+            self.book.apply(diff.bids, diff.asks, diff.ts)
+            self.last_id = last
+            return APPLIED
+        if len(self._buffer) >= MAX_BUFFERED_DIFFS:
+            self._buffer.clear()
+        self._buffer.append(diff)
+        return BUFFERED
 
     def _gap(self) -> int:
         self.reset()
@@ -146,6 +252,7 @@ class BinanceVenue:
     """Codec for one Binance market (``spot`` or ``perp``)."""
 
     name = VENUE
+    depth_type = BinanceDepth
 
     def __init__(self, market: MarketType, instruments: list[Instrument]) -> None:
         self.market: MarketType = market
@@ -208,56 +315,45 @@ class BinanceVenue:
     # -- decoding ------------------------------------------------------------------
 
     def decode(self, raw: str | bytes) -> Decoded:
+        """One frame -> an event, a depth diff, an ack, or Unknown. Never raises.
+
+        The typed msgspec decoders parse, convert the venue's number strings and
+        validate them in C; anything they reject gets a second, careful look."""
+        try:
+            # we always connect to combined /stream paths; raw /ws frames are the exception
+            msg = _decode_combined(raw).data
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            try:
+                msg = _decode_raw(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                return self._decode_slow(raw)
+        if type(msg) is BinanceDepth:
+            return msg if msg.symbol in self._ids else Unknown(f"unknown symbol {msg.symbol}")
+        inst = self._by_symbol.get(msg.s)
+        if inst is None:
+            return Unknown(f"unknown symbol {msg.s!r}")
+        return msg.to_event(inst.id)
+
+    def _decode_slow(self, raw: str | bytes) -> Decoded:
         try:
             msg = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return Unknown("not JSON", malformed=True)
         if type(msg) is not dict:
             return Unknown("not a JSON object", malformed=True)
-        data = msg.get("data")
-        if data is None:
-            data = msg
-        elif type(data) is not dict:
+        data = msg.get("data", msg)
+        if type(data) is not dict:
             return Unknown("stream data is not an object", malformed=True)
-        try:
-            return self._decode_payload(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            return Unknown(f"bad field: {exc!r}", malformed=True)
-
-    def _decode_payload(self, d: dict) -> Decoded:
-        kind = d.get("e")
-        if kind == "depthUpdate":
-            inst_id = self._ids.get(d["s"])
-            if inst_id is None:
-                return Unknown(f"unknown symbol {d['s']}")
-            bids, asks = d["b"], d["a"]
-            if type(bids) is not list or type(asks) is not list:
-                raise TypeError("depth levels are not lists")
-            return DepthDiff(inst_id, d.get("T") or d["E"], d["U"], d["u"], d.get("pu", -1), bids, asks)
+        kind = data.get("e")
         if kind is None:
-            if "result" in d or "error" in d:
-                err = d.get("error")
-                return Ack(d.get("id"), None if err is None else str(err.get("msg", err)), d.get("result"))
+            if "result" in data or "error" in data:
+                err = data.get("error")
+                return Ack(data.get("id"), None if err is None else str(err.get("msg", err)),
+                           data.get("result"))
             return Unknown("no event type")
-        inst = self._by_symbol.get(d.get("s", ""))
-        if inst is None:
-            return Unknown(f"unknown symbol {d.get('s')!r} in {kind}")
-        if kind == "aggTrade":
-            return Trade(inst.id, d["T"], _finite(d["p"]), _finite(d["q"]),
-                         "sell" if d["m"] else "buy", str(d["a"]))
-        if kind == "trade":
-            return Trade(inst.id, d["T"], _finite(d["p"]), _finite(d["q"]),
-                         "sell" if d["m"] else "buy", str(d["t"]))
-        if kind == "kline":
-            k = d["k"]
-            return Kline(inst.id, k["i"], k["t"], _finite(k["o"]), _finite(k["h"]), _finite(k["l"]),
-                         _finite(k["c"]), _finite(k["v"]), bool(k["x"]))
-        if kind == "24hrTicker":
-            return Ticker(inst.id, d["E"], _f(d.get("c")), _f(d.get("b")), _f(d.get("a")),
-                          _f(d.get("h")), _f(d.get("l")), _f(d.get("v")), _f(d.get("o")))
-        if kind == "markPriceUpdate":
-            return Funding(inst.id, d["E"], _f(d.get("r")), d.get("T"), _f(d.get("p")), _f(d.get("i")))
-        return Unknown(f"unhandled event {kind!r}")
+        if kind not in _EVENT_TYPES:
+            return Unknown(f"unhandled event {kind!r}")
+        return Unknown(f"bad {kind} frame: {str(raw)[:120]}", malformed=True)
 
     # -- REST ----------------------------------------------------------------------
 
@@ -310,11 +406,3 @@ class BinanceVenue:
 
     def new_book_sync(self, inst: Instrument) -> BinanceBookSync:
         return BinanceBookSync(perp=self.market == "perp")
-
-
-def _finite(value: Any) -> float:
-    """Parse a price/size; NaN and infinities are bad input, not market data."""
-    x = float(value)
-    if x != x or x in (float("inf"), float("-inf")):
-        raise ValueError(f"non-finite number {value!r}")
-    return x

@@ -1,0 +1,1 @@
+"""Accounts (paper, testnet/demo via ccxt), order validation and keyring-backed keys."""

@@ -1,0 +1,1 @@
+"""SQLModel tables, engine setup, the batched recorder, queries and backfill."""
