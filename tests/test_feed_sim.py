@@ -1,0 +1,131 @@
+"""Real websocket sessions against the simulator on 127.0.0.1: the book must equal the
+simulator's truth after start, after a forced disconnect, and after a sequence gap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from app.feeds.connection import ConnectionSettings
+from app.feeds.feed import VenueFeed
+from app.feeds.hub import MarketHub
+from app.feeds.rest import RestClient
+from app.market.instruments import Instrument
+from app.sim.binance_server import BinanceSim
+from app.sim.market import SimSymbol
+from app.venues.binance import BinanceVenue
+
+SPOT = SimSymbol("BTCUSDT", "BTC", "USDT", "spot", 30_000.0, 0.01, 0.00001)
+PERP = SimSymbol("BTCUSDT", "BTC", "USDT", "perp", 30_010.0, 0.1, 0.001)
+FAST = ConnectionSettings(backoff_base=0.05, backoff_cap=0.5, stale_after=5.0)
+
+
+async def wait_for(cond, timeout: float = 5.0, what: str = "condition") -> float:
+    start = time.monotonic()
+    while not cond():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - start
+
+
+class Session:
+    def __init__(self, sim: BinanceSim, spec: SimSymbol) -> None:
+        self.sim = sim
+        self.spec = spec
+        self.inst = Instrument("binance", spec.market, spec.base, spec.quote, spec.symbol,
+                               tick_size=spec.tick, lot_size=spec.lot)
+        self.hub = MarketHub()
+        self.rest = RestClient(sim.rest_url)
+        self.feed = VenueFeed(BinanceVenue(spec.market, [self.inst]), self.hub, sim.ws_url,
+                              self.rest, [self.inst], settings=FAST)
+
+    @property
+    def sync(self):
+        return self.feed._syncs[self.inst.id]
+
+    def synced(self) -> bool:
+        st = self.hub.state(self.inst.id)
+        return st is not None and st.synced
+
+    async def assert_equals_truth(self, timeout: float = 5.0) -> None:
+        """Freeze the sim, wait until the client applied everything sent, compare."""
+        self.sim.pause()
+        try:
+            await wait_for(lambda: self.synced() and self.sync.last_id == self.sim.last_sent_update_id(
+                self.spec.symbol, self.spec.market), timeout, "the book to catch up")
+            last_id, bids, asks = self.sim.truth(self.spec.symbol, self.spec.market)
+            with self.hub.lock:
+                got_bids, got_asks = self.sync.book.side_dicts()
+            assert self.sync.last_id == last_id
+            assert got_bids == bids
+            assert got_asks == asks
+            assert len(bids) >= 200 and len(asks) >= 200
+        finally:
+            self.sim.resume()
+
+    async def close(self) -> None:
+        await self.feed.stop()
+        await self.rest.close()
+
+
+@pytest.fixture(params=[SPOT, PERP], ids=["spot", "perp"])
+async def session(request):
+    spec = request.param
+    async with BinanceSim([spec], seed=11, rate=400, depth_interval_ms=20) as sim:
+        s = Session(sim, spec)
+        await s.feed.start()
+        try:
+            yield s
+        finally:
+            await s.close()
+
+
+async def test_stream_sync_and_equal_truth(session):
+    await wait_for(session.synced, 5, "first sync")
+    await asyncio.sleep(0.3)  # let many diffs flow through the live book
+    await session.assert_equals_truth()
+    st = session.hub.state(session.inst.id)
+    await wait_for(lambda: len(st.trades) > 0 and st.ticker is not None, 5, "trades and ticker")
+    assert st.kline_series("1m"), "kline history loaded over REST"
+    health = session.feed.connections()[0].health.view()
+    assert health.state == "connected" and health.messages > 0
+
+
+async def test_forced_disconnect_reconnects_and_rebuilds(session):
+    await wait_for(session.synced, 5, "first sync")
+    conn = next(c for c in session.feed.connections() if session.feed._depth_owner[session.inst.id] is c)
+    session.sim.drop_connections()
+    await wait_for(lambda: conn.health.reconnects >= 1, 5, "the reconnect")
+    took = await wait_for(session.synced, 5, "resync after reconnect")
+    assert took < 5
+    await session.assert_equals_truth()
+
+
+async def test_gap_marks_unsynced_then_resyncs_to_truth(session):
+    await wait_for(session.synced, 5, "first sync")
+    transitions: list[bool] = []
+    touch = session.hub.touch
+
+    def recording_touch(inst_id: str, synced: bool) -> None:
+        transitions.append(synced)
+        touch(inst_id, synced)
+
+    session.hub.touch = recording_touch
+    session.sim.skip_sequence(session.spec.symbol, session.spec.market)
+    await wait_for(lambda: session.feed.stats.gaps >= 1, 5, "the gap to be detected")
+    await wait_for(session.synced, 5, "the resync")
+    # the book was hidden (unsynced) between the gap and the resync
+    assert transitions[:1] == [False] and transitions[-1] is True
+    assert session.feed.stats.resyncs >= 1
+    await session.assert_equals_truth()
+
+
+async def test_malformed_frame_is_counted_not_fatal(session):
+    await wait_for(session.synced, 5, "first sync")
+    session.sim.send_malformed()
+    await wait_for(lambda: session.feed.stats.malformed >= 1, 5, "the malformed frame")
+    await session.assert_equals_truth()
+    assert all(c.health.reconnects == 0 for c in session.feed.connections())
