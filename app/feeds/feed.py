@@ -169,6 +169,7 @@ class VenueFeed:
             if type(msg) is depth_type:
                 entry = by_symbol.get(msg.symbol)
                 if entry is None:
+                    stats.unknown += 1
                     return
                 inst_id, sync, state = entry
                 last_depth[inst_id] = now

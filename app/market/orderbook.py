@@ -61,7 +61,7 @@ class OrderBook:
         self._bid_prices = None
         self._ask_prices = None
         self.ts = ts
-        self._sweep_at = max(1024, 2 * max(len(self.bids), len(self.asks)))
+        self._sweep_at = max(1024, 3 * max(len(self.bids), len(self.asks)))
 
     def apply(self, bids: Sequence[Level], asks: Sequence[Level], ts: int = 0) -> None:
         """Apply absolute sizes given as validated float pairs; 0.0 deletes the level.
@@ -100,7 +100,7 @@ class OrderBook:
             for p in dead:
                 del self.asks[p]
             self._ask_prices = None
-        self._sweep_at = max(1024, 2 * max(len(self.bids), len(self.asks)))
+        self._sweep_at = max(1024, 3 * max(len(self.bids), len(self.asks)))
 
     # -- reading -------------------------------------------------------------------
 

@@ -328,7 +328,8 @@ class BinanceVenue:
             except (msgspec.ValidationError, msgspec.DecodeError):
                 return self._decode_slow(raw)
         if type(msg) is BinanceDepth:
-            return msg if msg.symbol in self._ids else Unknown(f"unknown symbol {msg.symbol}")
+            # the symbol is checked by whoever routes it to a book (one lookup, not two)
+            return msg
         inst = self._by_symbol.get(msg.s)
         if inst is None:
             return Unknown(f"unknown symbol {msg.s!r}")

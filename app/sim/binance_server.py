@@ -1,0 +1,790 @@
+"""Serve a SimMarket over Binance's own protocols on 127.0.0.1 (websocket + REST).
+
+One websocket port carries spot (``/ws``, ``/stream``) and USD-M futures
+(``/public/...`` for depth and bookTicker, ``/market/...`` for the rest); one HTTP port
+carries ``/api/v3`` and ``/fapi/v1``. A background task turns wall time into model
+time and model events into frames. Each frame is encoded once and written to every
+subscriber with ``broadcast`` (no per-client await), which is what lets tests and
+benchmarks push tens of thousands of messages a second through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import socket
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+from aiohttp import web
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from app.sim import binance_wire as wire
+from app.sim.market import (SIM_INTERVALS, ClosedKline, ModelParams, SimMarket, SimSymbol,
+                            SymbolKey, SymbolSim, default_demo_symbols)
+
+T = TypeVar("T")
+
+# 2026-01-01 12:34:56 UTC: a fixed "now" for screenshot tests, mid-day so that the
+# day's kline is not an empty one that just opened.
+FROZEN_NOW_MS = 1_767_270_896_000
+KLINE_PUSH_MS = 250
+KLINE_IDLE_PUSH_MS = 2000
+TICKER_PUSH_MS = 1000
+MALFORMED_FRAME = b'{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":17672'
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    market: str  # which symbols the path serves: "spot" | "perp"
+    family: str  # "spot" | "public" | "market"
+    combined: bool
+    streams: tuple[str, ...]
+
+
+def parse_ws_path(path: str) -> _Route | None:
+    """Route a websocket request path; None for a path Binance does not serve."""
+    parts = urlsplit(path)
+    p = parts.path
+    family, market = "spot", "spot"
+    for prefix in ("/public", "/market"):
+        if p.startswith(prefix + "/"):
+            family, market, p = prefix[1:], "perp", p[len(prefix):]
+            break
+    if p == "/ws" or p.startswith("/ws/"):
+        return _Route(market, family, False, tuple(s for s in p[4:].split("/") if s))
+    if p == "/stream":
+        names = parse_qs(parts.query).get("streams", [""])[0]
+        return _Route(market, family, True, tuple(s for s in names.split("/") if s))
+    return None
+
+
+@dataclass(eq=False, slots=True)
+class _Client:
+    ws: ServerConnection
+    route: _Route
+    combined: bool
+    streams: dict[str, None] = field(default_factory=dict)  # ordered set, for LIST
+
+
+@dataclass(eq=False, slots=True)
+class _Feed:
+    """Stream names and publishing state of one simulated symbol."""
+
+    sim: SymbolSim
+    market: str
+    depth: tuple[str, ...]
+    agg: str
+    trade: str
+    ticker: str
+    book_ticker: str
+    mark_1s: str
+    mark_3s: str
+    klines: dict[str, str]
+    kline_versions: dict[str, int]
+    kline_pushed_ms: dict[str, int]
+    carry: float = 0.0  # fractional model events owed to this symbol
+    last_top: tuple[int, int, int, int] | None = None
+
+    @classmethod
+    def of(cls, sim: SymbolSim) -> _Feed:
+        s = sim.spec.symbol.lower()
+        return cls(sim, sim.spec.market, tuple(s + sfx for sfx in wire.DEPTH_SUFFIXES),
+                   f"{s}@aggTrade", f"{s}@trade", f"{s}@ticker", f"{s}@bookTicker",
+                   f"{s}@markPrice@1s", f"{s}@markPrice",
+                   {iv: f"{s}@kline_{iv}" for iv in SIM_INTERVALS},
+                   {iv: -1 for iv in SIM_INTERVALS}, {iv: 0 for iv in SIM_INTERVALS})
+
+
+class _RestError(Exception):
+    def __init__(self, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+
+
+def _bad_symbol() -> _RestError:
+    return _RestError(-1121, "Invalid symbol.")
+
+
+def _mandatory(name: str) -> _RestError:
+    return _RestError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, "
+                             "or malformed.")
+
+
+def _int_param(query: Any, name: str, default: int | None) -> int | None:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or len(raw) > 20:
+        raise _RestError(-1100, f"Illegal characters found in parameter '{name}'; legal "
+                                "range is '^[0-9]{1,20}$'.")
+    return int(raw)
+
+
+def _ws_error(code: int, msg: str, rid: Any) -> bytes:
+    return orjson.dumps({"error": {"code": code, "msg": msg}, "id": rid})
+
+
+class BinanceSim:
+    """A local Binance: ``async with BinanceSim(symbols, seed=1) as sim: sim.ws_url``.
+
+    Test knobs (call them on the sim's event loop, or through ``SimThread``):
+    ``pause``/``resume``, ``pump``, ``drop_connections``, ``skip_sequence``,
+    ``send_malformed``, ``set_rate``, ``truth``, ``last_sent_update_id``,
+    ``frames_sent``, ``connections``.
+    """
+
+    def __init__(self, symbols: list[SimSymbol] | None = None, *, seed: int = 1,
+                 rate: float = 20.0, depth_interval_ms: int = 100,
+                 start_time_ms: int | None = None, levels: int = 200,
+                 warmup_steps: int = 0, warmup_step_ms: int = 0, paused: bool = False,
+                 params: ModelParams | None = None) -> None:
+        if depth_interval_ms < 0:
+            raise ValueError("depth_interval_ms must be >= 0")
+        self.market = SimMarket(symbols or default_demo_symbols(), seed, start_time_ms,
+                                levels, params)
+        if warmup_steps:
+            self.market.warm_up(warmup_steps, warmup_step_ms)
+        self.depth_interval_ms = depth_interval_ms
+        self._rate = 0.0
+        self.set_rate(rate)
+        self._paused = paused
+        self._feeds = [_Feed.of(self.market.sim(sym, mkt)) for mkt, sym in self.market.keys()]
+        self._feed_by_lower = {(f.market, f.sim.spec.symbol.lower()): f for f in self._feeds}
+        self._subs: dict[tuple[str, str], set[_Client]] = {}
+        self._clients: set[_Client] = set()
+        self._skip: set[SymbolKey] = set()
+        self._last_sent_u: dict[SymbolKey, int] = {}
+        self.frames_sent = 0
+        self.rest_requests = 0
+        self.ws_url = ""
+        self.rest_url = ""
+        self._server: Server | None = None
+        self._runner: web.AppRunner | None = None
+        self._clock: asyncio.Task[None] | None = None
+        now = self.market.now_ms
+        self._next_depth = now + depth_interval_ms
+        self._next_kline = now + KLINE_PUSH_MS
+        self._next_ticker = now + TICKER_PUSH_MS
+        self._next_mark_3s = now + 3 * TICKER_PUSH_MS
+
+    @classmethod
+    def frozen(cls, symbols: list[SimSymbol] | None = None, *, seed: int = 1,
+               now_ms: int = FROZEN_NOW_MS, warmup_steps: int = 300,
+               warmup_step_ms: int = 100, **kwargs: Any) -> BinanceSim:
+        """A paused sim whose model clock reads exactly ``now_ms`` after a deterministic
+        warm-up: same seed and same calls give byte-identical frames and responses.
+        Use ``pump()`` to push frames out while it stays paused."""
+        start = now_ms - warmup_steps * warmup_step_ms
+        return cls(symbols, seed=seed, start_time_ms=start, warmup_steps=warmup_steps,
+                   warmup_step_ms=warmup_step_ms, paused=True, **kwargs)
+
+    @classmethod
+    def in_thread(cls, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> SimThread:
+        """Start a sim on its own thread and loop; returns once its ports are known."""
+        return SimThread(symbols, **kwargs).start()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handle_ws, "127.0.0.1", 0, max_size=16 * 2**20, compression=None, close_timeout=2,
+            process_request=self._check_path)
+        ws_port = self._server.sockets[0].getsockname()[1]
+        self.ws_url = f"ws://127.0.0.1:{ws_port}"
+        app = web.Application()
+        app.router.add_get("/api/v3/ping", self._ping)
+        app.router.add_get("/api/v3/time", self._time)
+        app.router.add_get("/api/v3/depth", self._rest(self._depth, "spot"))
+        app.router.add_get("/api/v3/klines", self._rest(self._klines, "spot"))
+        app.router.add_get("/api/v3/exchangeInfo", self._rest(self._exchange_info, "spot"))
+        app.router.add_get("/fapi/v1/ping", self._ping)
+        app.router.add_get("/fapi/v1/time", self._time)
+        app.router.add_get("/fapi/v1/depth", self._rest(self._depth, "perp"))
+        app.router.add_get("/fapi/v1/klines", self._rest(self._klines, "perp"))
+        app.router.add_get("/fapi/v1/exchangeInfo", self._rest(self._exchange_info, "perp"))
+        app.router.add_get("/fapi/v1/premiumIndex", self._rest(self._premium_index, "perp"))
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        await web.SockSite(self._runner, sock).start()
+        self.rest_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._clock = asyncio.create_task(self._run_clock(), name="binance-sim-clock")
+
+    async def stop(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock
+            self._clock = None
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> BinanceSim:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- knobs -------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop the model clock. Diffs for changes already made are flushed now, so a
+        synced client can reach ``truth()``; nothing else moves until ``resume``."""
+        self._paused = True
+        for f in self._feeds:
+            self._flush_depth(f)
+
+    def resume(self) -> None:
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def set_rate(self, events_per_second: float) -> None:
+        """Model events per second per symbol."""
+        if events_per_second < 0:
+            raise ValueError("rate must be >= 0")
+        self._rate = float(events_per_second)
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
+        """Advance the model by hand (works while paused): move time by ``dt_ms``, run
+        ``steps`` events per symbol, then push every due frame at once: depth diffs,
+        changed klines, tickers and mark prices. Deterministic: no wall clock involved."""
+        self._advance(dt_ms, [steps] * len(self._feeds), force_periodic=True)
+
+    def drop_connections(self) -> None:
+        """Abort every client websocket without a closing handshake."""
+        for c in list(self._clients):
+            c.ws.transport.abort()
+
+    def skip_sequence(self, symbol: str, market: str | None = None) -> None:
+        """Silently drop the next depth diff frame of ``symbol`` (a sequence gap)."""
+        self._skip.add(self.market.sim(symbol, market).spec.key)
+
+    def send_malformed(self) -> None:
+        """Send one truncated JSON text frame to every connection."""
+        conns = [c.ws for c in self._clients]
+        broadcast(conns, MALFORMED_FRAME, text=True)
+        self.frames_sent += len(conns)
+
+    def truth(self, symbol: str, market: str | None = None
+              ) -> tuple[int, dict[float, float], dict[float, float]]:
+        return self.market.truth(symbol, market)
+
+    def last_sent_update_id(self, symbol: str, market: str | None = None) -> int | None:
+        """``u`` of the last depth diff actually sent for ``symbol`` (None: none yet)."""
+        return self._last_sent_u.get(self.market.sim(symbol, market).spec.key)
+
+    @property
+    def connections(self) -> int:
+        return len(self._clients)
+
+    # -- clock ---------------------------------------------------------------------------
+
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        carry_ms = 0.0
+        while True:
+            rate = self._rate
+            tick = 0.02 if rate <= 0 else min(0.02, max(0.002, 1.0 / rate))
+            await asyncio.sleep(tick)
+            now = loop.time()
+            # A stalled loop (debugger, suspended laptop) must not come back as a burst.
+            elapsed = min(now - last, 0.5)
+            last = now
+            if self._paused:
+                continue
+            carry_ms += elapsed * 1000.0
+            dt_ms = int(carry_ms)
+            carry_ms -= dt_ms
+            counts = []
+            burst_cap = max(1.0, self._rate * 0.25)
+            for f in self._feeds:
+                f.carry = min(f.carry + self._rate * elapsed, burst_cap)
+                n = int(f.carry)
+                f.carry -= n
+                counts.append(n)
+            self._advance(dt_ms, counts, force_periodic=False)
+
+    def _advance(self, dt_ms: int, counts: list[int], force_periodic: bool) -> None:
+        market = self.market
+        for ck in market.advance(dt_ms) if dt_ms else ():
+            self._publish_closed_kline(ck)
+        now = market.now_ms
+        per_event_depth = self.depth_interval_ms == 0
+        for f, n in zip(self._feeds, counts):
+            if n:
+                self._run_events(f, n, now, per_event_depth)
+        if force_periodic or (not per_event_depth and now >= self._next_depth):
+            self._next_depth = now + self.depth_interval_ms
+            for f in self._feeds:
+                self._flush_depth(f)
+        if force_periodic or now >= self._next_kline:
+            self._next_kline = now + KLINE_PUSH_MS
+            for f in self._feeds:
+                self._publish_klines(f, force_periodic)
+        if force_periodic or now >= self._next_ticker:
+            self._next_ticker = now + TICKER_PUSH_MS
+            mark_3s = force_periodic or now >= self._next_mark_3s
+            if mark_3s:
+                self._next_mark_3s = now + 3 * TICKER_PUSH_MS
+            for f in self._feeds:
+                self._publish_ticker(f)
+                if f.market == "perp":
+                    self._publish_mark(f, mark_3s)
+
+    def _run_events(self, f: _Feed, n: int, now: int, per_event_depth: bool) -> None:
+        sim, market, subs = f.sim, f.market, self._subs
+        want_agg = bool(subs.get((market, f.agg)))
+        want_trade = bool(subs.get((market, f.trade)))
+        want_top = bool(subs.get((market, f.book_ticker)))
+        for _ in range(n):
+            fills = sim.step(now)
+            if fills and want_agg:
+                for fill in fills:
+                    self._send(subs[(market, f.agg)], f.agg,
+                               orjson.dumps(wire.agg_trade(sim, fill, now)))
+            if fills and want_trade:
+                for fill in fills:
+                    for msg in wire.trades(sim, fill, now):
+                        self._send(subs[(market, f.trade)], f.trade, orjson.dumps(msg))
+            if per_event_depth:
+                self._flush_depth(f)
+            if want_top:
+                self._publish_book_ticker(f, now)
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def _send(self, clients: set[_Client], stream: str, payload: bytes) -> None:
+        raw = []
+        combined = []
+        for c in clients:
+            (combined if c.combined else raw).append(c.ws)
+        if raw:
+            broadcast(raw, payload, text=True)
+        if combined:
+            broadcast(combined, b"".join((b'{"stream":"', stream.encode(), b'","data":',
+                                          payload, b"}")), text=True)
+        self.frames_sent += len(clients)
+
+    def _flush_depth(self, f: _Feed) -> None:
+        book = f.sim.book
+        if not book.has_pending():
+            return
+        targets = [(name, clients) for name in f.depth
+                   if (clients := self._subs.get((f.market, name)))]
+        key = f.sim.spec.key
+        if not targets:
+            book.discard_diff()  # the truth moves on; nobody pays for encoding it
+            return
+        if key in self._skip:
+            self._skip.discard(key)
+            book.discard_diff()
+            return
+        diff = book.take_diff()
+        assert diff is not None
+        payload = orjson.dumps(wire.depth_update(f.sim, diff, self.market.now_ms))
+        for name, clients in targets:
+            self._send(clients, name, payload)
+        self._last_sent_u[key] = diff.last_id
+
+    def _publish_klines(self, f: _Feed, force: bool) -> None:
+        now = self.market.now_ms
+        for iv, name in f.klines.items():
+            clients = self._subs.get((f.market, name))
+            if not clients:
+                continue
+            series = f.sim.series[iv]
+            # Changed klines go out at most every 250 ms; unchanged ones still every 2 s
+            # (as Binance does), so a client that subscribes in a quiet market gets one.
+            if (force or series.version != f.kline_versions[iv]
+                    or now - f.kline_pushed_ms[iv] >= KLINE_IDLE_PUSH_MS):
+                f.kline_versions[iv] = series.version
+                f.kline_pushed_ms[iv] = now
+                self._send(clients, name, orjson.dumps(wire.kline(f.sim, iv, series.current, now)))
+
+    def _publish_closed_kline(self, ck: ClosedKline) -> None:
+        f = self._feed_by_lower[(ck.key[0], ck.key[1].lower())]
+        name = f.klines[ck.interval]
+        clients = self._subs.get((f.market, name))
+        if clients:
+            self._send(clients, name, orjson.dumps(
+                wire.kline(f.sim, ck.interval, ck.candle, self.market.now_ms)))
+
+    def _publish_ticker(self, f: _Feed) -> None:
+        clients = self._subs.get((f.market, f.ticker))
+        if clients:
+            now = self.market.now_ms
+            self._send(clients, f.ticker,
+                       orjson.dumps(wire.ticker_24h(f.sim, f.sim.stats(now), now)))
+
+    def _publish_mark(self, f: _Feed, include_3s: bool) -> None:
+        fast = self._subs.get((f.market, f.mark_1s))
+        slow = self._subs.get((f.market, f.mark_3s)) if include_3s else None
+        if not fast and not slow:
+            return
+        now = self.market.now_ms
+        payload = orjson.dumps(wire.mark_price(f.sim, f.sim.mark(now), now))
+        if fast:
+            self._send(fast, f.mark_1s, payload)
+        if slow:
+            self._send(slow, f.mark_3s, payload)
+
+    def _publish_book_ticker(self, f: _Feed, now: int) -> None:
+        book = f.sim.book
+        bb, ba = book.best_bid(), book.best_ask()
+        top = (bb, book.bids[bb], ba, book.asks[ba])
+        if top != f.last_top:
+            f.last_top = top
+            self._send(self._subs[(f.market, f.book_ticker)], f.book_ticker,
+                       orjson.dumps(wire.book_ticker(f.sim, now)))
+
+    # -- websocket -----------------------------------------------------------------------
+
+    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+        if parse_ws_path(request.path) is None:
+            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return None
+
+    async def _handle_ws(self, ws: ServerConnection) -> None:
+        route = parse_ws_path(ws.request.path if ws.request else "")
+        if route is None:  # _check_path already refused it; defensive only
+            return
+        client = _Client(ws, route, route.combined)
+        self._clients.add(client)
+        try:
+            for name in route.streams:
+                self._subscribe(client, name)
+            async for message in ws:
+                reply = self._on_message(client, message)
+                await ws.send(reply, text=True)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(client)
+            for name in client.streams:
+                self._unsubscribe_target(client, name)
+
+    def _on_message(self, client: _Client, message: str | bytes) -> bytes:
+        """Answer one client request the way Binance does; never raises."""
+        try:
+            req = orjson.loads(message)
+        except orjson.JSONDecodeError as e:
+            return _ws_error(3, f"Invalid JSON: {e}", None)
+        if not isinstance(req, dict):
+            return _ws_error(2, "Invalid request: expected a JSON object", None)
+        rid = req.get("id")
+        if isinstance(rid, bool) or (rid is not None and not isinstance(rid, (int, str))):
+            return _ws_error(2, "Invalid request: request ID must be an unsigned integer",
+                             None)
+        method = req.get("method")
+        params = req.get("params", [])
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+                return _ws_error(2, "Invalid request: params must be a list of strings", rid)
+            for name in params:
+                if method == "SUBSCRIBE":
+                    self._subscribe(client, name)
+                else:
+                    self._unsubscribe(client, name)
+            return orjson.dumps({"result": None, "id": rid})
+        if method == "LIST_SUBSCRIPTIONS":
+            return orjson.dumps({"result": list(client.streams), "id": rid})
+        if method == "SET_PROPERTY":
+            if (isinstance(params, list) and len(params) == 2 and params[0] == "combined"
+                    and isinstance(params[1], bool)):
+                client.combined = params[1]
+                return orjson.dumps({"result": None, "id": rid})
+            return _ws_error(2, "Invalid request: invalid property", rid)
+        if method == "GET_PROPERTY":
+            if params == ["combined"]:
+                return orjson.dumps({"result": client.combined, "id": rid})
+            return _ws_error(2, "Invalid request: invalid property", rid)
+        if method is None:
+            return _ws_error(2, "Invalid request: missing field `method`", rid)
+        return _ws_error(2, f"Invalid request: unknown variant `{method}`, expected one of "
+                            "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, "
+                            "`SET_PROPERTY`, `GET_PROPERTY`", rid)
+
+    def _target(self, client: _Client, name: str) -> tuple[str, str] | None:
+        """Where frames for ``name`` come from on this connection; None = acked but silent
+        (unknown stream or symbol, or a USD-M stream on the wrong path, as on the venue)."""
+        parsed = wire.parse_stream(name)
+        if parsed is None:
+            return None
+        route = client.route
+        if (route.market, parsed.symbol) not in self._feed_by_lower:
+            return None
+        if route.family == "spot" and parsed.kind == "markPrice":
+            return None
+        if route.family == "public" and parsed.kind not in wire.PUBLIC_KINDS:
+            return None
+        if route.family == "market" and parsed.kind not in wire.MARKET_KINDS:
+            return None
+        return (route.market, name)
+
+    def _subscribe(self, client: _Client, name: str) -> None:
+        if name in client.streams:
+            return
+        client.streams[name] = None
+        target = self._target(client, name)
+        if target is not None:
+            self._subs.setdefault(target, set()).add(client)
+
+    def _unsubscribe(self, client: _Client, name: str) -> None:
+        if client.streams.pop(name, 0) is None:
+            self._unsubscribe_target(client, name)
+
+    def _unsubscribe_target(self, client: _Client, name: str) -> None:
+        target = self._target(client, name)
+        if target is not None and (clients := self._subs.get(target)) is not None:
+            clients.discard(client)
+            if not clients:
+                del self._subs[target]
+
+    # -- REST ----------------------------------------------------------------------------
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        self.rest_requests += 1
+        return web.Response(body=b"{}", content_type="application/json")
+
+    async def _time(self, request: web.Request) -> web.Response:
+        self.rest_requests += 1
+        return web.Response(body=orjson.dumps({"serverTime": self.market.now_ms}),
+                            content_type="application/json")
+
+    def _rest(self, handler: Callable[[Any, str], Any], market: str
+              ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """An aiohttp handler around a synchronous one. Handlers never await, so each
+        response is computed atomically between model events (snapshots stay exact)."""
+        async def respond(request: web.Request) -> web.Response:
+            self.rest_requests += 1
+            try:
+                body, status = orjson.dumps(handler(request.query, market)), 200
+            except _RestError as e:
+                body, status = orjson.dumps({"code": e.code, "msg": e.msg}), 400
+            return web.Response(body=body, status=status, content_type="application/json")
+        return respond
+
+    def _feed(self, query: Any, market: str) -> _Feed:
+        symbol = query.get("symbol")
+        if not symbol:
+            raise _mandatory("symbol")
+        feed = self._feed_by_lower.get((market, symbol.lower()))
+        if feed is None or feed.sim.spec.symbol != symbol:
+            raise _bad_symbol()
+        return feed
+
+    def _depth(self, query: Any, market: str) -> dict[str, Any]:
+        feed = self._feed(query, market)
+        limit = _int_param(query, "limit", 100)
+        assert limit is not None
+        if limit < 1 or (market == "perp" and limit > 1000):
+            raise _RestError(-1130, "Data sent for parameter 'limit' is not valid.")
+        # Spot truncates an oversized limit to 5000 instead of refusing it.
+        return self.market.snapshot(feed.sim.spec.symbol, min(limit, 5000), market)
+
+    def _klines(self, query: Any, market: str) -> list[list[Any]]:
+        feed = self._feed(query, market)
+        interval = query.get("interval")
+        if not interval:
+            raise _mandatory("interval")
+        if interval not in SIM_INTERVALS:
+            raise _RestError(-1120, "Invalid interval.")
+        limit = _int_param(query, "limit", 500)
+        start = _int_param(query, "startTime", None)
+        end = _int_param(query, "endTime", None)
+        assert limit is not None
+        if limit < 1 or limit > (1000 if market == "spot" else 1500):
+            raise _RestError(-1130, "Data sent for parameter 'limit' is not valid.")
+        if start is not None and end is not None and start > end:
+            raise _RestError(-1023, "Start time is greater than end time.")
+        rows = self.market.klines(feed.sim.spec.symbol, interval, start, end, limit, market)
+        return [wire.kline_row(feed.sim, c) for c in rows]
+
+    def _exchange_info(self, query: Any, market: str) -> dict[str, Any]:
+        sims = [f.sim for f in self._feeds if f.market == market]
+        wanted: list[str] = []
+        if query.get("symbol"):
+            wanted = [query["symbol"]]
+        elif query.get("symbols"):
+            try:
+                wanted = orjson.loads(query["symbols"])
+            except orjson.JSONDecodeError:
+                raise _RestError(-1100, "Illegal characters found in parameter 'symbols'; "
+                                        "legal range is '^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]"
+                                        "{1,20}\"){0,}){0,1}\\]$'.") from None
+        if wanted and market == "spot":
+            by_name = {s.spec.symbol: s for s in sims}
+            if not isinstance(wanted, list) or any(w not in by_name for w in wanted):
+                raise _bad_symbol()
+            sims = [by_name[w] for w in wanted]
+        now = self.market.now_ms
+        if market == "spot":
+            return wire.exchange_info_spot(sims, now)
+        return wire.exchange_info_usdm(sims, now)  # the futures endpoint takes no filter
+
+    def _premium_index(self, query: Any, market: str) -> Any:
+        now = self.market.now_ms
+        if query.get("symbol"):
+            feed = self._feed(query, market)
+            return wire.premium_index(feed.sim, feed.sim.mark(now), now)
+        return [wire.premium_index(f.sim, f.sim.mark(now), now)
+                for f in self._feeds if f.market == "perp"]
+
+
+class SimThread:
+    """Runs a BinanceSim on its own thread with its own event loop (``--demo`` mode).
+
+    ``start()`` returns once the ports are known; every knob is marshalled onto the
+    sim's loop, so it is safe to call from any other thread.
+    """
+
+    def __init__(self, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> None:
+        self._symbols = symbols
+        self._kwargs = kwargs
+        self._sim: BinanceSim | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 10.0) -> SimThread:
+        if self._thread is not None:
+            raise RuntimeError("SimThread already started")
+        self._thread = threading.Thread(target=self._main, name="binance-sim", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the simulator did not start in time")
+        if self._error is not None:
+            raise RuntimeError("the simulator failed to start") from self._error
+        return self
+
+    def _main(self) -> None:
+        asyncio.run(self._amain())
+
+    async def _amain(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        try:
+            sim = BinanceSim(self._symbols, **self._kwargs)
+            await sim.start()
+        except BaseException as e:  # reported to the starting thread by start()
+            self._error = e
+            self._ready.set()
+            return
+        self._sim = sim
+        self._ready.set()
+        try:
+            await self._stopping.wait()
+        finally:
+            await sim.stop()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._loop is not None and self._stopping is not None and self._thread is not None:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                self._loop.call_soon_threadsafe(self._stopping.set)
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> SimThread:
+        return self if self._thread is not None else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def sim(self) -> BinanceSim:
+        """The sim itself: read-only use from other threads (urls, counters)."""
+        if self._sim is None:
+            raise RuntimeError("SimThread not started")
+        return self._sim
+
+    @property
+    def ws_url(self) -> str:
+        return self.sim.ws_url
+
+    @property
+    def rest_url(self) -> str:
+        return self.sim.rest_url
+
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
+        """Run ``fn(*args)`` on the sim's loop and return its result."""
+        loop = self._loop
+        if loop is None or self._sim is None:
+            raise RuntimeError("SimThread not started")
+        if threading.current_thread() is self._thread:
+            return fn(*args)
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as e:  # handed to the calling thread
+                fut.set_exception(e)
+
+        loop.call_soon_threadsafe(run)
+        return fut.result(timeout)
+
+    def pause(self) -> None:
+        self.call(self.sim.pause)
+
+    def resume(self) -> None:
+        self.call(self.sim.resume)
+
+    def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
+        self.call(self.sim.pump, steps, dt_ms)
+
+    def drop_connections(self) -> None:
+        self.call(self.sim.drop_connections)
+
+    def skip_sequence(self, symbol: str, market: str | None = None) -> None:
+        self.call(self.sim.skip_sequence, symbol, market)
+
+    def send_malformed(self) -> None:
+        self.call(self.sim.send_malformed)
+
+    def set_rate(self, events_per_second: float) -> None:
+        self.call(self.sim.set_rate, events_per_second)
+
+    def truth(self, symbol: str, market: str | None = None
+              ) -> tuple[int, dict[float, float], dict[float, float]]:
+        return self.call(self.sim.truth, symbol, market)
+
+    def last_sent_update_id(self, symbol: str, market: str | None = None) -> int | None:
+        return self.call(self.sim.last_sent_update_id, symbol, market)
+
+    @property
+    def frames_sent(self) -> int:
+        return self.sim.frames_sent
+
+    @property
+    def connections(self) -> int:
+        return self.sim.connections
