@@ -112,8 +112,8 @@ class Engine:
         attempt = 0
         while True:
             try:
-                text = await rest.get_text(probe.exchange_info_path([i.venue_symbol for i in wanted]),
-                                           weight=20, retries=1)
+                # unfiltered: a filter naming one unlisted symbol fails the whole request
+                text = await rest.get_text(probe.exchange_info_path(), weight=20, retries=1)
                 info = orjson.loads(text)
                 break
             except (RestError, orjson.JSONDecodeError) as exc:

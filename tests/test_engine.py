@@ -1,0 +1,81 @@
+"""The engine on its own thread, fed by the simulator on its own thread: what the UI sees."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.config import Endpoint, load_config
+from app.feeds.connection import ConnectionSettings
+from app.feeds.engine import Engine
+from app.sim.binance_server import SimThread
+from app.sim.market import default_demo_symbols
+
+
+def wait(cond, timeout=8.0, what="condition"):
+    start = time.monotonic()
+    while not cond():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def running():
+    sim = SimThread(default_demo_symbols(), seed=3, rate=100.0).start()
+    cfg = load_config()
+    for key in ("binance", "binanceusdm"):
+        cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))
+    engine = Engine(cfg, ["BTC/USDT", "ETH/USDT", "BTC/USDT:USDT", "DOGE/USDT"],
+                    settings=ConnectionSettings(backoff_base=0.05))
+    engine.start()
+    yield engine, sim
+    engine.stop()
+    sim.stop()
+
+
+def test_engine_serves_views_with_metadata(running):
+    engine, _ = running
+    wait(lambda: (v := engine.view("cryptopair_binance_btcusdt")) is not None and v.synced
+         and v.ticker is not None and v.trades and v.klines, what="a full BTC/USDT view")
+    view = engine.view("cryptopair_binance_btcusdt", depth=20)
+    assert len(view.bids) == 20 and len(view.asks) == 20
+    assert view.best_bid < view.best_ask
+    assert view.bids[0].price == view.best_bid and view.bids[-1].cumulative > view.bids[0].size
+    assert view.instrument.tick_size == 0.01  # from exchangeInfo, not the guess
+    perp = engine.view("cryptoperp_binance_btcusdt")
+    wait(lambda: engine.view("cryptoperp_binance_btcusdt").funding is not None, what="funding")
+    assert perp.instrument.symbol == "BTC/USDT:USDT"
+    # DOGE/USDT is not listed by the venue: dropped with a plain-words problem
+    wait(lambda: engine.problems, what="the unknown-symbol problem")
+    assert "DOGE/USDT is not traded on binance spot" in engine.problems
+    assert all(i.base != "DOGE" for i in engine.instruments())
+    names = {h.name for h in engine.health()}
+    assert {"binance spot", "binance perp public", "binance perp market"} <= names
+
+
+def test_watch_loads_another_interval(running):
+    engine, _ = running
+    iid = "cryptopair_binance_ethusdt"
+    wait(lambda: (v := engine.view(iid)) is not None and v.synced, what="sync")
+    assert not engine.view(iid, interval="15m").klines
+    engine.watch(iid, "15m")
+    wait(lambda: len(engine.view(iid, interval="15m").klines) > 100, what="15m history")
+    k = engine.view(iid, interval="15m").klines
+    assert all(b.open_time - a.open_time == 900_000 for a, b in zip(k, k[1:]))
+
+
+def test_unreachable_venue_is_reported_in_plain_words():
+    cfg = load_config()
+    for key in ("binance", "binanceusdm"):
+        cfg.set_endpoint(key, "live", Endpoint("ws://127.0.0.1:9", "http://127.0.0.1:9"))
+    engine = Engine(cfg, ["BTC/USDT"])
+    engine.start()
+    try:
+        wait(lambda: any(h.error for h in engine.health()), what="an error")
+        (h,) = engine.health()
+        assert "cannot reach http://127.0.0.1:9" in h.error
+        assert h.state == "reconnecting"
+    finally:
+        engine.stop()
