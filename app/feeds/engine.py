@@ -48,6 +48,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stop_event: asyncio.Event | None = None
+        self._watched: set[tuple[str, str]] = set()  # touched only on the engine loop
         self.problems: list[str] = []  # plain-words startup problems, e.g. unknown symbols
         with self.hub.lock:
             for inst in self._wanted:
@@ -136,6 +137,8 @@ class Engine:
         feed = VenueFeed(venue, self.hub, endpoint.ws_url, rest, found, settings=self.settings)
         self._feeds[market] = feed
         await feed.start()
+        for instrument_id, interval in self._watched:
+            feed.watch(instrument_id, interval)
 
     # -- MarketSource --------------------------------------------------------------
 
@@ -155,6 +158,8 @@ class Engine:
             return
 
         def _watch() -> None:
+            # remembered, so a feed still loading its market list applies it when it starts
+            self._watched.add((instrument_id, interval))
             for feed in self._feeds.values():
                 feed.watch(instrument_id, interval)
 

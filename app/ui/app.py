@@ -1,0 +1,73 @@
+"""CryptotermApp: themes, app-wide keys, and the main screen over a MarketSource."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+import themes
+from app.feeds.views import MarketSource
+from app.ui.commands import CryptotermCommands
+from app.ui.help_screen import HelpScreen, binding_entries
+from app.ui.main_screen import MainScreen
+
+
+class CryptotermApp(App[None]):
+    """The terminal UI. ``source`` is the engine (or anything implementing MarketSource)."""
+
+    TITLE = "cryptoterm"
+    CSS_PATH = themes.CSS_PATH
+    COMMANDS = App.COMMANDS | {CryptotermCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", tooltip="Quit cryptoterm"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="Show or hide this list"),
+        Binding("t", "toggle_theme", "Theme", tooltip="Toggle the dark and light themes"),
+    ]
+
+    def __init__(self, source: MarketSource, instrument_id: str | None = None,
+                 theme: str = themes.DARK, fps: float = 10.0, *, mode_label: str = "DEMO",
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.source = source
+        self.fps = fps
+        self.mode_label = mode_label
+        self._initial_instrument = instrument_id
+        self._clock = clock
+        themes.register_themes(self)
+        self.theme = theme  # raises InvalidThemeError for an unknown name: a CLI error to report
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        # Built-in themes picked from the palette lack $bid/$ask; supply matching ones.
+        return themes.variable_defaults(self.current_theme.dark)
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(self.source, self._initial_instrument, fps=self.fps,
+                          mode_label=self.mode_label, clock=self._clock)
+
+    @property
+    def main_screen(self) -> MainScreen:
+        """The market screen (the bottom of the screen stack)."""
+        screen = self.screen_stack[0]
+        assert isinstance(screen, MainScreen)
+        return screen
+
+    # -- commands used by keys and the palette ----------------------------------------
+
+    def open_instrument(self, instrument_id: str) -> None:
+        self.main_screen.select_instrument(instrument_id)
+
+    def set_chart_interval(self, interval: str) -> None:
+        self.main_screen.set_chart_interval(interval)
+
+    def action_toggle_theme(self) -> None:
+        self.theme = themes.toggled(self.theme)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen(binding_entries(self, self.main_screen.active_bindings)))

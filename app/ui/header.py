@@ -1,0 +1,51 @@
+"""One-line app header: app name, the environment badge (DEMO / LIVE DATA), and the
+instrument on screen. A badge rather than a title word, because trading against the
+wrong environment is the mistake this line exists to prevent."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+
+class AppHeader(Widget):
+    """Header line; set :attr:`instrument_label` (and :attr:`detail`) to update it."""
+
+    COMPONENT_CLASSES = {"header--app", "header--demo", "header--live", "header--instrument",
+                         "header--detail"}
+    DEFAULT_CSS = """
+    AppHeader {
+        height: 1;
+        width: 1fr;
+        background: $panel;
+        padding: 0 1;
+    }
+    AppHeader > .header--app { color: $primary; text-style: bold; }
+    AppHeader > .header--demo { background: $warning; color: $background; text-style: bold; }
+    AppHeader > .header--live { background: $success; color: $background; text-style: bold; }
+    AppHeader > .header--instrument { text-style: bold; }
+    AppHeader > .header--detail { color: $text-muted; }
+    """
+
+    instrument_label: reactive[str] = reactive("")
+    detail: reactive[str] = reactive("")
+
+    def __init__(self, app_name: str, mode_label: str, *, name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.app_name = app_name
+        self.mode_label = mode_label
+
+    def render(self) -> Text:
+        badge = "header--demo" if "DEMO" in self.mode_label.upper() else "header--live"
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(self.app_name, self.get_component_rich_style("header--app"))
+        text.append("  ")
+        text.append(f" {self.mode_label} ", self.get_component_rich_style(badge))
+        text.append("  ")
+        text.append(self.instrument_label or "no instrument",
+                    self.get_component_rich_style("header--instrument"))
+        if self.detail:
+            text.append(f"   {self.detail}", self.get_component_rich_style("header--detail"))
+        return text

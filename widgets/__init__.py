@@ -1,0 +1,1 @@
+"""Textual widgets that draw engine views: ladder, ticker strip, tape, chart, status bar."""
