@@ -1,0 +1,17 @@
+"""Subcommands of ``cryptoterm``: one module each, with ``register(subparsers)`` adding
+its parser and setting ``func`` to a ``run(args, cfg) -> int``.
+
+A command reports bad input by raising ``app.commands.base.CommandError`` (one clear
+line, exit 2); nothing user-facing ever prints a traceback.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+
+def command_modules() -> list[ModuleType]:
+    # imported lazily so `cryptoterm --demo` does not pay for every command's imports
+    from app.commands import tui
+
+    return [tui]
