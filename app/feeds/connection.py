@@ -107,7 +107,7 @@ class WsConnection:
                 attempt += 1
                 continue
             self._ws = ws
-            self.connected_at = time.monotonic()
+            self.connected_at = self.health.clock()
             health.state = "connected"
             health.error = None
             log.info("%s: connected to %s", self.name, self.url)
@@ -129,7 +129,7 @@ class WsConnection:
             if self._stopping:
                 break
             # A connection that lived a while resets the backoff: this is a fresh failure.
-            lived = time.monotonic() - (self.connected_at or 0.0)
+            lived = self.health.clock() - (self.connected_at or 0.0)
             attempt = 0 if lived > 10.0 else attempt + 1
             health.reconnects += 1
             health.state = "reconnecting"
@@ -142,16 +142,17 @@ class WsConnection:
         settings = self.settings
         on_frame = self._on_frame
         health = self.health
-        opened = time.monotonic()
+        clock = health.clock
+        opened = clock()
         watchdog = asyncio.get_running_loop().create_task(self._watchdog(ws, opened))
         try:
             async for frame in ws:
-                now = time.monotonic()
+                now = clock()
                 health.on_message(now)
                 on_frame(frame, now)
         finally:
             watchdog.cancel()
-        if not self._stopping and time.monotonic() - opened < settings.max_lifetime:
+        if not self._stopping and clock() - opened < settings.max_lifetime:
             raise websockets.ConnectionClosedError(ws.close_rcvd, ws.close_sent)
 
     async def _watchdog(self, ws: ClientConnection, opened: float) -> None:
@@ -159,7 +160,7 @@ class WsConnection:
         health = self.health
         while True:
             await asyncio.sleep(min(1.0, settings.stale_after / 4))
-            now = time.monotonic()
+            now = health.clock()
             if now - opened >= settings.max_lifetime:
                 log.info("%s: rotating connection before the venue's lifetime limit", self.name)
                 health.error = None

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 import orjson
@@ -37,10 +39,12 @@ def preliminary_instruments(venue: str, symbols: list[str]) -> list[Instrument]:
 
 class Engine:
     def __init__(self, cfg: AppConfig, symbols: list[str] | None = None,
-                 settings: ConnectionSettings | None = None) -> None:
+                 settings: ConnectionSettings | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         self.hub = MarketHub()
         self.settings = settings or ConnectionSettings()
+        self.clock = clock  # feed health ages and rates; frozen in screenshot tests
         self._wanted = preliminary_instruments(cfg.venue, symbols or cfg.symbols)
         self._feeds: dict[MarketType, VenueFeed] = {}
         self._rests: list[RestClient] = []
@@ -102,7 +106,7 @@ class Engine:
         endpoint = self.cfg.endpoint(venue_key)
         rest = RestClient(endpoint.rest_url, WeightBudget(WEIGHT_PER_MINUTE[market]))
         self._rests.append(rest)
-        health = FeedHealth(f"binance {market}")
+        health = FeedHealth(f"binance {market}", clock=self.clock)
         with self.hub.lock:
             self.hub.add_health(health)
             for inst in wanted:
@@ -134,7 +138,8 @@ class Engine:
         if not found:
             return
         venue = BinanceVenue(market, found)
-        feed = VenueFeed(venue, self.hub, endpoint.ws_url, rest, found, settings=self.settings)
+        feed = VenueFeed(venue, self.hub, endpoint.ws_url, rest, found, settings=self.settings,
+                         clock=self.clock)
         self._feeds[market] = feed
         await feed.start()
         for instrument_id, interval in self._watched:

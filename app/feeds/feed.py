@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from app.feeds.connection import ConnectionSettings, WsConnection
 from app.feeds.health import FeedHealth
@@ -32,7 +33,8 @@ class VenueFeed:
     def __init__(self, venue: BinanceVenue, hub: MarketHub, ws_url: str, rest: RestClient,
                  instruments: list[Instrument], intervals: tuple[str, ...] = ("1m",),
                  settings: ConnectionSettings | None = None, kline_history: int = 500,
-                 stream_stale_after: float = 15.0) -> None:
+                 stream_stale_after: float = 15.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.venue = venue
         self.hub = hub
         self.ws_url = ws_url
@@ -40,6 +42,7 @@ class VenueFeed:
         self.settings = settings or ConnectionSettings()
         self.kline_history = kline_history
         self.stream_stale_after = stream_stale_after
+        self.clock = clock
         self.stats = FeedStats()
         self._instruments = {i.id: i for i in instruments}
         self._intervals: dict[str, set[str]] = {i.id: set(intervals) for i in instruments}
@@ -63,7 +66,7 @@ class VenueFeed:
                 self.hub.add_instrument(inst).book = sync.book
         on_frame = self._make_on_frame()
         for plan in self.venue.connection_plans(self.ws_url, insts, ["1m"]):
-            health = FeedHealth(plan.name)
+            health = FeedHealth(plan.name, clock=self.clock)
             conn = WsConnection(plan.name, plan.url, health, self._on_open, on_frame,
                                 on_close=self._on_conn_close, settings=self.settings)
             self._conns.append((conn, plan))
@@ -268,7 +271,7 @@ class VenueFeed:
         """A depth stream silent while its connection lives is a stale book: say so."""
         while not self._stopping:
             await asyncio.sleep(1.0)
-            now = time.monotonic()
+            now = self.clock()
             for inst_id, conn in self._depth_owner.items():
                 if not conn.is_open or conn.connected_at is None:
                     continue

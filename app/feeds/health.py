@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,8 +31,10 @@ class FeedHealth:
     """Mutable counters owned by the engine thread."""
 
     name: str
+    # monotonic seconds; tests freeze it so ages and rates on screen are reproducible
+    clock: Callable[[], float] = time.monotonic
     state: FeedState = "connecting"
-    last_message: float | None = None  # time.monotonic()
+    last_message: float | None = None  # clock()
     messages: int = 0
     gaps: int = 0
     resyncs: int = 0
@@ -39,8 +42,11 @@ class FeedHealth:
     error: str | None = None
     unsynced: set[str] = field(default_factory=set)
     _rate: float = 0.0
-    _window_start: float = field(default_factory=time.monotonic)
+    _window_start: float = 0.0
     _window_count: int = 0
+
+    def __post_init__(self) -> None:
+        self._window_start = self.clock()
 
     def on_message(self, now: float) -> None:
         self.last_message = now
@@ -57,7 +63,7 @@ class FeedHealth:
         self._window_count = 0
 
     def view(self, now: float | None = None) -> HealthView:
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         if now - self._window_start >= 2.0:  # a silent feed must not keep showing its old rate
             self._roll(now)
         age = None if self.last_message is None else max(0.0, now - self.last_message)

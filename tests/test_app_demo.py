@@ -1,0 +1,131 @@
+"""The whole app over the real engine and simulator: what a user of `cryptoterm --demo` sees."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from app.config import Endpoint, load_config
+from app.feeds.connection import ConnectionSettings
+from app.feeds.engine import Engine
+from app.sim.binance_server import FROZEN_NOW_MS, SimThread
+from app.sim.market import default_demo_symbols
+from app.ui.app import CryptotermApp
+from tests.harness import screen_text
+
+DEMO = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
+BTC = "cryptopair_binance_btcusdt"
+
+
+def start_engine(sim: SimThread, **kwargs) -> Engine:
+    cfg = load_config()
+    for key in ("binance", "binanceusdm"):
+        cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))
+    engine = Engine(cfg, DEMO, settings=ConnectionSettings(backoff_base=0.05), **kwargs)
+    engine.start()
+    return engine
+
+
+def fmt(price: float) -> str:
+    return f"{price:,.2f}"
+
+
+async def until(cond, timeout=8.0, what="condition"):
+    start = time.monotonic()
+    while not cond():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def live_demo():
+    sim = SimThread(default_demo_symbols(), seed=7, rate=40.0).start()
+    engine = start_engine(sim)
+    yield engine
+    engine.stop()
+    sim.stop()
+
+
+async def test_demo_shows_live_book_ticker_tape_and_chart(live_demo):
+    engine = live_demo
+    app = CryptotermApp(engine, BTC, mode_label="DEMO")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(lambda: (v := engine.view(BTC)) is not None and v.synced and v.ticker and v.trades,
+                    what="a synced book")
+        await pilot.pause(0.4)  # a few UI frames
+
+        def on_screen() -> bool:
+            text = screen_text(app)
+            view = engine.view(BTC)
+            return all(s in text for s in ("DEMO", "BTC/USDT", "Order book", "spread", "Trades",
+                                            "connected", fmt(view.trades[0].price)))
+        await until(on_screen, what="book, ticker and tape on screen")
+        text = screen_text(app)
+        assert "UNSYNCED" not in text
+        assert "waiting for klines" not in text
+        # the best bid shown is one the engine really has
+        view = engine.view(BTC)
+        assert any(fmt(row.price) in text for row in view.bids[:3])
+
+
+async def test_symbol_switch_and_interval(live_demo):
+    engine = live_demo
+    app = CryptotermApp(engine, BTC, mode_label="DEMO")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(lambda: engine.view(BTC) is not None and engine.view(BTC).synced, what="sync")
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        await pilot.press(*"eth/usdt:usdt")
+        await pilot.press("enter")
+        await until(lambda: "ETH/USDT:USDT · binance perp" in screen_text(app), what="the switch")
+        await until(lambda: "funding" in screen_text(app), what="perp funding on the ticker")
+        await pilot.press("2")
+        await until(lambda: "5m candles" in screen_text(app), what="5m interval")
+        await until(lambda: len(engine.view("cryptoperp_binance_ethusdt", interval="5m").klines) > 50,
+                    what="5m history loaded by the engine")
+
+
+# -- screenshots: a frozen, seeded simulator and a frozen clock ----------------------------
+
+@pytest.fixture
+def frozen_demo():
+    start = FROZEN_NOW_MS - 300 * 100
+    sim = SimThread(default_demo_symbols(), seed=7, start_time_ms=start, warmup_steps=300,
+                    warmup_step_ms=100, paused=True).start()
+    engine = start_engine(sim, clock=lambda: 1000.0)
+    yield engine, sim
+    engine.stop()
+    sim.stop()
+
+
+def _settled(engine: Engine) -> bool:
+    view = engine.view(BTC)
+    return (view is not None and view.synced and view.ticker is not None and len(view.trades) > 20
+            and len(view.klines) > 100 and len(engine.health()) == 3
+            and all(h.state == "connected" for h in engine.health()))
+
+
+@pytest.mark.parametrize("theme", ["cryptoterm-dark", "cryptoterm-light"])
+def test_main_screen_snapshot(frozen_demo, snap_compare, theme):
+    engine, sim = frozen_demo
+    deadline = time.monotonic() + 10
+    while not all(h.state == "connected" for h in engine.health()) or len(engine.health()) < 3:
+        assert time.monotonic() < deadline, "engine did not connect"
+        time.sleep(0.05)
+    time.sleep(0.3)  # subscriptions acknowledged
+    sim.pump(steps=60)  # deterministic frames: diffs, trades, klines, tickers
+    deadline = time.monotonic() + 10
+    while not _settled(engine):
+        assert time.monotonic() < deadline, "frozen demo did not settle"
+        sim.pump(steps=0)
+        time.sleep(0.1)
+    app = CryptotermApp(engine, BTC, theme=theme, mode_label="DEMO",
+                        clock=lambda: FROZEN_NOW_MS / 1000)
+
+    async def settle(pilot):
+        await pilot.pause(1.2)  # the chart redraws at most twice a second
+
+    assert snap_compare(app, terminal_size=(160, 45), run_before=settle)
