@@ -106,7 +106,9 @@ class TickerStrip(Widget):
             ("   ", "label"),
             (fmt_fixed(last, decimals) + arrow, self._direction),
         ]
-        change = view.ticker.change_pct if view.ticker else None
+        ticker = view.ticker
+        change = (None if ticker is None or not ticker.open_24h or last is None
+                  else (last - ticker.open_24h) / ticker.open_24h * 100.0)
         if change is not None:
             parts.append(("  ", "label"))
             parts.append((fmt_pct(change), "up" if change > 0 else "down" if change < 0 else "flat"))
@@ -161,9 +163,14 @@ class TickerStrip(Widget):
 
 
 def _last_price(view: InstrumentView) -> float | None:
-    if view.ticker is not None and view.ticker.last is not None:
-        return view.ticker.last
-    return view.trades[0].price if view.trades else None
+    """The newest of the last trade and the 24 h ticker's last price: the ticker comes
+    about once a second, trades as they print, so the tape must not run ahead of it."""
+    ticker, trades = view.ticker, view.trades
+    if trades and (ticker is None or ticker.last is None or trades[0].ts >= ticker.ts):
+        return trades[0].price
+    if ticker is not None and ticker.last is not None:
+        return ticker.last
+    return None
 
 
 def _touch(view: InstrumentView) -> tuple[float | None, float | None]:
