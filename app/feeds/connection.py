@@ -121,6 +121,9 @@ class WsConnection:
             except OSError as exc:
                 health.error = f"connection lost: {_plain(exc)}"
                 log.warning("%s: %s", self.name, health.error)
+            except Exception as exc:  # a bug must cost a reconnect, never the feed itself
+                health.error = f"internal error: {_plain(exc)}; reconnecting"
+                log.exception("%s: unexpected error", self.name)
             finally:
                 self._ws = None
                 await ws.close()
@@ -152,8 +155,10 @@ class WsConnection:
                 on_frame(frame, now)
         finally:
             watchdog.cancel()
-        if not self._stopping and clock() - opened < settings.max_lifetime:
-            raise websockets.ConnectionClosedError(ws.close_rcvd, ws.close_sent)
+        if not self._stopping and clock() - opened < settings.max_lifetime and health.state != "stale":
+            # the venue ended the stream: a reconnect, and worth saying so
+            health.error = "the venue closed the connection"
+            log.warning("%s: %s", self.name, health.error)
 
     async def _watchdog(self, ws: ClientConnection, opened: float) -> None:
         settings = self.settings

@@ -1,0 +1,74 @@
+"""Connection reliability: backoff, rotation before the lifetime limit, staleness."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from app.feeds.connection import ConnectionSettings, backoff_delay
+from app.sim.binance_server import BinanceSim
+from tests.test_feed_sim import SPOT, Session, wait_for
+
+
+def test_backoff_grows_with_jitter_and_is_capped():
+    rng = random.Random(1)
+    delays = [[backoff_delay(a, 0.5, 30.0, rng) for _ in range(200)] for a in range(12)]
+    assert all(0.25 <= d <= 30.0 for row in delays for d in row)
+    assert max(delays[0]) <= 0.5 and max(delays[11]) > 20  # grows to the cap
+    assert len({round(d, 3) for d in delays[6]}) > 150  # jittered, not synchronized
+
+
+async def test_rotation_before_lifetime_limit_rebuilds_the_book():
+    async with BinanceSim([SPOT], seed=5, rate=300, depth_interval_ms=20) as sim:
+        s = Session(sim, SPOT)
+        s.feed.settings = ConnectionSettings(backoff_base=0.05, max_lifetime=1.0)
+        await s.feed.start()
+        try:
+            conn = s.feed.connections()[0]
+            await wait_for(lambda: conn.health.reconnects >= 2, 6, "two rotations")
+            assert conn.health.error is None  # a rotation is not an error
+            await wait_for(s.synced, 5, "sync after rotation")
+            await s.assert_equals_truth()
+        finally:
+            await s.close()
+
+
+async def test_silent_feed_is_marked_stale_then_reconnected():
+    async with BinanceSim([SPOT], seed=5, rate=300, depth_interval_ms=20) as sim:
+        s = Session(sim, SPOT)
+        s.feed.settings = ConnectionSettings(backoff_base=0.05, stale_after=0.6)
+        await s.feed.start()
+        try:
+            conn = s.feed.connections()[0]
+            await wait_for(s.synced, 5, "first sync")
+            sim.pause()  # the venue goes quiet without closing anything
+            states: list[str] = []
+
+            def seen_stale() -> bool:
+                states.append(conn.health.state)
+                return conn.health.reconnects >= 1
+
+            await wait_for(seen_stale, 5, "the watchdog to reconnect")
+            assert "stale" in states
+            assert "no data" in (conn.health.error or "")
+            sim.resume()
+            await wait_for(s.synced, 5, "recovery once data flows")
+            await s.assert_equals_truth()
+        finally:
+            await s.close()
+
+
+async def test_quiet_depth_stream_on_a_live_connection_is_flagged_stale():
+    async with BinanceSim([SPOT], seed=5, rate=300, depth_interval_ms=20) as sim:
+        s = Session(sim, SPOT)
+        s.feed.stream_stale_after = 0.5
+        await s.feed.start()
+        try:
+            conn = s.feed.connections()[0]
+            await wait_for(s.synced, 5, "first sync")
+            # unsubscribe depth only: tickers and klines keep the connection alive
+            await conn.send('{"method":"UNSUBSCRIBE","params":["btcusdt@depth@100ms"],"id":99}')
+            await wait_for(lambda: conn.health.state == "stale", 5, "the stream watchdog")
+            assert "no book updates" in conn.health.error
+        finally:
+            await s.close()
