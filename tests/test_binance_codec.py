@@ -143,6 +143,7 @@ def test_spot_sync_buffer_drop_straddle(spot, fixture_text):
     assert sync.on_diff(diff(106, 106, [("29999.50", "0")])) == APPLIED
     assert sync.on_diff(diff(108, 110)) == GAP  # 107 lost
     assert not sync.synced and sync.needs_snapshot and len(sync.book) == 0
+    assert sync.first_buffered == 108  # the new stream starts with the diff that showed the gap
 
 
 def test_spot_snapshot_older_than_buffer_is_refetched(spot):

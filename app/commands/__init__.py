@@ -12,6 +12,6 @@ from types import ModuleType
 
 def command_modules() -> list[ModuleType]:
     # imported lazily so `cryptoterm --demo` does not pay for every command's imports
-    from app.commands import tui
+    from app.commands import record, replay, tui
 
-    return [tui]
+    return [tui, record, replay]

@@ -13,6 +13,7 @@ from concurrent.futures import Future
 import orjson
 
 from app.config import AppConfig
+from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectionSettings
 from app.feeds.feed import VenueFeed
 from app.feeds.health import FeedHealth, HealthView
@@ -40,11 +41,13 @@ def preliminary_instruments(venue: str, symbols: list[str]) -> list[Instrument]:
 class Engine:
     def __init__(self, cfg: AppConfig, symbols: list[str] | None = None,
                  settings: ConnectionSettings | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 capture: CaptureWriter | None = None) -> None:
         self.cfg = cfg
         self.hub = MarketHub()
         self.settings = settings or ConnectionSettings()
         self.clock = clock  # feed health ages and rates; frozen in screenshot tests
+        self.capture = capture  # raw capture (format v1), written on the engine thread
         self._wanted = preliminary_instruments(cfg.venue, symbols or cfg.symbols)
         self._feeds: dict[MarketType, VenueFeed] = {}
         self._rests: list[RestClient] = []
@@ -54,6 +57,7 @@ class Engine:
         self._stop_event: asyncio.Event | None = None
         self._watched: set[tuple[str, str]] = set()  # touched only on the engine loop
         self.problems: list[str] = []  # plain-words startup problems, e.g. unknown symbols
+        self.trading = None  # the trading runtime (app.trading.service), set by attach()
         with self.hub.lock:
             for inst in self._wanted:
                 self.hub.add_instrument(inst)
@@ -71,6 +75,12 @@ class Engine:
             loop.call_soon_threadsafe(self._stop_event.set)
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def attach(self, service) -> None:
+        """Attach the trading runtime before ``start``: it runs on this loop (``astart`` as the
+        loop starts, ``aclose`` before it ends) and the UI reaches it as ``engine.trading``."""
+        self.trading = service
+        service.bind(self)
 
     def _thread_main(self) -> None:
         loop = asyncio.new_event_loop()
@@ -92,19 +102,30 @@ class Engine:
             by_market.setdefault(inst.market, []).append(inst)
         boot = [asyncio.get_running_loop().create_task(self._start_market(m, insts))
                 for m, insts in by_market.items()]
+        if self.trading is not None:
+            boot.append(asyncio.get_running_loop().create_task(self.trading.astart()))
         await self._stop_event.wait()
         for task in boot:
             task.cancel()
         await asyncio.gather(*boot, return_exceptions=True)
+        if self.trading is not None:
+            try:
+                await self.trading.aclose()
+            except Exception:  # closing venue sessions must not keep the feeds open
+                log.exception("closing trading failed")
         for feed in self._feeds.values():
             await feed.stop()
         for rest in self._rests:
             await rest.close()
+        if self.capture is not None:
+            self.capture.close()
 
     async def _start_market(self, market: MarketType, wanted: list[Instrument]) -> None:
         venue_key = "binance" if market == "spot" else "binanceusdm"
         endpoint = self.cfg.endpoint(venue_key)
-        rest = RestClient(endpoint.rest_url, WeightBudget(WEIGHT_PER_MINUTE[market]))
+        rest = RestClient(endpoint.rest_url, WeightBudget(WEIGHT_PER_MINUTE[market]),
+                          on_response=None if self.capture is None else
+                          self.capture.rest_recorder("binance", market))
         self._rests.append(rest)
         health = FeedHealth(f"binance {market}", clock=self.clock)
         with self.hub.lock:
@@ -139,7 +160,7 @@ class Engine:
             return
         venue = BinanceVenue(market, found)
         feed = VenueFeed(venue, self.hub, endpoint.ws_url, rest, found, settings=self.settings,
-                         clock=self.clock)
+                         clock=self.clock, capture=self.capture)
         self._feeds[market] = feed
         await feed.start()
         for instrument_id, interval in self._watched:

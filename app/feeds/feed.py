@@ -1,40 +1,33 @@
-"""VenueFeed: runs one venue market's connections, book syncs and REST calls, and
-writes what it decodes into the MarketHub."""
+"""VenueFeed: the I/O around a FeedCore — websocket connections, REST snapshots and
+klines, subscriptions, keepalives, raw capture and the per-stream staleness watchdog."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 
+from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectionSettings, WsConnection
+from app.feeds.core import FeedCore, FeedStats
 from app.feeds.health import FeedHealth
 from app.feeds.hub import MarketHub
 from app.feeds.rest import RestClient, RestError
 from app.market.instruments import Instrument
-from app.venues.base import APPLIED, GAP, STALE_SNAPSHOT, SYNCED, Ack, ConnectionPlan, Unknown
-from app.venues.binance import BinanceBookSync, BinanceVenue
+from app.venues.base import STALE_SNAPSHOT, ConnectionPlan, Venue
 
 log = logging.getLogger(__name__)
 
 
-class FeedStats:
-    """Counts that `replay --emit stats` and the benchmarks report."""
-
-    __slots__ = ("messages", "events", "gaps", "resyncs", "malformed", "unknown")
-
-    def __init__(self) -> None:
-        self.messages = self.events = self.gaps = self.resyncs = 0
-        self.malformed = self.unknown = 0
-
-
 class VenueFeed:
-    def __init__(self, venue: BinanceVenue, hub: MarketHub, ws_url: str, rest: RestClient,
+    def __init__(self, venue: Venue, hub: MarketHub, ws_url: str, rest: RestClient,
                  instruments: list[Instrument], intervals: tuple[str, ...] = ("1m",),
                  settings: ConnectionSettings | None = None, kline_history: int = 500,
                  stream_stale_after: float = 15.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 capture: CaptureWriter | None = None) -> None:
         self.venue = venue
         self.hub = hub
         self.ws_url = ws_url
@@ -43,42 +36,57 @@ class VenueFeed:
         self.kline_history = kline_history
         self.stream_stale_after = stream_stale_after
         self.clock = clock
-        self.stats = FeedStats()
+        self.capture = capture
         self._instruments = {i.id: i for i in instruments}
         self._intervals: dict[str, set[str]] = {i.id: set(intervals) for i in instruments}
-        self._syncs: dict[str, BinanceBookSync] = {}
+        self.core = FeedCore(venue, hub, instruments, self._request_snapshot, self._resubscribe)
         self._snapshot_tasks: dict[str, asyncio.Task] = {}
         self._tasks: list[asyncio.Task] = []
         self._conns: list[tuple[WsConnection, ConnectionPlan]] = []
-        self._depth_owner: dict[str, WsConnection] = {}  # instrument id -> conn with its depth
-        self._last_depth: dict[str, float] = {}
-        self._synced_once: set[str] = set()  # a later sync of these counts as a resync
+        self._book_owner: dict[str, WsConnection] = {}  # instrument id -> conn carrying its book
         self._stopping = False
+
+    @property
+    def stats(self) -> FeedStats:
+        return self.core.stats
+
+    @property
+    def _syncs(self):
+        return self.core.syncs
+
+    @property
+    def _depth_owner(self) -> dict[str, WsConnection]:
+        return self._book_owner
 
     # -- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
         insts = list(self._instruments.values())
-        with self.hub.lock:
-            for inst in insts:
-                sync = self.venue.new_book_sync(inst)
-                self._syncs[inst.id] = sync
-                self.hub.add_instrument(inst).book = sync.book
-        on_frame = self._make_on_frame()
+        settings = self.settings
+        if self.venue.ws_ping_interval is None and settings.ping_interval is not None:
+            settings = dataclasses.replace(settings, ping_interval=None)
         for plan in self.venue.connection_plans(self.ws_url, insts, ["1m"]):
             health = FeedHealth(plan.name, clock=self.clock)
-            conn = WsConnection(plan.name, plan.url, health, self._on_open, on_frame,
-                                on_close=self._on_conn_close, settings=self.settings)
+            handler = self.core.frame_handler(self.venue.new_decoder())
+            if self.capture is not None:
+                handler = self.capture.wrap(self.venue.name, self.venue.market, handler)
+            conn = WsConnection(plan.name, plan.url, health, self._on_open, handler,
+                                on_close=self._on_conn_close, settings=settings)
             self._conns.append((conn, plan))
             with self.hub.lock:
                 self.hub.add_health(health)
                 for inst in insts:
-                    if f"{inst.venue_symbol.lower()}@depth@100ms" in plan.streams:
-                        self._depth_owner[inst.id] = conn
+                    if any(s in plan.streams for s in self.venue.book_streams(inst)):
+                        self._book_owner[inst.id] = conn
+                        self.core.health_of[inst.id] = health
                         self.hub.add_instrument(inst, health)
+        if self.capture is not None:
+            self.rest.on_response = self.capture.rest_recorder(self.venue.name, self.venue.market)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(conn.run(), name=conn.name) for conn, _ in self._conns]
         self._tasks.append(loop.create_task(self._stream_watchdog()))
+        if self.venue.keepalive is not None:
+            self._tasks.append(loop.create_task(self._keepalive()))
         for inst in insts:
             for interval in sorted(self._intervals[inst.id]):
                 self._tasks.append(loop.create_task(self._load_klines(inst, interval)))
@@ -98,23 +106,37 @@ class VenueFeed:
 
     async def _on_open(self, conn: WsConnection) -> None:
         plan = next(p for c, p in self._conns if c is conn)
-        # Every (re)connect rebuilds the books this connection carries from scratch.
-        with self.hub.lock:
-            for inst_id, owner in self._depth_owner.items():
-                if owner is conn:
-                    self._mark_unsynced(inst_id, conn.health)
-                    self._syncs[inst_id].reset()
-                    task = self._snapshot_tasks.pop(inst_id, None)
-                    if task is not None:
-                        task.cancel()
+        # every (re)connect rebuilds the books this connection carries from scratch
+        owned = [i for i, owner in self._book_owner.items() if owner is conn]
+        for inst_id in owned:
+            task = self._snapshot_tasks.pop(inst_id, None)
+            if task is not None:
+                task.cancel()
+        self.core.reset_books(owned)
         for msg in self.venue.subscribe_messages(plan.streams):
             await conn.send(msg)
 
     def _on_conn_close(self, conn: WsConnection) -> None:
         with self.hub.lock:
-            for inst_id, owner in self._depth_owner.items():
+            for inst_id, owner in self._book_owner.items():
                 if owner is conn:
-                    self._mark_unsynced(inst_id, conn.health)
+                    self.core.mark_unsynced(inst_id)
+
+    def _resubscribe(self, inst_id: str) -> None:
+        """Venues that rebuild books from a fresh subscription (OKX, Bybit, Coinbase)."""
+        conn = self._book_owner.get(inst_id)
+        inst = self._instruments.get(inst_id)
+        if conn is None or inst is None or not conn.is_open:
+            return
+        streams = self.venue.book_streams(inst)
+
+        async def again() -> None:
+            for msg in self.venue.subscribe_messages(streams, "UNSUBSCRIBE"):
+                await conn.send(msg)
+            for msg in self.venue.subscribe_messages(streams):
+                await conn.send(msg)
+
+        self._tasks.append(asyncio.get_running_loop().create_task(again()))
 
     def watch(self, instrument_id: str, interval: str) -> None:
         """Stream klines of ``interval`` for an instrument and load their history."""
@@ -133,6 +155,22 @@ class VenueFeed:
                 self._tasks.append(loop.create_task(self._load_klines(inst, interval)))
                 return
 
+    async def _keepalive(self) -> None:
+        """Text pings for venues that want them (OKX ``ping``, Bybit ``{"op":"ping"}``)."""
+        idle, text = self.venue.keepalive  # type: ignore[misc]
+        while not self._stopping:
+            await asyncio.sleep(idle / 2)
+            now = self.clock()
+            for conn, _ in self._conns:
+                last = conn.health.last_message
+                if conn.is_open and (last is None or now - last >= idle / 2):
+                    try:
+                        await conn.send(text)
+                    except Exception as exc:  # a dead socket is the connection's business
+                        log.debug("%s: keepalive failed: %s", conn.name, exc)
+
+    # -- REST ----------------------------------------------------------------------
+
     async def _load_klines(self, inst: Instrument, interval: str) -> None:
         path = self.venue.klines_path(inst, interval, self.kline_history)
         for attempt in range(5):
@@ -148,79 +186,11 @@ class VenueFeed:
                 if st is not None:
                     existing = st.klines.get(interval, {})
                     for k in klines:
-                        # the stream may already have a fresher copy of the newest candle
+                        # the stream may already hold a fresher copy of the newest candle
                         if k.open_time not in existing:
                             st.put_kline(k)
                     st.seq += 1
             return
-
-    # -- the hot path --------------------------------------------------------------
-
-    def _make_on_frame(self):
-        decode = self.venue.decode
-        depth_type = self.venue.depth_type
-        hub = self.hub
-        stats = self.stats
-        # the hot path looks syncs and states up by the venue's own symbol
-        by_symbol = {self._instruments[i].venue_symbol.upper(): (i, sync, hub.state(i))
-                     for i, sync in self._syncs.items()}
-        last_depth = self._last_depth
-
-        def on_frame(raw: str | bytes, now: float) -> None:
-            stats.messages += 1
-            msg = decode(raw)
-            if type(msg) is depth_type:
-                entry = by_symbol.get(msg.symbol)
-                if entry is None:
-                    stats.unknown += 1
-                    return
-                inst_id, sync, state = entry
-                last_depth[inst_id] = now
-                with hub.lock:
-                    result = sync.on_diff(msg)
-                    if result == APPLIED:
-                        state.seq += 1
-                        return
-                    if result == GAP:
-                        self._on_gap(inst_id)
-                if sync.needs_snapshot and inst_id not in self._snapshot_tasks:
-                    self._request_snapshot(inst_id)
-                return
-            if msg is None:
-                return
-            if isinstance(msg, Unknown):
-                if msg.malformed:
-                    stats.malformed += 1
-                    log.warning("malformed frame skipped: %s", msg.reason)
-                else:
-                    stats.unknown += 1
-                return
-            if isinstance(msg, Ack):
-                if msg.error:
-                    log.warning("venue rejected a request: %s", msg.error)
-                return
-            stats.events += 1
-            with hub.lock:
-                hub.on_event(msg)
-
-        return on_frame
-
-    def _mark_unsynced(self, inst_id: str, health: FeedHealth | None) -> None:
-        self.hub.touch(inst_id, synced=False)
-        if health is not None:
-            health.unsynced.add(inst_id)
-
-    def _on_gap(self, inst_id: str) -> None:
-        """A lost diff: hide the book, count it, and let the next diff trigger a snapshot."""
-        self.stats.gaps += 1
-        owner = self._depth_owner.get(inst_id)
-        if owner is not None:
-            owner.health.gaps += 1
-        self._mark_unsynced(inst_id, owner.health if owner else None)
-        task = self._snapshot_tasks.pop(inst_id, None)
-        if task is not None:
-            task.cancel()
-        log.warning("%s: sequence gap; resyncing the book", inst_id)
 
     def _request_snapshot(self, inst_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._fetch_snapshot(inst_id))
@@ -230,52 +200,34 @@ class VenueFeed:
 
     async def _fetch_snapshot(self, inst_id: str) -> None:
         inst = self._instruments[inst_id]
-        sync = self._syncs[inst_id]
-        owner = self._depth_owner.get(inst_id)
+        owner = self._book_owner.get(inst_id)
         for attempt in range(10):
             try:
                 text = await self.rest.get_text(self.venue.snapshot_path(inst),
                                                 weight=self.venue.snapshot_weight())
-                snap = self.venue.parse_snapshot(text)
-            except (RestError, ValueError, KeyError, TypeError) as exc:
+            except RestError as exc:
                 log.warning("%s: snapshot failed: %s", inst_id, exc)
                 if owner is not None:
                     owner.health.error = f"{inst.symbol} book snapshot failed: {exc}"
                 await asyncio.sleep(min(10.0, 0.5 * 2 ** attempt))
                 continue
-            with self.hub.lock:
-                try:
-                    result = sync.on_snapshot(snap)
-                except ValueError as exc:
-                    log.warning("%s: corrupt snapshot (%s)", inst_id, exc)
-                    sync.reset()
-                    result = STALE_SNAPSHOT
-                if result == SYNCED:
-                    was_resync = inst_id in self._synced_once
-                    self.hub.touch(inst_id, synced=True)
-                    if owner is not None:
-                        owner.health.unsynced.discard(inst_id)
-                    if was_resync:
-                        self.stats.resyncs += 1
-                        if owner is not None:
-                            owner.health.resyncs += 1
-                    self._synced_once.add(inst_id)
-                    return
-                if result == GAP:
-                    self._on_gap(inst_id)
-                    return
-            # STALE_SNAPSHOT: the snapshot predates the first buffered diff; ask again
+            if self.core.on_snapshot_text(inst_id, text) != STALE_SNAPSHOT:
+                return
+            # the snapshot predates the first buffered diff: ask again, a little later
             await asyncio.sleep(0.2 * (attempt + 1))
 
+    # -- watchdog ------------------------------------------------------------------
+
     async def _stream_watchdog(self) -> None:
-        """A depth stream silent while its connection lives is a stale book: say so."""
+        """A book stream silent while its connection lives is a stale book: say so."""
+        last_book = self.core.last_book_message
         while not self._stopping:
             await asyncio.sleep(1.0)
             now = self.clock()
-            for inst_id, conn in self._depth_owner.items():
+            for inst_id, conn in self._book_owner.items():
                 if not conn.is_open or conn.connected_at is None:
                     continue
-                last = self._last_depth.get(inst_id, conn.connected_at)
+                last = max(last_book.get(inst_id, conn.connected_at), conn.connected_at)
                 if now - last > self.stream_stale_after and conn.health.state == "connected":
                     conn.health.state = "stale"
                     conn.health.error = f"no book updates for {now - last:.0f}s"

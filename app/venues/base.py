@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -59,36 +60,59 @@ class ConnectionPlan:
     streams: list[str] = field(default_factory=list)
 
 
-Decoded = MarketEvent | DepthDiff | Ack | Unknown | None
+@dataclass(slots=True)
+class Resync:
+    """The stream lost a message somewhere (e.g. Coinbase's per-connection sequence_num
+    jumped): every book on the connection is suspect. ``symbols`` None means all."""
+
+    reason: str
+    symbols: list[str] | None = None
+
+
+Decoded = MarketEvent | DepthDiff | Ack | Unknown | Resync | None
 
 
 class BookSync(Protocol):
-    """Turns a venue's snapshot + delta stream into a correct OrderBook, or says it cannot."""
+    """Turns a venue's snapshot + delta stream into a correct OrderBook, or says it cannot.
+
+    ``on_diff`` takes the venue's decoded book messages (deltas, and for venues that
+    send them over the socket, snapshots: it returns SYNCED for those)."""
 
     book: OrderBook
     synced: bool
-    needs_snapshot: bool
+    needs_snapshot: bool  # True when a REST snapshot must be fetched to (re)build
 
     def reset(self) -> None: ...
-    def on_diff(self, diff: DepthDiff) -> int: ...
+    def on_diff(self, diff) -> int: ...
     def on_snapshot(self, snap: BookSnapshot) -> int: ...
 
 
 class Venue(Protocol):
-    """A venue/market codec: pure functions of the wire formats, no I/O."""
+    """A venue/market codec: pure functions of the wire formats, no I/O.
+
+    Streams are opaque strings chosen by the venue module (Binance stream names,
+    ``books:BTC-USDT`` for OKX, ...); only the venue turns them into wire messages."""
 
     name: str  # "binance"
     market: str  # "spot" | "perp"
     config_key: str  # endpoint section in config, e.g. "binance", "binanceusdm"
+    depth_type: type  # the decoded type the feed routes to BookSync (has ``.symbol``)
+    recovery: str  # after a gap: "snapshot" (REST, then replay the buffer) or "resubscribe"
+    ws_ping_interval: float | None  # protocol-level pings; None where the venue wants text pings
+    keepalive: tuple[float, str] | None  # (idle seconds, text) the client must send
 
     def instruments(self) -> list[Instrument]: ...
     def connection_plans(self, ws_url: str, instruments: list[Instrument],
                          intervals: list[str]) -> list[ConnectionPlan]: ...
+    def book_streams(self, instrument: Instrument) -> list[str]: ...
     def kline_stream(self, instrument: Instrument, interval: str) -> tuple[str, str]: ...
-    def subscribe_messages(self, streams: list[str]) -> list[str]: ...
-    def decode(self, raw: str | bytes) -> Decoded: ...
+    def stream_group(self, stream: str) -> str: ...
+    def subscribe_messages(self, streams: list[str], method: str = "SUBSCRIBE") -> list[str]: ...
+    def new_decoder(self) -> Callable[[str | bytes], Decoded]:
+        """A decode function for one connection (it may keep per-connection state)."""
     def new_book_sync(self, instrument: Instrument) -> BookSync: ...
     def snapshot_path(self, instrument: Instrument) -> str: ...
+    def snapshot_weight(self) -> int: ...
     def parse_snapshot(self, text: str | bytes) -> BookSnapshot: ...
     def klines_path(self, instrument: Instrument, interval: str, limit: int) -> str: ...
     def parse_klines(self, text: str | bytes, instrument: Instrument, interval: str) -> list[Kline]: ...
@@ -101,3 +125,4 @@ IGNORED = 2  # older than the book, dropped
 GAP = 3  # a missing diff: the book is wrong and must be rebuilt
 STALE_SNAPSHOT = 4  # the snapshot predates the buffered diffs: fetch another
 SYNCED = 5  # the snapshot and buffered diffs made a correct book
+CHECKSUM_FAILED = 6  # the book disagrees with the venue's checksum: rebuild it

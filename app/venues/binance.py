@@ -199,14 +199,14 @@ class BinanceBookSync:
                     return IGNORED
                 if self._first_after:
                     if not (diff.first <= last_id <= last):
-                        return self._gap()
+                        return self._gap(diff)
                     self._first_after = False
                 elif diff.prev != last_id:
-                    return self._gap()
+                    return self._gap(diff)
             elif last <= last_id:
                 return IGNORED
             elif diff.first > last_id + 1:
-                return self._gap()
+                return self._gap(diff)
             self.book.apply(diff.bids, diff.asks, diff.ts)
             self.last_id = last
             return APPLIED
@@ -215,8 +215,13 @@ class BinanceBookSync:
         self._buffer.append(diff)
         return BUFFERED
 
-    def _gap(self) -> int:
+    def _gap(self, diff=None) -> int:
+        """Start over. The diff that revealed the gap is the first of the stream as it
+        now is, so it opens the new buffer (a replay then asks for the same snapshot
+        the live session did)."""
         self.reset()
+        if diff is not None:
+            self._buffer.append(diff)
         return GAP
 
     def on_snapshot(self, snap: BookSnapshot) -> int:
@@ -253,6 +258,9 @@ class BinanceVenue:
 
     name = VENUE
     depth_type = BinanceDepth
+    recovery = "snapshot"
+    ws_ping_interval: float | None = 20.0  # Binance pings us; websockets answers
+    keepalive: tuple[float, str] | None = None
 
     def __init__(self, market: MarketType, instruments: list[Instrument]) -> None:
         self.market: MarketType = market
@@ -278,6 +286,12 @@ class BinanceVenue:
             return [(f"{s}@depth@100ms", ""), (f"{s}@aggTrade", ""), (f"{s}@ticker", "")]
         return [(f"{s}@depth@100ms", "public"), (f"{s}@aggTrade", "market"),
                 (f"{s}@ticker", "market"), (f"{s}@markPrice@1s", "market")]
+
+    def book_streams(self, inst: Instrument) -> list[str]:
+        return [f"{inst.venue_symbol.lower()}@depth@100ms"]
+
+    def new_decoder(self):
+        return self.decode  # Binance frames carry no per-connection state
 
     def kline_stream(self, inst: Instrument, interval: str) -> tuple[str, str]:
         return f"{inst.venue_symbol.lower()}@kline_{interval}", ("" if self.market == "spot" else "market")
