@@ -33,7 +33,26 @@ DEFAULT_ENDPOINTS: dict[str, dict[str, dict[str, str]]] = {
         "testnet": {"ws_url": "wss://fstream.binancefuture.com", "rest_url": "https://testnet.binancefuture.com"},
         "demo": {"ws_url": "wss://fstream.binancefuture.com", "rest_url": "https://demo-fapi.binance.com"},
     },
+    # OKX: the base of /public, /business and /private; demo trading = same REST host
+    "okx": {
+        "live": {"ws_url": "wss://ws.okx.com:8443/ws/v5", "rest_url": "https://www.okx.com"},
+        "testnet": {"ws_url": "wss://wspap.okx.com:8443/ws/v5", "rest_url": "https://www.okx.com"},
+        "demo": {"ws_url": "wss://wspap.okx.com:8443/ws/v5", "rest_url": "https://www.okx.com"},
+    },
+    # Bybit: the base of /spot and /linear; demo's websocket is private only
+    "bybit": {
+        "live": {"ws_url": "wss://stream.bybit.com/v5/public", "rest_url": "https://api.bybit.com"},
+        "testnet": {"ws_url": "wss://stream-testnet.bybit.com/v5/public", "rest_url": "https://api-testnet.bybit.com"},
+        "demo": {"ws_url": "wss://stream.bybit.com/v5/public", "rest_url": "https://api-demo.bybit.com"},
+    },
+    # Coinbase Advanced Trade has no sandbox: every environment reads live public data
+    "coinbase": {
+        "live": {"ws_url": "wss://advanced-trade-ws.coinbase.com", "rest_url": "https://api.coinbase.com"},
+        "testnet": {"ws_url": "wss://advanced-trade-ws.coinbase.com", "rest_url": "https://api.coinbase.com"},
+        "demo": {"ws_url": "wss://advanced-trade-ws.coinbase.com", "rest_url": "https://api.coinbase.com"},
+    },
 }
+VENUES = ("binance", "okx", "bybit", "coinbase")
 
 DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
 
@@ -43,7 +62,7 @@ EXAMPLE_CONFIG = """\
 [app]
 theme = "cryptoterm-dark"    # or "cryptoterm-light"
 fps = 10                     # UI frames per second
-venue = "binance"
+venues = ["binance"]         # any of "binance", "okx", "bybit", "coinbase"
 symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
 
 # Endpoint overrides per venue and environment (proxies, regional hosts, tests):
@@ -52,6 +71,14 @@ symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
 # rest_url = "https://data-api.binance.vision"
 # [venues.binanceusdm.live]
 # ws_url = "wss://fstream.binance.com"
+
+[trading]
+account = "paper"            # or binance-testnet, binance-demo, binanceusdm-demo, okx-demo,
+                             # bybit-testnet, bybit-demo (keys: `cryptoterm keys set ...`)
+paper_balance = 10000        # USDT a new paper account starts with
+default_leverage = 10        # perps, until an order sets another
+allow_live = false           # true offers real-money accounts (each session asks to confirm)
+# rest_url = "https://..."   # send the chosen account's REST calls elsewhere (proxy, tests)
 """
 
 
@@ -66,15 +93,28 @@ class Endpoint:
 
 
 @dataclass(slots=True)
+class TradingConfig:
+    """The ``[trading]`` section: which account orders go to, and the paper account's start."""
+
+    account: str = "paper"
+    allow_live: bool = False
+    paper_balance: float = 10_000.0
+    default_leverage: int = 10
+    rest_url: str | None = None
+    timeout_s: float = 10.0
+
+
+@dataclass(slots=True)
 class AppConfig:
     config_path: Path
     data_dir: Path
     theme: str = "cryptoterm-dark"
     fps: float = 10.0
-    venue: str = "binance"
+    venues: list[str] = field(default_factory=lambda: ["binance"])
     symbols: list[str] = field(default_factory=lambda: list(DEFAULT_SYMBOLS))
     environment: str = "live"
     endpoints: dict[str, dict[str, Endpoint]] = field(default_factory=dict)
+    trading: TradingConfig = field(default_factory=TradingConfig)
 
     def endpoint(self, venue_key: str, env: str | None = None) -> Endpoint:
         env = env or self.environment
@@ -125,7 +165,7 @@ def load_config(config_path: str | Path | None = None, data_dir: str | Path | No
 
 
 def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
-    known = {"app", "venues"}
+    known = {"app", "venues", "trading"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{path}: unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -142,10 +182,11 @@ def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 1 <= value <= 60:
                 raise ConfigError(f"{where} = {value!r}: must be a number from 1 to 60")
             cfg.fps = float(value)
-        elif key == "venue":
-            if value != "binance":
-                raise ConfigError(f"{where} = {value!r}: supported venues: binance")
-            cfg.venue = value
+        elif key == "venues":
+            if (not isinstance(value, list) or not value
+                    or not all(isinstance(v, str) and v in VENUES for v in value)):
+                raise ConfigError(f"{where} = {value!r}: a non-empty list of {', '.join(VENUES)}")
+            cfg.venues = list(dict.fromkeys(value))
         elif key == "symbols":
             if not isinstance(value, list) or not value or not all(isinstance(s, str) for s in value):
                 raise ConfigError(f"{where}: must be a non-empty list of symbols like \"BTC/USDT\"")
@@ -187,3 +228,46 @@ def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
                 if not isinstance(value, str) or not value.startswith(schemes):
                     raise ConfigError(f"{where}.{key} = {value!r}: must start with {' or '.join(schemes)}")
                 setattr(current, key, value.rstrip("/"))
+    _apply_trading(cfg, raw.get("trading", {}), path)
+
+
+def _apply_trading(cfg: AppConfig, section: Any, path: Path) -> None:
+    from app.trading.accounts import check_account_name
+
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [trading] must be a table")
+    t = cfg.trading
+    allow = section.get("allow_live", False)
+    if not isinstance(allow, bool):
+        raise ConfigError(f"{path}: trading.allow_live = {allow!r}: must be true or false")
+    t.allow_live = allow
+    for key, value in section.items():
+        where = f"{path}: trading.{key}"
+        if key == "allow_live":
+            continue
+        if key == "account":
+            if not isinstance(value, str):
+                raise ConfigError(f"{where} must be a string such as \"paper\"")
+            try:
+                t.account = check_account_name(value, t.allow_live)
+            except ValueError as exc:
+                raise ConfigError(f"{where} = {value!r}: {exc}") from None
+        elif key == "paper_balance":
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 1e12:
+                raise ConfigError(f"{where} = {value!r}: must be a positive number")
+            t.paper_balance = float(value)
+        elif key == "default_leverage":
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 125:
+                raise ConfigError(f"{where} = {value!r}: must be a whole number from 1 to 125")
+            t.default_leverage = value
+        elif key == "rest_url":
+            if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+                raise ConfigError(f"{where} = {value!r}: must start with http:// or https://")
+            t.rest_url = value.rstrip("/")
+        elif key == "timeout_s":
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.5 <= value <= 120:
+                raise ConfigError(f"{where} = {value!r}: must be from 0.5 to 120 seconds")
+            t.timeout_s = float(value)
+        else:
+            raise ConfigError(f"{where}: unknown setting (known: account, allow_live, paper_balance, "
+                              "default_leverage, rest_url, timeout_s)")

@@ -129,3 +129,23 @@ def test_main_screen_snapshot(frozen_demo, snap_compare, theme):
         await pilot.pause(1.2)  # the chart redraws at most twice a second
 
     assert snap_compare(app, terminal_size=(160, 45), run_before=settle)
+
+
+async def test_cross_venue_view_opens_instrument(live_demo):
+    engine = live_demo
+    app = CryptotermApp(engine, BTC, mode_label="DEMO")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(lambda: all(s.synced for s in engine.overview()), what="all books synced")
+        await pilot.press("x")
+        await until(lambda: "BTC/USD* perp" in screen_text(app) and "ETH/USD* spot" in screen_text(app),
+                    what="the cross-venue table")
+        await until(lambda: " f+" in screen_text(app) or " f-" in screen_text(app),
+                    what="perp funding with its countdown")
+        text = screen_text(app)
+        assert "binance ● connected 3/3" in text  # venue health strip
+        assert " b+" in text or " b-" in text  # perp basis against spot
+        # the cursor starts on the first market's first venue column: open it
+        await pilot.press("right")
+        await pilot.press("enter")
+        await until(lambda: "Order book" in screen_text(app), what="back on the main screen")
+        assert app.main_screen.instrument_id == BTC

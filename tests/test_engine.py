@@ -79,3 +79,19 @@ def test_unreachable_venue_is_reported_in_plain_words():
         assert h.state == "reconnecting"
     finally:
         engine.stop()
+
+
+def test_any_listed_market_can_be_opened_at_runtime(running):
+    engine, sim = running
+    wait(lambda: engine.view("cryptopair_binance_btcusdt").synced, what="sync")
+    sol = "cryptopair_binance_solusdt"  # listed by the venue, not streamed at start
+    assert sol in {i.id for i in engine.markets()}
+    assert engine.view(sol) is None
+    engine.ensure(sol)
+    assert engine.view(sol) is not None and not engine.view(sol).synced
+    wait(lambda: engine.view(sol).synced and engine.view(sol).trades, what="SOL streaming")
+    eth_perp = "cryptoperp_binance_ethusdt"  # a market whose feed already runs
+    engine.ensure(eth_perp)
+    wait(lambda: engine.view(eth_perp).synced, what="ETH perp streaming")
+    last_id, bids, _ = sim.truth("ETHUSDT", "perp")
+    assert engine.view(eth_perp).best_bid <= max(bids) * 1.01

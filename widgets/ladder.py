@@ -13,7 +13,8 @@ from typing import NamedTuple
 from rich.segment import Segment
 from rich.style import Style
 from textual.cache import LRUCache
-from textual.events import Resize
+from textual.events import Click, Resize
+from textual.message import Message
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
@@ -75,6 +76,14 @@ class OrderBookLadder(Widget):
     OrderBookLadder > .ladder--note { color: $text-muted; }
     """
 
+    class LevelSelected(Message):
+        """A book level was clicked: its price (a grouped bucket's price when grouping)."""
+
+        def __init__(self, price: float, side: str) -> None:
+            super().__init__()
+            self.price = price
+            self.side = side  # "bid" or "ask"
+
     def __init__(self, *, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
@@ -122,6 +131,28 @@ class OrderBookLadder(Widget):
         if group > 0:
             return f"group {fmt_fixed(group, decimals_for(group))}"
         return f"tick {fmt_fixed(tick, decimals_for(tick))}"
+
+    # -- selecting a level -------------------------------------------------------------
+
+    def level_at(self, y: int) -> tuple[float, str] | None:
+        """(price, side) of the level drawn on content row ``y``, if it is one."""
+        if not 0 <= y < len(self._lines):
+            return None
+        spec = self._lines[y]
+        if spec[0] != "level":
+            return None
+        try:
+            return float(spec[2].replace(",", "")), spec[1]
+        except ValueError:  # a compact figure such as 1.2M is never a price column
+            return None
+
+    def on_click(self, event: Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        level = self.level_at(offset.y)
+        if level is not None:
+            self.post_message(self.LevelSelected(*level))
 
     # -- layout --------------------------------------------------------------------
 

@@ -123,6 +123,9 @@ def _state_part(health: HealthView) -> Part:
 
 
 def _detail(health: HealthView) -> list[Part]:
+    if health.backlog is not None:  # a writer (the recorder), not a connection
+        return [(health.name + " ", "name"), _state_part(health),
+                (f" {health.msgs_per_sec:,.0f} rows/s backlog {health.backlog:,}", "label")]
     return [
         (health.name + " ", "name"),
         _state_part(health),

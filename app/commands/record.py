@@ -8,9 +8,9 @@ import time
 
 from app.commands.base import CommandError
 from app.commands.tui import check_symbol
-from app.config import AppConfig, Endpoint
+from app.config import VENUES, AppConfig
 
-SUPPORTED_VENUES = ("binance",)
+SUPPORTED_VENUES = VENUES
 
 
 def register(subparsers) -> None:
@@ -42,23 +42,22 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
         for s in symbols:
             check_symbol(s, "--symbols")
-    sim = None
+    world = None
     if args.demo:
-        from app.sim.binance_server import SimThread
-        from app.sim.market import default_demo_symbols
+        from app.sim.world import DemoWorld
 
-        sim = SimThread(default_demo_symbols(), seed=7, rate=40.0).start()
-        for key in ("binance", "binanceusdm"):
-            cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))
+        world = DemoWorld(seed=7, rate=40.0).start()
+        world.configure(cfg)
+        venues = world.venues()
         if not args.symbols:
-            symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
+            symbols = world.symbols()
     try:
         capture = CaptureWriter(args.raw)
     except OSError as exc:
-        if sim is not None:
-            sim.stop()
+        if world is not None:
+            world.stop()
         raise CommandError(f"--raw {args.raw}: cannot write: {exc.strerror or exc}") from None
-    engine = Engine(cfg, symbols, capture=capture)
+    engine = Engine(cfg, symbols, capture=capture, venues=venues)
     engine.start()
     start = time.monotonic()
     interactive = sys.stderr.isatty()
@@ -73,8 +72,8 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     finally:
         engine.stop()
         capture.close()
-        if sim is not None:
-            sim.stop()
+        if world is not None:
+            world.stop()
     if interactive:
         print(file=sys.stderr)
     print(f"recorded {capture.lines} lines ({capture.bytes / 1e6:.1f} MB) to {args.raw}", file=sys.stderr)

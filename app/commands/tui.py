@@ -26,6 +26,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7, help="demo market seed (default 7)")
     p.add_argument("--rate", type=float, default=None, metavar="N",
                    help="demo market events per second per symbol (default 40)")
+    p.add_argument("--db", metavar="URL_OR_PATH",
+                   help="history store for recording and the history screen (default: "
+                        "cryptoterm.db in the data dir; or postgresql+psycopg://...)")
 
 
 def register(subparsers) -> None:
@@ -64,24 +67,22 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     from app.feeds.engine import Engine
     from app.ui.app import CryptotermApp
 
-    sim = None
+    world = None
     symbols = cfg.symbols
     if args.demo:
-        from app.sim.binance_server import SimThread
-        from app.sim.market import default_demo_symbols
+        from app.sim.world import DemoWorld
 
-        demo = default_demo_symbols()
-        sim = SimThread(demo, seed=args.seed, rate=args.rate or 40.0).start()
         # the demo takes exactly the live code path: only the endpoints differ
-        for key in ("binance", "binanceusdm"):
-            cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))
-        symbols = [f"{s.base}/{s.quote}" if s.market == "spot" else f"{s.base}/{s.quote}:{s.quote}"
-                   for s in demo]
+        world = DemoWorld(seed=args.seed, rate=args.rate or 40.0).start()
+        world.configure(cfg)
+        symbols = world.symbols()
     engine = Engine(cfg, symbols)
+    _enable_recording(engine, cfg, args)
+    _attach_trading(engine, cfg, args, world)
     first = _initial_id(engine, args.symbol)
     if args.symbol and first is None:
-        if sim is not None:
-            sim.stop()
+        if world is not None:
+            world.stop()
         raise CommandError(f"--symbol {args.symbol}: not among the streamed symbols ({', '.join(symbols)})")
     engine.start()
     log.info("starting UI (%s)", "demo" if args.demo else "live data")
@@ -90,11 +91,39 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
                       mode_label="DEMO" if args.demo else "LIVE DATA").run()
     finally:
         engine.stop()
-        if sim is not None:
-            sim.stop()
+        if world is not None:
+            world.stop()
     for problem in engine.problems:
         print(f"cryptoterm: {problem}", file=sys.stderr)
     return 0
+
+
+def _attach_trading(engine, cfg: AppConfig, args: argparse.Namespace, world) -> None:
+    """Orders go to PAPER unless the config picks a testnet/demo (or confirmed live) account."""
+    from app.trading.errors import TradingError
+    from app.trading.runtime import build_trading, confirm_live_in_terminal
+
+    try:
+        engine.attach(build_trading(cfg, demo=args.demo, confirm_live=confirm_live_in_terminal))
+    except TradingError as exc:
+        if world is not None:
+            world.stop()
+        raise CommandError(str(exc)) from None
+
+
+def _enable_recording(engine, cfg: AppConfig, args: argparse.Namespace) -> None:
+    """The store opens on first use (record toggle or history screen), not at startup."""
+    from pathlib import Path
+
+    def open_store():
+        from storage.db import StorageError, open_database
+
+        try:
+            return open_database(getattr(args, "db", None), Path(cfg.data_dir))
+        except StorageError as exc:
+            raise RuntimeError(str(exc)) from None
+
+    engine.recording_control.database_factory = open_store
 
 
 def _initial_id(engine, symbol: str | None) -> str | None:

@@ -15,7 +15,7 @@ from app.feeds.health import FeedHealth
 from app.feeds.hub import InstrumentState, MarketHub
 from app.market.instruments import Instrument
 from app.venues.base import (APPLIED, CHECKSUM_FAILED, GAP, STALE_SNAPSHOT, SYNCED, Ack, BookSync,
-                             Resync, Unknown, Venue)
+                             Events, Resync, Unknown, Venue)
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class FeedStats:
 class FeedCore:
     def __init__(self, venue: Venue, hub: MarketHub, instruments: list[Instrument],
                  request_snapshot: Callable[[str], None] = lambda inst_id: None,
-                 resubscribe: Callable[[str], None] = lambda inst_id: None,
+                 resubscribe: Callable[[list[str]], None] = lambda inst_ids: None,
                  on_book: Callable[[str], None] | None = None) -> None:
         self.venue = venue
         self.hub = hub
@@ -59,6 +59,19 @@ class FeedCore:
             i.venue_symbol.upper(): (i.id, self.syncs[i.id], hub.state(i.id)) for i in instruments}
         self.last_book_message: dict[str, float] = {}
 
+    def add_instrument(self, inst: Instrument) -> None:
+        """Start keeping a book for one more instrument (a user opened it at runtime)."""
+        if inst.id in self.syncs:
+            return
+        with self.hub.lock:
+            sync = self.venue.new_book_sync(inst)
+            self.instruments[inst.id] = inst
+            self.syncs[inst.id] = sync
+            state = self.hub.add_instrument(inst)
+            state.book = sync.book
+            # the frame handlers hold this very dict, so they route the new symbol at once
+            self._by_symbol[inst.venue_symbol.upper()] = (inst.id, sync, state)
+
     # -- frames --------------------------------------------------------------------
 
     def frame_handler(self, decode: Callable) -> Callable[[str | bytes, float], None]:
@@ -73,6 +86,13 @@ class FeedCore:
         def on_frame(raw: str | bytes, now: float) -> None:
             stats.messages += 1
             msg = decode(raw)
+            if type(msg) is Events:  # one frame, several messages: each goes its own way
+                for item in msg.items:
+                    route(item, now)
+                return
+            route(msg, now)
+
+        def route(msg, now: float) -> None:
             if type(msg) is depth_type:
                 entry = by_symbol.get(msg.symbol)
                 if entry is None:
@@ -108,8 +128,11 @@ class FeedCore:
                 with hub.lock:
                     targets = (self.syncs if msg.symbols is None else
                                [by_symbol[s][0] for s in msg.symbols if s in by_symbol])
-                    for inst_id in list(targets):
-                        self.book_lost(inst_id)
+                    lost = list(targets)
+                    for inst_id in lost:
+                        self.book_lost(inst_id, resubscribe=False)
+                    if self.venue.recovery == "resubscribe" and lost:
+                        self._resubscribe(lost)  # one batch, not a message pair per book
                 return
             stats.events += 1
             with hub.lock:
@@ -135,7 +158,7 @@ class FeedCore:
 
     # -- book state ------------------------------------------------------------------
 
-    def book_lost(self, inst_id: str, reset: bool = True) -> None:
+    def book_lost(self, inst_id: str, reset: bool = True, resubscribe: bool = True) -> None:
         """The book cannot be trusted: hide it, count the gap, and start rebuilding it.
         Call with the hub lock held."""
         if reset:
@@ -147,8 +170,8 @@ class FeedCore:
         log.warning("%s: book out of sequence; resyncing", inst_id)
         self.mark_unsynced(inst_id)
         self.snapshot_pending.discard(inst_id)
-        if self.venue.recovery == "resubscribe":
-            self._resubscribe(inst_id)
+        if self.venue.recovery == "resubscribe" and resubscribe:
+            self._resubscribe([inst_id])
 
     def mark_unsynced(self, inst_id: str) -> None:
         self.hub.touch(inst_id, synced=False)

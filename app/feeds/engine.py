@@ -9,8 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-
-import orjson
+from pathlib import Path
 
 from app.config import AppConfig
 from app.feeds.capture import CaptureWriter
@@ -18,38 +17,74 @@ from app.feeds.connection import ConnectionSettings
 from app.feeds.feed import VenueFeed
 from app.feeds.health import FeedHealth, HealthView
 from app.feeds.hub import MarketHub
+from app.feeds.recording import RecordingControl
 from app.feeds.rest import RestClient, RestError, WeightBudget
 from app.feeds.views import InstrumentView
 from app.market.instruments import Instrument, MarketType, parse_display_symbol
-from app.venues.binance import BinanceVenue, instruments_from_exchange_info
+from app.venues import registry
 
 log = logging.getLogger(__name__)
 
-# Binance request-weight budgets per minute (we use most, never all, of each).
-WEIGHT_PER_MINUTE = {"spot": 5000, "perp": 2000}
+# REST budgets per minute, in each venue's own weight units (we use most, never all):
+# Binance weights 6000 spot / 2400 futures; OKX 20-40 req/2 s; Bybit 600 req/5 s;
+# Coinbase 10 req/s.
+WEIGHT_PER_MINUTE = {("binance", "spot"): 5000, ("binance", "perp"): 2000, ("okx", "spot"): 500,
+                     ("okx", "perp"): 500, ("bybit", "spot"): 3000, ("bybit", "perp"): 3000,
+                     ("coinbase", "spot"): 400}
+USD_FAMILY = ("USDT", "USD", "USDC")
+METADATA_MAX_AGE = 24 * 3600.0  # instrument metadata is refreshed daily
 
 
-def preliminary_instruments(venue: str, symbols: list[str]) -> list[Instrument]:
-    """Instruments from the user's display symbols, before the venue's metadata arrives."""
+def preliminary_instruments(venues: list[str], symbols: list[str]) -> list[Instrument]:
+    """Instruments from the user's display symbols on each venue that has such a market,
+    before the venues' metadata arrives (which may still drop or substitute some)."""
     out = []
-    for text in symbols:
-        market, base, quote = parse_display_symbol(text)
-        out.append(Instrument(venue, market, base, quote, f"{base}{quote}"))
+    for venue in venues:
+        for text in symbols:
+            market, base, quote = parse_display_symbol(text)
+            if (venue, market) in registry.KNOWN:
+                out.append(Instrument(venue, market, base, quote, f"{base}{quote}"))
     return out
+
+
+def match_instruments(wanted: list[Instrument], available: list[Instrument]
+                      ) -> tuple[list[Instrument], list[Instrument]]:
+    """(found, missing): each wanted instrument matched by market, base and quote — or,
+    for the USD family, by the venue's own dollar quote (BTC/USDT wanted, Coinbase has
+    BTC-USD), since users compare those across venues as one market."""
+    index = {(i.market, i.base.upper(), i.quote.upper()): i for i in available}
+    found: list[Instrument] = []
+    missing: list[Instrument] = []
+    for w in wanted:
+        quotes = [w.quote.upper()]
+        if quotes[0] in USD_FAMILY:
+            quotes += [q for q in USD_FAMILY if q != quotes[0]]
+        hit = next((index[(w.market, w.base.upper(), q)] for q in quotes
+                    if (w.market, w.base.upper(), q) in index), None)
+        if hit is None:
+            missing.append(w)
+        elif hit not in found:
+            found.append(hit)
+    return found, missing
 
 
 class Engine:
     def __init__(self, cfg: AppConfig, symbols: list[str] | None = None,
                  settings: ConnectionSettings | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 capture: CaptureWriter | None = None) -> None:
+                 capture: CaptureWriter | None = None,
+                 venues: list[str] | None = None) -> None:
         self.cfg = cfg
         self.hub = MarketHub()
         self.settings = settings or ConnectionSettings()
         self.clock = clock  # feed health ages and rates; frozen in screenshot tests
         self.capture = capture  # raw capture (format v1), written on the engine thread
-        self._wanted = preliminary_instruments(cfg.venue, symbols or cfg.symbols)
-        self._feeds: dict[MarketType, VenueFeed] = {}
+        self.venues = list(venues or cfg.venues)
+        self._wanted = preliminary_instruments(self.venues, symbols or cfg.symbols)
+        self._feeds: dict[tuple[str, MarketType], VenueFeed] = {}
+        # every market each venue lists (symbol switcher), and the REST/endpoint per market
+        self._available: dict[tuple[str, MarketType], dict[str, Instrument]] = {}
+        self._io: dict[tuple[str, MarketType], tuple[RestClient, object]] = {}
         self._rests: list[RestClient] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -58,6 +93,8 @@ class Engine:
         self._watched: set[tuple[str, str]] = set()  # touched only on the engine loop
         self.problems: list[str] = []  # plain-words startup problems, e.g. unknown symbols
         self.trading = None  # the trading runtime (app.trading.service), set by attach()
+        # the store and recorder (storage/); set ``recording_control.database_factory`` to enable
+        self.recording_control = RecordingControl(self.hub)
         with self.hub.lock:
             for inst in self._wanted:
                 self.hub.add_instrument(inst)
@@ -75,6 +112,7 @@ class Engine:
             loop.call_soon_threadsafe(self._stop_event.set)
         if self._thread is not None:
             self._thread.join(timeout)
+        self.recording_control.stop()
 
     def attach(self, service) -> None:
         """Attach the trading runtime before ``start``: it runs on this loop (``astart`` as the
@@ -97,11 +135,11 @@ class Engine:
     async def _main(self) -> None:
         self._stop_event = asyncio.Event()
         self._ready.set()
-        by_market: dict[MarketType, list[Instrument]] = {}
+        by_market: dict[tuple[str, MarketType], list[Instrument]] = {}
         for inst in self._wanted:
-            by_market.setdefault(inst.market, []).append(inst)
-        boot = [asyncio.get_running_loop().create_task(self._start_market(m, insts))
-                for m, insts in by_market.items()]
+            by_market.setdefault((inst.venue, inst.market), []).append(inst)
+        boot = [asyncio.get_running_loop().create_task(self._start_market(v, m, insts))
+                for (v, m), insts in by_market.items()]
         if self.trading is not None:
             boot.append(asyncio.get_running_loop().create_task(self.trading.astart()))
         await self._stop_event.wait()
@@ -120,51 +158,80 @@ class Engine:
         if self.capture is not None:
             self.capture.close()
 
-    async def _start_market(self, market: MarketType, wanted: list[Instrument]) -> None:
-        venue_key = "binance" if market == "spot" else "binanceusdm"
-        endpoint = self.cfg.endpoint(venue_key)
-        rest = RestClient(endpoint.rest_url, WeightBudget(WEIGHT_PER_MINUTE[market]),
-                          on_response=None if self.capture is None else
-                          self.capture.rest_recorder("binance", market))
+    async def _start_market(self, venue: str, market: MarketType, wanted: list[Instrument]) -> None:
+        name = f"{venue} {market}"
+        endpoint = self.cfg.endpoint(registry.config_key(venue, market))
+        recorder = None if self.capture is None else self.capture.rest_recorder(venue, market)
+        rest = RestClient(endpoint.rest_url, WeightBudget(WEIGHT_PER_MINUTE.get((venue, market), 500)),
+                          on_response=recorder)
         self._rests.append(rest)
-        health = FeedHealth(f"binance {market}", clock=self.clock)
+        health = FeedHealth(name, clock=self.clock)
         with self.hub.lock:
             self.hub.add_health(health)
             for inst in wanted:
                 st = self.hub.state(inst.id)
                 if st is not None:
                     st.health = health
-        probe = BinanceVenue(market, wanted)
-        attempt = 0
-        while True:
-            try:
-                # unfiltered: a filter naming one unlisted symbol fails the whole request
-                text = await rest.get_text(probe.exchange_info_path(), weight=20, retries=1)
-                info = orjson.loads(text)
-                break
-            except (RestError, orjson.JSONDecodeError) as exc:
-                health.state = "reconnecting"
-                health.error = f"cannot load market list: {exc}"
-                log.warning("binance %s: %s", market, health.error)
-                await asyncio.sleep(min(30.0, 1.0 * 2 ** attempt))
-                attempt += 1
-        found = instruments_from_exchange_info(info, market, {i.venue_symbol for i in wanted})
-        found_ids = {i.id for i in found}
+        available = await self._load_instruments(venue, market, rest, health)
+        found, missing = match_instruments(wanted, available)
         with self.hub.lock:
             self.hub.remove_health(health)
+            found_ids = {i.id for i in found}
             for inst in wanted:
                 if inst.id not in found_ids:
-                    self.problems.append(f"{inst.symbol} is not traded on binance {market}")
                     self.hub.remove_instrument(inst.id)
-        if not found:
-            return
-        venue = BinanceVenue(market, found)
-        feed = VenueFeed(venue, self.hub, endpoint.ws_url, rest, found, settings=self.settings,
+            for inst in missing:
+                self.problems.append(f"{inst.symbol} is not traded on {name}")
+        self._available[(venue, market)] = {i.id: i for i in available}
+        self._io[(venue, market)] = (rest, endpoint)
+        if found:
+            await self._start_feed(venue, market, found)
+
+    async def _start_feed(self, venue: str, market: MarketType, instruments: list[Instrument]) -> VenueFeed:
+        rest, endpoint = self._io[(venue, market)]
+        # the codec knows every listed market, so instruments added later decode at once
+        codec = registry.make_venue(venue, market, list(self._available[(venue, market)].values()))
+        feed = VenueFeed(codec, self.hub, endpoint.ws_url, rest, instruments, settings=self.settings,
                          clock=self.clock, capture=self.capture)
-        self._feeds[market] = feed
+        self._feeds[(venue, market)] = feed
         await feed.start()
         for instrument_id, interval in self._watched:
             feed.watch(instrument_id, interval)
+        return feed
+
+    async def _load_instruments(self, venue: str, market: MarketType, rest: RestClient,
+                                health: FeedHealth) -> list[Instrument]:
+        """The venue's instrument list: from the daily cache in the data dir when fresh,
+        else over REST (retrying until it works; a stale cache serves meanwhile)."""
+        path = registry.metadata_path(venue, market)
+        cache = self.cfg.data_dir / "metadata" / f"{venue}-{market}.json"
+        text = _read_fresh(cache, METADATA_MAX_AGE)
+        attempt = 0
+        while text is None:
+            try:
+                text = await rest.get_text(path, weight=20, retries=1)
+                _write_cache(cache, text)
+                break
+            except RestError as exc:
+                health.state = "reconnecting"
+                health.error = f"cannot load market list: {exc}"
+                log.warning("%s %s: %s", venue, market, health.error)
+                text = _read_fresh(cache, float("inf"))
+                if text is not None:
+                    log.info("%s %s: using the cached market list until the venue answers", venue, market)
+                    break
+                await asyncio.sleep(min(30.0, 1.0 * 2 ** attempt))
+                attempt += 1
+        else:
+            if rest.on_response is not None:  # a replay needs the metadata it was built on
+                rest.on_response(path, text)
+        try:
+            return registry.instruments_from_metadata(venue, market, text)
+        except (ValueError, KeyError, TypeError) as exc:
+            health.error = f"unusable market list: {exc}"
+            log.warning("%s %s: %s", venue, market, health.error)
+            cache.unlink(missing_ok=True)
+            return []
 
     # -- MarketSource --------------------------------------------------------------
 
@@ -175,8 +242,39 @@ class Engine:
              interval: str = "1m", trades: int = 50) -> InstrumentView | None:
         return self.hub.view(instrument_id, depth, group, interval, trades)
 
+    def markets(self) -> list[Instrument]:
+        """Every market of every venue in use (streamed or not), for the symbol switcher."""
+        return [i for by_id in list(self._available.values()) for i in list(by_id.values())]
+
+    def ensure(self, instrument_id: str) -> None:
+        """Start streaming an instrument the user opened (no-op when already streamed)."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or self.hub.state(instrument_id) is not None:
+            return
+
+        found = [(key, by_id[instrument_id]) for key, by_id in list(self._available.items())
+                 if instrument_id in by_id]
+        if not found:
+            return
+        (venue, market), inst = found[0]
+        with self.hub.lock:  # visible (as unsynced) right away, before the feed has it
+            self.hub.add_instrument(inst)
+
+        async def _ensure() -> None:
+            feed = self._feeds.get((venue, market))
+            if feed is None:
+                await self._start_feed(venue, market, [inst])
+            else:
+                feed.add_instrument(inst)
+
+        asyncio.run_coroutine_threadsafe(_ensure(), loop)
+
+    def overview(self):
+        """Every instrument's summary, for the cross-venue view."""
+        return self.hub.overview()
+
     def health(self) -> list[HealthView]:
-        return self.hub.health()
+        return self.hub.health() + self.recording_control.health()
 
     def watch(self, instrument_id: str, interval: str) -> None:
         loop = self._loop
@@ -191,7 +289,43 @@ class Engine:
 
         loop.call_soon_threadsafe(_watch)
 
+    # -- recording (optional MarketSource part; see app.feeds.views.RecordingSource) --
+
+    def attach_recorder(self, recorder) -> None:
+        """Send every normalized event to ``recorder`` (storage.recorder.Recorder) and let
+        it sample book tops; starts its writer thread."""
+        self.recording_control.attach(recorder)
+
+    def recording(self) -> set[str]:
+        return self.recording_control.recording()
+
+    def set_recording(self, instrument_id: str, on: bool) -> None:
+        self.recording_control.set_recording(instrument_id, on)
+
+    def database(self):
+        """The history store (a SQLAlchemy Engine), or None when none is configured."""
+        return self.recording_control.database()
+
     def call(self, coro) -> Future:
         """Run a coroutine on the engine loop from another thread."""
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+
+def _read_fresh(path: Path, max_age: float) -> str | None:
+    try:
+        if time.time() - path.stat().st_mtime <= max_age:
+            return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        pass
+    return None
+
+
+def _write_cache(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)  # atomic: a reader never sees half a file
+    except OSError as exc:
+        log.warning("cannot cache market list at %s: %s", path, exc)

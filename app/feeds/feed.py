@@ -45,6 +45,7 @@ class VenueFeed:
         self._conns: list[tuple[WsConnection, ConnectionPlan]] = []
         self._book_owner: dict[str, WsConnection] = {}  # instrument id -> conn carrying its book
         self._stopping = False
+        self._started = False
 
     @property
     def stats(self) -> FeedStats:
@@ -62,27 +63,12 @@ class VenueFeed:
 
     async def start(self) -> None:
         insts = list(self._instruments.values())
-        settings = self.settings
-        if self.venue.ws_ping_interval is None and settings.ping_interval is not None:
-            settings = dataclasses.replace(settings, ping_interval=None)
         for plan in self.venue.connection_plans(self.ws_url, insts, ["1m"]):
-            health = FeedHealth(plan.name, clock=self.clock)
-            handler = self.core.frame_handler(self.venue.new_decoder())
-            if self.capture is not None:
-                handler = self.capture.wrap(self.venue.name, self.venue.market, handler)
-            conn = WsConnection(plan.name, plan.url, health, self._on_open, handler,
-                                on_close=self._on_conn_close, settings=settings)
-            self._conns.append((conn, plan))
-            with self.hub.lock:
-                self.hub.add_health(health)
-                for inst in insts:
-                    if any(s in plan.streams for s in self.venue.book_streams(inst)):
-                        self._book_owner[inst.id] = conn
-                        self.core.health_of[inst.id] = health
-                        self.hub.add_instrument(inst, health)
+            self._open_connection(plan, insts)
         if self.capture is not None:
             self.rest.on_response = self.capture.rest_recorder(self.venue.name, self.venue.market)
         loop = asyncio.get_running_loop()
+        self._started = True
         self._tasks = [loop.create_task(conn.run(), name=conn.name) for conn, _ in self._conns]
         self._tasks.append(loop.create_task(self._stream_watchdog()))
         if self.venue.keepalive is not None:
@@ -122,21 +108,25 @@ class VenueFeed:
                 if owner is conn:
                     self.core.mark_unsynced(inst_id)
 
-    def _resubscribe(self, inst_id: str) -> None:
-        """Venues that rebuild books from a fresh subscription (OKX, Bybit, Coinbase)."""
-        conn = self._book_owner.get(inst_id)
-        inst = self._instruments.get(inst_id)
-        if conn is None or inst is None or not conn.is_open:
-            return
-        streams = self.venue.book_streams(inst)
+    def _resubscribe(self, inst_ids: list[str]) -> None:
+        """Venues that rebuild books from a fresh subscription (OKX, Bybit, Coinbase):
+        one unsubscribe and one subscribe batch per connection."""
+        by_conn: dict[WsConnection, list[str]] = {}
+        for inst_id in inst_ids:
+            conn = self._book_owner.get(inst_id)
+            inst = self._instruments.get(inst_id)
+            if conn is not None and inst is not None and conn.is_open:
+                by_conn.setdefault(conn, []).extend(self.venue.book_streams(inst))
 
-        async def again() -> None:
+        async def again(conn: WsConnection, streams: list[str]) -> None:
             for msg in self.venue.subscribe_messages(streams, "UNSUBSCRIBE"):
                 await conn.send(msg)
             for msg in self.venue.subscribe_messages(streams):
                 await conn.send(msg)
 
-        self._tasks.append(asyncio.get_running_loop().create_task(again()))
+        loop = asyncio.get_running_loop()
+        for conn, streams in by_conn.items():
+            self._tasks.append(loop.create_task(again(conn, streams)))
 
     def watch(self, instrument_id: str, interval: str) -> None:
         """Stream klines of ``interval`` for an instrument and load their history."""
@@ -155,15 +145,70 @@ class VenueFeed:
                 self._tasks.append(loop.create_task(self._load_klines(inst, interval)))
                 return
 
+    def add_instrument(self, inst: Instrument) -> None:
+        """Stream one more instrument: its streams join the connection of the same path
+        that has room, or a new connection when none has (the venue's stream limits)."""
+        if inst.id in self._instruments:
+            return
+        self._instruments[inst.id] = inst
+        self._intervals[inst.id] = {"1m"}
+        self.core.add_instrument(inst)
+        loop = asyncio.get_running_loop()
+        for plan in self.venue.connection_plans(self.ws_url, [inst], ["1m"]):
+            group = self.venue.stream_group(plan.streams[0])
+            target = next((c for c, p in self._conns
+                           if p.url == plan.url and self.venue.stream_group(p.streams[0]) == group
+                           and len(p.streams) + len(plan.streams) <= self.venue.max_streams(group)),
+                          None)
+            if target is None:
+                target = self._open_connection(plan, [inst])
+            else:
+                existing = next(p for c, p in self._conns if c is target)
+                existing.streams.extend(plan.streams)
+                if target.is_open:
+                    for msg in self.venue.subscribe_messages(plan.streams):
+                        self._tasks.append(loop.create_task(target.send(msg)))
+            if any(s in plan.streams for s in self.venue.book_streams(inst)):
+                self._book_owner[inst.id] = target
+                self.core.health_of[inst.id] = target.health
+                with self.hub.lock:
+                    self.hub.add_instrument(inst, target.health)
+                    self.core.mark_unsynced(inst.id)
+        self._tasks.append(loop.create_task(self._load_klines(inst, "1m")))
+
+    def _open_connection(self, plan: ConnectionPlan, insts: list[Instrument]) -> WsConnection:
+        settings = self.settings
+        if self.venue.ws_ping_interval is None and settings.ping_interval is not None:
+            settings = dataclasses.replace(settings, ping_interval=None)
+        pace = getattr(self.venue, "control_msgs_per_sec", None)  # the venue's inbound limit
+        if pace is not None and pace != settings.control_msgs_per_sec:
+            settings = dataclasses.replace(settings, control_msgs_per_sec=pace)
+        health = FeedHealth(plan.name, clock=self.clock)
+        handler = self.core.frame_handler(self.venue.new_decoder())
+        if self.capture is not None:
+            handler = self.capture.wrap(self.venue.name, self.venue.market, handler)
+        conn = WsConnection(plan.name, plan.url, health, self._on_open, handler,
+                            on_close=self._on_conn_close, settings=settings)
+        self._conns.append((conn, plan))
+        with self.hub.lock:
+            self.hub.add_health(health)
+            for inst in insts:
+                if any(s in plan.streams for s in self.venue.book_streams(inst)):
+                    self._book_owner[inst.id] = conn
+                    self.core.health_of[inst.id] = health
+                    self.hub.add_instrument(inst, health)
+        if self._started:
+            self._tasks.append(asyncio.get_running_loop().create_task(conn.run(), name=conn.name))
+        return conn
+
     async def _keepalive(self) -> None:
-        """Text pings for venues that want them (OKX ``ping``, Bybit ``{"op":"ping"}``)."""
-        idle, text = self.venue.keepalive  # type: ignore[misc]
+        """Text pings for venues that want them (OKX ``ping``, Bybit ``{"op":"ping"}``),
+        on a fixed beat whatever the traffic: Bybit wants one every 20 s regardless."""
+        interval, text = self.venue.keepalive  # type: ignore[misc]
         while not self._stopping:
-            await asyncio.sleep(idle / 2)
-            now = self.clock()
+            await asyncio.sleep(interval)
             for conn, _ in self._conns:
-                last = conn.health.last_message
-                if conn.is_open and (last is None or now - last >= idle / 2):
+                if conn.is_open:
                     try:
                         await conn.send(text)
                     except Exception as exc:  # a dead socket is the connection's business
@@ -172,7 +217,11 @@ class VenueFeed:
     # -- REST ----------------------------------------------------------------------
 
     async def _load_klines(self, inst: Instrument, interval: str) -> None:
-        path = self.venue.klines_path(inst, interval, self.kline_history)
+        try:
+            path = self.venue.klines_path(inst, interval, self.kline_history)
+        except (ValueError, KeyError, NotImplementedError) as exc:
+            log.info("%s: no %s kline history from %s: %s", inst.id, interval, self.venue.name, exc)
+            return
         for attempt in range(5):
             try:
                 text = await self.rest.get_text(path, weight=2)

@@ -24,6 +24,8 @@ class HealthView:
     reconnects: int
     unsynced: tuple[str, ...]  # instrument ids whose book is resyncing
     error: str | None  # last connection error in plain words
+    # set only by a writer (the recorder): events waiting for the disk; rows/s in msgs_per_sec
+    backlog: int | None = None
 
 
 @dataclass(slots=True, eq=False)  # identity matters: two feeds may look alike

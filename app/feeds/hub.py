@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from app.feeds.health import FeedHealth, HealthView
 from app.feeds.views import InstrumentView
+from app.market.compare import Summary
 from app.market.events import Funding, Kline, MarketEvent, Ticker, Trade
 from app.market.instruments import Instrument
 from app.market.orderbook import OrderBook
@@ -102,6 +103,15 @@ class MarketHub:
         elif isinstance(ev, Ticker):
             st.ticker = ev
         elif isinstance(ev, Funding):
+            prev = st.funding
+            if prev is not None and None in (ev.rate, ev.next_funding_time, ev.mark_price, ev.index_price):
+                # venues send rate and mark price in separate messages (OKX): merge, so
+                # one never blanks the other on screen
+                ev = Funding(ev.id, ev.ts,
+                             prev.rate if ev.rate is None else ev.rate,
+                             prev.next_funding_time if ev.next_funding_time is None else ev.next_funding_time,
+                             prev.mark_price if ev.mark_price is None else ev.mark_price,
+                             prev.index_price if ev.index_price is None else ev.index_price)
             st.funding = ev
         st.seq += 1
         for listener in self._listeners:
@@ -142,6 +152,25 @@ class MarketHub:
                 ticker=st.ticker, trades=recent, klines=st.kline_series(interval),
                 interval=interval, funding=st.funding,
                 health=st.health.view() if st.health is not None else None)
+
+    def overview(self) -> list[Summary]:
+        """A summary of every instrument (cross-venue view); cheap: best levels only."""
+        out = []
+        with self.lock:
+            for st in self._states.values():
+                bid = st.book.best_bid if st.synced else None
+                ask = st.book.best_ask if st.synced else None
+                last = st.trades[0].price if st.trades else (st.ticker.last if st.ticker else None)
+                f = st.funding
+                h = st.health
+                out.append(Summary(st.instrument, last, bid[0] if bid else None,
+                                   ask[0] if ask else None, st.synced,
+                                   f.rate if f else None, f.next_funding_time if f else None,
+                                   f.mark_price if f else None,
+                                   h.state if h else "connecting",
+                                   None if h is None or h.last_message is None
+                                   else max(0.0, h.clock() - h.last_message)))
+        return out
 
     def book_top(self, instrument_id: str, depth: int = 20) -> tuple[list, list] | None:
         with self.lock:

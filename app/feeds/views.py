@@ -55,3 +55,38 @@ class MarketSource(Protocol):
         """Make sure klines of ``interval`` are streamed and their history fetched."""
 
     def health(self) -> list[HealthView]: ...
+
+    # Optional: ``trading``, the trading runtime (app.trading.service.TradingService). A
+    # source without one (tests, replays) simply offers no order entry: read it with
+    # ``trading_of(source)``, never as ``source.trading``.
+
+
+def trading_of(source: object):
+    """The trading runtime behind a MarketSource, or None when it has none."""
+    return getattr(source, "trading", None)
+
+
+class RecordingSource(Protocol):
+    """Optional MarketSource part: recording to the history store and reading it back.
+    The UI reaches it only through the helpers below, so a source without it (tests,
+    replays) simply offers no record toggle and no history screen."""
+
+    def recording(self) -> set[str]:
+        """Ids of the instruments being recorded."""
+
+    def set_recording(self, instrument_id: str, on: bool) -> None: ...
+
+    def database(self):
+        """The history store (a SQLAlchemy Engine), or None when none is configured."""
+
+
+def recording_ids(source: object) -> set[str] | None:
+    """What ``source`` records, or None when it cannot record at all."""
+    method = getattr(source, "recording", None)
+    return None if method is None else set(method())
+
+
+def database_of(source: object):
+    """The history store behind ``source``, or None."""
+    method = getattr(source, "database", None)
+    return None if method is None else method()

@@ -147,11 +147,13 @@ class BinanceSim:
                  rate: float = 20.0, depth_interval_ms: int = 100,
                  start_time_ms: int | None = None, levels: int = 200,
                  warmup_steps: int = 0, warmup_step_ms: int = 0, paused: bool = False,
-                 params: ModelParams | None = None) -> None:
+                 params: ModelParams | None = None, anchors: Any = None) -> None:
         if depth_interval_ms < 0:
             raise ValueError("depth_interval_ms must be >= 0")
         self.market = SimMarket(symbols or default_demo_symbols(), seed, start_time_ms,
                                 levels, params)
+        if anchors is not None:  # app.sim.underlying.Anchors: track the other venues
+            self.market.anchor_to(anchors, "binance")
         if warmup_steps:
             self.market.warm_up(warmup_steps, warmup_step_ms)
         self.depth_interval_ms = depth_interval_ms

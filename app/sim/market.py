@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,7 +122,7 @@ class SymbolSim:
 
     __slots__ = ("spec", "params", "levels", "price", "qty", "rng", "book", "fair", "var",
                  "grain", "trade_id", "agg_id", "last_price", "last_qty", "series",
-                 "_seed_text", "_fund_rng", "_basis", "_funding", "_omega")
+                 "_seed_text", "_fund_rng", "_basis", "_funding", "_omega", "anchor")
 
     def __init__(self, spec: SimSymbol, seed: int, now_ms: int, levels: int,
                  params: ModelParams) -> None:
@@ -156,6 +157,7 @@ class SymbolSim:
                        for iv in SIM_INTERVALS}
         self._basis = 2e-4
         self._funding = 1e-4
+        self.anchor: Callable[[int], float] | None = None  # set by a multi-venue world
 
     # -- construction ------------------------------------------------------------------
 
@@ -190,6 +192,10 @@ class SymbolSim:
         r = math.sqrt(self.var) * rng.gauss(0.0, 1.0)
         self.var = self._omega + p.garch_alpha * r * r + p.garch_beta * self.var
         self.fair *= math.exp(r)
+        if self.anchor is not None:
+            # a shared underlying keeps venues within realistic spreads of each other
+            target = self.anchor(now_ms) / self.price.step
+            self.fair += 0.02 * (target - self.fair)
         fair = self.fair
         # Takers only chase once the fair price is clearly past a quote (by a couple of
         # current sigmas); otherwise every wiggle would clear the touch and the spread
@@ -391,6 +397,12 @@ class SimMarket:
             if spec.key in self._syms:
                 raise ValueError(f"duplicate symbol {spec.market} {spec.symbol}")
             self._syms[spec.key] = SymbolSim(spec, seed, self.now_ms, levels, params)
+
+    def anchor_to(self, anchors, venue: str) -> None:
+        """Pull every symbol toward the shared underlying of its base asset
+        (``app.sim.underlying.Anchors``), so this venue tracks the others."""
+        for sim in self._syms.values():
+            sim.anchor = anchors.anchor_for(venue, sim.spec.base, sim.spec.start_price)
 
     # -- lookup ------------------------------------------------------------------------
 

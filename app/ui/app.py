@@ -26,6 +26,7 @@ class CryptotermApp(App[None]):
         Binding("q", "quit", "Quit", tooltip="Quit cryptoterm"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Show or hide this list"),
         Binding("t", "toggle_theme", "Theme", tooltip="Toggle the dark and light themes"),
+        Binding("x", "cross_venue", "Venues", tooltip="Compare prices across venues"),
     ]
 
     def __init__(self, source: MarketSource, instrument_id: str | None = None,
@@ -65,6 +66,12 @@ class CryptotermApp(App[None]):
 
     def action_toggle_theme(self) -> None:
         self.theme = themes.toggled(self.theme)
+
+    def action_cross_venue(self) -> None:
+        from app.ui.cross_venue_screen import CrossVenueScreen
+
+        if not isinstance(self.screen, CrossVenueScreen):
+            self.push_screen(CrossVenueScreen(self.source, clock=self._clock))
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -13,7 +13,8 @@ class AppHeader(Widget):
     """Header line; set :attr:`instrument_label` (and :attr:`detail`) to update it."""
 
     COMPONENT_CLASSES = {"header--app", "header--demo", "header--live", "header--instrument",
-                         "header--detail"}
+                         "header--detail", "header--env-paper", "header--env-testnet",
+                         "header--env-demo", "header--env-live", "header--rec"}
     DEFAULT_CSS = """
     AppHeader {
         height: 1;
@@ -26,10 +27,20 @@ class AppHeader(Widget):
     AppHeader > .header--live { background: $success; color: $background; text-style: bold; }
     AppHeader > .header--instrument { text-style: bold; }
     AppHeader > .header--detail { color: $text-muted; }
+    AppHeader > .header--env-paper { background: $primary; color: $background; text-style: bold; }
+    AppHeader > .header--env-testnet { background: $warning; color: $background; text-style: bold; }
+    AppHeader > .header--env-demo { background: $accent; color: $background; text-style: bold; }
+    AppHeader > .header--env-live { background: $error; color: $text; text-style: bold reverse; }
+    AppHeader > .header--rec { color: $error; text-style: bold; }
     """
 
     instrument_label: reactive[str] = reactive("")
     detail: reactive[str] = reactive("")
+    # where orders go: "" (no trading), or an Environment value + its label ("paper", "PAPER")
+    trading_env: reactive[str] = reactive("")
+    trading_label: reactive[str] = reactive("")
+    # the instrument on screen is being recorded to the history store
+    recording: reactive[bool] = reactive(False)
 
     def __init__(self, app_name: str, mode_label: str, *, name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
@@ -43,9 +54,16 @@ class AppHeader(Widget):
         text.append(self.app_name, self.get_component_rich_style("header--app"))
         text.append("  ")
         text.append(f" {self.mode_label} ", self.get_component_rich_style(badge))
+        if self.trading_env:
+            # orders' destination, always visible: a second badge in its environment's colour
+            text.append(" ")
+            text.append(f" {self.trading_label or self.trading_env.upper()} ",
+                        self.get_component_rich_style(f"header--env-{self.trading_env}"))
         text.append("  ")
         text.append(self.instrument_label or "no instrument",
                     self.get_component_rich_style("header--instrument"))
+        if self.recording:
+            text.append("  ● REC", self.get_component_rich_style("header--rec"))
         if self.detail:
             text.append(f"   {self.detail}", self.get_component_rich_style("header--detail"))
         return text

@@ -19,14 +19,18 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from app.feeds.health import HealthView
-from app.feeds.views import InstrumentView, MarketSource
+from app.feeds.views import InstrumentView, MarketSource, trading_of
 from app.market.instruments import Instrument
 from app.ui.grouping import MAX_STEPS, group_for, step_index
 from app.ui.header import AppHeader
 from app.ui.symbol_picker import SymbolPicker
+from app.ui.recording_keys import RecordingKeysMixin
+from app.ui.trading_panel import TradingPanelMixin
+from widgets.blotter import Blotter
 from widgets.format import decimals_for, fmt_fixed
 from widgets.kline_chart import KlineChart
 from widgets.ladder import OrderBookLadder
+from widgets.order_entry import OrderEntry
 from widgets.status_bar import FeedStatusBar
 from widgets.ticker_strip import TickerStrip
 from widgets.trades_tape import TradesTape
@@ -39,8 +43,9 @@ LADDER_DEPTH = 20
 TAPE_TRADES = 50
 
 
-class MainScreen(Screen[None]):
-    """Market view of one instrument at a time."""
+class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
+    """Market view of one instrument at a time (plus order entry and blotters when the
+    source has a trading runtime; see TradingPanelMixin)."""
 
     BINDINGS = [
         Binding("s", "pick_symbol", "Symbol", tooltip="Switch to another instrument"),
@@ -53,6 +58,7 @@ class MainScreen(Screen[None]):
                 tooltip="Finer price grouping, down to the tick"),
         *(Binding(str(n), f"interval('{interval}')", interval, tooltip=f"Chart {interval} candles")
           for n, interval in enumerate(INTERVALS, 1)),
+        *RecordingKeysMixin.RECORDING_BINDINGS,
     ]
 
     def __init__(self, source: MarketSource, instrument_id: str | None = None, *,
@@ -71,6 +77,9 @@ class MainScreen(Screen[None]):
         self._last_error: str | None = None
         self._watched: tuple[str, str] | None = None
         self.frames = 0  # view pulls that changed the book/tape/chart (tests, profiling)
+        self.trading = trading_of(source)  # None: no order entry (tests, replays)
+        self._trading_version = -1
+        self._trading_problem: str | None = None
 
     def compose(self) -> ComposeResult:
         yield AppHeader(self.app.title or "cryptoterm", self.mode_label, id="header")
@@ -80,6 +89,10 @@ class MainScreen(Screen[None]):
             with Vertical(id="right-column"):
                 yield KlineChart(id="chart")
                 yield TradesTape(id="tape")
+            if self.trading is not None:
+                yield OrderEntry(id="order-entry")
+        if self.trading is not None:
+            yield Blotter(id="blotter")
         yield FeedStatusBar(clock=self._clock, id="status")
         yield Footer()
 
@@ -90,6 +103,7 @@ class MainScreen(Screen[None]):
         self._tape = self.query_one(TradesTape)
         self._chart = self.query_one(KlineChart)
         self._status = self.query_one(FeedStatusBar)
+        self.mount_trading()
         self._resolve_instrument()
         self.set_interval(1.0 / max(0.5, self.fps), self.refresh_views)
         self.refresh_views()
@@ -168,10 +182,18 @@ class MainScreen(Screen[None]):
         self.set_chart_interval(interval)
 
     def action_pick_symbol(self) -> None:
-        instruments = self._call(self.source.instruments) or []
+        streamed = self._call(self.source.instruments) or []
+        # every market of every venue when the source knows them; streamed ones first
+        listed = getattr(self.source, "markets", None)
+        more = (self._call(listed) or []) if listed is not None else []
+        seen = {i.id for i in streamed}
+        instruments = streamed + [i for i in more if i.id not in seen]
 
         def picked(instrument_id: str | None) -> None:
             if instrument_id is not None:
+                ensure = getattr(self.source, "ensure", None)
+                if ensure is not None:
+                    ensure(instrument_id)  # start streaming it if it is not yet
                 self.select_instrument(instrument_id)
 
         self.app.push_screen(SymbolPicker(instruments, self.instrument_id), picked)
@@ -195,6 +217,9 @@ class MainScreen(Screen[None]):
         # The ticker's funding countdown and the status bar's clock move without new data.
         self._ticker.update_view(view)
         self._status.update(healths, view)
+        if self.trading is not None:
+            self.update_trading(view)
+        self.update_recording()
         key = None if view is None else (view.instrument.id, view.seq, view.synced, self.group,
                                          view.interval)
         if key == self._last_key:

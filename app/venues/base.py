@@ -69,7 +69,16 @@ class Resync:
     symbols: list[str] | None = None
 
 
-Decoded = MarketEvent | DepthDiff | Ack | Unknown | Resync | None
+@dataclass(slots=True)
+class Events:
+    """Several decoded messages from one frame (a Coinbase frame can hold trades or
+    book events of several products). The feed routes each item exactly as it would
+    route it alone, in order."""
+
+    items: list
+
+
+Decoded = MarketEvent | DepthDiff | Ack | Unknown | Resync | Events | None
 
 
 class BookSync(Protocol):
@@ -107,6 +116,7 @@ class Venue(Protocol):
     def book_streams(self, instrument: Instrument) -> list[str]: ...
     def kline_stream(self, instrument: Instrument, interval: str) -> tuple[str, str]: ...
     def stream_group(self, stream: str) -> str: ...
+    def max_streams(self, group: str) -> int: ...
     def subscribe_messages(self, streams: list[str], method: str = "SUBSCRIBE") -> list[str]: ...
     def new_decoder(self) -> Callable[[str | bytes], Decoded]:
         """A decode function for one connection (it may keep per-connection state)."""

@@ -313,6 +313,10 @@ class BinanceVenue:
                 plans.append(ConnectionPlan(label, path, streams[start:start + cap]))
         return plans
 
+    def max_streams(self, group: str) -> int:
+        """Streams one connection may carry (the venue's limit, with room to spare)."""
+        return MAX_STREAMS_PER_CONNECTION[self.market]
+
     def stream_group(self, stream: str) -> str:
         if self.market == "spot":
             return ""

@@ -1,0 +1,92 @@
+"""``cryptoterm history VENUE SYMBOL INTERVAL``: print stored klines as a table, CSV or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+import orjson
+
+from app.commands.base import CommandError
+from app.commands.storage_opts import (add_db_option, add_instrument_args, add_range_args,
+                                       check_interval, check_symbol, check_venue, fmt_ms, open_db,
+                                       parse_range)
+from app.config import AppConfig
+from app.market.events import Kline
+from storage.export import write_csv
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "history", help="print recorded klines (table, CSV or JSON)",
+        description="Print stored klines of one instrument, oldest first. Without --since, "
+                    "the newest --limit candles. Intervals not stored are rolled up from 1m.")
+    add_instrument_args(p)
+    add_range_args(p)
+    p.add_argument("--limit", type=int, metavar="N", help="at most N candles (default: all in range, "
+                                                          "or the newest 500 with no range)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="output format (default table); CSV and JSON carry open_time in epoch ms")
+    add_db_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, cfg: AppConfig) -> int:
+    from storage import queries
+
+    venue = check_venue(args.venue)
+    check_symbol(args.symbol)
+    interval = check_interval(args.interval)
+    since, until = parse_range(args)
+    limit = args.limit
+    if limit is not None and limit < 1:
+        raise CommandError(f"--limit {limit}: must be at least 1")
+    if limit is None and since is None and until is None:
+        limit = 500
+    engine = open_db(args, cfg)
+    try:
+        try:
+            inst = queries.find_instrument(engine, venue, args.symbol)
+        except queries.QueryError as exc:
+            raise CommandError(str(exc)) from None
+        rows, rolled = queries.klines_or_rollup(engine, inst.id, interval, since=since, until=until,
+                                                limit=limit)
+    finally:
+        engine.dispose()
+    if rolled:
+        print(f"cryptoterm: note: no {interval} klines stored; rolled up from 1m", file=sys.stderr)
+    write(rows, args.format, sys.stdout, title=f"{inst.symbol} · {inst.venue} {inst.market} · {interval}")
+    if not rows:
+        print(f"cryptoterm: no {interval} klines of {inst.symbol} on {inst.venue} in that range",
+              file=sys.stderr)
+    return 0
+
+
+def write(rows: Iterable[Kline], fmt: str, out: TextIO, title: str = "") -> None:
+    if fmt == "csv":
+        write_csv(rows, out)
+    elif fmt == "json":
+        out.write(orjson.dumps([k.to_json() for k in rows], option=orjson.OPT_INDENT_2).decode())
+        out.write("\n")
+    else:
+        write_table(list(rows), out, title)
+
+
+def write_table(rows: list[Kline], out: TextIO, title: str) -> None:
+    header = ("open time (UTC)", "open", "high", "low", "close", "volume", "")
+    cells = [(fmt_ms(k.open_time).removesuffix(" UTC"), f"{k.open:g}", f"{k.high:g}", f"{k.low:g}",
+              f"{k.close:g}", f"{k.volume:.6g}", "" if k.closed else "open") for k in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(header)]
+    if title:
+        out.write(title + "\n")
+
+    def line(values: tuple[str, ...]) -> str:
+        first = values[0].ljust(widths[0])
+        rest = [v.rjust(w) for v, w in zip(values[1:-1], widths[1:-1])]
+        return "  ".join([first, *rest, values[-1]]).rstrip() + "\n"
+
+    out.write(line(header))
+    for c in cells:
+        out.write(line(c))

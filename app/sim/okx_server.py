@@ -1,0 +1,878 @@
+"""Serve a SimMarket over OKX v5's own protocols on 127.0.0.1 (websocket + REST).
+
+One websocket port serves ``/ws/v5/public`` (books, trades, tickers, funding-rate,
+mark-price) and ``/ws/v5/business`` (candles); one HTTP port serves the REST endpoints
+the codec uses (instruments, candles, books). SPOT sizes are base units; SWAP sizes go on
+the wire in contracts (the model keeps base units in lots of ``lotSz x ctVal``, so one
+model lot is one contract lot).
+
+Books follow OKX: a snapshot push on subscribe (``prevSeqId -1``), then updates whose
+``prevSeqId`` is the previous ``seqId`` (which grows by a random step), a CRC32 checksum
+over the top 25 levels, and an empty keepalive update (``prevSeqId == seqId``) after a
+quiet period. Knobs reproduce what goes wrong on the real venue: a lost update, a bad
+checksum, the seqId reset of a maintenance, production's zero checksums, and the
+announced snapshot-less mode (REST ``books`` then carries the ``seqId``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+import socket
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from aiohttp import web
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from app.market.instruments import MarketType
+from app.sim.binance_server import SimThread
+from app.sim.candles import Candle
+from app.sim.market import SIM_INTERVALS, ClosedKline, ModelParams, SimMarket, SimSymbol, SymbolSim
+from app.sim.units import fmt_fixed
+
+FROZEN_NOW_MS = 1_767_270_896_000  # the Binance sim's fixed "now", for screenshots
+CANDLE_PUSH_MS = 500
+CANDLE_IDLE_PUSH_MS = 5000
+TICKER_PUSH_MS = 1000
+MARK_PUSH_MS = 1000
+FUNDING_PUSH_MS = 5000
+FUNDING_PERIOD_MS = 8 * 3_600_000
+BOOK_DEPTH = 400
+CHECKSUM_LEVELS = 25
+WS_PATHS = {"/ws/v5/public": "public", "/ws/v5/business": "business"}
+PUBLIC_CHANNELS = frozenset({"books", "trades", "tickers", "funding-rate", "mark-price"})
+SWAP_ONLY = frozenset({"funding-rate", "mark-price"})
+# OKX bars the simulator serves -> its model intervals (UTC-aligned days only: the plain
+# ``1D`` bar opens at Hong Kong midnight, which the model does not keep)
+BAR_INTERVALS: dict[str, str] = {"1m": "1m", "3m": "3m", "5m": "5m", "15m": "15m", "30m": "30m",
+                                 "1H": "1h", "2H": "2h", "4H": "4h", "1Dutc": "1d"}
+MALFORMED_FRAME = (b'{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update",'
+                   b'"data":[{"asks":[["9')
+
+
+@dataclass(frozen=True, slots=True)
+class OkxSymbol:
+    """One listed instrument as OKX describes it (``lot``/``min_size`` in wire units:
+    base for SPOT, contracts for SWAP)."""
+
+    inst_id: str
+    base: str
+    quote: str
+    market: MarketType
+    start_price: float
+    tick: float
+    lot: float
+    min_size: float
+    ct_val: str = ""  # SWAP: base units per contract, e.g. "0.01"
+
+    @property
+    def inst_type(self) -> str:
+        return "SPOT" if self.market == "spot" else "SWAP"
+
+    def sim_symbol(self) -> SimSymbol:
+        """The model's view: sizes in base units, one lot = one wire lot."""
+        lot = self.lot if self.market == "spot" else float(Decimal(repr(self.lot)) * Decimal(self.ct_val))
+        return SimSymbol(self.inst_id, self.base, self.quote, self.market, self.start_price,
+                         self.tick, lot, 0.0)
+
+
+def okx_demo_symbols() -> list[OkxSymbol]:
+    """SPOT BTC-USDT and ETH-USDT, SWAP BTC-USDT-SWAP, with OKX's real steps."""
+    return [
+        OkxSymbol("BTC-USDT", "BTC", "USDT", "spot", 97_000.0, 0.1, 0.00000001, 0.00001),
+        OkxSymbol("ETH-USDT", "ETH", "USDT", "spot", 3_400.0, 0.01, 0.000001, 0.0001),
+        OkxSymbol("BTC-USDT-SWAP", "BTC", "USDT", "perp", 97_050.0, 0.1, 0.01, 0.01, "0.01"),
+    ]
+
+
+def okx_checksum(bids: list[list[str]], asks: list[list[str]]) -> int:
+    """OKX's CRC32 over the top 25 levels, bid then ask at each depth, as a signed int32.
+    Written here on its own (not imported from the codec) so the simulator is an
+    independent check of the client."""
+    fields: list[str] = []
+    for i in range(CHECKSUM_LEVELS):
+        for side in (bids, asks):
+            if i < len(side):
+                fields += side[i][:2]
+    value = zlib.crc32(":".join(fields).encode()) & 0xFFFFFFFF
+    return value - 0x1_0000_0000 if value & 0x8000_0000 else value
+
+
+def okx_num(text: str) -> str:
+    """OKX writes numbers without trailing zeros ("8477", "0.1"): the checksum is over
+    these exact strings, so clients must keep what they received."""
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _step_text(step: float) -> str:
+    return okx_num(format(Decimal(repr(step)), "f"))
+
+
+@dataclass(eq=False, slots=True)
+class _Client:
+    ws: ServerConnection
+    family: str  # "public" | "business"
+    conn_id: str
+    args: set[tuple[str, str]] = field(default_factory=set)  # (channel, instId)
+
+
+@dataclass(eq=False, slots=True)
+class _Inst:
+    """Publishing state of one instrument: its book sequence and the fault knobs."""
+
+    spec: OkxSymbol
+    sim: SymbolSim
+    ct: Decimal | None
+    seq: int
+    seq_rng: random.Random
+    carry: float = 0.0
+    last_book_push: float = 0.0  # loop time of the last books frame
+    last_sent_seq: int | None = None
+    skip: bool = False
+    corrupt: bool = False
+    seq_reset: bool = False
+    candle_versions: dict[str, int] = field(default_factory=dict)
+    candle_pushed_ms: dict[str, int] = field(default_factory=dict)
+
+    def size(self, model_text: str) -> str:
+        """A model size string (base units) as OKX puts it on the wire."""
+        if self.ct is None:
+            return okx_num(model_text)
+        return okx_num(format(Decimal(model_text) / self.ct, "f"))
+
+    def px(self, ticks: int) -> str:
+        return okx_num(self.sim.price.fmt(ticks))
+
+    def levels(self, is_bid: bool, limit: int) -> list[list[str]]:
+        return [[okx_num(p), self.size(q)] for p, q in self.sim.book.levels(is_bid, limit)]
+
+    def checksum(self) -> int:
+        return okx_checksum(self.levels(True, CHECKSUM_LEVELS), self.levels(False, CHECKSUM_LEVELS))
+
+    def quote_amount(self, units: int) -> str:
+        """A ticks x lots amount as an exact decimal string."""
+        p, q = self.sim.price, self.sim.qty
+        return okx_num(fmt_fixed(units * p.unit * q.unit, p.decimals + q.decimals))
+
+
+def _orders(size: str) -> str:
+    # the model has no order count per level; OKX sends "0" for a removed level
+    return "0" if size == "0" else "1"
+
+
+class _RestError(Exception):
+    def __init__(self, code: str, msg: str, status: int = 400) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+        self.status = status
+
+
+def _int_param(query: Any, name: str, default: int | None) -> int | None:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or len(raw) > 20:
+        raise _RestError("51000", f"Parameter {name} error")
+    return int(raw)
+
+
+class OkxSim:
+    """A local OKX: ``async with OkxSim(seed=1) as sim: sim.ws_url`` (the ``/ws/v5`` base).
+
+    Knobs (call them on the sim's loop, or through ``OkxSimThread``): ``pause``/``resume``,
+    ``pump``, ``set_rate``, ``drop_connections``, ``send_malformed``, ``truth``,
+    ``skip_sequence``, ``corrupt_checksum``, ``maintenance_seq_reset``,
+    ``set_zero_checksum``, ``send_book_keepalive``, ``last_sent_seq``."""
+
+    def __init__(self, symbols: list[OkxSymbol] | None = None, *, seed: int = 1,
+                 rate: float = 20.0, depth_interval_ms: int = 100,
+                 start_time_ms: int | None = None, levels: int = 200,
+                 warmup_steps: int = 0, warmup_step_ms: int = 0, paused: bool = False,
+                 params: ModelParams | None = None, anchors: Any = None,
+                 zero_checksum: bool = False, snapshotless: bool = False,
+                 book_keepalive_s: float = 60.0) -> None:
+        if depth_interval_ms < 0:
+            raise ValueError("depth_interval_ms must be >= 0")
+        specs = symbols or okx_demo_symbols()
+        for spec in specs:
+            if spec.market == "perp" and not spec.ct_val:
+                raise ValueError(f"{spec.inst_id}: a SWAP needs ct_val")
+        self.market = SimMarket([s.sim_symbol() for s in specs], seed, start_time_ms, levels, params)
+        if anchors is not None:  # app.sim.underlying.Anchors: track the other venues
+            self.market.anchor_to(anchors, "okx")
+        if warmup_steps:
+            self.market.warm_up(warmup_steps, warmup_step_ms)
+        self.depth_interval_ms = depth_interval_ms
+        self.zero_checksum = zero_checksum
+        self.snapshotless = snapshotless
+        self.book_keepalive_s = book_keepalive_s
+        self._rate = 0.0
+        self.set_rate(rate)
+        self._paused = paused
+        self._insts: dict[str, _Inst] = {}
+        for spec in specs:
+            rng = random.Random(f"{seed}:okx:{spec.inst_id}:seq")
+            self._insts[spec.inst_id] = _Inst(
+                spec, self.market.sim(spec.inst_id, spec.market),
+                Decimal(spec.ct_val) if spec.market == "perp" else None,
+                rng.randrange(10**9, 10**10), rng,
+                candle_versions={iv: -1 for iv in SIM_INTERVALS},
+                candle_pushed_ms={iv: 0 for iv in SIM_INTERVALS})
+        self._subs: dict[tuple[str, str], set[_Client]] = {}
+        self._clients: set[_Client] = set()
+        self.frames_sent = 0
+        self.rest_requests = 0
+        self.snapshots_sent = 0
+        self.keepalives_sent = 0
+        self.ws_url = ""
+        self.rest_url = ""
+        self._server: Server | None = None
+        self._runner: web.AppRunner | None = None
+        self._clock: asyncio.Task[None] | None = None
+        now = self.market.now_ms
+        self._next_depth = now + depth_interval_ms
+        self._next_candle = now + CANDLE_PUSH_MS
+        self._next_ticker = now + TICKER_PUSH_MS
+        self._next_mark = now + MARK_PUSH_MS
+        self._next_funding = now + FUNDING_PUSH_MS
+
+    @classmethod
+    def frozen(cls, symbols: list[OkxSymbol] | None = None, *, seed: int = 1,
+               now_ms: int = FROZEN_NOW_MS, warmup_steps: int = 300,
+               warmup_step_ms: int = 100, **kwargs: Any) -> OkxSim:
+        """A paused sim whose model clock reads exactly ``now_ms`` after a deterministic
+        warm-up; ``pump()`` pushes frames while it stays paused."""
+        start = now_ms - warmup_steps * warmup_step_ms
+        return cls(symbols, seed=seed, start_time_ms=start, warmup_steps=warmup_steps,
+                   warmup_step_ms=warmup_step_ms, paused=True, **kwargs)
+
+    @classmethod
+    def in_thread(cls, symbols: list[OkxSymbol] | None = None, **kwargs: Any) -> OkxSimThread:
+        return OkxSimThread(symbols, **kwargs).start()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handle_ws, "127.0.0.1", 0, max_size=2**20, compression=None, close_timeout=2,
+            ping_interval=None, process_request=self._check_path)
+        self.ws_url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/ws/v5"
+        app = web.Application()
+        app.router.add_get("/api/v5/public/time", self._rest(self._time))
+        app.router.add_get("/api/v5/public/instruments", self._rest(self._instruments))
+        app.router.add_get("/api/v5/market/candles", self._rest(self._candles))
+        app.router.add_get("/api/v5/market/history-candles", self._rest(self._candles))
+        app.router.add_get("/api/v5/market/books", self._rest(self._books))
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        await web.SockSite(self._runner, sock).start()
+        self.rest_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._clock = asyncio.create_task(self._run_clock(), name="okx-sim-clock")
+
+    async def stop(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock
+            self._clock = None
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> OkxSim:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- knobs ---------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop the model clock; pending book changes are flushed now, so a synced client
+        can reach ``truth()``. Keepalive updates still flow while paused, as on OKX."""
+        self._paused = True
+        for inst in self._insts.values():
+            self._flush_book(inst)
+
+    def resume(self) -> None:
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def set_rate(self, events_per_second: float) -> None:
+        """Model events per second per instrument."""
+        if events_per_second < 0:
+            raise ValueError("rate must be >= 0")
+        self._rate = float(events_per_second)
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
+        """Advance the model by hand (works while paused) and push every due frame."""
+        self._advance(dt_ms, [steps] * len(self._insts), force_periodic=True)
+
+    def drop_connections(self) -> None:
+        """Abort every client websocket without a closing handshake."""
+        for c in list(self._clients):
+            c.ws.transport.abort()
+
+    def send_malformed(self) -> None:
+        """Send one truncated JSON text frame to every connection."""
+        conns = [c.ws for c in self._clients]
+        broadcast(conns, MALFORMED_FRAME, text=True)
+        self.frames_sent += len(conns)
+
+    def _inst(self, inst_id: str, market: str | None = None) -> _Inst:
+        inst = self._insts.get(inst_id)
+        if inst is None or (market is not None and inst.spec.market != market):
+            raise KeyError(f"no OKX instrument {inst_id!r} in the simulator")
+        return inst
+
+    def skip_sequence(self, inst_id: str, market: str | None = None) -> None:
+        """Drop the next books update of ``inst_id`` (its seqId is used up: a gap)."""
+        self._inst(inst_id, market).skip = True
+
+    def corrupt_checksum(self, inst_id: str, market: str | None = None) -> None:
+        """Send the next books update of ``inst_id`` with a wrong (non-zero) checksum."""
+        self._inst(inst_id, market).corrupt = True
+
+    def maintenance_seq_reset(self, inst_id: str, market: str | None = None) -> None:
+        """The next update's seqId goes down (as after OKX maintenance); prevSeqId still
+        chains, so a correct client carries on without a gap."""
+        self._inst(inst_id, market).seq_reset = True
+
+    def set_zero_checksum(self, on: bool = True) -> None:
+        """Send ``checksum: 0`` on every books push, as production does since 2026-06."""
+        self.zero_checksum = on
+
+    def send_book_keepalive(self, inst_id: str, market: str | None = None) -> bool:
+        """Send the empty keepalive update now (False if changes are pending: those must
+        go out first, a keepalive claims the book has not moved)."""
+        return self._book_keepalive(self._inst(inst_id, market))
+
+    def truth(self, inst_id: str, market: str | None = None
+              ) -> tuple[int, dict[float, float], dict[float, float]]:
+        """The true book now, sizes in base units: (seqId, bids, asks)."""
+        inst = self._inst(inst_id, market)
+        _, bids, asks = self.market.truth(inst_id, inst.spec.market)
+        return inst.seq, bids, asks
+
+    def last_sent_seq(self, inst_id: str, market: str | None = None) -> int | None:
+        """seqId of the last books frame actually sent for ``inst_id`` (None: none yet)."""
+        return self._inst(inst_id, market).last_sent_seq
+
+    last_sent_update_id = last_sent_seq  # the BinanceSim name, for shared helpers
+
+    @property
+    def connections(self) -> int:
+        return len(self._clients)
+
+    # -- clock ---------------------------------------------------------------------------
+
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        carry_ms = 0.0
+        while True:
+            rate = self._rate
+            await asyncio.sleep(0.02 if rate <= 0 else min(0.02, max(0.002, 1.0 / rate)))
+            now = loop.time()
+            elapsed = min(now - last, 0.5)  # a stalled loop must not come back as a burst
+            last = now
+            self._keepalives(now)
+            if self._paused:
+                continue
+            carry_ms += elapsed * 1000.0
+            dt_ms = int(carry_ms)
+            carry_ms -= dt_ms
+            counts = []
+            burst_cap = max(1.0, self._rate * 0.25)
+            for inst in self._insts.values():
+                inst.carry = min(inst.carry + self._rate * elapsed, burst_cap)
+                n = int(inst.carry)
+                inst.carry -= n
+                counts.append(n)
+            self._advance(dt_ms, counts, force_periodic=False)
+
+    def _advance(self, dt_ms: int, counts: list[int], force_periodic: bool) -> None:
+        market = self.market
+        for ck in market.advance(dt_ms) if dt_ms else ():
+            self._publish_closed_candle(ck)
+        now = market.now_ms
+        per_event_depth = self.depth_interval_ms == 0
+        for inst, n in zip(self._insts.values(), counts):
+            for _ in range(n):
+                for fill in inst.sim.step(now):
+                    self._publish_trade(inst, fill.price, fill.qty, not fill.buyer_is_maker,
+                                        fill.first_id, len(fill.parts), fill.ts)
+                if per_event_depth:
+                    self._flush_book(inst)
+        if force_periodic or (not per_event_depth and now >= self._next_depth):
+            self._next_depth = now + self.depth_interval_ms
+            for inst in self._insts.values():
+                self._flush_book(inst)
+        if force_periodic or now >= self._next_candle:
+            self._next_candle = now + CANDLE_PUSH_MS
+            for inst in self._insts.values():
+                self._publish_candles(inst, force_periodic)
+        if force_periodic or now >= self._next_ticker:
+            self._next_ticker = now + TICKER_PUSH_MS
+            for inst in self._insts.values():
+                self._publish_ticker(inst)
+        if force_periodic or now >= self._next_mark:
+            self._next_mark = now + MARK_PUSH_MS
+            for inst in self._insts.values():
+                self._publish_mark(inst)
+        if force_periodic or now >= self._next_funding:
+            self._next_funding = now + FUNDING_PUSH_MS
+            for inst in self._insts.values():
+                self._publish_funding(inst)
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def _send(self, clients: set[_Client] | list[_Client], payload: bytes) -> None:
+        broadcast([c.ws for c in clients], payload, text=True)
+        self.frames_sent += len(clients)
+
+    def _push(self, channel: str, inst: _Inst, data: list[Any], action: str | None = None,
+              clients: set[_Client] | list[_Client] | None = None) -> None:
+        targets = self._subs.get((channel, inst.spec.inst_id)) if clients is None else clients
+        if not targets:
+            return
+        msg: dict[str, Any] = {"arg": {"channel": channel, "instId": inst.spec.inst_id}}
+        if action is not None:
+            msg["action"] = action
+        msg["data"] = data
+        self._send(targets, orjson.dumps(msg))
+
+    def _book_frame(self, inst: _Inst, action: str, bids: list[list[str]], asks: list[list[str]],
+                    prev: int, seq: int, checksum: int) -> bytes:
+        return orjson.dumps({
+            "arg": {"channel": "books", "instId": inst.spec.inst_id}, "action": action,
+            "data": [{"asks": [[p, q, "0", _orders(q)] for p, q in asks],
+                      "bids": [[p, q, "0", _orders(q)] for p, q in bids],
+                      "ts": str(self.market.now_ms), "checksum": checksum,
+                      "prevSeqId": prev, "seqId": seq}]})
+
+    def _book_checksum(self, inst: _Inst) -> int:
+        return 0 if self.zero_checksum else inst.checksum()
+
+    def _next_seq(self, inst: _Inst) -> tuple[int, int]:
+        prev = inst.seq
+        if inst.seq_reset:
+            inst.seq_reset = False
+            inst.seq = inst.seq_rng.randrange(1_000, 100_000)  # well below any live id
+        else:
+            inst.seq = prev + inst.seq_rng.randint(1, 9)
+        return prev, inst.seq
+
+    def _flush_book(self, inst: _Inst) -> None:
+        book = inst.sim.book
+        if not book.has_pending():
+            return
+        clients = self._subs.get(("books", inst.spec.inst_id))
+        if not clients:
+            # nobody is listening: the truth moves on without a seqId (a later snapshot,
+            # pushed or REST, carries the state at the current id)
+            book.discard_diff()
+            return
+        diff = book.take_diff()
+        assert diff is not None
+        prev, seq = self._next_seq(inst)
+        if inst.skip:
+            inst.skip = False
+            return
+        checksum = self._book_checksum(inst)
+        if inst.corrupt:
+            inst.corrupt = False
+            checksum = (checksum ^ 1) or 2  # never 0: a zero checksum is not checked
+        bids = [[okx_num(p), inst.size(q)] for p, q in diff.bids]
+        asks = [[okx_num(p), inst.size(q)] for p, q in diff.asks]
+        self._send(clients, self._book_frame(inst, "update", bids, asks, prev, seq, checksum))
+        inst.last_sent_seq = seq
+        inst.last_book_push = asyncio.get_running_loop().time()
+
+    def _send_snapshot(self, client: _Client, inst: _Inst) -> None:
+        frame = self._book_frame(inst, "snapshot", inst.levels(True, BOOK_DEPTH),
+                                 inst.levels(False, BOOK_DEPTH), -1, inst.seq,
+                                 self._book_checksum(inst))
+        self._send([client], frame)
+        self.snapshots_sent += 1
+        if inst.last_sent_seq is None:
+            inst.last_sent_seq = inst.seq
+        inst.last_book_push = asyncio.get_running_loop().time()
+
+    def _book_keepalive(self, inst: _Inst) -> bool:
+        clients = self._subs.get(("books", inst.spec.inst_id))
+        if not clients or inst.sim.book.has_pending():
+            return False
+        seq = inst.seq
+        self._send(clients, self._book_frame(inst, "update", [], [], seq, seq, self._book_checksum(inst)))
+        inst.last_sent_seq = seq
+        inst.last_book_push = asyncio.get_running_loop().time()
+        self.keepalives_sent += 1
+        return True
+
+    def _keepalives(self, now: float) -> None:
+        for inst in self._insts.values():
+            if now - inst.last_book_push >= self.book_keepalive_s:
+                if not self._book_keepalive(inst):
+                    inst.last_book_push = now  # nobody listening, or changes on their way
+
+    def _publish_trade(self, inst: _Inst, price: int, qty: int, taker_buy: bool,
+                       trade_id: int, count: int, ts: int) -> None:
+        if not self._subs.get(("trades", inst.spec.inst_id)):
+            return
+        self._push("trades", inst, [{
+            "instId": inst.spec.inst_id, "tradeId": str(trade_id), "px": inst.px(price),
+            "sz": inst.size(inst.sim.qty.fmt(qty)), "side": "buy" if taker_buy else "sell",
+            "ts": str(ts), "count": str(count), "source": "0"}])
+
+    def _candle_row(self, inst: _Inst, c: Candle) -> list[str]:
+        """``[ts,o,h,l,c,vol,volCcy,volCcyQuote,confirm]``: SPOT vol is base and volCcy
+        quote; SWAP vol counts contracts and volCcy is base."""
+        base = okx_num(inst.sim.qty.fmt(c.volume))
+        quote = inst.quote_amount(c.quote_volume)
+        vol, vol_ccy = (base, quote) if inst.ct is None else (inst.size(base), base)
+        return [str(c.open_time), inst.px(c.open), inst.px(c.high), inst.px(c.low),
+                inst.px(c.close), vol, vol_ccy, quote, "1" if c.closed else "0"]
+
+    def _publish_candles(self, inst: _Inst, force: bool) -> None:
+        now = self.market.now_ms
+        for bar, iv in BAR_INTERVALS.items():
+            clients = self._subs.get((f"candle{bar}", inst.spec.inst_id))
+            if not clients:
+                continue
+            series = inst.sim.series[iv]
+            if (force or series.version != inst.candle_versions[iv]
+                    or now - inst.candle_pushed_ms[iv] >= CANDLE_IDLE_PUSH_MS):
+                inst.candle_versions[iv] = series.version
+                inst.candle_pushed_ms[iv] = now
+                self._push(f"candle{bar}", inst, [self._candle_row(inst, series.current)])
+
+    def _publish_closed_candle(self, ck: ClosedKline) -> None:
+        inst = self._insts[ck.key[1]]
+        for bar, iv in BAR_INTERVALS.items():
+            if iv == ck.interval:
+                self._push(f"candle{bar}", inst, [self._candle_row(inst, ck.candle)])
+
+    def _ticker(self, inst: _Inst) -> dict[str, Any]:
+        sim, now = inst.sim, self.market.now_ms
+        st = sim.stats(now)
+        book = sim.book
+        bb, ba = book.best_bid(), book.best_ask()
+        fq = sim.qty.fmt
+        base_vol = okx_num(fq(st.volume))
+        if inst.ct is None:
+            vol, vol_ccy = base_vol, inst.quote_amount(st.quote_volume)
+        else:
+            vol, vol_ccy = inst.size(base_vol), base_vol
+        sod = inst.px(sim.series["1d"].current.open)
+        return {"instType": inst.spec.inst_type, "instId": inst.spec.inst_id,
+                "last": inst.px(st.last), "lastSz": inst.size(fq(st.last_qty)),
+                "askPx": inst.px(ba), "askSz": inst.size(fq(book.asks[ba])),
+                "bidPx": inst.px(bb), "bidSz": inst.size(fq(book.bids[bb])),
+                "open24h": inst.px(st.open), "high24h": inst.px(st.high),
+                "low24h": inst.px(st.low), "sodUtc0": sod, "sodUtc8": sod,
+                "volCcy24h": vol_ccy, "vol24h": vol, "ts": str(now)}
+
+    def _publish_ticker(self, inst: _Inst, clients: list[_Client] | None = None) -> None:
+        if clients or self._subs.get(("tickers", inst.spec.inst_id)):
+            self._push("tickers", inst, [self._ticker(inst)], clients=clients)
+
+    def _mark_decimals(self, inst: _Inst) -> int:
+        return inst.sim.price.decimals + 1
+
+    def _publish_mark(self, inst: _Inst, clients: list[_Client] | None = None) -> None:
+        if inst.ct is None or not (clients or self._subs.get(("mark-price", inst.spec.inst_id))):
+            return
+        now = self.market.now_ms
+        mark = inst.sim.mark(now).mark
+        self._push("mark-price", inst, [{
+            "instType": "SWAP", "instId": inst.spec.inst_id,
+            "markPx": okx_num(f"{mark:.{self._mark_decimals(inst)}f}"), "ts": str(now)}],
+            clients=clients)
+
+    def _publish_funding(self, inst: _Inst, clients: list[_Client] | None = None) -> None:
+        if inst.ct is None or not (clients or self._subs.get(("funding-rate", inst.spec.inst_id))):
+            return
+        now = self.market.now_ms
+        m = inst.sim.mark(now)
+        rate = okx_num(f"{m.funding_rate:.16f}")
+        self._push("funding-rate", inst, [{
+            "formulaType": "withRate", "fundingRate": rate,
+            "fundingTime": str(m.next_funding_ms), "impactValue": "",
+            "instId": inst.spec.inst_id, "instType": "SWAP", "interestRate": "0.0001",
+            "method": "current_period", "maxFundingRate": "0.00375",
+            "minFundingRate": "-0.00375", "nextFundingRate": "",
+            "nextFundingTime": str(m.next_funding_ms + FUNDING_PERIOD_MS),
+            "premium": okx_num(f"{m.funding_rate - 1e-4:.16f}"), "settFundingRate": rate,
+            "settState": "settled", "ts": str(now)}], clients=clients)
+
+    # -- websocket -----------------------------------------------------------------------
+
+    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+        if request.path not in WS_PATHS:
+            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return None
+
+    async def _handle_ws(self, ws: ServerConnection) -> None:
+        family = WS_PATHS.get(ws.request.path if ws.request else "")
+        if family is None:  # _check_path already refused it; defensive only
+            return
+        client = _Client(ws, family, secrets.token_hex(4))
+        self._clients.add(client)
+        try:
+            async for message in ws:
+                self._on_message(client, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(client)
+            for key in client.args:
+                self._drop_sub(client, key)
+
+    def _reply(self, client: _Client, payload: dict[str, Any] | str) -> None:
+        raw = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+        self._send([client], raw.encode())
+
+    def _error(self, client: _Client, code: str, msg: str, rid: Any = None) -> None:
+        reply: dict[str, Any] = {"id": rid} if rid is not None else {}
+        reply.update({"event": "error", "code": code, "msg": msg, "connId": client.conn_id})
+        self._reply(client, reply)
+
+    def _on_message(self, client: _Client, message: str | bytes) -> None:
+        """Answer one client message the way OKX does. Replies go out with ``broadcast``
+        (no await), so an ack and its snapshot can never be overtaken by an update."""
+        text = message if isinstance(message, str) else message.decode(errors="replace")
+        if text == "ping":
+            self._send([client], b"pong")
+            return
+        try:
+            req = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self._error(client, "60012", f"Invalid request: {text[:200]}")
+            return
+        if not isinstance(req, dict):
+            self._error(client, "60012", f"Invalid request: {text[:200]}")
+            return
+        rid = req.get("id")
+        op, args = req.get("op"), req.get("args")
+        if op not in ("subscribe", "unsubscribe") or not isinstance(args, list) or not args:
+            self._error(client, "60012", f"Invalid request: {text[:200]}", rid)
+            return
+        for arg in args:
+            if not isinstance(arg, dict) or not isinstance(arg.get("channel"), str) \
+                    or not isinstance(arg.get("instId"), str):
+                self._error(client, "60012", f"Invalid request: {text[:200]}", rid)
+                continue
+            channel, inst_id = arg["channel"], arg["instId"]
+            inst = self._insts.get(inst_id)
+            if inst is None or not self._serves(client.family, channel, inst):
+                self._error(client, "60018", f"Wrong URL or channel:{channel},instId:{inst_id} "
+                            "doesn't exist. Please use the correct URL, channel and parameters "
+                            "referring to API document.", rid)
+                continue
+            ack: dict[str, Any] = {"id": rid} if rid is not None else {}
+            ack.update({"event": op, "arg": {"channel": channel, "instId": inst_id},
+                        "connId": client.conn_id})
+            if op == "unsubscribe":
+                if (channel, inst_id) in client.args:
+                    client.args.discard((channel, inst_id))
+                    self._drop_sub(client, (channel, inst_id))
+                self._reply(client, ack)
+                continue
+            if channel == "books":
+                # flush first, so the snapshot's seqId is exactly the state it shows
+                self._flush_book(inst)
+            new = (channel, inst_id) not in client.args
+            client.args.add((channel, inst_id))
+            self._subs.setdefault((channel, inst_id), set()).add(client)
+            self._reply(client, ack)
+            if new:
+                self._first_push(client, channel, inst)
+
+    def _serves(self, family: str, channel: str, inst: _Inst) -> bool:
+        if family == "business":
+            return channel.startswith("candle") and channel[6:] in BAR_INTERVALS
+        if channel in SWAP_ONLY:
+            return inst.ct is not None
+        return channel in PUBLIC_CHANNELS
+
+    def _first_push(self, client: _Client, channel: str, inst: _Inst) -> None:
+        """What OKX sends right after the ack: the book snapshot (not in snapshot-less
+        mode), and the current ticker / funding / mark so a new screen is not empty."""
+        if channel == "books":
+            if not self.snapshotless:
+                self._send_snapshot(client, inst)
+        elif channel == "tickers":
+            self._publish_ticker(inst, [client])
+        elif channel == "mark-price":
+            self._publish_mark(inst, [client])
+        elif channel == "funding-rate":
+            self._publish_funding(inst, [client])
+
+    def _drop_sub(self, client: _Client, key: tuple[str, str]) -> None:
+        clients = self._subs.get(key)
+        if clients is not None:
+            clients.discard(client)
+            if not clients:
+                del self._subs[key]
+
+    # -- REST ----------------------------------------------------------------------------
+
+    def _rest(self, handler: Callable[[Any], list[Any]]
+              ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """An aiohttp handler around a synchronous one; each response is computed between
+        model events, so a books snapshot is exact."""
+        async def respond(request: web.Request) -> web.Response:
+            self.rest_requests += 1
+            try:
+                body = {"code": "0", "msg": "", "data": handler(request.query)}
+                status = 200
+            except _RestError as e:
+                body, status = {"code": e.code, "msg": e.msg, "data": []}, e.status
+            return web.Response(body=orjson.dumps(body), status=status,
+                                content_type="application/json")
+        return respond
+
+    def _query_inst(self, query: Any) -> _Inst:
+        inst_id = query.get("instId")
+        if not inst_id:
+            raise _RestError("50014", "Parameter instId can not be empty")
+        inst = self._insts.get(inst_id)
+        if inst is None:
+            raise _RestError("51001", "Instrument ID does not exist", 200)
+        return inst
+
+    def _time(self, query: Any) -> list[Any]:
+        return [{"ts": str(self.market.now_ms)}]
+
+    def _instruments(self, query: Any) -> list[Any]:
+        inst_type = query.get("instType")
+        if not inst_type:
+            raise _RestError("50014", "Parameter instType can not be empty")
+        if inst_type not in ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"):
+            raise _RestError("51000", "Parameter instType error")
+        rows = []
+        for inst in self._insts.values():
+            s = inst.spec
+            if s.inst_type != inst_type or (query.get("instId") and query["instId"] != s.inst_id):
+                continue
+            spot = inst.ct is None
+            rows.append({
+                "alias": "", "baseCcy": s.base if spot else "", "category": "1",
+                "ctMult": "" if spot else "1", "ctType": "" if spot else "linear",
+                "ctVal": "" if spot else s.ct_val, "ctValCcy": "" if spot else s.base,
+                "expTime": "", "instFamily": "" if spot else f"{s.base}-{s.quote}",
+                "instId": s.inst_id, "instType": s.inst_type, "lever": "10" if spot else "100",
+                "listTime": "1606468572000", "lotSz": _step_text(s.lot),
+                "maxLmtSz": "9999999999", "maxMktSz": "1000000", "minSz": _step_text(s.min_size),
+                "optType": "", "quoteCcy": s.quote if spot else "",
+                "settleCcy": "" if spot else s.quote, "state": "live",
+                "tickSz": _step_text(s.tick), "uly": "" if spot else f"{s.base}-{s.quote}"})
+        return rows
+
+    def _candles(self, query: Any) -> list[Any]:
+        """Newest first; ``after`` = older than, ``before`` = newer than (open times)."""
+        inst = self._query_inst(query)
+        bar = query.get("bar") or "1m"
+        interval = BAR_INTERVALS.get(bar)
+        if interval is None:
+            raise _RestError("51000", "Parameter bar error")
+        limit = _int_param(query, "limit", 100)
+        after = _int_param(query, "after", None)
+        before = _int_param(query, "before", None)
+        assert limit is not None
+        if not 1 <= limit <= 300:
+            raise _RestError("51000", "Parameter limit error")
+        end = None if after is None else after - 1
+        start = None if before is None else before + 1
+        series = inst.sim.series[interval]
+        rows = series.query(start, end, 10**6)[-limit:] if start is not None else \
+            series.query(None, end, limit)
+        return [self._candle_row(inst, c) for c in reversed(rows)]
+
+    def _books(self, query: Any) -> list[Any]:
+        inst = self._query_inst(query)
+        sz = _int_param(query, "sz", 1)
+        assert sz is not None
+        if not 1 <= sz <= BOOK_DEPTH:
+            raise _RestError("51000", "Parameter sz error")
+        # flush first: the seqId must describe exactly this book
+        self._flush_book(inst)
+        return [{"asks": [[p, q, "0", _orders(q)] for p, q in inst.levels(False, sz)],
+                 "bids": [[p, q, "0", _orders(q)] for p, q in inst.levels(True, sz)],
+                 "ts": str(self.market.now_ms), "seqId": inst.seq}]
+
+
+class OkxSimThread(SimThread):
+    """An OkxSim on its own thread and loop (``--demo``); knobs are marshalled onto it."""
+
+    def start(self, timeout: float = 10.0) -> OkxSimThread:
+        super().start(timeout)
+        if self._thread is not None:
+            self._thread.name = "okx-sim"
+        return self
+
+    async def _amain(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        try:
+            sim = OkxSim(self._symbols, **self._kwargs)  # type: ignore[arg-type]
+            await sim.start()
+        except BaseException as e:  # reported to the starting thread by start()
+            self._error = e
+            self._ready.set()
+            return
+        self._sim = sim  # type: ignore[assignment]
+        self._ready.set()
+        try:
+            await self._stopping.wait()
+        finally:
+            await sim.stop()
+
+    @property
+    def sim(self) -> OkxSim:  # type: ignore[override]
+        if self._sim is None:
+            raise RuntimeError("OkxSimThread not started")
+        return self._sim  # type: ignore[return-value]
+
+    def corrupt_checksum(self, inst_id: str) -> None:
+        self.call(self.sim.corrupt_checksum, inst_id)
+
+    def maintenance_seq_reset(self, inst_id: str) -> None:
+        self.call(self.sim.maintenance_seq_reset, inst_id)
+
+    def set_zero_checksum(self, on: bool = True) -> None:
+        self.call(self.sim.set_zero_checksum, on)
+
+    def send_book_keepalive(self, inst_id: str) -> bool:
+        return self.call(self.sim.send_book_keepalive, inst_id)
+
+    def last_sent_seq(self, inst_id: str) -> int | None:
+        return self.call(self.sim.last_sent_seq, inst_id)

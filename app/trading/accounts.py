@@ -1,0 +1,81 @@
+"""Which accounts exist: paper, and each venue's testnet/demo (and, only when the config
+allows it, live). One table, so the CLI, the config parser and the UI agree.
+
+Coinbase Advanced Trade has no sandbox: it is listed with that reason so the place a
+user chooses an account can say so and offer paper instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.trading.models import Environment
+
+PAPER = "paper"
+COINBASE_NO_SANDBOX = ("Coinbase Advanced Trade has no sandbox or testnet: practise on the paper "
+                       "account (the default) instead")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    name: str  # what the config and the UI call it: "binance-testnet"
+    venue: str  # ccxt id and keyring venue: binance, binanceusdm, okx, bybit
+    env: Environment
+    title: str  # "Binance spot testnet"
+    markets: tuple[str, ...]  # which of spot/perp it trades
+    default_rest: str  # the venue's REST host for that environment
+    needs_passphrase: bool = False
+
+    @property
+    def data_venue(self) -> str:
+        """The venue part of canonical instrument ids (binanceusdm trades binance perps)."""
+        return "binance" if self.venue.startswith("binance") else self.venue
+
+
+_SPECS = [
+    AccountSpec("binance-testnet", "binance", Environment.TESTNET, "Binance spot testnet",
+                ("spot",), "https://testnet.binance.vision"),
+    AccountSpec("binance-demo", "binance", Environment.DEMO, "Binance spot demo trading",
+                ("spot",), "https://demo-api.binance.com"),
+    AccountSpec("binanceusdm-demo", "binanceusdm", Environment.DEMO, "Binance USD-M demo trading",
+                ("perp",), "https://demo-fapi.binance.com"),
+    AccountSpec("okx-demo", "okx", Environment.DEMO, "OKX demo trading", ("spot", "perp"),
+                "https://www.okx.com", needs_passphrase=True),
+    AccountSpec("bybit-testnet", "bybit", Environment.TESTNET, "Bybit testnet", ("spot", "perp"),
+                "https://api-testnet.bybit.com"),
+    AccountSpec("bybit-demo", "bybit", Environment.DEMO, "Bybit demo trading", ("spot", "perp"),
+                "https://api-demo.bybit.com"),
+    # real money: offered only with allow_live = true and a typed confirmation
+    AccountSpec("binance-live", "binance", Environment.LIVE, "Binance spot (REAL MONEY)",
+                ("spot",), "https://api.binance.com"),
+    AccountSpec("binanceusdm-live", "binanceusdm", Environment.LIVE, "Binance USD-M (REAL MONEY)",
+                ("perp",), "https://fapi.binance.com"),
+    AccountSpec("okx-live", "okx", Environment.LIVE, "OKX (REAL MONEY)", ("spot", "perp"),
+                "https://www.okx.com", needs_passphrase=True),
+    AccountSpec("bybit-live", "bybit", Environment.LIVE, "Bybit (REAL MONEY)", ("spot", "perp"),
+                "https://api.bybit.com"),
+]
+SPECS: dict[str, AccountSpec] = {s.name: s for s in _SPECS}
+NO_SANDBOX = {"coinbase": COINBASE_NO_SANDBOX, "coinbase-testnet": COINBASE_NO_SANDBOX,
+              "coinbase-demo": COINBASE_NO_SANDBOX}
+
+
+def account_names(allow_live: bool = False) -> list[str]:
+    """Names a user may choose, paper first; live ones only when allowed."""
+    return [PAPER] + [s.name for s in _SPECS if allow_live or s.env is not Environment.LIVE]
+
+
+def check_account_name(name: str, allow_live: bool) -> str:
+    """The name if it can be used, else ValueError with a sentence for the user."""
+    name = name.strip().lower()
+    if name == PAPER:
+        return name
+    if name in NO_SANDBOX:
+        raise ValueError(NO_SANDBOX[name])
+    spec = SPECS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown account {name!r} (use one of {', '.join(account_names(allow_live))})")
+    if spec.env is Environment.LIVE and not allow_live:
+        raise ValueError(f"{name} trades real money and is off: set allow_live = true in [trading] "
+                         "to offer it (each session still asks for a typed confirmation)")
+    return name

@@ -1,0 +1,468 @@
+"""CcxtAccount: a venue's testnet/demo (or, when allowed, live) account through ccxt.
+
+One async ccxt instance per account, created on the engine loop and closed with it.
+Endpoint overrides from the config replace the host of every API URL ccxt would call for
+that environment, so tests (and proxies) point real ccxt, with real signing, elsewhere.
+
+Never a double submit: every order carries a client order id. When the venue does not
+answer in time the order may or may not exist, so before any retry the account asks the
+venue for that client id; it resubmits (same id) only when the venue says it has no such
+order, and reports "unknown" rather than guess when it cannot find out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import ccxt.async_support as ccxt_async
+from ccxt.base import errors as cx
+
+from app.market.instruments import canonical_id
+from app.trading.accounts import AccountSpec
+from app.trading.errors import TradingError
+from app.trading.keys import Credentials
+from app.trading.models import (ZERO, Balance, Environment, Fill, Order, OrderRequest, Position,
+                                dec)
+from app.trading.redact import redact, scrub
+from app.trading.validation import AccountContext, MarketRules, validate
+
+log = logging.getLogger(__name__)
+
+RECONCILE_ATTEMPTS = 3
+# ms per unit of request weight. ccxt's binance default (50) models the old 1200/min limit
+# and makes an order wait seconds behind a balance poll; these match today's limits
+# (spot 6000/min, USD-M 2400/min) with a margin.
+RATE_LIMIT_MS = {"binance": 12, "binanceusdm": 30}
+
+
+def plain_error(exc: Exception, venue: str, env: Environment) -> TradingError:
+    """A ccxt exception in words a user can act on (and with no secret in it)."""
+    detail = _venue_message(str(exc))
+    where = f"{venue} {env.value}"
+    if isinstance(exc, cx.InsufficientFunds) or "insufficient" in detail.lower():
+        return TradingError(f"insufficient funds on {where}: {detail}", "insufficient_funds")
+    if isinstance(exc, cx.OrderNotFound):
+        return TradingError(f"{where} has no such order (already filled or cancelled?)", "not_found")
+    if isinstance(exc, cx.AuthenticationError):
+        return TradingError(f"{where} refused the API key: check key, secret (and passphrase), that "
+                            f"they were made for {env.value}, and their trading permission", "auth")
+    if isinstance(exc, (cx.RateLimitExceeded, cx.DDoSProtection)):
+        return TradingError(f"{where} is rate limiting us: wait a few seconds and try again",
+                            "rate_limit")
+    if isinstance(exc, cx.OnMaintenance):
+        return TradingError(f"{where} is under maintenance: try again later", "unavailable")
+    if isinstance(exc, cx.RequestTimeout):
+        return TradingError(f"{where} did not answer in time", "timeout")
+    if isinstance(exc, (cx.ExchangeNotAvailable, cx.NetworkError)):
+        return TradingError(f"{where} is unreachable or down: {detail}", "unavailable")
+    if isinstance(exc, (cx.InvalidOrder, cx.BadRequest, cx.BadSymbol, cx.OperationRejected)):
+        return TradingError(f"{where} rejected the order: {detail}", "invalid_order")
+    if isinstance(exc, cx.NotSupported):
+        return TradingError(f"{where} does not support this: {detail}", "not_supported")
+    return TradingError(f"{where} error: {detail}", "error")
+
+
+def _venue_message(text: str) -> str:
+    """The venue's own message out of ccxt's "binance {json body}" text, redacted."""
+    text = redact(text)
+    start = text.find("{")
+    if start >= 0:
+        try:
+            body = json.loads(text[start:])
+            for key in ("msg", "retMsg", "message", "sMsg"):
+                if isinstance(body, dict) and body.get(key):
+                    return str(body[key])
+            data = body.get("data") if isinstance(body, dict) else None
+            if isinstance(data, list) and data and isinstance(data[0], dict) and data[0].get("sMsg"):
+                return str(data[0]["sMsg"])
+        except ValueError:
+            pass
+    # drop the leading exchange id ccxt puts first
+    return re.sub(r"^[a-z]+ ", "", text).strip()[:300] or "no details"
+
+
+def override_urls(exchange: Any, default_rest: str, rest_url: str) -> None:
+    """Send every ccxt API URL on ``default_rest``'s host to ``rest_url`` (same paths)."""
+    if rest_url.rstrip("/") == default_rest.rstrip("/"):
+        return
+    default_host = urlsplit(default_rest).netloc
+    target = rest_url.rstrip("/")
+    hostname = getattr(exchange, "hostname", None) or ""
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, str) and value.startswith("http"):
+            resolved = value.replace("{hostname}", hostname)
+            parts = urlsplit(resolved)
+            if parts.netloc == default_host:
+                return target + resolved[len(f"{parts.scheme}://{parts.netloc}"):]
+        return value
+
+    exchange.urls["api"] = swap(exchange.urls["api"])
+
+
+class CcxtAccount:
+    """Orders, balances, positions and fills of one venue account, through async ccxt."""
+
+    def __init__(self, spec: AccountSpec, credentials: Credentials, *, rest_url: str | None = None,
+                 timeout_ms: int = 10_000,
+                 clock: Callable[[], int] = lambda: int(time.time() * 1000),
+                 reconcile_delay: float = 0.5, rate_limit: bool = True) -> None:
+        self.spec = spec
+        self.env = spec.env
+        self.venue = spec.venue
+        self.name = spec.name
+        self.label = f"{spec.env.label} · {spec.title}"
+        self.clock = clock
+        self.reconcile_delay = reconcile_delay
+        self._credentials = credentials
+        self._rest_url = rest_url or spec.default_rest
+        self._timeout_ms = timeout_ms
+        self._rate_limit = rate_limit
+        self.exchange: Any = None
+        self._markets_by_id: dict[str, dict] = {}  # canonical instrument id -> ccxt market
+        self._perp_settings: dict[str, tuple[int | None, str | None]] = {}
+        self.symbols_used: set[str] = set()
+        self._client_ids: dict[str, str] = {}  # venue order id -> our client id (for fills)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _make_exchange(self) -> Any:
+        creds = self._credentials
+        config: dict[str, Any] = {
+            "apiKey": str(creds.api_key), "secret": str(creds.secret),
+            "enableRateLimit": self._rate_limit, "timeout": self._timeout_ms,
+            "options": {"warnOnFetchOpenOrdersWithoutSymbol": False,
+                        "fetchMarkets": {"types": self._market_types()}},
+        }
+        if self.spec.venue in RATE_LIMIT_MS:
+            config["rateLimit"] = RATE_LIMIT_MS[self.spec.venue]
+        if creds.passphrase:
+            config["password"] = str(creds.passphrase)
+        exchange = getattr(ccxt_async, self.spec.venue)(config)
+        if self.env is Environment.TESTNET:
+            exchange.set_sandbox_mode(True)
+        elif self.env is Environment.DEMO:
+            if self.spec.venue == "okx":
+                exchange.set_sandbox_mode(True)  # OKX demo = same host + x-simulated-trading: 1
+            else:
+                exchange.enable_demo_trading(True)
+        override_urls(exchange, self.spec.default_rest, self._rest_url)
+        return exchange
+
+    def _market_types(self) -> list[str]:
+        venue = self.spec.venue
+        if venue == "binance":
+            return ["spot"]
+        if venue == "binanceusdm":
+            return ["linear"]
+        if venue == "okx":
+            return ["spot", "swap"]
+        return ["spot", "linear"]
+
+    async def start(self) -> None:
+        self.exchange = self._make_exchange()
+        try:
+            markets = await self.exchange.load_markets()
+        except Exception as exc:
+            raise plain_error(exc, self.venue, self.env) from None
+        self._markets_by_id = {}
+        for m in markets.values():
+            iid = self._instrument_id(m)
+            if iid is not None:
+                self._markets_by_id[iid] = m
+
+    async def close(self) -> None:
+        if self.exchange is not None:
+            await self.exchange.close()
+            self.exchange = None
+
+    # -- markets ------------------------------------------------------------------------
+
+    def _instrument_id(self, m: dict) -> str | None:
+        if m.get("spot"):
+            market = "spot"
+        elif m.get("swap") and m.get("linear"):
+            market = "perp"
+        else:
+            return None
+        if market not in self.spec.markets:
+            return None
+        return canonical_id(self.spec.data_venue, market, m["base"], m["quote"])  # type: ignore[arg-type]
+
+    def market_for(self, instrument_id: str) -> dict | None:
+        """The ccxt market of the same base/quote/type (instrument ids of any data venue)."""
+        m = self._markets_by_id.get(instrument_id)
+        if m is not None:
+            return m
+        # the chart may show another venue's data: match on market type + pair
+        prefix, _, rest = instrument_id.partition("_")
+        _, _, pair = rest.partition("_")
+        for iid, m in self._markets_by_id.items():
+            if iid.startswith(prefix + "_") and iid.endswith("_" + pair):
+                return m
+        return None
+
+    def rules(self, instrument_id: str) -> MarketRules | None:
+        m = self.market_for(instrument_id)
+        if m is None:
+            return None
+        contract = dec(m.get("contractSize") or 1) if m.get("contract") else Decimal(1)
+        precision = m.get("precision") or {}
+        limits = m.get("limits") or {}
+        tick = dec(precision.get("price") or "0.00000001")
+        lot = dec(precision.get("amount") or "0.00000001") * contract
+        min_amount = dec((limits.get("amount") or {}).get("min") or 0) * contract or lot
+        min_cost = dec((limits.get("cost") or {}).get("min") or 0)
+        max_lev = int((limits.get("leverage") or {}).get("max") or (125 if m.get("swap") else 1))
+        market = "perp" if m.get("swap") else "spot"
+        return MarketRules(instrument_id, m["symbol"], market, m["base"], m["quote"], tick, lot,
+                           min_amount, min_cost, max_lev, contract)
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def balances(self) -> list[Balance]:
+        try:
+            raw = await self.exchange.fetch_balance()
+        except Exception as exc:
+            raise plain_error(exc, self.venue, self.env) from None
+        out = []
+        for asset, total in (raw.get("total") or {}).items():
+            if total:
+                free = (raw.get("free") or {}).get(asset)
+                out.append(Balance(asset, dec(total), dec(free if free is not None else total)))
+        out.sort(key=lambda b: (b.asset != "USDT", b.asset))
+        return out
+
+    async def open_orders(self) -> list[Order]:
+        try:
+            raw = await self.exchange.fetch_open_orders()
+        except Exception as exc:
+            raise plain_error(exc, self.venue, self.env) from None
+        return [self._order(o) for o in raw]
+
+    async def positions(self) -> list[Position]:
+        if "perp" not in self.spec.markets or not self.exchange.has.get("fetchPositions"):
+            return []
+        try:
+            raw = await self.exchange.fetch_positions()
+        except Exception as exc:
+            raise plain_error(exc, self.venue, self.env) from None
+        out = []
+        for p in raw:
+            contracts = p.get("contracts") or 0
+            if not contracts:
+                continue
+            m = self.exchange.market(p["symbol"])
+            iid = self._instrument_id(m) or p["symbol"]
+            size = dec(contracts) * dec(p.get("contractSize") or 1)
+            if p.get("side") == "short":
+                size = -size
+            out.append(Position(iid, p["symbol"], size, dec(p.get("entryPrice") or 0),
+                                int(p.get("leverage") or 1), p.get("marginMode") or "cross",
+                                dec(p.get("initialMargin") or 0),
+                                dec(p["markPrice"]) if p.get("markPrice") else None,
+                                dec(p.get("unrealizedPnl") or 0), ZERO, ZERO,
+                                dec(p["liquidationPrice"]) if p.get("liquidationPrice") else None))
+        return out
+
+    async def fills(self, since: int | None = None) -> list[Fill]:
+        out: list[Fill] = []
+        for symbol in sorted(self.symbols_used):
+            try:
+                raw = await self.exchange.fetch_my_trades(symbol, since)
+            except Exception as exc:
+                raise plain_error(exc, self.venue, self.env) from None
+            for t in raw:
+                m = self.exchange.market(t["symbol"])
+                fee = t.get("fee") or {}
+                order_id = str(t.get("order"))
+                out.append(Fill(str(t.get("id")), str(t.get("clientOrderId")
+                                                      or self._client_ids.get(order_id, order_id)),
+                                self._instrument_id(m) or t["symbol"], t["symbol"], t["side"],
+                                dec(t["price"]), dec(t["amount"]) * dec(m.get("contractSize") or 1),
+                                dec(fee.get("cost") or 0), fee.get("currency") or m["quote"],
+                                "maker" if t.get("takerOrMaker") == "maker" else "taker",
+                                int(t.get("timestamp") or 0)))
+        out.sort(key=lambda f: f.ts, reverse=True)
+        return out
+
+    # -- validation ----------------------------------------------------------------------
+
+    def check(self, req: OrderRequest, balances: list[Balance], positions: list[Position],
+              reference_price: Decimal | None, last_price: Decimal | None
+              ) -> tuple[MarketRules, list]:
+        rules = self.rules(req.instrument_id)
+        if rules is None:
+            raise TradingError(f"{self.spec.title} does not list this instrument", "invalid_order")
+        free = {b.asset: b.available for b in balances}
+        pos = next((p for p in positions if p.symbol == rules.symbol), None)
+        fees = self.exchange.markets[rules.symbol] if self.exchange else {}
+        ctx = AccountContext(
+            available_quote=free.get(rules.quote, ZERO), available_base=free.get(rules.base, ZERO),
+            position_size=pos.size if pos else ZERO,
+            position_margin_mode=pos.margin_mode if pos else None,
+            reference_price=reference_price, last_price=last_price,
+            taker_fee=dec(fees.get("taker") or "0.001"), maker_fee=dec(fees.get("maker") or "0.001"),
+            leverage=pos.leverage if pos else 1)
+        return rules, validate(req, rules, ctx)
+
+    # -- orders ---------------------------------------------------------------------------
+
+    def _create_args(self, req: OrderRequest, rules: MarketRules) -> tuple[list, dict]:
+        params: dict[str, Any] = {"clientOrderId": req.client_order_id}
+        amount = float(req.amount / rules.contract_size)  # ccxt sizes perps in contracts
+        price = None
+        kind = req.type
+        if req.type == "limit":
+            price = float(req.price)  # type: ignore[arg-type]
+            if req.time_in_force == "PO":
+                params["postOnly"] = True
+        elif req.type == "stop":
+            kind = "market"
+            params["stopLossPrice"] = float(req.stop_price)  # type: ignore[arg-type]
+        if req.reduce_only:
+            params["reduceOnly"] = True
+        return [rules.symbol, kind, req.side, amount, price], params
+
+    async def _apply_perp_settings(self, req: OrderRequest, rules: MarketRules) -> None:
+        if not rules.is_perp or (req.leverage is None and req.margin_mode is None):
+            return
+        wanted = (req.leverage, req.margin_mode)
+        if self._perp_settings.get(rules.symbol) == wanted:
+            return
+        try:
+            if req.margin_mode is not None:
+                try:
+                    await self.exchange.set_margin_mode(req.margin_mode, rules.symbol,
+                                                        {"leverage": req.leverage or 1})
+                except cx.MarginModeAlreadySet:
+                    pass
+            if req.leverage is not None:
+                params = {"marginMode": req.margin_mode} if req.margin_mode else {}
+                await self.exchange.set_leverage(req.leverage, rules.symbol, params)
+        except Exception as exc:
+            raise plain_error(exc, self.venue, self.env) from None
+        self._perp_settings[rules.symbol] = wanted
+
+    async def place(self, req: OrderRequest, rules: MarketRules,
+                    audit: Callable[[str, dict, dict | None], None] = lambda *a: None) -> Order:
+        """Send a validated order; on an ambiguous failure reconcile by client id first."""
+        await self._apply_perp_settings(req, rules)
+        args, params = self._create_args(req, rules)
+        self.symbols_used.add(rules.symbol)
+        request = {"symbol": args[0], "type": args[1], "side": args[2], "amount": args[3],
+                   "price": args[4], "params": params}
+        for attempt in range(2):
+            try:
+                raw = await self.exchange.create_order(*args, params)
+                order = self._order(raw, req)
+                audit("place", request, scrub(raw.get("info") or raw))
+                return order
+            except (cx.RequestTimeout, cx.ExchangeNotAvailable, cx.NetworkError) as exc:
+                if isinstance(exc, (cx.RateLimitExceeded, cx.DDoSProtection)):
+                    # refused before processing: nothing was created
+                    audit("place_failed", request, {"error": redact(str(exc))})
+                    raise plain_error(exc, self.venue, self.env) from None
+                audit("place_timeout", request, {"error": redact(str(exc)), "attempt": attempt})
+                found = await self._reconcile(req, rules, audit)
+                if found is not None:
+                    return found
+                # the venue says it has no such order: sending it again (same id) is safe
+            except Exception as exc:
+                audit("place_failed", request, {"error": redact(str(exc))})
+                raise plain_error(exc, self.venue, self.env) from None
+        raise TradingError(f"{self.venue} {self.env.value} did not take the order after two tries "
+                           "(nothing was placed)", "unavailable")
+
+    async def _reconcile(self, req: OrderRequest, rules: MarketRules,
+                         audit: Callable[[str, dict, dict | None], None]) -> Order | None:
+        """Ask the venue for the order by client id. An Order when it exists, None when the
+        venue says it does not; TradingError ("unknown") when the venue cannot tell us."""
+        params: dict[str, Any] = {"clientOrderId": req.client_order_id}
+        if req.type == "stop":
+            params["trigger"] = True
+        for attempt in range(RECONCILE_ATTEMPTS):
+            await asyncio.sleep(self.reconcile_delay * (attempt + 1))
+            try:
+                raw = await self.exchange.fetch_order(None, rules.symbol, params)
+            except cx.OrderNotFound:
+                audit("reconcile", {"client_order_id": req.client_order_id}, {"found": False})
+                return None
+            except cx.InvalidOrder as exc:  # some venues say "not found" with other codes
+                if "not exist" in str(exc).lower() or "unknown order" in str(exc).lower():
+                    audit("reconcile", {"client_order_id": req.client_order_id}, {"found": False})
+                    return None
+                raise plain_error(exc, self.venue, self.env) from None
+            except (cx.NetworkError, cx.ExchangeNotAvailable):
+                continue
+            audit("reconcile", {"client_order_id": req.client_order_id},
+                  {"found": True, "order": scrub(raw.get("info") or raw)})
+            return self._order(raw, req)
+        raise TradingError(f"{self.venue} {self.env.value} did not answer: the order may or may not "
+                           "exist; it was NOT sent again. Check open orders before retrying.",
+                           "unknown")
+
+    async def cancel(self, order: Order,
+                     audit: Callable[[str, dict, dict | None], None] = lambda *a: None) -> Order:
+        request = {"client_order_id": order.client_order_id, "symbol": order.symbol}
+        params: dict[str, Any] = {"clientOrderId": order.client_order_id}
+        if order.type == "stop":
+            params["trigger"] = True
+        try:
+            raw = await self.exchange.cancel_order(order.venue_order_id, order.symbol, params)
+        except Exception as exc:
+            audit("cancel_failed", request, {"error": redact(str(exc))})
+            raise plain_error(exc, self.venue, self.env) from None
+        audit("cancel", request, scrub(raw.get("info") or raw))
+        result = self._order(raw)
+        if result.status in ("open", "pending", "partially_filled", "unknown"):
+            result = result.evolve(status="canceled")
+        return result
+
+    def _order(self, raw: dict, req: OrderRequest | None = None) -> Order:
+        symbol = raw.get("symbol") or (req and self.rules(req.instrument_id).symbol)  # type: ignore[union-attr]
+        m = self.exchange.market(symbol) if symbol else {}
+        contract = dec(m.get("contractSize") or 1) if m.get("contract") else Decimal(1)
+        iid = (req.instrument_id if req else None) or self._instrument_id(m) or symbol
+        status = {"open": "open", "closed": "filled", "canceled": "canceled",
+                  "cancelled": "canceled", "expired": "canceled", "rejected": "rejected"}.get(
+            raw.get("status") or "", "unknown")
+        filled = dec(raw.get("filled") or 0) * contract
+        if status == "open" and filled > 0:
+            status = "partially_filled"
+        kind = req.type if req else ("stop" if raw.get("stopPrice") or raw.get("triggerPrice")
+                                     else (raw.get("type") or "limit"))
+        if kind not in ("market", "limit", "stop"):
+            kind = "stop" if "stop" in kind else "limit"
+        amount = dec(raw["amount"]) * contract if raw.get("amount") is not None else \
+            (req.amount if req else ZERO)
+        fee = raw.get("fee") or {}
+        now = self.clock()
+        cid = raw.get("clientOrderId") or (req.client_order_id if req else None)
+        if cid and raw.get("id"):
+            self._client_ids[str(raw["id"])] = str(cid)
+        return Order(
+            client_order_id=str(raw.get("clientOrderId") or (req.client_order_id if req else raw.get("id"))),
+            instrument_id=iid, symbol=symbol or "", side=raw.get("side") or (req.side if req else "buy"),
+            type=kind, amount=amount,
+            price=dec(raw["price"]) if raw.get("price") else (req.price if req else None),
+            stop_price=dec(raw["triggerPrice"]) if raw.get("triggerPrice") else
+            (req.stop_price if req else None),
+            status=status, created_ts=int(raw.get("timestamp") or now), updated_ts=now,
+            filled=filled, average=dec(raw["average"]) if raw.get("average") else None,
+            fee=dec(fee.get("cost") or 0), fee_asset=fee.get("currency"),
+            time_in_force="PO" if raw.get("postOnly") else "GTC",
+            reduce_only=bool(raw.get("reduceOnly")), venue_order_id=str(raw.get("id") or "") or None)
+
+
+__all__ = ["CcxtAccount", "override_urls", "plain_error"]

@@ -1,0 +1,118 @@
+"""Confirmations: an order (venue, instrument, side, size, price and, in its own colour,
+the environment it goes to), and destructive actions such as cancel-all.
+
+``y`` / Enter confirms, ``n`` / Escape cancels. The environment badge is the first thing
+in the dialog and its colour differs per environment: an order meant for paper must not
+look like one about to hit a live account.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from app.trading.models import Environment, OrderRequest
+from app.trading.validation import MarketRules, fmt
+
+
+class _Confirm(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("y", "answer(True)", "Confirm"),
+        Binding("enter", "answer(True)", "Confirm", show=False),
+        Binding("n", "answer(False)", "Cancel"),
+        Binding("escape", "answer(False)", "Cancel", show=False),
+    ]
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm-yes")
+
+    def _buttons(self, yes: str, variant: str = "primary") -> ComposeResult:
+        with Horizontal(classes="confirm-buttons"):
+            yield Button(f"{yes} (y)", id="confirm-yes", variant=variant)  # type: ignore[arg-type]
+            yield Button("Cancel (n)", id="confirm-no")
+
+
+def env_badge(env: Environment) -> Static:
+    return Static(f" {env.label} ", classes=f"env-badge env-{env.value}")
+
+
+class ConfirmOrder(_Confirm):
+    """Place this order? Dismisses with True to send it."""
+
+    def __init__(self, request: OrderRequest, rules: MarketRules, env: Environment,
+                 account_label: str, venue: str, notional: Decimal | None,
+                 fee: Decimal | None) -> None:
+        super().__init__()
+        self.request = request
+        self.rules = rules
+        self.env = env
+        self.account_label = account_label
+        self.venue = venue
+        self.notional = notional
+        self.fee = fee
+
+    def compose(self) -> ComposeResult:
+        r, rules = self.request, self.rules
+        kind = {"market": "MARKET", "limit": "LIMIT", "stop": "STOP-LOSS"}[r.type]
+        if r.time_in_force == "PO":
+            kind += " post-only"
+        if r.reduce_only:
+            kind += " reduce-only"
+        table = Table.grid(padding=(0, 2))
+        table.add_column(justify="right", style="dim")
+        table.add_column()
+        table.add_row("Environment", Text(self.env.label, style="bold"))
+        table.add_row("Account", self.account_label)
+        table.add_row("Venue", self.venue)
+        table.add_row("Instrument", rules.symbol)
+        table.add_row("Side", Text(r.side.upper(), style="bold green" if r.side == "buy" else "bold red"))
+        table.add_row("Type", kind)
+        table.add_row("Size", f"{fmt(r.amount)} {rules.base}")
+        if r.type == "limit":
+            table.add_row("Price", f"{fmt(r.price)} {rules.quote}")  # type: ignore[arg-type]
+        elif r.type == "stop":
+            table.add_row("Trigger", f"{fmt(r.stop_price)} {rules.quote} (then market)")  # type: ignore[arg-type]
+        else:
+            table.add_row("Price", "market (walks the book)")
+        if rules.is_perp:
+            table.add_row("Leverage", f"{r.leverage or '-'}x {r.margin_mode or ''}".strip())
+        if self.notional is not None:
+            table.add_row("Value", f"≈ {fmt(self.notional.quantize(Decimal('0.01')))} {rules.quote}")
+        if self.fee is not None:
+            table.add_row("Fee", f"≈ {fmt(self.fee.quantize(Decimal('0.0001')))} {rules.quote}")
+        with Vertical(id="confirm-dialog", classes=f"env-{self.env.value}"):
+            yield env_badge(self.env)
+            yield Static(f"Place this order on {self.env.label}?", classes="dialog-title")
+            yield Static(table, id="confirm-summary")
+            if self.env is Environment.LIVE:
+                yield Static("REAL MONEY: this order trades your live funds.", classes="confirm-live")
+            yield from self._buttons("Place order", "success" if r.side == "buy" else "error")
+
+
+class ConfirmAction(_Confirm):
+    """A yes/no question about something destructive (cancel all orders)."""
+
+    def __init__(self, title: str, detail: str, env: Environment, yes: str = "Yes") -> None:
+        super().__init__()
+        self.title_text = title
+        self.detail = detail
+        self.env = env
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-dialog", classes=f"env-{self.env.value}"):
+            yield env_badge(self.env)
+            yield Static(self.title_text, classes="dialog-title")
+            yield Static(self.detail, id="confirm-summary")
+            yield from self._buttons(self.yes, "error")

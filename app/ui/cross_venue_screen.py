@@ -1,0 +1,116 @@
+"""The cross-venue view: every market on every venue side by side, deviations flagged."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from app.market.compare import alerts, build_rows
+from widgets.cross_venue_table import CrossVenueTable
+from widgets.format import fmt_age
+
+log = logging.getLogger(__name__)
+
+STATE_STYLE = {"connected": "green", "stale": "yellow", "reconnecting": "yellow",
+               "connecting": "yellow", "failed": "red", "stopped": "red"}
+
+
+def overview_of(source: object):
+    """The source's ``overview()`` (list of Summary), or None when it has none."""
+    return getattr(source, "overview", None)
+
+
+STATE_RANK = {"failed": 0, "stopped": 0, "reconnecting": 1, "connecting": 1, "stale": 2, "connected": 3}
+
+
+def health_strip(healths) -> str:
+    """One entry per venue: its worst connection state, how many connections are in that
+    state, the oldest message age, and unsynced books."""
+    by_venue: dict[str, list] = {}
+    for h in healths:
+        by_venue.setdefault(h.name.split(" ", 1)[0], []).append(h)
+    parts = []
+    for venue, hs in by_venue.items():
+        worst = min(hs, key=lambda h: STATE_RANK.get(h.state, 0)).state
+        count = sum(1 for h in hs if h.state == worst)
+        ages = [h.last_message_age for h in hs if h.last_message_age is not None]
+        unsynced = sum(len(h.unsynced) for h in hs)
+        style = STATE_STYLE.get(worst, "white")
+        parts.append(f"{venue} [{style}]● {worst}[/] {count}/{len(hs)} "
+                     f"{fmt_age(max(ages) if ages else None)}"
+                     + (f" [bold red]{unsynced} unsynced[/]" if unsynced else ""))
+    return "  │  ".join(parts)
+
+
+class CrossVenueScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "close", "Back", tooltip="Back to the market screen"),
+        Binding("enter", "open", "Open", tooltip="Open the instrument under the cursor"),
+    ]
+
+    def __init__(self, source, threshold_bps: float = 50.0, refresh_hz: float = 2.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.source = source
+        self.threshold_bps = threshold_bps
+        self.refresh_hz = refresh_hz
+        self._clock = clock
+        self._alerting: set[tuple[str, str]] = set()
+        summaries = overview_of(source)() if overview_of(source) else []
+        self.venues = sorted({s.instrument.venue for s in summaries}) or ["binance"]
+
+    def compose(self) -> ComposeResult:
+        yield Static("Cross-venue prices · deviation from the median in basis points · "
+                     f"alert above {self.threshold_bps:g} bp · b = perp basis · f = funding",
+                     id="xv-title")
+        yield Static(id="xv-health")
+        yield CrossVenueTable(self.venues, clock=self._clock, id="xv-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_rows()
+        self.set_interval(1.0 / self.refresh_hz, self.refresh_rows)
+        self.query_one(CrossVenueTable).focus()
+
+    def refresh_rows(self) -> None:
+        get = overview_of(self.source)
+        if get is None:
+            return
+        rows = build_rows(get(), self.threshold_bps)
+        self.query_one(CrossVenueTable).update_rows(rows)
+        self._raise_alerts(rows)
+        self.query_one("#xv-health", Static).update(health_strip(self.source.health()) or "no feeds yet")
+
+    def _raise_alerts(self, rows) -> None:
+        now = {(label, venue) for label, venue, _ in alerts(rows)}
+        for label, venue, bps in alerts(rows):
+            if (label, venue) not in self._alerting:
+                message = f"{label} on {venue} is {bps:+.1f} bp from the cross-venue median"
+                log.warning("deviation alert: %s", message)
+                self.notify(message, title="Price deviation", severity="warning")
+        self._alerting = now
+
+    def on_data_table_cell_selected(self, event) -> None:
+        # the table owns Enter while focused; selecting a cell is the same as "open"
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        picked = self.query_one(CrossVenueTable).selected()
+        if picked is None:
+            return
+        row, venue = picked
+        inst_id = row.cells[venue].summary.instrument.id
+        self.dismiss(None)
+        open_instrument = getattr(self.app, "open_instrument", None)
+        if open_instrument is not None:
+            open_instrument(inst_id)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

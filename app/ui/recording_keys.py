@@ -1,0 +1,54 @@
+"""The market screen's part in recording: the record toggle (``r``), the ● REC badge in
+the header, and the way into the history browser (``h``).
+
+A mixin, like the trading panel, so the market screen stays about the market. It works
+with any MarketSource: one without the optional recording part simply answers the keys
+with a notice.
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+from app.feeds.views import database_of, recording_ids
+from app.ui.header import AppHeader
+
+
+class RecordingKeysMixin:
+    """Needs ``self.source``, ``self.instrument_id`` and ``self.interval`` (MainScreen)."""
+
+    RECORDING_BINDINGS = [
+        Binding("r", "toggle_record", "Record", tooltip="Record the instrument on screen to the history store"),
+        Binding("h", "history", "History", tooltip="Browse, chart and export recorded klines"),
+    ]
+
+    def update_recording(self) -> None:
+        """Show ● REC in the header while the instrument on screen is being recorded."""
+        try:
+            ids = recording_ids(self.source) or set()
+        except Exception:  # the badge must never take the frame down
+            ids = set()
+        header = self.query_one(AppHeader)
+        on = self.instrument_id in ids
+        if header.recording != on:
+            header.recording = on
+
+    def action_toggle_record(self) -> None:
+        from app.ui.history_screen import toggle_recording
+
+        toggle_recording(self, self.source, self.instrument_id)
+        self.update_recording()
+
+    def action_history(self) -> None:
+        from app.ui.history_screen import HistoryScreen
+
+        try:
+            db = database_of(self.source)
+        except Exception as exc:  # e.g. the store cannot be opened
+            self.notify(f"cannot open the history store: {exc}", severity="error")
+            return
+        if db is None:
+            self.notify("no history store in this session", severity="warning")
+            return
+        self.app.push_screen(HistoryScreen(db, source=self.source, instrument_id=self.instrument_id,
+                                           interval=self.interval))

@@ -1,0 +1,221 @@
+"""The main screen's trading half: order entry, blotters, their keys, and the path of an
+order from the form through the confirmation to the trading runtime.
+
+A mixin so MainScreen stays about market data; everything here is inert when the source
+has no trading runtime (``self.trading is None``): no widgets, no keys in the footer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from textual import work
+from textual.binding import Binding
+
+from app.feeds.views import InstrumentView
+from app.trading.errors import TradingError, ValidationFailed
+from app.trading.models import Environment
+from app.trading.validation import fmt
+from app.ui.account_picker import AccountPicker
+from app.ui.confirm_order import ConfirmAction, ConfirmOrder
+from app.ui.header import AppHeader
+from app.ui.keys_screen import KeysScreen
+from widgets.blotter import Blotter
+from widgets.ladder import OrderBookLadder
+from widgets.order_entry import OrderEntry
+
+TRADING_ACTIONS = {"focus_order", "side", "cancel_selected", "cancel_all", "keys", "account"}
+
+
+class TradingPanelMixin:
+    TRADING_BINDINGS = [
+        Binding("o", "focus_order", "Order", tooltip="Go to the order entry panel"),
+        Binding("b", "side('buy')", "Buy", show=False, tooltip="Order entry: buy side"),
+        Binding("S", "side('sell')", "Sell", key_display="S", show=False,
+                tooltip="Order entry: sell side (shift+s)"),
+        Binding("c", "cancel_selected", "Cancel", tooltip="Cancel the selected open order"),
+        Binding("C", "cancel_all", "Cancel all", key_display="C", show=False,
+                tooltip="Cancel every open order (asks first)"),
+        Binding("k", "keys", "Keys", tooltip="Store or delete API keys (OS keyring)"),
+        Binding("A", "account", "Account", key_display="A", show=False,
+                tooltip="Choose the trading account: paper, testnet or demo"),
+    ]
+
+    trading: object | None
+    _trading_version: int
+    _trading_problem: str | None
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in TRADING_ACTIONS and self.trading is None:
+            return False  # no trading runtime: the keys do nothing and leave the footer
+        return super().check_action(action, parameters)  # type: ignore[misc]
+
+    def mount_trading(self) -> None:
+        if self.trading is None:
+            return
+        # bound per instance, only when there is trading: a source without it keeps the
+        # market screen's keys exactly as they were
+        for binding in self.TRADING_BINDINGS:
+            self._bindings._add_binding(binding)  # type: ignore[attr-defined]
+        self.refresh_bindings()  # type: ignore[attr-defined]
+        entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
+        entry.bind(self.trading.preview, self.trading.fees)  # type: ignore[attr-defined]
+
+    def update_trading(self, view: InstrumentView | None) -> None:
+        """Called every frame: market view to the form, account view to the blotters/header."""
+        trading = self.trading
+        entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
+        entry.update_market(view)
+        tv = trading.view()  # type: ignore[attr-defined]
+        if tv.version == self._trading_version:
+            return
+        self._trading_version = tv.version
+        self.query_one(Blotter).update_view(tv)  # type: ignore[attr-defined]
+        quote = base = Decimal(0)
+        position = Decimal(0)
+        if view is not None:
+            inst = view.instrument
+            q, b = tv.balance(inst.quote.upper()), tv.balance(inst.base.upper())
+            quote = q.available if q else quote
+            base = b.available if b else base
+            pos = tv.position(inst.id)
+            position = pos.size if pos else position
+        entry.update_account(tv.env, quote, base, position)
+        entry.recheck()
+        header = self.query_one(AppHeader)  # type: ignore[attr-defined]
+        header.trading_env = tv.env.value
+        header.trading_label = tv.env.label if tv.env is Environment.PAPER else \
+            f"{tv.env.label} {tv.venue}"
+        if tv.problem and tv.problem != self._trading_problem:
+            self.notify(tv.problem, title=f"{tv.env.label} account", severity="warning",  # type: ignore[attr-defined]
+                        timeout=10)
+        self._trading_problem = tv.problem
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def action_focus_order(self) -> None:
+        entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
+        target = "#oe-price" if entry.order_type == "limit" else "#oe-amount"
+        entry.query_one(target).focus()
+
+    def action_side(self, side: str) -> None:
+        entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
+        entry.set_side(side)
+        entry.query_one("#oe-amount").focus()
+
+    def action_cancel_selected(self) -> None:
+        order_id = self.query_one(Blotter).selected_order_id()  # type: ignore[attr-defined]
+        if order_id is None:
+            self.notify("no open order selected", severity="warning")  # type: ignore[attr-defined]
+            return
+        self._run_cancel(order_id)
+
+    def action_cancel_all(self) -> None:
+        tv = self.trading.view()  # type: ignore[attr-defined]
+        n = len(tv.open_orders)
+        if not n:
+            self.notify("no open orders", severity="warning")  # type: ignore[attr-defined]
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._run_cancel_all()
+
+        self.app.push_screen(ConfirmAction(  # type: ignore[attr-defined]
+            f"Cancel all {n} open order{'s' if n != 1 else ''}?",
+            f"on {tv.label}", tv.env, "Cancel all"), answer)
+
+    def action_keys(self) -> None:
+        allow_live = bool(getattr(getattr(self.trading, "options", None), "allow_live", False))
+        self.app.push_screen(KeysScreen(self.trading.keys, allow_live))  # type: ignore[attr-defined]
+
+    def action_account(self) -> None:
+        tv = self.trading.view()  # type: ignore[attr-defined]
+        allow_live = bool(getattr(getattr(self.trading, "options", None), "allow_live", False))
+
+        def picked(name: str | None) -> None:
+            if name:
+                self._run_switch(name)
+
+        self.app.push_screen(AccountPicker(tv.account, allow_live), picked)  # type: ignore[attr-defined]
+
+    # -- messages -----------------------------------------------------------------------------
+
+    def on_order_book_ladder_level_selected(self, message: OrderBookLadder.LevelSelected) -> None:
+        if self.trading is not None:
+            self.query_one(OrderEntry).set_price(message.price)  # type: ignore[attr-defined]
+
+    def on_order_entry_submitted(self, message: OrderEntry.Submitted) -> None:
+        tv = self.trading.view()  # type: ignore[attr-defined]
+        venue = message.rules.symbol
+        if tv.env is Environment.PAPER:
+            where = message.rules.instrument_id.split("_")[1]
+            venue = f"paper (fills against {where} market data)"
+        else:
+            venue = tv.label
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._run_place(message.request)
+
+        self.app.push_screen(ConfirmOrder(message.request, message.rules, tv.env, tv.label,  # type: ignore[attr-defined]
+                                          venue, message.notional, message.fee), answer)
+
+    # -- talking to the runtime (workers wait on its futures, never the UI loop) --------------
+
+    @work(group="trading")
+    async def _run_place(self, request) -> None:
+        entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
+        entry.pending = True
+        try:
+            order = await asyncio.wrap_future(self.trading.place(request))  # type: ignore[attr-defined]
+        except ValidationFailed as exc:
+            entry.show_errors(exc.errors)
+            self.notify(str(exc), title="Order not sent", severity="error")  # type: ignore[attr-defined]
+        except TradingError as exc:
+            self.notify(str(exc), title="Order not placed", severity="error", timeout=10)  # type: ignore[attr-defined]
+        else:
+            what = f"{order.side} {fmt(order.amount)} {order.symbol}"
+            if order.status == "filled":
+                text = f"filled: {what} @ {fmt(order.average) if order.average else '—'}"
+            elif order.status in ("rejected", "canceled"):
+                text = f"{order.status}: {what}: {order.message or ''}"
+            else:
+                text = f"{order.status}: {what}"
+            self.notify(text, title="Order", severity="error" if order.status == "rejected"  # type: ignore[attr-defined]
+                        else "information")
+            entry.clear_amount()
+        finally:
+            entry.pending = False
+            self._trading_version = -1
+
+    @work(group="trading")
+    async def _run_cancel(self, order_id: str) -> None:
+        try:
+            await asyncio.wrap_future(self.trading.cancel(order_id))  # type: ignore[attr-defined]
+        except TradingError as exc:
+            self.notify(str(exc), title="Cancel failed", severity="error")  # type: ignore[attr-defined]
+        else:
+            self.notify("order cancelled", title="Order")  # type: ignore[attr-defined]
+        self._trading_version = -1
+
+    @work(group="trading")
+    async def _run_cancel_all(self) -> None:
+        try:
+            orders = await asyncio.wrap_future(self.trading.cancel_all())  # type: ignore[attr-defined]
+        except TradingError as exc:
+            self.notify(str(exc), title="Cancel all failed", severity="error")  # type: ignore[attr-defined]
+        else:
+            self.notify(f"cancelled {len(orders)} order(s)", title="Orders")  # type: ignore[attr-defined]
+        self._trading_version = -1
+
+    @work(group="trading")
+    async def _run_switch(self, name: str) -> None:
+        try:
+            await asyncio.wrap_future(self.trading.switch_account(name))  # type: ignore[attr-defined]
+        except TradingError as exc:
+            self.notify(str(exc), title="Account", severity="error")  # type: ignore[attr-defined]
+        self._trading_version = -1

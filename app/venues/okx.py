@@ -1,0 +1,709 @@
+"""OKX v5 spot (``BTC-USDT``) and linear USDT swaps (``BTC-USDT-SWAP``): streams, decoding,
+and the ``books`` sync rules (../shared/protocols section 3).
+
+Books: the first push after subscribing is ``action:"snapshot"``; each ``update`` must
+chain ``prevSeqId == previous seqId`` (keepalive updates repeat it; after maintenance the
+seqId may go down while the chain holds), else the book is rebuilt by resubscribing. A
+non-zero CRC32 ``checksum`` over the top 25 levels, built from the price and size strings
+exactly as received, is verified after every message. The announced snapshot-less mode
+(updates only, REST snapshot) is the second mode, chosen with ``snapshotless=True``.
+
+SWAP sizes are contracts on the wire; every size leaving this module is in base units
+(contracts x ``ctVal``), converted from the decimal string so the float is the correctly
+rounded base quantity.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+import msgspec
+import orjson
+
+from app.market.events import Funding, Kline, Ticker, Trade
+from app.market.instruments import Instrument, MarketType
+from app.market.orderbook import OrderBook
+from app.venues.base import (APPLIED, BUFFERED, CHECKSUM_FAILED, GAP, IGNORED, STALE_SNAPSHOT,
+                             SYNCED, Ack, BookSnapshot, ConnectionPlan, Decoded, Events, Unknown)
+
+VENUE = "okx"
+INST_TYPE: dict[str, str] = {"spot": "SPOT", "perp": "SWAP"}
+BOOK_DEPTH = 400  # levels in a ``books`` snapshot, and what we ask REST for
+CHECKSUM_LEVELS = 25
+# OKX allows fewer than 30 book channels per connection; the margin absorbs resubscribes.
+MAX_BOOKS_PER_CONNECTION = 25
+MAX_STREAMS_PER_BUSINESS_CONNECTION = 200
+# OKX refuses a request whose args exceed 64 KB.
+MAX_ARGS_BYTES = 60_000
+KLINE_LIMIT = 300  # rows per /market/candles request
+MAX_BUFFERED_DIFFS = 20_000
+BOOK_CHANNELS = frozenset({"books", "books-l2-tbt", "books50-l2-tbt"})
+# Our intervals -> OKX bars. Days and weeks use the UTC-aligned bars: plain ``1D`` opens
+# at 00:00 Hong Kong time and would not line up with any other venue.
+BARS: dict[str, str] = {"1m": "1m", "3m": "3m", "5m": "5m", "15m": "15m", "30m": "30m",
+                        "1h": "1H", "2h": "2H", "4h": "4H", "1d": "1Dutc", "1w": "1Wutc"}
+INTERVAL_OF_BAR: dict[str, str] = {bar: iv for iv, bar in BARS.items()}
+# Informational events that need no action (service notices, connection counts).
+_QUIET_EVENTS = frozenset({"notice", "channel-conn-count", "channel-conn-count-error"})
+
+_MAX = 1e18
+
+
+# -- numbers ---------------------------------------------------------------------------
+
+def size_parser(contract_size: float) -> Callable[[str], float]:
+    """A function turning a wire size string into base units, correctly rounded.
+
+    For a power-of-ten ``ctVal`` (0.01 BTC, 0.1 ETH, 1000 DOGE) the contracts are shifted
+    by an exponent suffix (``"12.34" -> float("12.34e-2")``), one C-level parse and exact;
+    ``float(s) * 0.01`` would be off by an ulp for a quarter of all values."""
+    if contract_size == 1.0:
+        return float
+    dec = Decimal(repr(contract_size)).normalize()
+    sign, digits, exponent = dec.as_tuple()
+    if not sign and digits == (1,) and isinstance(exponent, int):
+        suffix = f"e{exponent}"
+        return lambda s: float(s + suffix)
+    return lambda s: float(Decimal(s) * dec)
+
+
+def base_amount(size: str, contract_size: str) -> float:
+    """``size`` contracts of ``contract_size`` base units each, as a correctly rounded float."""
+    return float(Decimal(size) * Decimal(contract_size))
+
+
+def parse_book_levels(rows: Sequence[Sequence[str]], size: Callable[[str], float]
+                      ) -> tuple[list[tuple[float, float]], list[tuple[str, str]]]:
+    """OKX levels ``[px, sz, "0", orders]`` -> validated (price, base size) float pairs and
+    the raw (px, sz) strings the checksum is built from. Raises ValueError."""
+    out: list[tuple[float, float]] = []
+    raw: list[tuple[str, str]] = []
+    for row in rows:
+        try:
+            px, sz = row[0], row[1]
+            p, q = float(px), size(sz)
+        except (ValueError, TypeError, IndexError, KeyError, ArithmeticError):
+            raise ValueError(f"bad level {str(row)[:60]}") from None
+        # NaN fails both comparisons, infinities the upper bound
+        if not (0.0 < p < _MAX and 0.0 <= q < _MAX):
+            raise ValueError(f"bad level {str(row)[:60]}")
+        out.append((p, q))
+        raw.append((px, sz))
+    return out, raw
+
+
+def _price(s: str) -> float | None:
+    """An optional positive price field (OKX sends "" when there is none)."""
+    if s == "":
+        return None
+    v = float(s)
+    if not 0.0 < v < _MAX:
+        raise ValueError(f"bad price {s!r}")
+    return v
+
+
+def _amount(s: str, size: Callable[[str], float] = float) -> float | None:
+    if s == "":
+        return None
+    v = size(s)
+    if not 0.0 <= v < _MAX:
+        raise ValueError(f"bad amount {s!r}")
+    return v
+
+
+def _signed(s: str) -> float | None:
+    if s == "":
+        return None
+    v = float(s)
+    if not -_MAX < v < _MAX:
+        raise ValueError(f"bad rate {s!r}")
+    return v
+
+
+def _ms(s: str) -> int | None:
+    return int(s) if s != "" else None
+
+
+def signed_crc32(text: str) -> int:
+    crc = zlib.crc32(text.encode())
+    return crc - (1 << 32) if crc >= 1 << 31 else crc
+
+
+def book_checksum(bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]) -> int:
+    """OKX's legacy checksum: for i in 0..24 the i-th bid's price and size, then the i-th
+    ask's (each only if present), raw strings joined with ``:``; CRC32 as a signed int32.
+    Levels are best first; only the first 25 of each side count."""
+    parts: list[str] = []
+    nb, na = min(len(bids), CHECKSUM_LEVELS), min(len(asks), CHECKSUM_LEVELS)
+    for i in range(max(nb, na)):
+        if i < nb:
+            parts.append(bids[i][0])
+            parts.append(bids[i][1])
+        if i < na:
+            parts.append(asks[i][0])
+            parts.append(asks[i][1])
+    return signed_crc32(":".join(parts))
+
+
+# -- decoded records -------------------------------------------------------------------
+
+@dataclass(slots=True)
+class OkxBook:
+    """One ``books`` push, decoded: levels in base units plus the raw strings."""
+
+    symbol: str  # instId, e.g. "BTC-USDT-SWAP"
+    action: str  # "snapshot" | "update"
+    ts: int
+    seq: int  # seqId
+    prev: int  # prevSeqId (-1 on snapshots)
+    checksum: int  # 0 = not sent
+    bids: list[tuple[float, float]]
+    asks: list[tuple[float, float]]
+    raw_bids: list[tuple[str, str]]
+    raw_asks: list[tuple[str, str]]
+
+
+# -- wire structs ----------------------------------------------------------------------
+# OKX sends numbers as strings; strict=False lets msgspec convert ids and times. Sizes stay
+# strings because SWAP contracts are converted exactly and the checksum needs the text.
+Price = Annotated[float, msgspec.Meta(gt=0.0, lt=_MAX)]
+
+
+class _Arg(msgspec.Struct, gc=False):
+    channel: str = ""
+    instId: str = ""
+
+
+class _Envelope(msgspec.Struct, gc=False):
+    """Every frame's outer shape; ``data`` is parsed later by the channel's own decoder."""
+
+    arg: _Arg | None = None
+    data: msgspec.Raw = msgspec.Raw()
+    action: str = ""
+    event: str | None = None
+
+
+class _BookData(msgspec.Struct, gc=False):
+    asks: list[list[str]]
+    bids: list[list[str]]
+    ts: int
+    seqId: int
+    prevSeqId: int = -1
+    checksum: int = 0
+
+
+class _TradeData(msgspec.Struct, gc=False):
+    px: Price
+    sz: str
+    side: Literal["buy", "sell"]
+    ts: int
+    tradeId: str = ""
+
+
+class _TickerData(msgspec.Struct, gc=False):
+    ts: int
+    last: str = ""
+    bidPx: str = ""
+    askPx: str = ""
+    high24h: str = ""
+    low24h: str = ""
+    open24h: str = ""
+    vol24h: str = ""
+    volCcy24h: str = ""
+
+
+class _FundingData(msgspec.Struct, gc=False):
+    ts: int
+    fundingRate: str = ""
+    fundingTime: str = ""
+    nextFundingTime: str = ""
+
+
+class _MarkData(msgspec.Struct, gc=False):
+    ts: int
+    markPx: Price
+
+
+_decode_envelope = msgspec.json.Decoder(_Envelope, strict=False).decode
+_decode_books = msgspec.json.Decoder(list[_BookData], strict=False).decode
+_decode_trades = msgspec.json.Decoder(list[_TradeData], strict=False).decode
+_decode_tickers = msgspec.json.Decoder(list[_TickerData], strict=False).decode
+_decode_funding = msgspec.json.Decoder(list[_FundingData], strict=False).decode
+_decode_marks = msgspec.json.Decoder(list[_MarkData], strict=False).decode
+_decode_rows = msgspec.json.Decoder(list[list[str]], strict=False).decode
+
+
+# -- instruments -----------------------------------------------------------------------
+
+def _data_of(payload: Any, what: str) -> list:
+    """The ``data`` list of an OKX REST response; ValueError with OKX's message otherwise."""
+    if type(payload) is not dict:
+        raise ValueError(f"not an OKX {what} response")
+    if str(payload.get("code", "0")) != "0":
+        raise ValueError(f"OKX {what}: {payload.get('code')} {payload.get('msg', '')}".strip())
+    data = payload.get("data")
+    if type(data) is not list:
+        raise ValueError(f"OKX {what}: no data list")
+    return data
+
+
+def instruments_from_okx(data: dict, market: MarketType,
+                         wanted: set[str] | None = None) -> list[Instrument]:
+    """Instruments from ``GET /api/v5/public/instruments?instType=SPOT|SWAP``.
+
+    Spot takes base/quote from ``baseCcy``/``quoteCcy``; swaps only linear USDT-settled
+    ones, base from ``ctValCcy``, quote from ``settleCcy``, ``contract_size = ctVal`` and
+    the lot in base units (``lotSz x ctVal``). ``wanted`` filters by instId. OKX has no
+    minimum notional (its ``minSz`` is a size; Instrument has no field for it)."""
+    want_type = INST_TYPE[market]
+    out: list[Instrument] = []
+    for row in _data_of(data, "instruments"):
+        if type(row) is not dict or row.get("instType", want_type) != want_type:
+            continue
+        inst_id = row.get("instId", "")
+        if wanted is not None and inst_id not in wanted:
+            continue
+        if row.get("state", "live") != "live":
+            continue
+        try:
+            tick = float(row["tickSz"])
+            if market == "spot":
+                base, quote = row["baseCcy"], row["quoteCcy"]
+                lot, contract = float(row["lotSz"]), 1.0
+            else:
+                if row.get("ctType") != "linear" or row.get("settleCcy") != "USDT":
+                    continue
+                base, quote = row["ctValCcy"], row["settleCcy"]
+                lot = base_amount(row["lotSz"], row["ctVal"])
+                contract = float(row["ctVal"])
+        except (KeyError, ValueError, TypeError, InvalidOperation):
+            continue  # one odd listing must not cost the whole market
+        if not base or not quote or not (tick > 0 and lot > 0 and contract > 0):
+            continue
+        out.append(Instrument(VENUE, market, base, quote, inst_id, tick_size=tick,
+                              lot_size=lot, min_notional=0.0, contract_size=contract))
+    return out
+
+
+# -- book sync -------------------------------------------------------------------------
+
+class OkxBookSync:
+    """OKX ``books`` sync for one instrument.
+
+    Default mode: the pushed snapshot loads the book (SYNCED); updates chain on
+    ``prevSeqId``; a break is a GAP and a checksum mismatch CHECKSUM_FAILED (the sync has
+    reset itself; the feed resubscribes for a new snapshot). Updates before the snapshot
+    are IGNORED.
+
+    ``snapshotless``: updates are buffered until a REST snapshot arrives through
+    ``on_snapshot``; the snapshot is refused (STALE_SNAPSHOT) if it predates the first
+    buffered ``prevSeqId``; buffered updates with ``seqId <= snapshot seqId`` are dropped
+    and the first kept one must straddle it (``prevSeqId <= seqId_snap < seqId``)."""
+
+    __slots__ = ("book", "synced", "needs_snapshot", "seq", "snapshotless", "checksums_checked",
+                 "_size", "_raw_bids", "_raw_asks", "_buffer", "_first_after")
+
+    def __init__(self, size: Callable[[str], float] = float, snapshotless: bool = False) -> None:
+        self.book = OrderBook()
+        self.snapshotless = snapshotless
+        self.synced = False
+        self.needs_snapshot = snapshotless
+        self.seq = -1
+        self.checksums_checked = 0
+        self._size = size
+        # raw (px, sz) strings of every live level: the checksum must use the text as sent
+        self._raw_bids: dict[float, tuple[str, str]] = {}
+        self._raw_asks: dict[float, tuple[str, str]] = {}
+        self._buffer: list[OkxBook] = []
+        self._first_after = False  # after a REST snapshot the next update may straddle it
+
+    @property
+    def last_id(self) -> int:
+        return self.seq
+
+    @property
+    def first_buffered(self) -> int | None:
+        return self._buffer[0].prev if self._buffer else None
+
+    def reset(self) -> None:
+        self.book.clear()
+        self._raw_bids.clear()
+        self._raw_asks.clear()
+        self.synced = False
+        self.needs_snapshot = self.snapshotless
+        self.seq = -1
+        self._buffer.clear()
+        self._first_after = False
+
+    # -- updates -------------------------------------------------------------------------
+
+    def on_diff(self, msg: OkxBook) -> int:
+        if msg.action == "snapshot":
+            return self._load_pushed(msg)
+        if not self.synced:
+            if not self.snapshotless:
+                return IGNORED  # the tail of an old subscription; the snapshot is coming
+            if len(self._buffer) >= MAX_BUFFERED_DIFFS:
+                self._buffer.clear()
+            self._buffer.append(msg)
+            return BUFFERED
+        if msg.prev != self.seq:
+            if not self._first_after:
+                return self._gap(msg)
+            if msg.seq <= self.seq:
+                return IGNORED  # already inside the REST snapshot
+            if not msg.prev <= self.seq < msg.seq:
+                return self._gap(msg)
+        # No ``seqId > prevSeqId`` check: keepalives repeat the id and maintenance resets it.
+        self._first_after = False
+        self._apply(msg)
+        self.seq = msg.seq
+        if msg.checksum and msg.checksum != self.checksum():
+            return self._checksum_failed(msg)
+        return APPLIED
+
+    def _apply(self, msg: OkxBook) -> None:
+        self.book.apply(msg.bids, msg.asks, msg.ts)
+        for levels, raws, side in ((msg.bids, msg.raw_bids, self._raw_bids),
+                                   (msg.asks, msg.raw_asks, self._raw_asks)):
+            for (p, q), raw in zip(levels, raws):
+                if q > 0.0:
+                    side[p] = raw
+                else:
+                    side.pop(p, None)
+
+    def _load(self, bids, asks, raw_bids, raw_asks, seq: int, ts: int) -> None:
+        self.reset()
+        self.book.load_snapshot(bids, asks, ts)
+        self._raw_bids.update((p, r) for (p, q), r in zip(bids, raw_bids) if q > 0.0)
+        self._raw_asks.update((p, r) for (p, q), r in zip(asks, raw_asks) if q > 0.0)
+        self.seq = seq
+        self.synced = True
+        self.needs_snapshot = False
+
+    def _load_pushed(self, msg: OkxBook) -> int:
+        """A snapshot push replaces everything: updates buffered before it are in it."""
+        self._load(msg.bids, msg.asks, msg.raw_bids, msg.raw_asks, msg.seq, msg.ts)
+        if msg.checksum and msg.checksum != self.checksum():
+            return self._checksum_failed(None)
+        return SYNCED
+
+    def checksum(self) -> int:
+        """The checksum of the book as it is now (top 25 levels, raw strings)."""
+        self.checksums_checked += 1
+        bids, asks = self.book.top(CHECKSUM_LEVELS)
+        rb, ra = self._raw_bids, self._raw_asks
+        return book_checksum([rb[p] for p, _ in bids], [ra[p] for p, _ in asks])
+
+    def _gap(self, msg: OkxBook | None) -> int:
+        """Start over. In snapshot-less mode the update that revealed the problem opens
+        the new buffer, so the feed asks for a REST snapshot at once."""
+        self.reset()
+        if self.snapshotless and msg is not None:
+            self._buffer.append(msg)
+        return GAP
+
+    def _checksum_failed(self, msg: OkxBook | None) -> int:
+        self._gap(msg)
+        return CHECKSUM_FAILED
+
+    # -- REST snapshot (snapshot-less mode) ----------------------------------------------
+
+    def on_snapshot(self, snap: BookSnapshot) -> int:
+        """Load a REST snapshot (``last_update_id`` = its seqId, levels as wire strings)
+        and replay the buffer. Raises ValueError on unusable levels."""
+        if self.synced:
+            return IGNORED  # a pushed snapshot got there first
+        sid = snap.last_update_id
+        buffered = self._buffer
+        if buffered and sid < buffered[0].prev:
+            return STALE_SNAPSHOT
+        bids, raw_bids = parse_book_levels(snap.bids, self._size)
+        asks, raw_asks = parse_book_levels(snap.asks, self._size)
+        kept = [d for d in buffered if d.seq > sid]
+        self._load(bids, asks, raw_bids, raw_asks, sid, snap.ts)
+        self._first_after = True
+        for diff in kept:
+            if self.on_diff(diff) not in (APPLIED, IGNORED):
+                # the buffer does not connect to the snapshot, or the result fails its
+                # checksum: either way the book is not built (counted as a gap)
+                self.reset()
+                return GAP
+        return SYNCED
+
+
+# -- the codec -------------------------------------------------------------------------
+
+class OkxVenue:
+    """Codec for one OKX market (``spot`` = SPOT, ``perp`` = linear USDT SWAP).
+
+    ``snapshotless=True`` selects the announced books mode without a snapshot push:
+    books are then rebuilt from REST (``recovery = "snapshot"``)."""
+
+    name = VENUE
+    config_key = VENUE
+    depth_type = OkxBook
+    ws_ping_interval: float | None = None  # OKX has no protocol pings: text "ping"/"pong"
+    keepalive: tuple[float, str] | None = (25.0, "ping")  # OKX drops a socket idle 30 s
+
+    def __init__(self, market: MarketType, instruments: list[Instrument],
+                 snapshotless: bool = False) -> None:
+        self.market: MarketType = market
+        self.snapshotless = snapshotless
+        self.recovery = "snapshot" if snapshotless else "resubscribe"
+        self._by_symbol = {i.venue_symbol.upper(): i for i in instruments}
+        self._sizes = {sym: size_parser(i.contract_size) for sym, i in self._by_symbol.items()}
+        self._req_id = 0
+        self._handlers: dict[str, Callable[[str, bytes, str], Decoded]] = {
+            "trades": self._trades, "tickers": self._tickers,
+            "funding-rate": self._funding, "mark-price": self._mark}
+
+    def instruments(self) -> list[Instrument]:
+        return list(self._by_symbol.values())
+
+    def instrument(self, venue_symbol: str) -> Instrument | None:
+        return self._by_symbol.get(venue_symbol.upper())
+
+    # -- streams ("channel:instId") -------------------------------------------------------
+
+    def public_streams(self, inst: Instrument) -> list[str]:
+        sym = inst.venue_symbol
+        streams = [f"books:{sym}", f"trades:{sym}", f"tickers:{sym}"]
+        if self.market == "perp":
+            streams += [f"funding-rate:{sym}", f"mark-price:{sym}"]
+        return streams
+
+    def book_streams(self, inst: Instrument) -> list[str]:
+        return [f"books:{inst.venue_symbol}"]
+
+    def kline_stream(self, inst: Instrument, interval: str) -> tuple[str, str]:
+        try:
+            bar = BARS[interval]
+        except KeyError:
+            raise ValueError(f"OKX has no {interval!r} candles") from None
+        return f"candle{bar}:{inst.venue_symbol}", "business"
+
+    def stream_group(self, stream: str) -> str:
+        return "business" if stream.startswith("candle") else "public"
+
+    def max_streams(self, group: str) -> int:
+        """Streams one connection may carry: on ``public`` that many instruments' worth
+        that their book channels stay under OKX's 30 per connection."""
+        if group == "business":
+            return MAX_STREAMS_PER_BUSINESS_CONNECTION
+        return MAX_BOOKS_PER_CONNECTION * (5 if self.market == "perp" else 3)
+
+    def connection_plans(self, ws_url: str, instruments: list[Instrument],
+                         intervals: list[str]) -> list[ConnectionPlan]:
+        """``{base}/public`` connection(s) of at most MAX_BOOKS_PER_CONNECTION instruments
+        each (OKX wants < 30 book channels per connection) and ``{base}/business`` for
+        candles. ``ws_url`` is the base, e.g. ``wss://ws.okx.com:8443/ws/v5``."""
+        base = ws_url.rstrip("/")
+        for suffix in ("/public", "/business"):
+            if base.endswith(suffix):  # forgive a config that names a full endpoint
+                base = base[:-len(suffix)]
+        label = f"okx {self.market}"
+        plans: list[ConnectionPlan] = []
+        for n, start in enumerate(range(0, len(instruments), MAX_BOOKS_PER_CONNECTION)):
+            chunk = instruments[start:start + MAX_BOOKS_PER_CONNECTION]
+            plans.append(ConnectionPlan(f"{label} public" + (f" #{n + 1}" if n else ""),
+                                        f"{base}/public",
+                                        [s for inst in chunk for s in self.public_streams(inst)]))
+        candles = [self.kline_stream(inst, iv)[0] for inst in instruments for iv in intervals]
+        cap = MAX_STREAMS_PER_BUSINESS_CONNECTION
+        for n, start in enumerate(range(0, len(candles), cap)):
+            plans.append(ConnectionPlan(f"{label} business" + (f" #{n + 1}" if n else ""),
+                                        f"{base}/business", candles[start:start + cap]))
+        return plans
+
+    def subscribe_messages(self, streams: list[str], method: str = "SUBSCRIBE") -> list[str]:
+        """``{"id","op","args":[{"channel","instId"},...]}`` messages, each under 64 KB."""
+        op = "unsubscribe" if method.upper() == "UNSUBSCRIBE" else "subscribe"
+        out: list[str] = []
+        chunk: list[dict[str, str]] = []
+        size = 0
+        for stream in streams:
+            channel, _, inst_id = stream.partition(":")
+            arg = {"channel": channel, "instId": inst_id}
+            arg_size = len(channel) + len(inst_id) + 30
+            if chunk and size + arg_size > MAX_ARGS_BYTES:
+                out.append(self._request(op, chunk))
+                chunk, size = [], 0
+            chunk.append(arg)
+            size += arg_size
+        if chunk:
+            out.append(self._request(op, chunk))
+        return out
+
+    def _request(self, op: str, args: list[dict[str, str]]) -> str:
+        self._req_id += 1
+        return orjson.dumps({"id": str(self._req_id), "op": op, "args": args}).decode()
+
+    # -- decoding ------------------------------------------------------------------------
+
+    def new_decoder(self):
+        return self.decode  # OKX frames carry no per-connection state
+
+    def decode(self, raw: str | bytes) -> Decoded:
+        """One frame -> a book push, an event (``Events`` when one frame carries several),
+        an Ack, None (pong, notices) or Unknown. Never raises."""
+        if raw == "pong" or raw == b"pong":
+            return None
+        try:
+            env = _decode_envelope(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return Unknown(f"not an OKX frame: {str(raw)[:120]}", malformed=True)
+        if env.event is not None:
+            return self._event(raw, env.event)
+        arg = env.arg
+        if arg is None or not env.data:
+            return Unknown("no channel or data")
+        channel, inst_id = arg.channel, arg.instId
+        inst = self._by_symbol.get(inst_id)
+        if inst is None:
+            return Unknown(f"unknown instrument {inst_id!r}")
+        try:
+            if channel in BOOK_CHANNELS:
+                return self._book(inst_id, env.data, env.action)
+            handler = self._handlers.get(channel)
+            if handler is not None:
+                return handler(inst.id, env.data, inst_id)
+            if channel.startswith("candle"):
+                interval = INTERVAL_OF_BAR.get(channel[6:])
+                if interval is not None:
+                    return self._candles(inst.id, env.data, inst_id, interval)
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError, TypeError,
+                IndexError, ArithmeticError) as exc:
+            return Unknown(f"bad {channel} frame ({exc}): {str(raw)[:120]}", malformed=True)
+        return Unknown(f"unhandled channel {channel!r}")
+
+    def _book(self, inst_id: str, data: bytes, action: str) -> OkxBook | Unknown:
+        items = _decode_books(data)
+        if len(items) != 1 or action not in ("snapshot", "update"):
+            return Unknown(f"books push with {len(items)} items, action {action!r}", malformed=True)
+        d = items[0]
+        size = self._sizes[inst_id]
+        bids, raw_bids = parse_book_levels(d.bids, size)
+        asks, raw_asks = parse_book_levels(d.asks, size)
+        return OkxBook(inst_id, action, d.ts, d.seqId, d.prevSeqId, d.checksum,
+                       bids, asks, raw_bids, raw_asks)
+
+    @staticmethod
+    def _one(events: list) -> Decoded:
+        # Nearly every OKX push carries one item; a frame with several returns them all.
+        if len(events) == 1:
+            return events[0]
+        if not events:
+            return Unknown("empty data")
+        return Events(events)
+
+    def _trades(self, iid: str, data: bytes, inst_id: str):
+        size = self._sizes[inst_id]
+        out = []
+        for t in _decode_trades(data):
+            amount = size(t.sz)
+            if not 0.0 <= amount < _MAX:
+                raise ValueError(f"bad size {t.sz!r}")
+            out.append(Trade(iid, t.ts, t.px, amount, t.side, t.tradeId or None))
+        return self._one(out)
+
+    def _tickers(self, iid: str, data: bytes, inst_id: str):
+        # 24 h volume in base units: SPOT vol24h is base; SWAP vol24h counts contracts and
+        # volCcy24h is the base amount
+        spot = self.market == "spot"
+        out = [Ticker(iid, t.ts, _price(t.last), _price(t.bidPx), _price(t.askPx),
+                      _price(t.high24h), _price(t.low24h),
+                      _amount(t.vol24h if spot else t.volCcy24h), _price(t.open24h))
+               for t in _decode_tickers(data)]
+        return self._one(out)
+
+    def _funding(self, iid: str, data: bytes, inst_id: str):
+        # fundingTime is the settlement the current rate applies to: the next funding
+        out = [Funding(iid, f.ts, _signed(f.fundingRate),
+                       _ms(f.fundingTime) or _ms(f.nextFundingTime))
+               for f in _decode_funding(data)]
+        return self._one(out)
+
+    def _mark(self, iid: str, data: bytes, inst_id: str):
+        return self._one([Funding(iid, m.ts, None, None, m.markPx) for m in _decode_marks(data)])
+
+    def _candles(self, iid: str, data: bytes, inst_id: str, interval: str):
+        return self._one([self._kline(iid, row, interval) for row in _decode_rows(data)])
+
+    def _kline(self, iid: str, row: list[str], interval: str) -> Kline:
+        """``[ts,o,h,l,c,vol,volCcy,volCcyQuote,confirm]``; base volume is ``vol`` for SPOT
+        and ``volCcy`` for SWAP (whose ``vol`` counts contracts)."""
+        o, h, lo, c = _price(row[1]), _price(row[2]), _price(row[3]), _price(row[4])
+        vol = _amount(row[5] if self.market == "spot" else row[6])
+        if o is None or h is None or lo is None or c is None or vol is None:
+            raise ValueError("empty candle field")
+        return Kline(iid, interval, int(row[0]), o, h, lo, c, vol, row[8] == "1")
+
+    def _event(self, raw: str | bytes, event: str) -> Decoded:
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return Unknown("not JSON", malformed=True)
+        if event in ("subscribe", "unsubscribe"):
+            return Ack(msg.get("id"), None, msg.get("arg"))
+        if event == "error":
+            return Ack(msg.get("id"), f"{msg.get('code', '?')} {msg.get('msg', '')}".strip())
+        if event in _QUIET_EVENTS:
+            return None
+        return Unknown(f"unhandled event {event!r}")
+
+    # -- REST ----------------------------------------------------------------------------
+
+    def instruments_path(self) -> str:
+        return f"/api/v5/public/instruments?instType={INST_TYPE[self.market]}"
+
+    def snapshot_path(self, inst: Instrument) -> str:
+        return f"/api/v5/market/books?{urlencode({'instId': inst.venue_symbol, 'sz': BOOK_DEPTH})}"
+
+    def snapshot_weight(self) -> int:
+        return 1  # OKX limits books by request count (40 per 2 s), not weight
+
+    def parse_snapshot(self, text: str | bytes) -> BookSnapshot:
+        """``GET /api/v5/market/books``: levels stay wire strings (the sync scales them and
+        keeps the text for checksums); the announced snapshot-less mode adds ``seqId``."""
+        data = _data_of(orjson.loads(text), "books")
+        if len(data) != 1 or type(data[0]) is not dict:
+            raise ValueError("OKX books: expected one book")
+        book = data[0]
+        if "seqId" not in book:
+            raise ValueError("OKX books: the snapshot has no seqId")
+        return BookSnapshot(int(book["seqId"]), book["bids"], book["asks"], int(book.get("ts") or 0))
+
+    def klines_path(self, inst: Instrument, interval: str, limit: int = KLINE_LIMIT,
+                    start_ms: int | None = None, end_ms: int | None = None) -> str:
+        """``/api/v5/market/candles`` (the latest 1440 bars). OKX pages with exclusive
+        ``after`` (older than) and ``before`` (newer than) open times; ``start_ms`` and
+        ``end_ms`` are inclusive, as in the Binance codec."""
+        bar = BARS.get(interval)
+        if bar is None:
+            raise ValueError(f"OKX has no {interval!r} candles")
+        params: dict[str, Any] = {"instId": inst.venue_symbol, "bar": bar,
+                                  "limit": max(1, min(limit, KLINE_LIMIT))}
+        if end_ms is not None:
+            params["after"] = end_ms + 1
+        if start_ms is not None:
+            params["before"] = start_ms - 1
+        return f"/api/v5/market/candles?{urlencode(params)}"
+
+    def parse_klines(self, text: str | bytes, inst: Instrument, interval: str) -> list[Kline]:
+        """Rows come newest first; returned oldest first."""
+        rows = _data_of(orjson.loads(text), "candles")
+        out = []
+        for row in reversed(rows):
+            if type(row) is not list or len(row) < 9 or not all(type(x) is str for x in row[:9]):
+                raise ValueError(f"OKX candles: bad row {str(row)[:80]}")
+            out.append(self._kline(inst.id, row, interval))
+        return out
+
+    def new_book_sync(self, inst: Instrument) -> OkxBookSync:
+        return OkxBookSync(size_parser(inst.contract_size), snapshotless=self.snapshotless)

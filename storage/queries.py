@@ -1,0 +1,296 @@
+"""Reading the store: instruments, klines, trades, funding and coverage.
+
+Every query names an instrument by canonical id, or by venue + display symbol, and
+returns rows ordered by time (oldest first). With a ``limit`` and no ``since`` the
+newest ``limit`` rows are returned, which is what "show me the last N candles" means.
+All reads are primary-key range scans (see storage.models).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import Engine, and_, func, select
+
+from app.market.events import BookTop, Funding, Kline, Trade
+from app.market.instruments import canonical_id, parse_display_symbol
+from app.market.klines import INTERVAL_MS, bucket_start, interval_ms
+from storage.models import BookSnapshotRow, FundingRow, InstrumentRow, KlineRow, TradeRow
+
+_I = InstrumentRow.__table__
+_K = KlineRow.__table__
+_T = TradeRow.__table__
+_F = FundingRow.__table__
+_B = BookSnapshotRow.__table__
+
+
+class QueryError(ValueError):
+    """A query that cannot be answered as asked; the message is fit to show a user."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInstrument:
+    key: int
+    id: str
+    venue: str
+    market: str
+    base: str
+    quote: str
+    symbol: str
+    venue_symbol: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.symbol} · {self.venue} {self.market}"
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesInfo:
+    """What is stored of one instrument's klines of one interval."""
+
+    interval: str
+    count: int
+    first: int  # open time of the oldest candle
+    last: int  # open time of the newest candle
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Missing candles: open times ``start`` .. ``end - step`` (``end`` exclusive)."""
+
+    start: int
+    end: int
+    step: int
+
+    @property
+    def candles(self) -> int:
+        return (self.end - self.start) // self.step
+
+
+# -- instruments -------------------------------------------------------------------
+
+def _stored(row) -> StoredInstrument:
+    return StoredInstrument(row.key, row.id, row.venue, row.market, row.base, row.quote,
+                            row.symbol, row.venue_symbol)
+
+
+def instruments(engine: Engine, venue: str | None = None) -> list[StoredInstrument]:
+    stmt = select(_I).order_by(_I.c.venue, _I.c.market, _I.c.symbol)
+    if venue is not None:
+        stmt = stmt.where(_I.c.venue == venue)
+    with engine.connect() as conn:
+        return [_stored(r) for r in conn.execute(stmt)]
+
+
+def venues(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(_I.c.venue).distinct().order_by(_I.c.venue)).scalars())
+
+
+def instrument(engine: Engine, instrument_id: str) -> StoredInstrument | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(_I).where(_I.c.id == instrument_id)).first()
+    return None if row is None else _stored(row)
+
+
+def find_instrument(engine: Engine, venue: str, symbol: str) -> StoredInstrument:
+    """The stored instrument for ``venue`` + display ``symbol``; QueryError naming what
+    is stored when there is no such instrument."""
+    try:
+        market, base, quote = parse_display_symbol(symbol)
+    except ValueError as exc:
+        raise QueryError(str(exc)) from None
+    found = instrument(engine, canonical_id(venue, market, base, quote))
+    if found is None:
+        stored = [i.symbol for i in instruments(engine, venue)]
+        listing = ", ".join(stored[:12]) + (" …" if len(stored) > 12 else "")
+        raise QueryError(f"no recorded data for {symbol.upper()} on {venue}"
+                         + (f" (stored: {listing})" if stored else " (nothing stored for this venue)"))
+    return found
+
+
+def resolve_key(engine: Engine, instrument_id: str | None = None, venue: str | None = None,
+                symbol: str | None = None) -> int | None:
+    if instrument_id is None:
+        if venue is None or symbol is None:
+            raise QueryError("name an instrument by id, or by venue and symbol")
+        return find_instrument(engine, venue, symbol).key
+    found = instrument(engine, instrument_id)
+    return None if found is None else found.key
+
+
+# -- klines ------------------------------------------------------------------------
+
+def series(engine: Engine, instrument_id: str) -> list[SeriesInfo]:
+    """Stored kline intervals of an instrument with their extent, shortest first."""
+    key = resolve_key(engine, instrument_id)
+    if key is None:
+        return []
+    stmt = (select(_K.c.interval, func.count(), func.min(_K.c.open_time), func.max(_K.c.open_time))
+            .where(_K.c.inst == key).group_by(_K.c.interval))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    out = [SeriesInfo(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+    return sorted(out, key=lambda s: INTERVAL_MS.get(s.interval, 0))
+
+
+def _window(stmt, col, since: int | None, until: int | None, limit: int | None, conn):
+    """Apply a time range and limit; newest ``limit`` when no ``since``."""
+    if since is not None:
+        stmt = stmt.where(col >= since)
+    if until is not None:
+        stmt = stmt.where(col <= until)
+    if limit is not None and since is None:
+        return list(reversed(conn.execute(stmt.order_by(col.desc()).limit(limit)).all()))
+    stmt = stmt.order_by(col)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return conn.execute(stmt).all()
+
+
+def klines(engine: Engine, instrument_id: str | None = None, interval: str = "1m", *,
+           venue: str | None = None, symbol: str | None = None, since: int | None = None,
+           until: int | None = None, limit: int | None = None) -> list[Kline]:
+    """Stored klines of one interval, oldest first. ``since``/``until`` bound the open time."""
+    interval_ms(interval)  # a clear ValueError for an unknown interval
+    key = resolve_key(engine, instrument_id, venue, symbol)
+    if key is None:
+        return []
+    iid = instrument_id or canonical_from_key(engine, key)
+    stmt = (select(_K.c.open_time, _K.c.open, _K.c.high, _K.c.low, _K.c.close, _K.c.volume,
+                   _K.c.closed)
+            .where(and_(_K.c.inst == key, _K.c.interval == interval)))
+    with engine.connect() as conn:
+        rows = _window(stmt, _K.c.open_time, since, until, limit, conn)
+    return [Kline(iid, interval, r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
+
+
+def canonical_from_key(engine: Engine, key: int) -> str:
+    with engine.connect() as conn:
+        return conn.execute(select(_I.c.id).where(_I.c.key == key)).scalar_one()
+
+
+def rollup(source: Sequence[Kline], interval: str) -> list[Kline]:
+    """Klines of a longer ``interval`` built from shorter ones (oldest first in, out).
+    A bucket is closed only when its last constituent candle is closed and present."""
+    step = interval_ms(interval)
+    out: list[Kline] = []
+    cur: Kline | None = None
+    last_end = 0
+    for k in source:
+        start = bucket_start(k.open_time, interval)
+        if cur is None or start != cur.open_time:
+            if cur is not None:
+                cur.closed = cur.closed and last_end >= cur.open_time + step
+                out.append(cur)
+            cur = Kline(k.id, interval, start, k.open, k.high, k.low, k.close, k.volume, k.closed)
+        else:
+            cur.high = max(cur.high, k.high)
+            cur.low = min(cur.low, k.low)
+            cur.close = k.close
+            cur.volume += k.volume
+            cur.closed = k.closed
+        last_end = k.open_time + interval_ms(k.interval)
+    if cur is not None:
+        cur.closed = cur.closed and last_end >= cur.open_time + step
+        out.append(cur)
+    return out
+
+
+def klines_or_rollup(engine: Engine, instrument_id: str, interval: str, *,
+                     since: int | None = None, until: int | None = None,
+                     limit: int | None = None, base: str = "1m") -> tuple[list[Kline], bool]:
+    """Stored klines of ``interval``, or when none are stored in the range, ones rolled
+    up from ``base`` klines. Returns (klines, rolled_up)."""
+    stored = klines(engine, instrument_id, interval, since=since, until=until, limit=limit)
+    if stored or interval == base or interval_ms(interval) <= interval_ms(base):
+        return stored, False
+    factor = interval_ms(interval) // interval_ms(base)
+    base_since = None if since is None else bucket_start(since, interval)
+    base_limit = None if limit is None else (limit + 1) * factor
+    rows = klines(engine, instrument_id, base, since=base_since, until=until, limit=base_limit)
+    rolled = rollup(rows, interval)
+    if limit is not None:
+        rolled = rolled[:limit] if since is not None else rolled[-limit:]
+    return rolled, bool(rolled)
+
+
+def gaps(engine: Engine, instrument_id: str, interval: str, since: int | None = None,
+         until: int | None = None) -> list[Gap]:
+    """Missing candles between ``since`` and ``until`` (default: the stored extent).
+
+    Computed in the database with LAG over the primary-key order, so only the gaps come
+    back, not every candle."""
+    step = interval_ms(interval)
+    key = resolve_key(engine, instrument_id)
+    if key is None:
+        return []
+    lo = None if since is None else bucket_start(since + step - 1, interval)  # first whole candle
+    hi = None if until is None else bucket_start(until, interval)
+    cond = [_K.c.inst == key, _K.c.interval == interval]
+    if lo is not None:
+        cond.append(_K.c.open_time >= lo)
+    if hi is not None:
+        cond.append(_K.c.open_time <= hi)
+    inner = (select(_K.c.open_time.label("t"),
+                    func.lag(_K.c.open_time).over(order_by=_K.c.open_time).label("prev"))
+             .where(and_(*cond)).subquery())
+    holes = select(inner.c.prev, inner.c.t).where(inner.c.t - inner.c.prev > step).order_by(inner.c.t)
+    extent = select(func.min(_K.c.open_time), func.max(_K.c.open_time)).where(and_(*cond))
+    with engine.connect() as conn:
+        first, last = conn.execute(extent).one()
+        inside = conn.execute(holes).all()
+    if first is None:
+        if lo is not None and hi is not None and hi >= lo:
+            return [Gap(lo, hi + step, step)]
+        return []
+    out: list[Gap] = []
+    if lo is not None and first > lo:
+        out.append(Gap(lo, int(first), step))
+    out.extend(Gap(int(prev) + step, int(t), step) for prev, t in inside)
+    if hi is not None and last < hi:
+        out.append(Gap(int(last) + step, hi + step, step))
+    return out
+
+
+# -- trades, funding, books --------------------------------------------------------
+
+def trades(engine: Engine, instrument_id: str | None = None, *, venue: str | None = None,
+           symbol: str | None = None, since: int | None = None, until: int | None = None,
+           limit: int | None = None) -> list[Trade]:
+    key = resolve_key(engine, instrument_id, venue, symbol)
+    if key is None:
+        return []
+    iid = instrument_id or canonical_from_key(engine, key)
+    stmt = select(_T.c.ts, _T.c.price, _T.c.amount, _T.c.side, _T.c.trade_id).where(_T.c.inst == key)
+    with engine.connect() as conn:
+        rows = _window(stmt, _T.c.ts, since, until, limit, conn)
+    return [Trade(iid, r[0], r[1], r[2], r[3], None if r[4].startswith("~") else r[4]) for r in rows]
+
+
+def funding(engine: Engine, instrument_id: str | None = None, *, venue: str | None = None,
+            symbol: str | None = None, since: int | None = None, until: int | None = None,
+            limit: int | None = None) -> list[Funding]:
+    key = resolve_key(engine, instrument_id, venue, symbol)
+    if key is None:
+        return []
+    iid = instrument_id or canonical_from_key(engine, key)
+    stmt = (select(_F.c.ts, _F.c.rate, _F.c.next_funding_time, _F.c.mark_price, _F.c.index_price)
+            .where(_F.c.inst == key))
+    with engine.connect() as conn:
+        rows = _window(stmt, _F.c.ts, since, until, limit, conn)
+    return [Funding(iid, r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def book_snapshots(engine: Engine, instrument_id: str, *, since: int | None = None,
+                   until: int | None = None, limit: int | None = None) -> list[BookTop]:
+    key = resolve_key(engine, instrument_id)
+    if key is None:
+        return []
+    stmt = select(_B.c.ts, _B.c.bids, _B.c.asks).where(_B.c.inst == key)
+    with engine.connect() as conn:
+        rows = _window(stmt, _B.c.ts, since, until, limit, conn)
+    return [BookTop(instrument_id, r[0], [tuple(x) for x in orjson.loads(r[1])],
+                    [tuple(x) for x in orjson.loads(r[2])]) for r in rows]

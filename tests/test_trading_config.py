@@ -1,0 +1,57 @@
+"""The [trading] config section: accounts, the live gate, and one clear line per mistake."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.cli import main
+from app.config import ConfigError, load_config
+from app.trading.accounts import account_names
+
+
+def cfg_with(tmp_path, text: str):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return load_config(path)
+
+
+def test_defaults_to_paper_with_live_off(tmp_path):
+    cfg = load_config()
+    assert cfg.trading.account == "paper" and cfg.trading.allow_live is False
+    assert "binance-live" not in account_names(False) and "binance-live" in account_names(True)
+
+
+def test_testnet_account_and_settings(tmp_path):
+    cfg = cfg_with(tmp_path, '[trading]\naccount = "okx-demo"\npaper_balance = 2500\n'
+                             'default_leverage = 3\nrest_url = "http://127.0.0.1:1/"\n')
+    t = cfg.trading
+    assert (t.account, t.paper_balance, t.default_leverage, t.rest_url) == \
+        ("okx-demo", 2500.0, 3, "http://127.0.0.1:1")
+
+
+@pytest.mark.parametrize("text, message", [
+    ('account = "binance-live"', "trades real money and is off: set allow_live = true"),
+    ('account = "coinbase"', "Coinbase Advanced Trade has no sandbox"),
+    ('account = "kraken-demo"', "unknown account 'kraken-demo'"),
+    ('allow_live = "yes"', "must be true or false"),
+    ('paper_balance = -5', "must be a positive number"),
+    ('default_leverage = 500', "from 1 to 125"),
+    ('leverage = 5', "unknown setting"),
+])
+def test_mistakes_name_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        cfg_with(tmp_path, f"[trading]\n{text}\n")
+    assert message in str(err.value) and "trading." in str(err.value)
+
+
+def test_live_account_allowed_only_with_the_flag(tmp_path):
+    cfg = cfg_with(tmp_path, '[trading]\nallow_live = true\naccount = "binance-live"\n')
+    assert cfg.trading.account == "binance-live"
+
+
+def test_cli_reports_a_bad_trading_section_in_one_line(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    path.write_text('[trading]\naccount = "coinbase"\n')
+    assert main(["--config", str(path), "keys", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no sandbox" in err

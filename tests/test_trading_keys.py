@@ -1,0 +1,138 @@
+"""Keys in the keyring (an in-memory backend here), the no-backend path with its
+environment fallback, and the `cryptoterm keys` command."""
+
+from __future__ import annotations
+
+import io
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+from keyring.backends import fail
+from keyring.errors import PasswordDeleteError
+
+from app.cli import main
+from app.trading.keys import SERVICE, KeyError_, KeyringUnavailable, KeyStore
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring backend that keeps passwords in a dict (tests only)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.data.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.data[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if (service, username) not in self.data:
+            raise PasswordDeleteError(username)
+        del self.data[(service, username)]
+
+
+@pytest.fixture
+def memory_keyring():
+    old = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(old)
+
+
+@pytest.fixture
+def no_keyring():
+    old = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(old)
+
+
+def test_set_list_load_delete(memory_keyring):
+    store = KeyStore(environ={})
+    store.set("binance", "testnet", "k-123456", "s-abcdef")
+    store.set("okx", "demo", "ok-key-1", "ok-secret-1", "ok-pass-1")
+    assert memory_keyring.data[(SERVICE, "binance:testnet:secret")] == "s-abcdef"
+    assert store.list() == [("binance", "testnet", "keyring"), ("okx", "demo", "keyring")]
+    creds = store.load("okx", "demo")
+    assert (creds.api_key, creds.secret, creds.passphrase) == ("ok-key-1", "ok-secret-1", "ok-pass-1")
+    assert "ok-secret-1" not in repr(creds) and "ok-secret-1" not in str(creds)
+    assert store.load("bybit", "testnet") is None
+    assert store.delete("binance", "testnet") is True
+    assert store.delete("binance", "testnet") is False
+    assert store.list() == [("okx", "demo", "keyring")]
+    assert not any(k[1].startswith("binance:") for k in memory_keyring.data)
+
+
+def test_bad_names_and_missing_parts_are_refused(memory_keyring):
+    store = KeyStore(environ={})
+    with pytest.raises(KeyError_, match="unknown venue 'kraken'"):
+        store.set("kraken", "testnet", "k", "s")
+    with pytest.raises(KeyError_, match="unknown environment 'prod'"):
+        store.set("binance", "prod", "k", "s")
+    with pytest.raises(KeyError_, match="okx keys also need the passphrase"):
+        store.set("okx", "demo", "k", "s")
+    assert memory_keyring.data == {}
+
+
+def test_no_backend_names_the_fixes_and_falls_back_to_the_environment(no_keyring):
+    store = KeyStore(environ={})
+    with pytest.raises(KeyringUnavailable) as err:
+        store.set("binance", "testnet", "k", "s")
+    text = str(err.value)
+    for fix in ("Secret Service", "keyrings.alt", "PYTHON_KEYRING_BACKEND",
+                "CRYPTOTERM_BINANCE_TESTNET_KEY", "CRYPTOTERM_BINANCE_TESTNET_SECRET"):
+        assert fix in text
+    with pytest.raises(KeyringUnavailable):
+        store.load("binance", "testnet")  # nothing in the environment either: say how to fix
+    env = {"CRYPTOTERM_OKX_DEMO_KEY": "ek", "CRYPTOTERM_OKX_DEMO_SECRET": "es",
+           "CRYPTOTERM_OKX_DEMO_PASSPHRASE": "ep"}
+    store = KeyStore(environ=env)
+    creds = store.load("okx", "demo")
+    assert (creds.api_key, creds.secret, creds.passphrase, creds.source) == ("ek", "es", "ep",
+                                                                            "environment")
+    assert store.list() == [("okx", "demo", "environment")]
+
+
+def test_environment_keys_are_never_written_to_the_keyring(memory_keyring):
+    env = {"CRYPTOTERM_BYBIT_TESTNET_KEY": "ek", "CRYPTOTERM_BYBIT_TESTNET_SECRET": "es"}
+    creds = KeyStore(environ=env).load("bybit", "testnet")
+    assert creds.source == "environment"
+    assert memory_keyring.data == {}
+
+
+def test_cli_keys_set_list_delete(memory_keyring, monkeypatch, capsys):
+    answers = iter(["cli-key-0001", "cli-secret-0001"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
+    assert main(["keys", "set", "binance", "--env", "testnet"]) == 0
+    assert memory_keyring.data[(SERVICE, "binance:testnet:key")] == "cli-key-0001"
+    assert main(["keys", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "binance" in out and "testnet" in out and "keyring" in out
+    assert "cli-key-0001" not in out and "cli-secret-0001" not in out
+    assert main(["keys", "delete", "binance", "--env", "testnet"]) == 0
+    assert main(["keys", "set", "kraken", "--env", "testnet"]) == 2
+    assert "unknown venue" in capsys.readouterr().err
+    assert main(["keys", "set", "binance", "--env", "live"]) == 2  # live is off by default
+    assert "allow_live" in capsys.readouterr().err
+
+
+def test_cli_without_a_keyring_says_how_to_fix_it(no_keyring, capsys):
+    assert main(["keys", "set", "okx", "--env", "demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "keyrings.alt" in err and "CRYPTOTERM_OKX_DEMO_PASSPHRASE" in err
+
+
+def test_keys_command_output_goes_where_asked(memory_keyring):
+    import argparse
+
+    from app.commands.keys import run
+    from app.config import load_config
+    out = io.StringIO()
+    run(argparse.Namespace(keys_command="list"), load_config(), out=out)
+    assert "no keys stored" in out.getvalue()

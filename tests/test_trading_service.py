@@ -1,0 +1,185 @@
+"""TradingService: the audit trail in the database, paper state across restarts, venue
+accounts through the same API, and plain words when keys are missing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from decimal import Decimal
+
+import keyring
+import pytest
+
+from app.config import Endpoint, load_config
+from app.feeds.connection import ConnectionSettings
+from app.feeds.engine import Engine
+from app.sim.binance_server import SimThread
+from app.sim.market import default_demo_symbols
+from app.trading.errors import TradingError, ValidationFailed
+from app.trading.keys import KeyStore
+from app.trading.models import Environment, OrderRequest
+from app.trading.redact import forget_secrets
+from app.trading.service import TradingOptions, TradingService
+from app.trading.store import TradingStore
+from storage.db import open_database
+from tests.fake_binance_testnet import API_KEY, SECRET, FakeBinanceTestnet
+from tests.test_trading_keys import MemoryKeyring
+
+D = Decimal
+BTC = "cryptopair_binance_btcusdt"
+PERP = "cryptoperp_binance_btcusdt"
+
+
+def wait(cond, timeout=8.0, what="condition"):
+    import time
+    start = time.monotonic()
+    while not cond():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def memory_keyring():
+    old = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(old)
+    forget_secrets()
+
+
+def run_demo(tmp_path, seed=3):
+    sim = SimThread(default_demo_symbols(), seed=seed, rate=60.0).start()
+    cfg = load_config()
+    for key in ("binance", "binanceusdm"):
+        cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))
+    engine = Engine(cfg, ["BTC/USDT", "BTC/USDT:USDT"], settings=ConnectionSettings(backoff_base=0.05))
+    store = TradingStore(open_database(None, tmp_path))
+    service = TradingService(TradingOptions(), store=store)
+    engine.attach(service)
+    engine.start()
+    wait(lambda: engine.hub.book_top(BTC) and engine.hub.book_top(PERP) and service.view().ready,
+         what="synced books")
+    return sim, engine, service, store
+
+
+def test_paper_orders_are_audited_and_survive_a_restart(tmp_path):
+    sim, engine, service, store = run_demo(tmp_path)
+    try:
+        bids, _ = engine.hub.book_top(BTC, 5)
+        far = D(str(round(bids[0][0] * 0.9, 2)))
+        resting = service.place(OrderRequest(BTC, "buy", "limit", D("0.01"), far)).result(5)
+        filled = service.place(OrderRequest(PERP, "buy", "market", D("0.02"), leverage=5)).result(5)
+        assert filled.status == "filled"
+        with pytest.raises(ValidationFailed):
+            service.place(OrderRequest(BTC, "buy", "limit", D("0.01"), D("1.001"))).result(5)
+        view = service.view()
+        assert [o.client_order_id for o in view.open_orders] == [resting.client_order_id]
+        position = view.position(PERP)
+        assert position.size == D("0.02") and position.leverage == 5
+        usdt = view.balance("USDT")
+    finally:
+        engine.stop()
+    store.flush()
+    actions = [(r["action"], r["client_order_id"]) for r in store.audit_rows("paper")]
+    assert ("submit", resting.client_order_id) in actions and ("place", resting.client_order_id) in actions
+    assert ("fill", filled.client_order_id) in actions
+    assert ("validation_failed", actions[-1][1]) in actions or any(a == "validation_failed" for a, _ in actions)
+    rows = store.audit_rows("paper")
+    assert all(r["ts"] > 1_600_000_000_000 and r["env"] == "paper" for r in rows)
+    failed = next(r for r in rows if r["action"] == "validation_failed")
+    assert "not a multiple of the tick" in json.loads(failed["response"])["errors"][0]["message"]
+    assert {o["client_order_id"] for o in store.orders("paper")} >= {resting.client_order_id,
+                                                                     filled.client_order_id}
+    assert [f["client_order_id"] for f in store.fills("paper")].count(filled.client_order_id) >= 1
+
+    # a new session over the same database: same balance, position and resting order
+    cfg = load_config()
+    for key in ("binance", "binanceusdm"):
+        cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))
+    engine2 = Engine(cfg, ["BTC/USDT", "BTC/USDT:USDT"], settings=ConnectionSettings(backoff_base=0.05))
+    service2 = TradingService(TradingOptions(), store=TradingStore(open_database(None, tmp_path)))
+    engine2.attach(service2)
+    engine2.start()
+    try:
+        wait(lambda: service2.view().ready, what="restored account")
+        view2 = service2.view()
+        assert view2.balance("USDT").total == usdt.total
+        assert view2.position(PERP).size == D("0.02")
+        assert [o.client_order_id for o in view2.open_orders] == [resting.client_order_id]
+    finally:
+        engine2.stop()
+        sim.stop()
+
+
+async def test_venue_account_through_the_service_with_audit(tmp_path, memory_keyring):
+    server = FakeBinanceTestnet()
+    await server.start()
+    KeyStore(environ={}).set("binance", "testnet", API_KEY, SECRET)
+    store = TradingStore(open_database(None, tmp_path))
+    service = TradingService(TradingOptions(account="binance-testnet", rest_url=server.url,
+                                            timeout_ms=2000), store=store)
+    try:
+        await service.astart()
+        view = service.view()
+        assert view.env is Environment.TESTNET and view.problem is None
+        assert view.balance("USDT").total == D(10_000)
+        req = OrderRequest(BTC, "buy", "limit", D("0.01"), D("29000"))
+        order = await asyncio.wrap_future(service.place(req))
+        assert order.status == "open"
+        assert [o.client_order_id for o in service.view().open_orders] == [req.client_order_id]
+        with pytest.raises(ValidationFailed):  # checked against the venue's own metadata
+            await asyncio.wrap_future(service.place(OrderRequest(BTC, "buy", "limit", D("0.01"),
+                                                                 D("29000.001"))))
+        assert server.order_posts == 1  # the invalid one never left
+        await asyncio.wrap_future(service.cancel(req.client_order_id))
+        assert service.view().open_orders == ()
+    finally:
+        await service.aclose()
+        await server.stop()
+    rows = store.audit_rows("binance-testnet")
+    assert [r["action"] for r in rows if r["client_order_id"] == req.client_order_id] == \
+        ["submit", "place", "cancel_request", "cancel"]
+    text = json.dumps(rows)
+    assert SECRET not in text and API_KEY not in text
+
+
+async def test_missing_keys_are_said_plainly(memory_keyring):
+    service = TradingService(TradingOptions(account="okx-demo"))
+    await service.astart()
+    try:
+        problem = service.view().problem
+        assert "no API keys for okx demo" in problem and "cryptoterm keys set okx --env demo" in problem
+        with pytest.raises(TradingError, match="no API keys"):
+            await asyncio.wrap_future(service.place(OrderRequest(BTC, "buy", "market", D("1"))))
+    finally:
+        await service.aclose()
+
+
+async def test_live_account_is_not_started_without_confirmation(memory_keyring):
+    service = TradingService(TradingOptions(account="binance-live"))
+    await service.astart()
+    assert "real money" in service.view().problem and service.venue_account is None
+    await service.aclose()
+
+
+def test_build_trading_gates_live_accounts(tmp_path):
+    from app.trading.runtime import build_trading
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text('[trading]\naccount = "binance-live"\nallow_live = true\n')
+    cfg = load_config(cfg_path)
+    with pytest.raises(TradingError, match="not confirmed"):
+        build_trading(cfg, confirm_live=lambda name: False)
+    service = build_trading(cfg, confirm_live=lambda name: True, store=object())
+    assert service.options.live_confirmed and service.env is Environment.LIVE
+
+
+def test_listener_ignores_instruments_without_orders(caplog):
+    service = TradingService(TradingOptions())
+    service._start_paper()
+    from app.market.events import Trade
+    caplog.set_level(logging.DEBUG)
+    service._on_event(Trade(BTC, 1, 30000.0, 0.1, "buy"))
+    assert service.paper.last_raw[BTC] == 30000.0 and not service.paper.last
