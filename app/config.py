@@ -72,6 +72,10 @@ symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
 # [venues.binanceusdm.live]
 # ws_url = "wss://fstream.binance.com"
 
+[storage]
+book_snapshot_interval = 5   # seconds between recorded top-N book snapshots
+book_snapshot_depth = 20
+
 [trading]
 account = "paper"            # or binance-testnet, binance-demo, binanceusdm-demo, okx-demo,
                              # bybit-testnet, bybit-demo (keys: `cryptoterm keys set ...`)
@@ -115,6 +119,8 @@ class AppConfig:
     environment: str = "live"
     endpoints: dict[str, dict[str, Endpoint]] = field(default_factory=dict)
     trading: TradingConfig = field(default_factory=TradingConfig)
+    book_snapshot_interval: float = 5.0  # seconds between recorded top-N book snapshots
+    book_snapshot_depth: int = 20
 
     def endpoint(self, venue_key: str, env: str | None = None) -> Endpoint:
         env = env or self.environment
@@ -165,7 +171,7 @@ def load_config(config_path: str | Path | None = None, data_dir: str | Path | No
 
 
 def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
-    known = {"app", "venues", "trading"}
+    known = {"app", "venues", "trading", "storage"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{path}: unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -229,6 +235,24 @@ def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
                     raise ConfigError(f"{where}.{key} = {value!r}: must start with {' or '.join(schemes)}")
                 setattr(current, key, value.rstrip("/"))
     _apply_trading(cfg, raw.get("trading", {}), path)
+    _apply_storage(cfg, raw.get("storage", {}), path)
+
+
+def _apply_storage(cfg: AppConfig, section: Any, path: Path) -> None:
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [storage] must be a table")
+    for key, value in section.items():
+        where = f"{path}: storage.{key}"
+        if key == "book_snapshot_interval":
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.5 <= value <= 3600:
+                raise ConfigError(f"{where} = {value!r}: seconds between recorded book snapshots, 0.5 to 3600")
+            cfg.book_snapshot_interval = float(value)
+        elif key == "book_snapshot_depth":
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
+                raise ConfigError(f"{where} = {value!r}: levels per side, 1 to 1000")
+            cfg.book_snapshot_depth = value
+        else:
+            raise ConfigError(f"{where}: unknown setting (known: book_snapshot_interval, book_snapshot_depth)")
 
 
 def _apply_trading(cfg: AppConfig, section: Any, path: Path) -> None:

@@ -130,3 +130,22 @@ def test_record_command_writes_a_capture(tmp_path, capsys):
     assert rep.hub.state("cryptopair_binance_btcusdt").synced
     assert main(["record", "--raw", str(out), "--venues", "kraken"]) == 2
     assert "unknown venue 'kraken'" in capsys.readouterr().err
+
+
+def test_replay_record_imports_trades_and_klines(live_capture, tmp_path, capsys):
+    path = live_capture[0]
+    db = tmp_path / "hist.db"
+    assert main(["replay", str(path), "--record", "--db", str(db), "--emit", "stats"]) == 0
+    stats = orjson.loads(capsys.readouterr().out)
+    assert stats["recorded"]["trades"] > 0 and stats["recorded"]["rejected"] == 0
+    trades_live = sum(1 for e in live_capture[2] if e["type"] == "trade"
+                      and e["id"] == "cryptopair_binance_btcusdt")
+    assert main(["history", "binance", "BTC/USDT", "1m", "--db", str(db), "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0].startswith("open_time,open,high,low,close,volume") and len(rows) >= 2
+    # importing the same capture twice never double-counts
+    assert main(["replay", str(path), "--record", "--db", str(db), "--emit", "stats"]) == 0
+    capsys.readouterr()
+    assert main(["history", "binance", "BTC/USDT", "1m", "--db", str(db), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.strip().splitlines() == rows
+    assert trades_live > 0

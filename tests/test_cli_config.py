@@ -80,3 +80,13 @@ def test_cryptoterm_home(tmp_path):
 def test_print_config(capsys):
     code, out, _ = run(capsys, "--print-config")
     assert code == 0 and "[app]" in out and "symbols" in out
+
+
+def test_storage_section(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text("[storage]\nbook_snapshot_interval = 2\nbook_snapshot_depth = 50\n")
+    cfg = load_config(path)
+    assert (cfg.book_snapshot_interval, cfg.book_snapshot_depth) == (2.0, 50)
+    path.write_text("[storage]\nbook_snapshot_interval = 0\n")
+    code, _, err = run(capsys, "--config", str(path))
+    assert code == 2 and "storage.book_snapshot_interval = 0" in one_line_error(err)

@@ -24,7 +24,7 @@ def add_db_option(p: argparse.ArgumentParser) -> None:
 
 
 def add_instrument_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("venue", metavar="VENUE", help="binance (more venues later)")
+    p.add_argument("venue", metavar="VENUE", help="binance, okx, bybit or coinbase")
     p.add_argument("symbol", metavar="SYMBOL", help="BTC/USDT (spot) or BTC/USDT:USDT (perpetual)")
     p.add_argument("interval", metavar="INTERVAL", help=f"one of {' '.join(INTERVAL_MS)}")
 

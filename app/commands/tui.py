@@ -124,6 +124,8 @@ def _enable_recording(engine, cfg: AppConfig, args: argparse.Namespace) -> None:
             raise RuntimeError(str(exc)) from None
 
     engine.recording_control.database_factory = open_store
+    engine.recording_control.recorder_options.update(
+        book_interval=cfg.book_snapshot_interval, book_depth=cfg.book_snapshot_depth)
 
 
 def _initial_id(engine, symbol: str | None) -> str | None:

@@ -40,6 +40,7 @@ class Replayer:
     """Feeds capture lines in order; ``hub`` ends holding what the live session had."""
 
     on_event: Callable[[MarketEvent], None] | None = None
+    emit_books: bool = True  # also hand ``on_event`` a top-20 BookTop after every book change
     hub: MarketHub = field(default_factory=MarketHub)
     stats: ReplayStats = field(default_factory=ReplayStats)
     cores: dict[tuple[str, str], FeedCore] = field(default_factory=dict)
@@ -105,7 +106,7 @@ class Replayer:
             self.stats.malformed += 1
             return
         codec = registry.make_venue(venue, market, instruments)  # type: ignore[arg-type]
-        on_book = self._emit_book if self.on_event is not None else None
+        on_book = self._emit_book if self.on_event is not None and self.emit_books else None
         core = FeedCore(codec, self.hub, instruments, on_book=on_book)
         self.cores[key] = core
         self.handlers[key] = core.frame_handler(codec.new_decoder())
@@ -141,9 +142,10 @@ class Replayer:
                     yield BookTop(inst_id, st.book.ts, bids, asks)
 
 
-def replay_file(path: str | Path, on_event: Callable[[MarketEvent], None] | None = None) -> Replayer:
+def replay_file(path: str | Path, on_event: Callable[[MarketEvent], None] | None = None,
+                emit_books: bool = True, replayer: Replayer | None = None) -> Replayer:
     """Replay a whole capture file. Raises OSError if it cannot be read."""
-    rep = Replayer(on_event=on_event)
+    rep = replayer or Replayer(on_event=on_event, emit_books=emit_books)
     if on_event is not None:
         rep.hub.subscribe(on_event)
     with open(path, "rb") as fh:

@@ -6,7 +6,7 @@ venue symbol: ``BTCUSDT`` is both a spot pair and a perpetual on Binance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 MarketType = Literal["spot", "perp"]
@@ -35,14 +35,13 @@ class Instrument:
     lot_size: float = 0.00001
     min_notional: float = 0.0
     contract_size: float = 1.0  # base units per contract (OKX SWAP ctVal); 1 where sizes are in base
+    # derived once: decoders read ``id`` for every event they emit
+    id: str = field(init=False, compare=False, repr=False)
+    symbol: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def id(self) -> str:
-        return canonical_id(self.venue, self.market, self.base, self.quote)
-
-    @property
-    def symbol(self) -> str:
-        return display_symbol(self.market, self.base, self.quote)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", canonical_id(self.venue, self.market, self.base, self.quote))
+        object.__setattr__(self, "symbol", display_symbol(self.market, self.base, self.quote))
 
     @property
     def label(self) -> str:

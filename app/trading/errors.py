@@ -20,10 +20,3 @@ class ValidationFailed(TradingError):
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors), "validation")
         self.errors = errors
-
-
-class NoKeys(TradingError):
-    """A testnet/demo/live account was chosen but no API key is stored for it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, "no_keys")

@@ -95,8 +95,9 @@ def main() -> None:
         for key in keys:
             cfg.set_endpoint(key, "live", Endpoint(ws, rest))
     symbols = world_symbols(args.symbols)
-    wanted = sorted({f"{s.base}/{s.quote}" + (f":{s.quote}" if s.market == "perp" else "")
-                     for s in symbols["binance"]})
+    # every symbol any venue lists (USD quotes match USDT ones across venues)
+    wanted = sorted({f"{s.base}/USDT" + (":USDT" if s.market == "perp" else "")
+                     for listed in symbols.values() for s in listed})
     before = rss_mb(os.getpid())
     engine = Engine(cfg, wanted, venues=list(endpoints))
     engine.start()
@@ -113,7 +114,8 @@ def main() -> None:
     child.stdin.close()
     child.wait(10)
     print(f"{len(overview)} instruments on {len(endpoints)} venues, {synced} synced, "
-          f"median book {sorted(levels)[len(levels) // 2]} levels")
+          f"median book {sorted(levels)[len(levels) // 2]} levels, largest {max(levels)}, "
+          f"{sum(levels):,} levels in all")
     print(f"RSS: {before:.0f} MB before the engine, peak {peak:.0f} MB streaming (budget < 300 MB)")
 
 
