@@ -69,7 +69,11 @@ class FeedStatusBar(Widget):
         for health in ordered:
             separator = [("  │  ", "label")] if full else []
             full += separator + _detail(health)
-            compact += separator + (_detail(health) if health.name == current else _brief(health))
+        others = [h for h in ordered if h.name != current]
+        for health in ordered[:1] if current is not None else []:
+            compact += _detail(health)
+        for group in _by_venue(others):
+            compact += ([("  │  ", "label")] if compact else []) + _venue_brief(group)
         if not healths:
             full = compact = [("no feeds", "label")]
         right: list[Part] = []
@@ -137,3 +141,25 @@ def _detail(health: HealthView) -> list[Part]:
 
 def _brief(health: HealthView) -> list[Part]:
     return [(health.name + " ", "name"), _state_part(health)]
+
+
+_RANK = {"failed": 0, "stopped": 0, "reconnecting": 1, "connecting": 1, "stale": 2, "connected": 3}
+
+
+def _by_venue(healths: Sequence[HealthView]) -> list[list[HealthView]]:
+    """Connections grouped by venue (the first word of their name), in order."""
+    groups: dict[str, list[HealthView]] = {}
+    for h in healths:
+        key = h.name if h.backlog is not None else h.name.split(" ", 1)[0]
+        groups.setdefault(key, []).append(h)
+    return list(groups.values())
+
+
+def _venue_brief(group: list[HealthView]) -> list[Part]:
+    """A venue's connections in one word: the worst state, and how many are in it."""
+    if len(group) == 1:
+        return _brief(group[0])
+    worst = min(group, key=lambda h: _RANK.get(h.state, 0))
+    count = sum(1 for h in group if h.state == worst.state)
+    return [(worst.name.split(" ", 1)[0] + " ", "name"), _state_part(worst),
+            (f" {count}/{len(group)}", "label")]
