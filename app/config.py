@@ -64,6 +64,8 @@ theme = "cryptoterm-dark"    # or "cryptoterm-light"
 fps = 10                     # UI frames per second
 venues = ["binance"]         # any of "binance", "okx", "bybit", "coinbase"
 symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
+alert_bps = 50               # cross-venue view: deviation from the median that alerts
+usd_family = true            # compare USD, USDT and USDC markets as one
 
 # Endpoint overrides per venue and environment (proxies, regional hosts, tests):
 # [venues.binance.live]
@@ -119,6 +121,8 @@ class AppConfig:
     environment: str = "live"
     endpoints: dict[str, dict[str, Endpoint]] = field(default_factory=dict)
     trading: TradingConfig = field(default_factory=TradingConfig)
+    alert_bps: float = 50.0  # cross-venue deviation that raises an alert
+    usd_family: bool = True  # USD, USDT and USDC compared as one quote across venues
     book_snapshot_interval: float = 5.0  # seconds between recorded top-N book snapshots
     book_snapshot_depth: int = 20
 
@@ -202,6 +206,14 @@ def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
                 except ValueError as exc:
                     raise ConfigError(f"{where}: {exc}") from None
             cfg.symbols = list(value)
+        elif key == "alert_bps":
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 10_000:
+                raise ConfigError(f"{where} = {value!r}: basis points above 0, at most 10000")
+            cfg.alert_bps = float(value)
+        elif key == "usd_family":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where} = {value!r}: must be true or false")
+            cfg.usd_family = value
         elif key == "environment":
             if value not in ENVIRONMENTS:
                 raise ConfigError(f"{where} = {value!r}: use one of {', '.join(ENVIRONMENTS)}")

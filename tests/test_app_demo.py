@@ -149,3 +149,27 @@ async def test_cross_venue_view_opens_instrument(live_demo):
         await pilot.press("enter")
         await until(lambda: "Order book" in screen_text(app), what="back on the main screen")
         assert app.main_screen.instrument_id == BTC
+
+
+def test_cross_venue_snapshot(frozen_demo, snap_compare):
+    engine, sim = frozen_demo
+    deadline = time.monotonic() + 10
+    while len(engine.health()) < 3 or not all(h.state == "connected" for h in engine.health()):
+        assert time.monotonic() < deadline, "engine did not connect"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    sim.pump(steps=60)
+    deadline = time.monotonic() + 10
+    while not (all(s.synced and s.last for s in engine.overview())
+               and all(s.funding_rate is not None for s in engine.overview()
+                       if s.instrument.market == "perp")):
+        assert time.monotonic() < deadline, "frozen demo did not settle"
+        sim.pump(steps=0)
+        time.sleep(0.1)
+    app = CryptotermApp(engine, BTC, mode_label="DEMO", clock=lambda: FROZEN_NOW_MS / 1000)
+
+    async def open_view(pilot):
+        await pilot.press("x")
+        await pilot.pause(0.8)
+
+    assert snap_compare(app, terminal_size=(160, 30), run_before=open_view)

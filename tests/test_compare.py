@@ -30,3 +30,10 @@ def test_single_venue_never_alerts_and_unsynced_uses_last():
     (row,) = build_rows([one])
     assert row.median == 3000.0 and row.cells["binance"].deviation_bps is None
     assert not alerts([row])
+
+
+def test_quote_families_can_be_kept_apart():
+    rows = build_rows([s("binance", "spot", "USDT", 99.9, 100.1), s("coinbase", "spot", "USD", 101, 101.2)],
+                      families={})
+    assert [r.label for r in rows] == ["BTC/USD spot", "BTC/USDT spot"]
+    assert not alerts(rows)

@@ -66,3 +66,32 @@ async def test_quiet_depth_stream_on_a_live_connection_is_flagged_stale():
             assert "no book updates" in conn.health.error
         finally:
             await s.close()
+
+
+async def test_connect_gate_spaces_attempts():
+    import time as _time
+
+    from app.feeds.connection import ConnectGate
+
+    gate = ConnectGate(per_sec=20, burst=1)
+    start = _time.monotonic()
+    stamps = []
+    for _ in range(5):
+        await gate.wait()
+        stamps.append(_time.monotonic() - start)
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert all(g >= 0.045 for g in gaps), gaps
+
+
+async def test_connect_gate_allows_a_burst_then_paces():
+    import time as _time
+
+    from app.feeds.connection import ConnectGate
+
+    gate = ConnectGate(per_sec=10, burst=3)
+    start = _time.monotonic()
+    for _ in range(3):
+        await gate.wait()
+    assert _time.monotonic() - start < 0.05  # the start-up burst is not delayed
+    await gate.wait()
+    assert _time.monotonic() - start >= 0.09

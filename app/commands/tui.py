@@ -87,8 +87,10 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     engine.start()
     log.info("starting UI (%s)", "demo" if args.demo else "live data")
     try:
-        CryptotermApp(engine, instrument_id=first, theme=cfg.theme, fps=cfg.fps,
-                      mode_label="DEMO" if args.demo else "LIVE DATA").run()
+        app = CryptotermApp(engine, instrument_id=first, theme=cfg.theme, fps=cfg.fps,
+                            mode_label="DEMO" if args.demo else "LIVE DATA")
+        app.alert_bps, app.usd_family = cfg.alert_bps, cfg.usd_family
+        app.run()
     finally:
         engine.stop()
         if world is not None:

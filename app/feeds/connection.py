@@ -30,6 +30,31 @@ class ConnectionSettings:
     control_msgs_per_sec: float = 4.0  # Binance allows 5 inbound msgs/s, pongs included
 
 
+class ConnectGate:
+    """Paces connection attempts to one venue, across all of its connections (a token
+    bucket: a start-up burst, then the venue's per-IP rate — OKX 3 connects/s, Coinbase
+    8/s, Binance 300 per 5 min), so a reconnect storm after a network blip never earns a
+    ban."""
+
+    def __init__(self, per_sec: float, burst: int = 5) -> None:
+        self._rate = per_sec
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+            self._stamp = now
+            if self._tokens < 1.0:
+                await asyncio.sleep((1.0 - self._tokens) / self._rate)
+                self._stamp = time.monotonic()
+                self._tokens = 1.0
+            self._tokens -= 1.0
+
+
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2**attempt)], never below base/2 so a
     flapping venue is not hammered."""
@@ -46,7 +71,7 @@ class WsConnection:
                  on_frame: Callable[[str | bytes, float], None],
                  on_close: Callable[["WsConnection"], None] | None = None,
                  settings: ConnectionSettings | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, gate: ConnectGate | None = None) -> None:
         self.name = name
         self.url = url
         self.health = health
@@ -55,6 +80,7 @@ class WsConnection:
         self._on_frame = on_frame
         self._on_close = on_close
         self._rng = rng or random.Random()
+        self._gate = gate
         self._ws: ClientConnection | None = None
         self._stopping = False
         self._send_times: list[float] = []
@@ -92,6 +118,8 @@ class WsConnection:
         health = self.health
         while not self._stopping:
             health.state = "connecting" if health.reconnects == 0 and attempt == 0 else "reconnecting"
+            if self._gate is not None:
+                await self._gate.wait()
             try:
                 ws = await connect(self.url, open_timeout=self.settings.open_timeout,
                                    max_size=self.settings.max_size,

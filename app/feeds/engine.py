@@ -13,7 +13,7 @@ from pathlib import Path
 
 from app.config import AppConfig
 from app.feeds.capture import CaptureWriter
-from app.feeds.connection import ConnectionSettings
+from app.feeds.connection import ConnectGate, ConnectionSettings
 from app.feeds.feed import VenueFeed
 from app.feeds.health import FeedHealth, HealthView
 from app.feeds.hub import MarketHub
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 WEIGHT_PER_MINUTE = {("binance", "spot"): 5000, ("binance", "perp"): 2000, ("okx", "spot"): 500,
                      ("okx", "perp"): 500, ("bybit", "spot"): 3000, ("bybit", "perp"): 3000,
                      ("coinbase", "spot"): 400}
+# Connection attempts per second per venue, under each venue's per-IP limit
+# (Binance 300 per 5 min, OKX 3/s, Bybit 500 per 5 min, Coinbase 8/s).
+CONNECTS_PER_SEC = {"binance": 0.9, "okx": 2.5, "bybit": 1.5, "coinbase": 6.0}
 USD_FAMILY = ("USDT", "USD", "USDC")
 METADATA_MAX_AGE = 24 * 3600.0  # instrument metadata is refreshed daily
 
@@ -85,6 +88,7 @@ class Engine:
         # every market each venue lists (symbol switcher), and the REST/endpoint per market
         self._available: dict[tuple[str, MarketType], dict[str, Instrument]] = {}
         self._io: dict[tuple[str, MarketType], tuple[RestClient, object]] = {}
+        self._gates: dict[str, ConnectGate] = {}  # one connection-attempt pace per venue
         self._rests: list[RestClient] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -191,8 +195,11 @@ class Engine:
         rest, endpoint = self._io[(venue, market)]
         # the codec knows every listed market, so instruments added later decode at once
         codec = registry.make_venue(venue, market, list(self._available[(venue, market)].values()))
+        gate = self._gates.get(venue)
+        if gate is None:
+            gate = self._gates[venue] = ConnectGate(CONNECTS_PER_SEC.get(venue, 2.0))
         feed = VenueFeed(codec, self.hub, endpoint.ws_url, rest, instruments, settings=self.settings,
-                         clock=self.clock, capture=self.capture)
+                         clock=self.clock, capture=self.capture, gate=gate)
         self._feeds[(venue, market)] = feed
         await feed.start()
         for instrument_id, interval in self._watched:

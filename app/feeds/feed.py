@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from app.feeds.capture import CaptureWriter
-from app.feeds.connection import ConnectionSettings, WsConnection
+from app.feeds.connection import ConnectGate, ConnectionSettings, WsConnection
 from app.feeds.core import FeedCore, FeedStats
 from app.feeds.health import FeedHealth
 from app.feeds.hub import MarketHub
@@ -27,7 +27,7 @@ class VenueFeed:
                  settings: ConnectionSettings | None = None, kline_history: int = 500,
                  stream_stale_after: float = 15.0,
                  clock: Callable[[], float] = time.monotonic,
-                 capture: CaptureWriter | None = None) -> None:
+                 capture: CaptureWriter | None = None, gate: ConnectGate | None = None) -> None:
         self.venue = venue
         self.hub = hub
         self.ws_url = ws_url
@@ -37,6 +37,7 @@ class VenueFeed:
         self.stream_stale_after = stream_stale_after
         self.clock = clock
         self.capture = capture
+        self.gate = gate  # shared by every feed of one venue
         self._instruments = {i.id: i for i in instruments}
         self._intervals: dict[str, set[str]] = {i.id: set(intervals) for i in instruments}
         self.core = FeedCore(venue, hub, instruments, self._request_snapshot, self._resubscribe)
@@ -188,7 +189,7 @@ class VenueFeed:
         if self.capture is not None:
             handler = self.capture.wrap(self.venue.name, self.venue.market, handler)
         conn = WsConnection(plan.name, plan.url, health, self._on_open, handler,
-                            on_close=self._on_conn_close, settings=settings)
+                            on_close=self._on_conn_close, settings=settings, gate=self.gate)
         self._conns.append((conn, plan))
         with self.hub.lock:
             self.hub.add_health(health)

@@ -38,6 +38,8 @@ class CryptotermApp(App[None]):
         self.mode_label = mode_label
         self._initial_instrument = instrument_id
         self._clock = clock
+        self.alert_bps = 50.0  # cross-venue view settings (config [app] alert_bps, usd_family)
+        self.usd_family = True
         themes.register_themes(self)
         self.theme = theme  # raises InvalidThemeError for an unknown name: a CLI error to report
 
@@ -71,7 +73,8 @@ class CryptotermApp(App[None]):
         from app.ui.cross_venue_screen import CrossVenueScreen
 
         if not isinstance(self.screen, CrossVenueScreen):
-            self.push_screen(CrossVenueScreen(self.source, clock=self._clock))
+            self.push_screen(CrossVenueScreen(self.source, self.alert_bps, clock=self._clock,
+                                              usd_family=self.usd_family))
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -55,10 +55,12 @@ class CrossVenueScreen(Screen[None]):
     ]
 
     def __init__(self, source, threshold_bps: float = 50.0, refresh_hz: float = 2.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, usd_family: bool = True) -> None:
         super().__init__()
         self.source = source
         self.threshold_bps = threshold_bps
+        # None: the default USD/USDT/USDC family; {}: every quote is its own market
+        self.families = None if usd_family else {}
         self.refresh_hz = refresh_hz
         self._clock = clock
         self._alerting: set[tuple[str, str]] = set()
@@ -82,7 +84,7 @@ class CrossVenueScreen(Screen[None]):
         get = overview_of(self.source)
         if get is None:
             return
-        rows = build_rows(get(), self.threshold_bps)
+        rows = build_rows(get(), self.threshold_bps, self.families)
         self.query_one(CrossVenueTable).update_rows(rows)
         self._raise_alerts(rows)
         self.query_one("#xv-health", Static).update(health_strip(self.source.health()) or "no feeds yet")
