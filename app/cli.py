@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The engine thread wakes on every socket event; with the default 5 ms GIL switch
+    # interval each wake-up can wait a full slice behind the UI thread's rendering.
+    sys.setswitchinterval(0.001)
     try:
         args = build_parser().parse_args(argv)
         if args.print_config:

@@ -90,8 +90,8 @@ def test_any_listed_market_can_be_opened_at_runtime(running):
     engine.ensure(sol)
     assert engine.view(sol) is not None and not engine.view(sol).synced
     wait(lambda: engine.view(sol).synced and engine.view(sol).trades, what="SOL streaming")
-    eth_perp = "cryptoperp_binance_ethusdt"  # a market whose feed already runs
+    eth_perp = "cryptoperp_binance_ethusdt"  # a market whose feed may still be starting
     engine.ensure(eth_perp)
-    wait(lambda: engine.view(eth_perp).synced, what="ETH perp streaming")
+    wait(lambda: (v := engine.view(eth_perp)) is not None and v.synced, what="ETH perp streaming")
     last_id, bids, _ = sim.truth("ETHUSDT", "perp")
     assert engine.view(eth_perp).best_bid <= max(bids) * 1.01

@@ -64,6 +64,7 @@ async def test_place_see_cancel_then_market_fill_changes_position_and_balance(de
     async with app.run_test(size=(160, 45)) as pilot:
         await until(lambda: (v := engine.view(BTC)) is not None and v.synced and v.trades
                     and service.view().ready, what="a synced book")
+        await until(lambda: bool(app.screen.query("#oe-price")), what="the order panel")
         await pilot.pause(0.3)
         text = screen_text(app)
         assert "PAPER" in text and "Order · PAPER" in text  # environment always visible
@@ -126,6 +127,7 @@ async def test_validation_errors_show_at_their_field_and_nothing_is_sent(demo):
     async with app.run_test(size=(160, 45)) as pilot:
         await until(lambda: (v := engine.view(BTC)) is not None and v.synced
                     and service.view().ready, what="a synced book")
+        await until(lambda: bool(app.screen.query("#oe-price")), what="the order panel")
         entry = app.screen.query_one(OrderEntry)
         await type_into(pilot, "#oe-price", "1000.005")
         await type_into(pilot, "#oe-amount", "0.000001")
@@ -144,6 +146,9 @@ async def test_clicking_a_book_level_fills_the_price(demo):
     app = CryptotermApp(engine, BTC)
     async with app.run_test(size=(160, 45)) as pilot:
         await until(lambda: (v := engine.view(BTC)) is not None and v.synced, what="a synced book")
+        # the order panel joins the screen after the first market frame; wait for the
+        # final layout before reading rows off the ladder
+        await until(lambda: bool(app.screen.query("#oe-price")), what="the order panel")
         sim.pause()  # a still book, so the level under the pointer is the one we read
         await pilot.pause(0.3)
         ladder = app.screen.query_one(OrderBookLadder)
@@ -160,6 +165,7 @@ async def test_cancel_all_asks_first(demo):
     async with app.run_test(size=(160, 45)) as pilot:
         await until(lambda: (v := engine.view(BTC)) is not None and v.synced
                     and service.view().ready, what="a synced book")
+        await until(lambda: bool(app.screen.query("#oe-price")), what="the order panel")
         from app.trading.models import OrderRequest
         low = Decimal(str(round(engine.view(BTC).best_bid * 0.8, 2)))
         for _ in range(2):

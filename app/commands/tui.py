@@ -84,6 +84,7 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         if world is not None:
             world.stop()
         raise CommandError(f"--symbol {args.symbol}: not among the streamed symbols ({', '.join(symbols)})")
+    engine.prioritize(first)
     engine.start()
     log.info("starting UI (%s)", "demo" if args.demo else "live data")
     try:

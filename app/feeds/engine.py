@@ -89,6 +89,7 @@ class Engine:
         self._available: dict[tuple[str, MarketType], dict[str, Instrument]] = {}
         self._io: dict[tuple[str, MarketType], tuple[RestClient, object]] = {}
         self._gates: dict[str, ConnectGate] = {}  # one connection-attempt pace per venue
+        self._pending_ensure: set[str] = set()  # opened before their market list arrived
         self._rests: list[RestClient] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -104,6 +105,11 @@ class Engine:
                 self.hub.add_instrument(inst)
 
     # -- lifecycle -----------------------------------------------------------------
+
+    def prioritize(self, instrument_id: str | None) -> None:
+        """Start this instrument's market first (call before ``start``)."""
+        self._wanted.sort(key=lambda i: i.id != instrument_id)
+
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._thread_main, name="cryptoterm-engine", daemon=True)
@@ -142,10 +148,16 @@ class Engine:
         by_market: dict[tuple[str, MarketType], list[Instrument]] = {}
         for inst in self._wanted:
             by_market.setdefault((inst.venue, inst.market), []).append(inst)
-        boot = [asyncio.get_running_loop().create_task(self._start_market(v, m, insts))
-                for (v, m), insts in by_market.items()]
-        if self.trading is not None:
-            boot.append(asyncio.get_running_loop().create_task(self.trading.astart()))
+        loop = asyncio.get_running_loop()
+        # The instrument on screen first: its market starts now, everything else once
+        # its book is synced (or after a moment), so the first frame is not queued
+        # behind a dozen other markets' metadata, snapshots and history.
+        first = self._wanted[0] if self._wanted else None
+        key = (first.venue, first.market) if first else None
+        boot = [loop.create_task(self._start_market(*key, by_market[key]))] if key else []
+        boot.append(loop.create_task(self._start_rest(
+            first.id if first else None,
+            [(v, m, insts) for (v, m), insts in by_market.items() if (v, m) != key])))
         await self._stop_event.wait()
         for task in boot:
             task.cancel()
@@ -161,6 +173,25 @@ class Engine:
             await rest.close()
         if self.capture is not None:
             self.capture.close()
+
+    async def _start_rest(self, first_id: str | None, markets: list) -> None:
+        deadline = time.monotonic() + 2.5
+        while first_id is not None and time.monotonic() < deadline:
+            st = self.hub.state(first_id)
+            if st is None or (st.synced and st.trades):
+                # a breath for the UI to paint it before a dozen markets start at once
+                await asyncio.sleep(0.4)
+                break
+            await asyncio.sleep(0.05)
+        tasks = [asyncio.get_running_loop().create_task(self._start_market(v, m, insts))
+                 for v, m, insts in markets]
+        if self.trading is not None:
+            tasks.append(asyncio.get_running_loop().create_task(self.trading.astart()))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
 
     async def _start_market(self, venue: str, market: MarketType, wanted: list[Instrument]) -> None:
         name = f"{venue} {market}"
@@ -188,8 +219,14 @@ class Engine:
                 self.problems.append(f"{inst.symbol} is not traded on {name}")
         self._available[(venue, market)] = {i.id: i for i in available}
         self._io[(venue, market)] = (rest, endpoint)
-        if found:
-            await self._start_feed(venue, market, found)
+        late = [self._available[(venue, market)][i] for i in list(self._pending_ensure)
+                if i in self._available[(venue, market)] and i not in found_ids]
+        self._pending_ensure.difference_update(i.id for i in late)
+        with self.hub.lock:
+            for inst in late:
+                self.hub.add_instrument(inst)
+        if found or late:
+            await self._start_feed(venue, market, found + late)
 
     async def _start_feed(self, venue: str, market: MarketType, instruments: list[Instrument]) -> VenueFeed:
         rest, endpoint = self._io[(venue, market)]
@@ -262,6 +299,8 @@ class Engine:
         found = [(key, by_id[instrument_id]) for key, by_id in list(self._available.items())
                  if instrument_id in by_id]
         if not found:
+            # its venue's market list is still loading: opened as soon as it arrives
+            loop.call_soon_threadsafe(self._pending_ensure.add, instrument_id)
             return
         (venue, market), inst = found[0]
         with self.hub.lock:  # visible (as unsynced) right away, before the feed has it

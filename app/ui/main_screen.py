@@ -80,6 +80,8 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self.trading = trading_of(source)  # None: no order entry (tests, replays)
         self._trading_version = -1
         self._trading_problem: str | None = None
+        self._trading_ready = False  # order panel and blotters mounted
+        self._trading_mounting = False
 
     def compose(self) -> ComposeResult:
         yield AppHeader(self.app.title or "cryptoterm", self.mode_label, id="header")
@@ -89,10 +91,8 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
             with Vertical(id="right-column"):
                 yield KlineChart(id="chart")
                 yield TradesTape(id="tape")
-            if self.trading is not None:
-                yield OrderEntry(id="order-entry")
-        if self.trading is not None:
-            yield Blotter(id="blotter")
+        # the order panel and blotters are mounted after the first market frame: the
+        # book, chart and tape come first (see _mount_trading_widgets)
         yield FeedStatusBar(clock=self._clock, id="status")
         yield Footer()
 
@@ -103,7 +103,8 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self._tape = self.query_one(TradesTape)
         self._chart = self.query_one(KlineChart)
         self._status = self.query_one(FeedStatusBar)
-        self.mount_trading()
+        if self.trading is not None:
+            self.set_timer(2.0, self._mount_trading_widgets)  # if the market is slow to come
         self._resolve_instrument()
         self.set_interval(1.0 / max(0.5, self.fps), self.refresh_views)
         self.refresh_views()
@@ -217,7 +218,7 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         # The ticker's funding countdown and the status bar's clock move without new data.
         self._ticker.update_view(view)
         self._status.update(healths, view)
-        if self.trading is not None:
+        if self._trading_ready:
             self.update_trading(view)
         self.update_recording()
         key = None if view is None else (view.instrument.id, view.seq, view.synced, self.group,
@@ -229,6 +230,19 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self._ladder.update_view(view, self.group)
         self._tape.update_view(view)
         self._chart.update_view(view)
+        if self.trading is not None and not self._trading_ready and view is not None and view.synced:
+            self.call_after_refresh(self._mount_trading_widgets)
+
+    async def _mount_trading_widgets(self) -> None:
+        """Order entry and blotters join the screen once the market is on it: styling
+        them costs a few hundred milliseconds the first frame should not wait for."""
+        if self.trading is None or self._trading_mounting:
+            return
+        self._trading_mounting = True
+        await self.query_one("#main-body").mount(OrderEntry(id="order-entry"))
+        await self.mount(Blotter(id="blotter"), before=self._status)
+        self.mount_trading()
+        self._trading_ready = True
 
     def _call(self, method: Callable[..., T], *args: object) -> T | None:
         """Call a MarketSource method; an engine error is reported once, not 10 times a second."""
