@@ -21,14 +21,14 @@ import orjson
 from app.feeds.replay import Replayer
 
 
-def record(path: Path, seconds: float, rate: float) -> None:
+def record(path: Path, seconds: float, rate: float, venues: list[str] | None = None) -> None:
     from app.config import load_config
     from app.feeds.capture import CaptureWriter
     from app.feeds.engine import Engine
     from app.sim.world import DemoWorld
 
     cfg = load_config(None, Path(tempfile.mkdtemp(prefix="ct-bench-")))
-    with DemoWorld(seed=5, rate=rate, depth_interval_ms=100) as world:
+    with DemoWorld(seed=5, rate=rate, depth_interval_ms=100, venues=venues) as world:
         world.configure(cfg)
         capture = CaptureWriter(path)
         engine = Engine(cfg, world.symbols(), capture=capture, venues=world.venues())
@@ -61,10 +61,11 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=400.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--capture", help="use this capture instead of recording one")
+    ap.add_argument("--venues", help="comma-separated venues to record (default: all)")
     args = ap.parse_args()
     path = Path(args.capture) if args.capture else Path(tempfile.mkdtemp()) / "bench.jsonl"
     if not args.capture:
-        record(path, args.seconds, args.rate)
+        record(path, args.seconds, args.rate, args.venues.split(",") if args.venues else None)
     lines = path.read_bytes().splitlines()
     by_venue: dict[str, list[bytes]] = {}
     for line in lines:
