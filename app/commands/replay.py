@@ -38,11 +38,11 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         sink = recorder.sink()
         # book changes go to --emit events only; the store samples what it needs
         listeners.append(lambda ev: sink(ev) if type(ev).__name__ != "BookTop" else None)
-    on_event = None
-    if listeners:
-        def on_event(ev) -> None:
-            for listener in listeners:
-                listener(ev)
+    def fan_out(ev) -> None:
+        for listener in listeners:
+            listener(ev)
+
+    on_event = fan_out if listeners else None
     rep = Replayer(on_event=on_event, emit_books=args.emit == "events")
     if sink is not None:
         # the replay's own instrument list names what the store records

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from app.commands.base import CommandError
-from app.config import THEMES, AppConfig, Endpoint
+from app.config import THEMES, AppConfig
 from app.market.instruments import parse_display_symbol
 
 log = logging.getLogger(__name__)

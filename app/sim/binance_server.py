@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import socket
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,11 +22,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from aiohttp import web
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from app.sim import binance_wire as wire
+from app.sim.serving import LocalVenue
 from app.sim.market import (SIM_INTERVALS, ClosedKline, ModelParams, SimMarket, SimSymbol,
                             SymbolKey, SymbolSim, default_demo_symbols)
 
@@ -134,7 +134,7 @@ def _ws_error(code: int, msg: str, rid: Any) -> bytes:
     return orjson.dumps({"error": {"code": code, "msg": msg}, "id": rid})
 
 
-class BinanceSim:
+class BinanceSim(LocalVenue):
     """A local Binance: ``async with BinanceSim(symbols, seed=1) as sim: sim.ws_url``.
 
     Test knobs (call them on the sim's event loop, or through ``SimThread``):
@@ -198,51 +198,19 @@ class BinanceSim:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._server = await serve(
-            self._handle_ws, "127.0.0.1", 0, max_size=16 * 2**20, compression=None, close_timeout=2,
-            process_request=self._check_path)
-        ws_port = self._server.sockets[0].getsockname()[1]
-        self.ws_url = f"ws://127.0.0.1:{ws_port}"
-        app = web.Application()
-        app.router.add_get("/api/v3/ping", self._ping)
-        app.router.add_get("/api/v3/time", self._time)
-        app.router.add_get("/api/v3/depth", self._rest(self._depth, "spot"))
-        app.router.add_get("/api/v3/klines", self._rest(self._klines, "spot"))
-        app.router.add_get("/api/v3/exchangeInfo", self._rest(self._exchange_info, "spot"))
-        app.router.add_get("/fapi/v1/ping", self._ping)
-        app.router.add_get("/fapi/v1/time", self._time)
-        app.router.add_get("/fapi/v1/depth", self._rest(self._depth, "perp"))
-        app.router.add_get("/fapi/v1/klines", self._rest(self._klines, "perp"))
-        app.router.add_get("/fapi/v1/exchangeInfo", self._rest(self._exchange_info, "perp"))
-        app.router.add_get("/fapi/v1/premiumIndex", self._rest(self._premium_index, "perp"))
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.rest_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self._clock = asyncio.create_task(self._run_clock(), name="binance-sim-clock")
-
-    async def stop(self) -> None:
-        if self._clock is not None:
-            self._clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock
-            self._clock = None
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> BinanceSim:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await self._listen([
+            ("/api/v3/ping", self._ping),
+            ("/api/v3/time", self._time),
+            ("/api/v3/depth", self._rest(self._depth, "spot")),
+            ("/api/v3/klines", self._rest(self._klines, "spot")),
+            ("/api/v3/exchangeInfo", self._rest(self._exchange_info, "spot")),
+            ("/fapi/v1/ping", self._ping),
+            ("/fapi/v1/time", self._time),
+            ("/fapi/v1/depth", self._rest(self._depth, "perp")),
+            ("/fapi/v1/klines", self._rest(self._klines, "perp")),
+            ("/fapi/v1/exchangeInfo", self._rest(self._exchange_info, "perp")),
+            ("/fapi/v1/premiumIndex", self._rest(self._premium_index, "perp")),
+        ], ws_path='', clock_name='binance-sim-clock', max_size=16 * 2**20, compression=None, close_timeout=2, process_request=self._check_path)
 
     # -- knobs -------------------------------------------------------------------------
 
@@ -252,23 +220,6 @@ class BinanceSim:
         self._paused = True
         for f in self._feeds:
             self._flush_depth(f)
-
-    def resume(self) -> None:
-        self._paused = False
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def set_rate(self, events_per_second: float) -> None:
-        """Model events per second per symbol."""
-        if events_per_second < 0:
-            raise ValueError("rate must be >= 0")
-        self._rate = float(events_per_second)
-
-    @property
-    def rate(self) -> float:
-        return self._rate
 
     def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
         """Advance the model by hand (works while paused): move time by ``dt_ms``, run

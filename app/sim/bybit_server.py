@@ -17,9 +17,7 @@ snapshot mid-stream), ``service_restart`` (u restarts at 1 with the whole book),
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,11 +26,12 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from app.sim import bybit_wire as wire
+from app.sim.serving import LocalVenue
 from app.sim.binance_server import FROZEN_NOW_MS, SimThread
 from app.sim.market import ClosedKline, ModelParams, SimMarket, SimSymbol, SymbolSim
 
@@ -101,7 +100,7 @@ class _Feed:
         return self.sim.spec.symbol
 
 
-class BybitSim:
+class BybitSim(LocalVenue):
     """A local Bybit: ``async with BybitSim(seed=1) as sim: sim.ws_url``.
 
     Knobs (call them on the sim's loop, or through ``BybitSimThread``): ``pause``,
@@ -170,44 +169,13 @@ class BybitSim:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._server = await serve(
-            self._handle_ws, "127.0.0.1", 0, max_size=2**20, compression=None,
-            close_timeout=2, process_request=self._check_path)
-        self.ws_url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/v5/public"
-        app = web.Application()
-        app.router.add_get("/v5/market/time", self._rest(self._time))
-        app.router.add_get("/v5/market/instruments-info", self._rest(self._instruments))
-        app.router.add_get("/v5/market/kline", self._rest(self._klines))
-        app.router.add_get("/v5/market/orderbook", self._rest(self._orderbook))
-        app.router.add_get("/v5/market/full_orderbook", self._rest(self._full_orderbook))
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.rest_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self._clock = asyncio.create_task(self._run_clock(), name="bybit-sim-clock")
-
-    async def stop(self) -> None:
-        if self._clock is not None:
-            self._clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock
-            self._clock = None
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> BybitSim:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await self._listen([
+            ("/v5/market/time", self._rest(self._time)),
+            ("/v5/market/instruments-info", self._rest(self._instruments)),
+            ("/v5/market/kline", self._rest(self._klines)),
+            ("/v5/market/orderbook", self._rest(self._orderbook)),
+            ("/v5/market/full_orderbook", self._rest(self._full_orderbook)),
+        ], ws_path='/v5/public', clock_name='bybit-sim-clock', max_size=2**20, compression=None, close_timeout=2, process_request=self._check_path)
 
     # -- knobs -------------------------------------------------------------------------
 
@@ -217,23 +185,6 @@ class BybitSim:
         self._paused = True
         for f in self._feeds.values():
             self._flush_books(f)
-
-    def resume(self) -> None:
-        self._paused = False
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def set_rate(self, events_per_second: float) -> None:
-        """Model events per second per symbol."""
-        if events_per_second < 0:
-            raise ValueError("rate must be >= 0")
-        self._rate = float(events_per_second)
-
-    @property
-    def rate(self) -> float:
-        return self._rate
 
     def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
         """Advance the model by hand (works while paused) and push every due frame."""

@@ -14,19 +14,18 @@ codec uses (products, candles, product book, time).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 
 from app.market.klines import INTERVAL_MS
 from app.sim import coinbase_wire as wire
+from app.sim.serving import LocalVenue
 from app.sim.binance_server import FROZEN_NOW_MS, SimThread
 from app.sim.market import ClosedKline, Fill, ModelParams, SimMarket, SimSymbol, SymbolSim
 
@@ -74,7 +73,7 @@ class _RestError(Exception):
         self.message = message
 
 
-class CoinbaseSim:
+class CoinbaseSim(LocalVenue):
     """A local Coinbase: ``async with CoinbaseSim(seed=1) as sim: sim.ws_url``.
 
     Knobs (call them on the sim's loop, or through ``CoinbaseSimThread``): ``pause``,
@@ -140,46 +139,19 @@ class CoinbaseSim:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._server = await serve(self._handle_ws, "127.0.0.1", 0, max_size=2**20,
-                                   compression=None, close_timeout=2)
-        self.ws_url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        app = web.Application()
         base = "/api/v3/brokerage"
-        app.router.add_get(f"{base}/time", self._rest(self._time))
-        app.router.add_get(f"{base}/market/products", self._rest(self._products_list))
-        app.router.add_get(f"{base}/market/products/{{product_id}}", self._rest(self._product))
-        app.router.add_get(f"{base}/market/products/{{product_id}}/candles", self._rest(self._candles))
-        app.router.add_get(f"{base}/market/product_book", self._rest(self._product_book))
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.rest_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self._clock = asyncio.create_task(self._run_clock(), name="coinbase-sim-clock")
+        await self._listen([
+            (f"{base}/time", self._rest(self._time)),
+            (f"{base}/market/products", self._rest(self._products_list)),
+            (f"{base}/market/products/{{product_id}}", self._rest(self._product)),
+            (f"{base}/market/products/{{product_id}}/candles", self._rest(self._candles)),
+            (f"{base}/market/product_book", self._rest(self._product_book)),
+        ], ws_path='', clock_name='coinbase-sim-clock', max_size=2**20, compression=None, close_timeout=2)
 
     async def stop(self) -> None:
-        if self._clock is not None:
-            self._clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock
-            self._clock = None
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await super().stop()
         for task in list(self._tasks):
             task.cancel()
-
-    async def __aenter__(self) -> CoinbaseSim:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # -- knobs -------------------------------------------------------------------------
 
@@ -191,22 +163,11 @@ class CoinbaseSim:
             self._flush_l2(p)
             self._flush_trades(p)
 
-    def resume(self) -> None:
-        self._paused = False
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
     def set_rate(self, events_per_second: float) -> None:
         """Model events per second per product."""
         if events_per_second < 0:
             raise ValueError("rate must be >= 0")
         self._rate = float(events_per_second)
-
-    @property
-    def rate(self) -> float:
-        return self._rate
 
     def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
         """Advance the model by hand (works while paused) and push every due frame."""

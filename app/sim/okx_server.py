@@ -17,10 +17,8 @@ announced snapshot-less mode (REST ``books`` then carries the ``seqId``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import secrets
-import socket
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,11 +28,12 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from app.market.instruments import MarketType
+from app.sim.serving import LocalVenue
 from app.sim.binance_server import SimThread
 from app.sim.candles import Candle
 from app.sim.market import SIM_INTERVALS, ClosedKline, ModelParams, SimMarket, SimSymbol, SymbolSim
@@ -189,7 +188,7 @@ def _int_param(query: Any, name: str, default: int | None) -> int | None:
     return int(raw)
 
 
-class OkxSim:
+class OkxSim(LocalVenue):
     """A local OKX: ``async with OkxSim(seed=1) as sim: sim.ws_url`` (the ``/ws/v5`` base).
 
     Knobs (call them on the sim's loop, or through ``OkxSimThread``): ``pause``/``resume``,
@@ -266,44 +265,13 @@ class OkxSim:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._server = await serve(
-            self._handle_ws, "127.0.0.1", 0, max_size=2**20, compression=None, close_timeout=2,
-            ping_interval=None, process_request=self._check_path)
-        self.ws_url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/ws/v5"
-        app = web.Application()
-        app.router.add_get("/api/v5/public/time", self._rest(self._time))
-        app.router.add_get("/api/v5/public/instruments", self._rest(self._instruments))
-        app.router.add_get("/api/v5/market/candles", self._rest(self._candles))
-        app.router.add_get("/api/v5/market/history-candles", self._rest(self._candles))
-        app.router.add_get("/api/v5/market/books", self._rest(self._books))
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(self._runner, sock).start()
-        self.rest_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self._clock = asyncio.create_task(self._run_clock(), name="okx-sim-clock")
-
-    async def stop(self) -> None:
-        if self._clock is not None:
-            self._clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock
-            self._clock = None
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> OkxSim:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await self._listen([
+            ("/api/v5/public/time", self._rest(self._time)),
+            ("/api/v5/public/instruments", self._rest(self._instruments)),
+            ("/api/v5/market/candles", self._rest(self._candles)),
+            ("/api/v5/market/history-candles", self._rest(self._candles)),
+            ("/api/v5/market/books", self._rest(self._books)),
+        ], ws_path='/ws/v5', clock_name='okx-sim-clock', max_size=2**20, compression=None, close_timeout=2, ping_interval=None, process_request=self._check_path)
 
     # -- knobs ---------------------------------------------------------------------------
 
@@ -314,22 +282,11 @@ class OkxSim:
         for inst in self._insts.values():
             self._flush_book(inst)
 
-    def resume(self) -> None:
-        self._paused = False
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
     def set_rate(self, events_per_second: float) -> None:
         """Model events per second per instrument."""
         if events_per_second < 0:
             raise ValueError("rate must be >= 0")
         self._rate = float(events_per_second)
-
-    @property
-    def rate(self) -> float:
-        return self._rate
 
     def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
         """Advance the model by hand (works while paused) and push every due frame."""
