@@ -22,12 +22,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from aiohttp import web
-from websockets.asyncio.server import Server, ServerConnection, broadcast
+from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from app.sim import binance_wire as wire
-from app.sim.serving import LocalVenue
+from app.sim.serving import FROZEN_NOW_MS, LocalVenue  # noqa: F401 (re-exported)
 from app.sim.market import (SIM_INTERVALS, ClosedKline, ModelParams, SimMarket, SimSymbol,
                             SymbolKey, SymbolSim, default_demo_symbols)
 
@@ -35,7 +35,6 @@ T = TypeVar("T")
 
 # 2026-01-01 12:34:56 UTC: a fixed "now" for screenshot tests, mid-day so that the
 # day's kline is not an empty one that just opened.
-FROZEN_NOW_MS = 1_767_270_896_000
 KLINE_PUSH_MS = 250
 KLINE_IDLE_PUSH_MS = 2000
 TICKER_PUSH_MS = 1000
@@ -168,27 +167,11 @@ class BinanceSim(LocalVenue):
         self._last_sent_u: dict[SymbolKey, int] = {}
         self.frames_sent = 0
         self.rest_requests = 0
-        self.ws_url = ""
-        self.rest_url = ""
-        self._server: Server | None = None
-        self._runner: web.AppRunner | None = None
-        self._clock: asyncio.Task[None] | None = None
         now = self.market.now_ms
         self._next_depth = now + depth_interval_ms
         self._next_kline = now + KLINE_PUSH_MS
         self._next_ticker = now + TICKER_PUSH_MS
         self._next_mark_3s = now + 3 * TICKER_PUSH_MS
-
-    @classmethod
-    def frozen(cls, symbols: list[SimSymbol] | None = None, *, seed: int = 1,
-               now_ms: int = FROZEN_NOW_MS, warmup_steps: int = 300,
-               warmup_step_ms: int = 100, **kwargs: Any) -> BinanceSim:
-        """A paused sim whose model clock reads exactly ``now_ms`` after a deterministic
-        warm-up: same seed and same calls give byte-identical frames and responses.
-        Use ``pump()`` to push frames out while it stays paused."""
-        start = now_ms - warmup_steps * warmup_step_ms
-        return cls(symbols, seed=seed, start_time_ms=start, warmup_steps=warmup_steps,
-                   warmup_step_ms=warmup_step_ms, paused=True, **kwargs)
 
     @classmethod
     def in_thread(cls, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> SimThread:
@@ -210,7 +193,8 @@ class BinanceSim(LocalVenue):
             ("/fapi/v1/klines", self._rest(self._klines, "perp")),
             ("/fapi/v1/exchangeInfo", self._rest(self._exchange_info, "perp")),
             ("/fapi/v1/premiumIndex", self._rest(self._premium_index, "perp")),
-        ], ws_path='', clock_name='binance-sim-clock', max_size=16 * 2**20, compression=None, close_timeout=2, process_request=self._check_path)
+        ], ws_path='', clock_name='binance-sim-clock',
+            max_size=16 * 2**20, compression=None, close_timeout=2, process_request=self._check_path)
 
     # -- knobs -------------------------------------------------------------------------
 

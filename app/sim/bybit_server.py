@@ -26,13 +26,13 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from websockets.asyncio.server import Server, ServerConnection, broadcast
+from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from app.sim import bybit_wire as wire
 from app.sim.serving import LocalVenue
-from app.sim.binance_server import FROZEN_NOW_MS, SimThread
+from app.sim.binance_server import SimThread
 from app.sim.market import ClosedKline, ModelParams, SimMarket, SimSymbol, SymbolSim
 
 KLINE_PUSH_MS = 250
@@ -142,25 +142,10 @@ class BybitSim(LocalVenue):
         self.frames_sent = 0
         self.rest_requests = 0
         self.pings = 0
-        self.ws_url = ""
-        self.rest_url = ""
-        self._server: Server | None = None
-        self._runner: web.AppRunner | None = None
-        self._clock: asyncio.Task[None] | None = None
         now = self.market.now_ms
         self._next_depth = now + depth_interval_ms
         self._next_kline = now + KLINE_PUSH_MS
         self._next_ticker = now + TICKER_PUSH_MS
-
-    @classmethod
-    def frozen(cls, symbols: list[SimSymbol] | None = None, *, seed: int = 1,
-               now_ms: int = FROZEN_NOW_MS, warmup_steps: int = 300,
-               warmup_step_ms: int = 100, **kwargs: Any) -> BybitSim:
-        """A paused sim whose model clock reads exactly ``now_ms`` after a deterministic
-        warm-up; ``pump()`` pushes frames while it stays paused."""
-        start = now_ms - warmup_steps * warmup_step_ms
-        return cls(symbols, seed=seed, start_time_ms=start, warmup_steps=warmup_steps,
-                   warmup_step_ms=warmup_step_ms, paused=True, **kwargs)
 
     @classmethod
     def in_thread(cls, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> BybitSimThread:
@@ -175,7 +160,8 @@ class BybitSim(LocalVenue):
             ("/v5/market/kline", self._rest(self._klines)),
             ("/v5/market/orderbook", self._rest(self._orderbook)),
             ("/v5/market/full_orderbook", self._rest(self._full_orderbook)),
-        ], ws_path='/v5/public', clock_name='bybit-sim-clock', max_size=2**20, compression=None, close_timeout=2, process_request=self._check_path)
+        ], ws_path='/v5/public', clock_name='bybit-sim-clock',
+            max_size=2**20, compression=None, close_timeout=2, process_request=self._check_path)
 
     # -- knobs -------------------------------------------------------------------------
 

@@ -20,13 +20,13 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from websockets.asyncio.server import Server, ServerConnection, broadcast
+from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 
 from app.market.klines import INTERVAL_MS
 from app.sim import coinbase_wire as wire
 from app.sim.serving import LocalVenue
-from app.sim.binance_server import FROZEN_NOW_MS, SimThread
+from app.sim.binance_server import SimThread
 from app.sim.market import ClosedKline, Fill, ModelParams, SimMarket, SimSymbol, SymbolSim
 
 TRADES_BATCH_MS = 250
@@ -112,25 +112,11 @@ class CoinbaseSim(LocalVenue):
         self.frames_sent = 0
         self.frames_skipped = 0
         self.rest_requests = 0
-        self.ws_url = ""
-        self.rest_url = ""
-        self._server: Server | None = None
-        self._runner: web.AppRunner | None = None
-        self._clock: asyncio.Task[None] | None = None
         now = self.market.now_ms
         self._next_l2 = now + l2_interval_ms
         self._next_trades = now + TRADES_BATCH_MS
         self._next_ticker = now + TICKER_PUSH_MS
         self._next_candles = now + CANDLE_PUSH_MS
-
-    @classmethod
-    def frozen(cls, symbols: list[SimSymbol] | None = None, *, seed: int = 1,
-               now_ms: int = FROZEN_NOW_MS, warmup_steps: int = 300,
-               warmup_step_ms: int = 100, **kwargs: Any) -> CoinbaseSim:
-        """A paused sim whose model clock reads ``now_ms`` after a deterministic warm-up."""
-        start = now_ms - warmup_steps * warmup_step_ms
-        return cls(symbols, seed=seed, start_time_ms=start, warmup_steps=warmup_steps,
-                   warmup_step_ms=warmup_step_ms, paused=True, **kwargs)
 
     @classmethod
     def in_thread(cls, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> CoinbaseSimThread:
@@ -146,7 +132,8 @@ class CoinbaseSim(LocalVenue):
             (f"{base}/market/products/{{product_id}}", self._rest(self._product)),
             (f"{base}/market/products/{{product_id}}/candles", self._rest(self._candles)),
             (f"{base}/market/product_book", self._rest(self._product_book)),
-        ], ws_path='', clock_name='coinbase-sim-clock', max_size=2**20, compression=None, close_timeout=2)
+        ], ws_path='', clock_name='coinbase-sim-clock',
+            max_size=2**20, compression=None, close_timeout=2)
 
     async def stop(self) -> None:
         await super().stop()

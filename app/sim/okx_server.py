@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from websockets.asyncio.server import Server, ServerConnection, broadcast
+from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -39,7 +39,6 @@ from app.sim.candles import Candle
 from app.sim.market import SIM_INTERVALS, ClosedKline, ModelParams, SimMarket, SimSymbol, SymbolSim
 from app.sim.units import fmt_fixed
 
-FROZEN_NOW_MS = 1_767_270_896_000  # the Binance sim's fixed "now", for screenshots
 CANDLE_PUSH_MS = 500
 CANDLE_IDLE_PUSH_MS = 5000
 TICKER_PUSH_MS = 1000
@@ -236,27 +235,12 @@ class OkxSim(LocalVenue):
         self.rest_requests = 0
         self.snapshots_sent = 0
         self.keepalives_sent = 0
-        self.ws_url = ""
-        self.rest_url = ""
-        self._server: Server | None = None
-        self._runner: web.AppRunner | None = None
-        self._clock: asyncio.Task[None] | None = None
         now = self.market.now_ms
         self._next_depth = now + depth_interval_ms
         self._next_candle = now + CANDLE_PUSH_MS
         self._next_ticker = now + TICKER_PUSH_MS
         self._next_mark = now + MARK_PUSH_MS
         self._next_funding = now + FUNDING_PUSH_MS
-
-    @classmethod
-    def frozen(cls, symbols: list[OkxSymbol] | None = None, *, seed: int = 1,
-               now_ms: int = FROZEN_NOW_MS, warmup_steps: int = 300,
-               warmup_step_ms: int = 100, **kwargs: Any) -> OkxSim:
-        """A paused sim whose model clock reads exactly ``now_ms`` after a deterministic
-        warm-up; ``pump()`` pushes frames while it stays paused."""
-        start = now_ms - warmup_steps * warmup_step_ms
-        return cls(symbols, seed=seed, start_time_ms=start, warmup_steps=warmup_steps,
-                   warmup_step_ms=warmup_step_ms, paused=True, **kwargs)
 
     @classmethod
     def in_thread(cls, symbols: list[OkxSymbol] | None = None, **kwargs: Any) -> OkxSimThread:
@@ -271,7 +255,8 @@ class OkxSim(LocalVenue):
             ("/api/v5/market/candles", self._rest(self._candles)),
             ("/api/v5/market/history-candles", self._rest(self._candles)),
             ("/api/v5/market/books", self._rest(self._books)),
-        ], ws_path='/ws/v5', clock_name='okx-sim-clock', max_size=2**20, compression=None, close_timeout=2, ping_interval=None, process_request=self._check_path)
+        ], ws_path='/ws/v5', clock_name='okx-sim-clock',
+            max_size=2**20, compression=None, close_timeout=2, ping_interval=None, process_request=self._check_path)
 
     # -- knobs ---------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from websockets.asyncio.server import Server, serve
 
 Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+FROZEN_NOW_MS = 1_767_270_896_000  # 2026-01-01 12:34:56 UTC: "now" in screenshot tests
 
 
 class LocalVenue:
@@ -26,6 +27,16 @@ class LocalVenue:
     _rate: float = 0.0
     ws_url: str = ""
     rest_url: str = ""
+
+    @classmethod
+    def frozen(cls, symbols: list | None = None, *, seed: int = 1, now_ms: int = FROZEN_NOW_MS,
+               warmup_steps: int = 300, warmup_step_ms: int = 100, **kwargs: Any):
+        """A paused sim whose model clock reads exactly ``now_ms`` after a deterministic
+        warm-up: same seed and same calls give byte-identical frames and responses.
+        ``pump()`` pushes frames out while it stays paused."""
+        start = now_ms - warmup_steps * warmup_step_ms
+        return cls(symbols, seed=seed, start_time_ms=start, warmup_steps=warmup_steps,  # type: ignore[call-arg]
+                   warmup_step_ms=warmup_step_ms, paused=True, **kwargs)
 
     async def _listen(self, routes: Iterable[Route], ws_path: str = "", clock_name: str = "sim-clock",
                       **ws_options: Any) -> None:
