@@ -211,11 +211,6 @@ class BinanceSim(LocalVenue):
         changed klines, tickers and mark prices. Deterministic: no wall clock involved."""
         self._advance(dt_ms, [steps] * len(self._feeds), force_periodic=True)
 
-    def drop_connections(self) -> None:
-        """Abort every client websocket without a closing handshake."""
-        for c in list(self._clients):
-            c.ws.transport.abort()
-
     def skip_sequence(self, symbol: str, market: str | None = None) -> None:
         """Silently drop the next depth diff frame of ``symbol`` (a sequence gap)."""
         self._skip.add(self.market.sim(symbol, market).spec.key)
@@ -600,6 +595,8 @@ class SimThread:
     sim's loop, so it is safe to call from any other thread.
     """
 
+    sim_class: type = BinanceSim  # venue subclasses name their own simulator
+
     def __init__(self, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> None:
         self._symbols = symbols
         self._kwargs = kwargs
@@ -613,7 +610,8 @@ class SimThread:
     def start(self, timeout: float = 10.0) -> SimThread:
         if self._thread is not None:
             raise RuntimeError("SimThread already started")
-        self._thread = threading.Thread(target=self._main, name="binance-sim", daemon=True)
+        name = type(self).sim_class.__name__.removesuffix("Sim").lower() + "-sim"
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
             raise TimeoutError("the simulator did not start in time")
@@ -628,7 +626,7 @@ class SimThread:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         try:
-            sim = BinanceSim(self._symbols, **self._kwargs)
+            sim = type(self).sim_class(self._symbols, **self._kwargs)
             await sim.start()
         except BaseException as e:  # reported to the starting thread by start()
             self._error = e

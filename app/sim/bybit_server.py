@@ -176,11 +176,6 @@ class BybitSim(LocalVenue):
         """Advance the model by hand (works while paused) and push every due frame."""
         self._advance(dt_ms, [steps] * len(self._feeds), force_periodic=True)
 
-    def drop_connections(self) -> None:
-        """Abort every client websocket without a closing handshake."""
-        for c in list(self._clients):
-            c.ws.transport.abort()
-
     def send_malformed(self) -> None:
         """Send one truncated JSON text frame to every connection."""
         conns = [c.ws for c in self._clients]
@@ -651,22 +646,7 @@ class BybitSimThread(SimThread):
     """Runs a BybitSim on its own thread and loop (``--demo``); every knob is marshalled
     onto the sim's loop, so it is safe from any thread."""
 
-    async def _amain(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        try:
-            sim = BybitSim(self._symbols, **self._kwargs)
-            await sim.start()
-        except BaseException as e:  # reported to the starting thread by start()
-            self._error = e
-            self._ready.set()
-            return
-        self._sim = sim  # type: ignore[assignment]
-        self._ready.set()
-        try:
-            await self._stopping.wait()
-        finally:
-            await sim.stop()
+    sim_class = BybitSim
 
     @property
     def sim(self) -> BybitSim:  # type: ignore[override]

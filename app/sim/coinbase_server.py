@@ -150,20 +150,9 @@ class CoinbaseSim(LocalVenue):
             self._flush_l2(p)
             self._flush_trades(p)
 
-    def set_rate(self, events_per_second: float) -> None:
-        """Model events per second per product."""
-        if events_per_second < 0:
-            raise ValueError("rate must be >= 0")
-        self._rate = float(events_per_second)
-
     def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
         """Advance the model by hand (works while paused) and push every due frame."""
         self._advance(dt_ms, [steps] * len(self._products), force=True)
-
-    def drop_connections(self) -> None:
-        """Abort every client websocket without a closing handshake."""
-        for c in list(self._clients):
-            c.ws.transport.abort()
 
     def skip_sequence(self) -> None:
         """The next message due to each connection is not sent (its sequence_num is
@@ -516,25 +505,7 @@ class CoinbaseSim(LocalVenue):
 class CoinbaseSimThread(SimThread):
     """A CoinbaseSim on its own thread and loop; every knob runs on the sim's loop."""
 
-    def _main(self) -> None:
-        asyncio.run(self._run_coinbase())
-
-    async def _run_coinbase(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        try:
-            sim = CoinbaseSim(self._symbols, **self._kwargs)
-            await sim.start()
-        except BaseException as e:  # reported to the starting thread by start()
-            self._error = e
-            self._ready.set()
-            return
-        self._sim = sim  # type: ignore[assignment]
-        self._ready.set()
-        try:
-            await self._stopping.wait()
-        finally:
-            await sim.stop()
+    sim_class = CoinbaseSim
 
     def skip_sequence(self) -> None:  # type: ignore[override]
         self.call(self.sim.skip_sequence)

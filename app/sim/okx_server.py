@@ -267,20 +267,9 @@ class OkxSim(LocalVenue):
         for inst in self._insts.values():
             self._flush_book(inst)
 
-    def set_rate(self, events_per_second: float) -> None:
-        """Model events per second per instrument."""
-        if events_per_second < 0:
-            raise ValueError("rate must be >= 0")
-        self._rate = float(events_per_second)
-
     def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
         """Advance the model by hand (works while paused) and push every due frame."""
         self._advance(dt_ms, [steps] * len(self._insts), force_periodic=True)
-
-    def drop_connections(self) -> None:
-        """Abort every client websocket without a closing handshake."""
-        for c in list(self._clients):
-            c.ws.transport.abort()
 
     def send_malformed(self) -> None:
         """Send one truncated JSON text frame to every connection."""
@@ -775,28 +764,7 @@ class OkxSim(LocalVenue):
 class OkxSimThread(SimThread):
     """An OkxSim on its own thread and loop (``--demo``); knobs are marshalled onto it."""
 
-    def start(self, timeout: float = 10.0) -> OkxSimThread:
-        super().start(timeout)
-        if self._thread is not None:
-            self._thread.name = "okx-sim"
-        return self
-
-    async def _amain(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        try:
-            sim = OkxSim(self._symbols, **self._kwargs)  # type: ignore[arg-type]
-            await sim.start()
-        except BaseException as e:  # reported to the starting thread by start()
-            self._error = e
-            self._ready.set()
-            return
-        self._sim = sim  # type: ignore[assignment]
-        self._ready.set()
-        try:
-            await self._stopping.wait()
-        finally:
-            await sim.stop()
+    sim_class = OkxSim
 
     @property
     def sim(self) -> OkxSim:  # type: ignore[override]

@@ -76,6 +76,11 @@ class LocalVenue:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    def drop_connections(self) -> None:
+        """Abort every client websocket without a closing handshake."""
+        for c in list(self._clients):  # type: ignore[attr-defined]
+            c.ws.transport.abort()
+
     def resume(self) -> None:
         self._paused = False
 
