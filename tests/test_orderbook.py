@@ -52,6 +52,34 @@ def test_tombstones_are_compacted_and_invisible():
     assert 500.0 not in book.asks
 
 
+def test_random_walk_matches_a_plain_model_across_sweeps():
+    """Prices wander (new keys, tombstones, sweeps); every read must equal a dict model."""
+    import random
+
+    rng = random.Random(7)
+    book, model_b, model_a = OrderBook(), {}, {}
+    mid = 1000
+    for step in range(30_000):
+        mid += rng.choice((-1, 0, 1))
+        bids = [(float(mid - rng.randint(1, 40)), rng.choice((0.0, 0.0, 1.0, 2.5))) for _ in range(3)]
+        asks = [(float(mid + rng.randint(1, 40)), rng.choice((0.0, 0.0, 1.0, 2.5))) for _ in range(3)]
+        book.apply(bids, asks)
+        for side, levels in ((model_b, bids), (model_a, asks)):
+            for p, q in levels:
+                if q:
+                    side[p] = q
+                else:
+                    side.pop(p, None)
+        if step % 997 == 0:  # readers at a low rate, as the UI reads
+            top_b, top_a = book.top(10)
+            assert top_b == sorted(model_b.items(), reverse=True)[:10]
+            assert top_a == sorted(model_a.items())[:10]
+    assert book.side_dicts() == (model_b, model_a)
+    assert book.bid_prices() == sorted(model_b, reverse=True)
+    # sweeps kept the tombstones bounded (3x the live size, or the 1024 floor)
+    assert len(book.bids) <= max(1024, 3 * max(len(model_b), len(model_a))) + 3
+
+
 def test_top_and_cumulative_ladder():
     book = make_book()
     bids, asks = book.top(2)
