@@ -97,6 +97,32 @@ async def test_first_snapshot_equals_truth(session):
     assert health.state == "connected" and health.messages > 0
 
 
+async def test_intervals_the_stream_lacks_get_a_live_candle_from_trades(session):
+    """Coinbase streams 5m candles only; the 1m chart (REST history) and a 15m chart
+    opened later must still move with every trade."""
+    await wait_for(session.synced, 5, "first sync")
+    inst = session.insts[0]
+    session.feed.watch(inst.id, "15m")
+    st = session.hub.state(inst.id)
+    assert st.trade_built == {"1m", "15m"}
+
+    def newest(interval: str):
+        with session.hub.lock:
+            series = st.kline_series(interval)
+            return series[-1] if series else None
+
+    await wait_for(lambda: newest("1m") is not None and newest("15m") is not None, 5, "history")
+    await wait_for(lambda: len(st.trades) > 5, 5, "trades")
+    volume_before = newest("1m").volume
+    await wait_for(lambda: newest("1m").volume > volume_before, 5, "the 1m candle to grow")
+    with session.hub.lock:
+        last = st.trades[0]
+        for interval in ("1m", "15m"):
+            k = st.kline_series(interval)[-1]
+            assert not k.closed and k.close == last.price and k.low <= last.price <= k.high
+    assert "5m" not in st.trade_built  # the candles channel carries 5m itself
+
+
 async def test_sequence_jump_hides_books_and_resubscribes_to_truth(session):
     await wait_for(session.synced, 5, "first sync")
     transitions: dict[str, list[bool]] = {i.id: [] for i in session.insts}

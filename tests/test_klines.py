@@ -1,7 +1,7 @@
 import pytest
 
-from app.market.events import Trade
-from app.market.klines import KlineAggregator, aggregate, bucket_start, interval_ms
+from app.market.events import Kline, Trade
+from app.market.klines import KlineAggregator, aggregate, bucket_start, fold_trade, interval_ms
 
 
 def t(ts, price, amount=1.0):
@@ -39,3 +39,20 @@ def test_weekly_buckets_start_on_monday():
 def test_unknown_interval():
     with pytest.raises(ValueError, match="unknown interval"):
         interval_ms("7m")
+
+
+def test_fold_trade_keeps_the_newest_rest_candle_live():
+    m = 60_000
+    series = {0: Kline("x", "1m", 0, 10.0, 12.0, 9.0, 11.0, 5.0, True),
+              m: Kline("x", "1m", m, 11.0, 11.5, 10.5, 11.2, 2.0, False)}
+
+    assert fold_trade(series, t(m + 5, 13.0), "1m")
+    k = series[m]
+    assert (k.high, k.low, k.close, k.volume) == (13.0, 10.5, 13.0, 3.0)
+    assert not fold_trade(series, t(10, 99.0), "1m")  # a closed bucket stays as REST had it
+    assert fold_trade(series, t(2 * m + 1, 12.5, 0.5), "1m")  # a new bucket opens...
+    assert series[m].closed and not series[2 * m].closed  # ...and closes the one before
+    new = series[2 * m]
+    assert (new.open, new.high, new.low, new.close, new.volume) == (12.5, 12.5, 12.5, 12.5, 0.5)
+    assert not fold_trade(series, t(m + 9, 1.0), "1m")  # late for a closed bucket
+    assert fold_trade({}, t(5, 7.0), "15m")

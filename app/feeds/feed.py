@@ -76,6 +76,7 @@ class VenueFeed:
             self._tasks.append(loop.create_task(self._keepalive()))
         for inst in insts:
             for interval in sorted(self._intervals[inst.id]):
+                self._build_from_trades(inst.id, interval)
                 self._tasks.append(loop.create_task(self._load_klines(inst, interval)))
 
     async def stop(self) -> None:
@@ -135,6 +136,7 @@ class VenueFeed:
         if inst is None or interval in self._intervals[instrument_id]:
             return
         self._intervals[instrument_id].add(interval)
+        self._build_from_trades(instrument_id, interval)
         stream, group = self.venue.kline_stream(inst, interval)
         for conn, plan in self._conns:
             if self.venue.stream_group(plan.streams[0]) == group:
@@ -175,7 +177,18 @@ class VenueFeed:
                 with self.hub.lock:
                     self.hub.add_instrument(inst, target.health)
                     self.core.mark_unsynced(inst.id)
+        self._build_from_trades(inst.id, "1m")
         self._tasks.append(loop.create_task(self._load_klines(inst, "1m")))
+
+    def _build_from_trades(self, instrument_id: str, interval: str) -> None:
+        """A venue whose stream lacks ``interval`` (Coinbase streams 5m only) gets its
+        live candle built from trades, on top of the REST history."""
+        live = self.venue.live_kline_intervals
+        if live is not None and interval not in live:
+            with self.hub.lock:
+                st = self.hub.state(instrument_id)
+                if st is not None:
+                    st.trade_built.add(interval)
 
     def _open_connection(self, plan: ConnectionPlan, insts: list[Instrument]) -> WsConnection:
         settings = self.settings
@@ -235,9 +248,11 @@ class VenueFeed:
                 st = self.hub.state(inst.id)
                 if st is not None:
                     existing = st.klines.get(interval, {})
+                    streamed = interval not in st.trade_built
                     for k in klines:
-                        # the stream may already hold a fresher copy of the newest candle
-                        if k.open_time not in existing:
+                        # a streamed candle may be fresher than REST's copy; one built
+                        # from trades holds only the trades since we connected
+                        if not streamed or k.open_time not in existing:
                             st.put_kline(k)
                     st.seq += 1
             return

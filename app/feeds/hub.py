@@ -16,6 +16,7 @@ from app.feeds.views import InstrumentView
 from app.market.compare import Summary
 from app.market.events import Funding, Kline, MarketEvent, Ticker, Trade
 from app.market.instruments import Instrument
+from app.market.klines import fold_trade
 from app.market.orderbook import OrderBook
 
 MAX_TRADES = 200
@@ -24,7 +25,7 @@ MAX_KLINES = 1000
 
 class InstrumentState:
     __slots__ = ("instrument", "book", "synced", "ticker", "trades", "klines", "_kline_cache",
-                 "funding", "seq", "health")
+                 "funding", "seq", "health", "trade_built")
 
     def __init__(self, instrument: Instrument, health: FeedHealth | None = None) -> None:
         self.instrument = instrument
@@ -37,6 +38,7 @@ class InstrumentState:
         self.funding: Funding | None = None
         self.seq = 0
         self.health = health
+        self.trade_built: set[str] = set()  # intervals whose live kline comes from trades
 
     def put_kline(self, k: Kline) -> None:
         series = self.klines.setdefault(k.interval, {})
@@ -45,6 +47,14 @@ class InstrumentState:
             for old in sorted(series)[: len(series) - MAX_KLINES]:
                 del series[old]
         self._kline_cache.pop(k.interval, None)
+
+    def fold_trade(self, trade: Trade) -> None:
+        for interval in self.trade_built:
+            series = self.klines.setdefault(interval, {})
+            if fold_trade(series, trade, interval):
+                if len(series) > MAX_KLINES:
+                    del series[min(series)]
+                self._kline_cache.pop(interval, None)
 
     def kline_series(self, interval: str) -> tuple[Kline, ...]:
         cached = self._kline_cache.get(interval)
@@ -98,6 +108,8 @@ class MarketHub:
             return
         if isinstance(ev, Trade):
             st.trades.appendleft(ev)
+            if st.trade_built:
+                st.fold_trade(ev)
         elif isinstance(ev, Kline):
             st.put_kline(ev)
         elif isinstance(ev, Ticker):

@@ -82,6 +82,34 @@ class KlineAggregator:
         return None
 
 
+def fold_trade(series: dict[int, Kline], trade: Trade, interval: str) -> bool:
+    """Fold a trade into the newest kline of ``series`` (open time -> kline), opening the
+    next kline when the trade starts a new bucket. For venues whose stream lacks an
+    interval: REST gives the history, this keeps its last candle live. A trade older
+    than the newest kline, or in a bucket already closed, changes nothing (False)."""
+    start = bucket_start(trade.ts, interval)
+    k = series.get(start)
+    if k is not None:
+        if k.closed:
+            return False
+        price = trade.price
+        if price > k.high:
+            k.high = price
+        if price < k.low:
+            k.low = price
+        k.close = price
+        k.volume += trade.amount
+        return True
+    if series:
+        newest = max(series)
+        if start < newest:
+            return False
+        series[newest].closed = True
+    series[start] = Kline(trade.id, interval, start, trade.price, trade.price, trade.price,
+                          trade.price, trade.amount, False)
+    return True
+
+
 def aggregate(trades: list[Trade], instrument_id: str, interval: str) -> Iterator[Kline]:
     """All klines of ``trades`` (time-ordered); the last one is left open."""
     agg = KlineAggregator(instrument_id, interval)

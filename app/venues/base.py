@@ -109,6 +109,9 @@ class Venue(Protocol):
     recovery: str  # after a gap: "snapshot" (REST, then replay the buffer) or "resubscribe"
     ws_ping_interval: float | None  # protocol-level pings; None where the venue wants text pings
     keepalive: tuple[float, str] | None  # (idle seconds, text) the client must send
+    # kline intervals the stream carries; None = every interval. The others get REST
+    # history and a live candle built from trades.
+    live_kline_intervals: frozenset[str] | None
 
     def instruments(self) -> list[Instrument]: ...
     def connection_plans(self, ws_url: str, instruments: list[Instrument],

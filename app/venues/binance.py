@@ -261,6 +261,7 @@ class BinanceVenue:
     recovery = "snapshot"
     ws_ping_interval: float | None = 20.0  # Binance pings us; websockets answers
     keepalive: tuple[float, str] | None = None
+    live_kline_intervals: frozenset[str] | None = None  # a stream for every interval
 
     def __init__(self, market: MarketType, instruments: list[Instrument]) -> None:
         self.market: MarketType = market

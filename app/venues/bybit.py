@@ -381,6 +381,7 @@ class BybitVenue:
     depth_type = BybitBook
     ws_ping_interval: float | None = None  # Bybit wants text pings, not protocol pings
     keepalive: tuple[float, str] | None = (KEEPALIVE_SECONDS, PING)
+    live_kline_intervals: frozenset[str] | None = None  # a stream for every interval
 
     def __init__(self, market: MarketType, instruments: list[Instrument],
                  book_depth: int | str = 50) -> None:

@@ -488,6 +488,7 @@ class CoinbaseVenue:
     recovery = "resubscribe"
     ws_ping_interval: float | None = 20.0  # Coinbase answers protocol pings
     keepalive: tuple[float, str] | None = None  # the heartbeats channel keeps channels open
+    live_kline_intervals: frozenset[str] | None = frozenset({WS_CANDLE_INTERVAL})
     control_msgs_per_sec = 8.0  # Coinbase: 8 unauthenticated messages/s per IP
 
     def __init__(self, market: MarketType, instruments: list[Instrument]) -> None:

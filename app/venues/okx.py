@@ -450,6 +450,7 @@ class OkxVenue:
     depth_type = OkxBook
     ws_ping_interval: float | None = None  # OKX has no protocol pings: text "ping"/"pong"
     keepalive: tuple[float, str] | None = (25.0, "ping")  # OKX drops a socket idle 30 s
+    live_kline_intervals: frozenset[str] | None = None  # a stream for every interval
 
     def __init__(self, market: MarketType, instruments: list[Instrument],
                  snapshotless: bool = False) -> None:
