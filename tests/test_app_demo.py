@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -14,6 +13,7 @@ from app.sim.binance_server import FROZEN_NOW_MS, SimThread
 from app.sim.market import default_demo_symbols
 from app.ui.app import CryptotermApp
 from tests.harness import screen_text
+from tests.waiting import wait_for
 
 DEMO = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
 BTC = "cryptopair_binance_btcusdt"
@@ -32,14 +32,6 @@ def fmt(price: float) -> str:
     return f"{price:,.2f}"
 
 
-async def until(cond, timeout=8.0, what="condition"):
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 def live_demo():
     sim = SimThread(default_demo_symbols(), seed=7, rate=40.0).start()
@@ -53,7 +45,7 @@ async def test_demo_shows_live_book_ticker_tape_and_chart(live_demo):
     engine = live_demo
     app = CryptotermApp(engine, BTC, mode_label="DEMO")
     async with app.run_test(size=(160, 45)) as pilot:
-        await until(lambda: (v := engine.view(BTC)) is not None and v.synced and v.ticker and v.trades,
+        await wait_for(lambda: (v := engine.view(BTC)) is not None and v.synced and v.ticker and v.trades,
                     what="a synced book")
         await pilot.pause(0.4)  # a few UI frames
 
@@ -62,7 +54,7 @@ async def test_demo_shows_live_book_ticker_tape_and_chart(live_demo):
             view = engine.view(BTC)
             return all(s in text for s in ("DEMO", "BTC/USDT", "Order book", "spread", "Trades",
                                             "connected", fmt(view.trades[0].price)))
-        await until(on_screen, what="book, ticker and tape on screen")
+        await wait_for(on_screen, what="book, ticker and tape on screen")
         text = screen_text(app)
         assert "UNSYNCED" not in text
         assert "waiting for klines" not in text
@@ -75,16 +67,16 @@ async def test_symbol_switch_and_interval(live_demo):
     engine = live_demo
     app = CryptotermApp(engine, BTC, mode_label="DEMO")
     async with app.run_test(size=(160, 45)) as pilot:
-        await until(lambda: engine.view(BTC) is not None and engine.view(BTC).synced, what="sync")
+        await wait_for(lambda: engine.view(BTC) is not None and engine.view(BTC).synced, what="sync")
         await pilot.press("s")
         await pilot.pause(0.2)
         await pilot.press(*"eth/usdt:usdt")
         await pilot.press("enter")
-        await until(lambda: "ETH/USDT:USDT · binance perp" in screen_text(app), what="the switch")
-        await until(lambda: "funding" in screen_text(app), what="perp funding on the ticker")
+        await wait_for(lambda: "ETH/USDT:USDT · binance perp" in screen_text(app), what="the switch")
+        await wait_for(lambda: "funding" in screen_text(app), what="perp funding on the ticker")
         await pilot.press("2")
-        await until(lambda: "5m candles" in screen_text(app), what="5m interval")
-        await until(lambda: len(engine.view("cryptoperp_binance_ethusdt", interval="5m").klines) > 50,
+        await wait_for(lambda: "5m candles" in screen_text(app), what="5m interval")
+        await wait_for(lambda: len(engine.view("cryptoperp_binance_ethusdt", interval="5m").klines) > 50,
                     what="5m history loaded by the engine")
 
 
@@ -135,11 +127,11 @@ async def test_cross_venue_view_opens_instrument(live_demo):
     engine = live_demo
     app = CryptotermApp(engine, BTC, mode_label="DEMO")
     async with app.run_test(size=(160, 45)) as pilot:
-        await until(lambda: all(s.synced for s in engine.overview()), what="all books synced")
+        await wait_for(lambda: all(s.synced for s in engine.overview()), what="all books synced")
         await pilot.press("x")
-        await until(lambda: "BTC/USD* perp" in screen_text(app) and "ETH/USD* spot" in screen_text(app),
+        await wait_for(lambda: "BTC/USD* perp" in screen_text(app) and "ETH/USD* spot" in screen_text(app),
                     what="the cross-venue table")
-        await until(lambda: " f+" in screen_text(app) or " f-" in screen_text(app),
+        await wait_for(lambda: " f+" in screen_text(app) or " f-" in screen_text(app),
                     what="perp funding with its countdown")
         text = screen_text(app)
         assert "binance ● connected 3/3" in text  # venue health strip
@@ -147,7 +139,7 @@ async def test_cross_venue_view_opens_instrument(live_demo):
         # the cursor starts on the first market's first venue column: open it
         await pilot.press("right")
         await pilot.press("enter")
-        await until(lambda: "Order book" in screen_text(app), what="back on the main screen")
+        await wait_for(lambda: "Order book" in screen_text(app), what="back on the main screen")
         assert app.main_screen.instrument_id == BTC
 
 

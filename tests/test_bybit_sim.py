@@ -6,7 +6,6 @@ REST-backed ``orderbook.full`` mode. Also the simulator's own protocol behaviour
 from __future__ import annotations
 
 import asyncio
-import time
 
 import orjson
 import pytest
@@ -22,46 +21,29 @@ from app.sim.bybit_server import BybitSim, BybitSimThread
 from app.sim.market import SimSymbol
 from app.venues import registry
 from app.venues.bybit import PING, BybitVenue
+from tests.sim_session import FeedSession, wait_for
 
 SPOT = SimSymbol("BTCUSDT", "BTC", "USDT", "spot", 30_000.0, 0.01, 0.000001)
 LINEAR = SimSymbol("BTCUSDT", "BTC", "USDT", "perp", 30_010.0, 0.1, 0.001)
 FAST = ConnectionSettings(backoff_base=0.05, backoff_cap=0.5, stale_after=5.0)
 
 
-async def wait_for(cond, timeout: float = 5.0, what: str = "condition") -> float:
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
-
-
-class Session:
+class Session(FeedSession):
     def __init__(self, sim: BybitSim, spec: SimSymbol, depth: int | str = 50) -> None:
-        self.sim = sim
         self.spec = spec
         self.depth = depth
-        self.inst = Instrument("bybit", spec.market, spec.base, spec.quote, spec.symbol,
-                               tick_size=spec.tick, lot_size=spec.lot)
-        self.venue = BybitVenue(spec.market, [self.inst], book_depth=depth)
-        self.hub = MarketHub()
+        inst = Instrument("bybit", spec.market, spec.base, spec.quote, spec.symbol,
+                          tick_size=spec.tick, lot_size=spec.lot)
+        self.venue = BybitVenue(spec.market, [inst], book_depth=depth)
+        hub, rest = MarketHub(), RestClient(sim.rest_url)
         self.trades: list[Trade] = []
-        self.hub.subscribe(lambda ev: self.trades.append(ev) if isinstance(ev, Trade) else None)
-        self.rest = RestClient(sim.rest_url)
-        self.feed = VenueFeed(self.venue, self.hub, sim.ws_url, self.rest, [self.inst],
-                              settings=FAST)
-
-    @property
-    def sync(self):
-        return self.feed._syncs[self.inst.id]
+        hub.subscribe(lambda ev: self.trades.append(ev) if isinstance(ev, Trade) else None)
+        feed = VenueFeed(self.venue, hub, sim.ws_url, rest, [inst], settings=FAST)
+        super().__init__(sim, hub, rest, feed, [inst])
 
     @property
     def state(self):
         return self.hub.state(self.inst.id)
-
-    def synced(self) -> bool:
-        return self.state is not None and self.state.synced
 
     def book_equals_truth(self) -> bool:
         levels = None if self.depth == "full" else int(self.depth)
@@ -71,25 +53,14 @@ class Session:
         return got == (bids, asks)
 
     def caught_up(self) -> bool:
-        return self.synced() and self.sync.last_id == self.sim.stream_u(
-            self.spec.symbol, self.spec.market, self.depth)
+        return self.sync.last_id == self.sim.stream_u(self.spec.symbol, self.spec.market, self.depth)
 
-    async def assert_equals_truth(self, timeout: float = 5.0) -> None:
-        """Freeze the sim (it flushes every topic), wait until the client applied all
-        that was sent, compare with the true top-N (or whole) book."""
-        self.sim.pause()
-        try:
-            await wait_for(self.caught_up, timeout, "the book to catch up")
-            assert self.book_equals_truth()
-            bids, asks = self.sync.book.side_dicts()
-            want = 200 if self.depth == "full" else int(self.depth)
-            assert len(bids) >= want and len(asks) >= want
-        finally:
-            self.sim.resume()
-
-    async def close(self) -> None:
-        await self.feed.stop()
-        await self.rest.close()
+    def check_truth(self) -> None:
+        """The true top-N book (or the whole one for orderbook.full)."""
+        assert self.book_equals_truth()
+        bids, asks = self.sync.book.side_dicts()
+        want = 200 if self.depth == "full" else int(self.depth)
+        assert len(bids) >= want and len(asks) >= want
 
 
 async def open_session(sim: BybitSim, spec: SimSymbol, depth: int | str = 50) -> Session:

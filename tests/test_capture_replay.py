@@ -3,7 +3,6 @@ faults included; malformed or unknown lines are counted, never fatal."""
 
 from __future__ import annotations
 
-import time
 
 import orjson
 import pytest
@@ -14,18 +13,11 @@ from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectionSettings
 from app.feeds.engine import Engine
 from app.feeds.replay import replay_file
-from app.market.events import BookTop
 from app.sim.binance_server import SimThread
 from app.sim.market import default_demo_symbols
+from tests.waiting import wait
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "BTC/USDT:USDT"]
-
-
-def wait(cond, timeout=8.0, what="condition"):
-    start = time.monotonic()
-    while not cond():
-        assert time.monotonic() - start < timeout, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ by resubscribing), after a forced disconnect, and with multi-megabyte snapshots.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import orjson
 import pytest
@@ -19,6 +18,7 @@ from app.market.instruments import Instrument
 from app.sim.coinbase_server import CoinbaseSim, CoinbaseSimThread
 from app.sim.market import SimSymbol
 from app.venues.coinbase import CoinbaseVenue, instruments_from_products
+from tests.sim_session import FeedSession, wait_for
 
 BTC = SimSymbol("BTC-USD", "BTC", "USD", "spot", 60_000.0, 0.01, 0.00000001)
 ETH = SimSymbol("ETH-USD", "ETH", "USD", "spot", 3_000.0, 0.01, 0.00000001)
@@ -26,27 +26,14 @@ ETH = SimSymbol("ETH-USD", "ETH", "USD", "spot", 3_000.0, 0.01, 0.00000001)
 FAST = ConnectionSettings(backoff_base=0.05, backoff_cap=0.5, stale_after=5.0, control_msgs_per_sec=8.0)
 
 
-async def wait_for(cond, timeout: float = 5.0, what: str = "condition") -> float:
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
-
-
-class Session:
+class Session(FeedSession):
     def __init__(self, sim: CoinbaseSim, specs: list[SimSymbol]) -> None:
-        self.sim = sim
-        self.insts = [Instrument("coinbase", "spot", s.base, s.quote, s.symbol, tick_size=s.tick,
-                                 lot_size=s.lot) for s in specs]
-        self.hub = MarketHub()
-        self.rest = RestClient(sim.rest_url)
-        self.feed = VenueFeed(CoinbaseVenue("spot", self.insts), self.hub, sim.ws_url, self.rest,
-                              self.insts, settings=FAST)
-
-    def synced(self) -> bool:
-        return all((st := self.hub.state(i.id)) is not None and st.synced for i in self.insts)
+        insts = [Instrument("coinbase", "spot", s.base, s.quote, s.symbol, tick_size=s.tick,
+                            lot_size=s.lot) for s in specs]
+        hub, rest = MarketHub(), RestClient(sim.rest_url)
+        feed = VenueFeed(CoinbaseVenue("spot", insts), hub, sim.ws_url, rest, insts, settings=FAST)
+        super().__init__(sim, hub, rest, feed, insts)
+        self.min_levels = 200
 
     def _matches(self, inst: Instrument) -> bool:
         _, bids, asks = self.sim.truth(inst.venue_symbol)
@@ -54,21 +41,14 @@ class Session:
             st = self.hub.state(inst.id)
             return st.synced and st.book.side_dicts() == (bids, asks)
 
-    async def assert_equals_truth(self, timeout: float = 5.0, min_levels: int = 200) -> None:
-        """Freeze the sim (flushing its pending changes), wait until the client has
-        applied what was sent, and compare every book with the truth."""
-        self.sim.pause()
-        try:
-            for inst in self.insts:
-                await wait_for(lambda: self._matches(inst), timeout, f"{inst.venue_symbol} to equal the truth")
-                _, bids, asks = self.sim.truth(inst.venue_symbol)
-                assert len(bids) >= min_levels and len(asks) >= min_levels
-        finally:
-            self.sim.resume()
+    def caught_up(self) -> bool:
+        # sequence numbers are per connection, so "caught up" is "equal to the truth"
+        return all(self._matches(inst) for inst in self.insts)
 
-    async def close(self) -> None:
-        await self.feed.stop()
-        await self.rest.close()
+    def check_truth(self) -> None:
+        for inst in self.insts:
+            _, bids, asks = self.sim.truth(inst.venue_symbol)
+            assert len(bids) >= self.min_levels and len(asks) >= self.min_levels
 
 
 @pytest.fixture
@@ -169,13 +149,14 @@ async def test_malformed_frame_is_counted_not_fatal(session):
 async def test_multi_megabyte_snapshots():
     async with CoinbaseSim([BTC], seed=3, rate=200, levels=8000) as sim:
         s = Session(sim, [BTC])
+        s.min_levels = 8000
         await s.feed.start()
         try:
             await wait_for(s.synced, 10, "a sync from a large snapshot")
-            await s.assert_equals_truth(min_levels=8000)
+            await s.assert_equals_truth()
             sim.skip_sequence()  # and again after a resync
             await wait_for(lambda: s.feed.stats.resyncs >= 1, 10, "the resync")
-            await s.assert_equals_truth(min_levels=8000)
+            await s.assert_equals_truth()
         finally:
             await s.close()
 

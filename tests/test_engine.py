@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -11,14 +10,7 @@ from app.feeds.connection import ConnectionSettings
 from app.feeds.engine import Engine
 from app.sim.binance_server import SimThread
 from app.sim.market import default_demo_symbols
-
-
-def wait(cond, timeout=8.0, what="condition"):
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+from tests.waiting import wait
 
 
 @pytest.fixture

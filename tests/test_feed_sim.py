@@ -4,7 +4,6 @@ simulator's truth after start, after a forced disconnect, and after a sequence g
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -16,59 +15,32 @@ from app.market.instruments import Instrument
 from app.sim.binance_server import BinanceSim
 from app.sim.market import SimSymbol
 from app.venues.binance import BinanceVenue
+from tests.sim_session import FeedSession, wait_for
 
 SPOT = SimSymbol("BTCUSDT", "BTC", "USDT", "spot", 30_000.0, 0.01, 0.00001)
 PERP = SimSymbol("BTCUSDT", "BTC", "USDT", "perp", 30_010.0, 0.1, 0.001)
 FAST = ConnectionSettings(backoff_base=0.05, backoff_cap=0.5, stale_after=5.0)
 
 
-async def wait_for(cond, timeout: float = 5.0, what: str = "condition") -> float:
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
-
-
-class Session:
+class Session(FeedSession):
     def __init__(self, sim: BinanceSim, spec: SimSymbol) -> None:
-        self.sim = sim
         self.spec = spec
-        self.inst = Instrument("binance", spec.market, spec.base, spec.quote, spec.symbol,
-                               tick_size=spec.tick, lot_size=spec.lot)
-        self.hub = MarketHub()
-        self.rest = RestClient(sim.rest_url)
-        self.feed = VenueFeed(BinanceVenue(spec.market, [self.inst]), self.hub, sim.ws_url,
-                              self.rest, [self.inst], settings=FAST)
+        inst = Instrument("binance", spec.market, spec.base, spec.quote, spec.symbol,
+                          tick_size=spec.tick, lot_size=spec.lot)
+        hub, rest = MarketHub(), RestClient(sim.rest_url)
+        feed = VenueFeed(BinanceVenue(spec.market, [inst]), hub, sim.ws_url, rest, [inst], settings=FAST)
+        super().__init__(sim, hub, rest, feed, [inst])
 
-    @property
-    def sync(self):
-        return self.feed._syncs[self.inst.id]
+    def caught_up(self) -> bool:
+        return self.sync.last_id == self.sim.last_sent_update_id(self.spec.symbol, self.spec.market)
 
-    def synced(self) -> bool:
-        st = self.hub.state(self.inst.id)
-        return st is not None and st.synced
-
-    async def assert_equals_truth(self, timeout: float = 5.0) -> None:
-        """Freeze the sim, wait until the client applied everything sent, compare."""
-        self.sim.pause()
-        try:
-            await wait_for(lambda: self.synced() and self.sync.last_id == self.sim.last_sent_update_id(
-                self.spec.symbol, self.spec.market), timeout, "the book to catch up")
-            last_id, bids, asks = self.sim.truth(self.spec.symbol, self.spec.market)
-            with self.hub.lock:
-                got_bids, got_asks = self.sync.book.side_dicts()
-            assert self.sync.last_id == last_id
-            assert got_bids == bids
-            assert got_asks == asks
-            assert len(bids) >= 200 and len(asks) >= 200
-        finally:
-            self.sim.resume()
-
-    async def close(self) -> None:
-        await self.feed.stop()
-        await self.rest.close()
+    def check_truth(self) -> None:
+        last_id, bids, asks = self.sim.truth(self.spec.symbol, self.spec.market)
+        with self.hub.lock:
+            got = self.sync.book.side_dicts()
+        assert self.sync.last_id == last_id
+        assert got == (bids, asks)
+        assert len(bids) >= 200 and len(asks) >= 200
 
 
 @pytest.fixture(params=[SPOT, PERP], ids=["spot", "perp"])

@@ -17,13 +17,7 @@ from app.feeds.replay import replay_file
 from app.sim.world import DemoWorld, available_venues
 from app.ui.app import CryptotermApp
 from tests.harness import screen_text
-
-
-def wait(cond, timeout=10.0, what="condition"):
-    start = time.monotonic()
-    while not cond():
-        assert time.monotonic() - start < timeout, f"timed out waiting for {what}"
-        time.sleep(0.05)
+from tests.waiting import wait
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ forced disconnect, and in the snapshot-less mode; plus the simulator's own proto
 from __future__ import annotations
 
 import asyncio
-import time
 
 import aiohttp
 import orjson
@@ -22,19 +21,11 @@ from app.feeds.rest import RestClient
 from app.market.instruments import Instrument
 from app.sim.okx_server import OkxSim, OkxSimThread, OkxSymbol, okx_checksum, okx_num
 from app.venues.okx import OkxVenue, book_checksum, instruments_from_okx
+from tests.sim_session import FeedSession, wait_for
 
 SPOT = OkxSymbol("BTC-USDT", "BTC", "USDT", "spot", 30_000.0, 0.1, 0.00000001, 0.00001)
 SWAP = OkxSymbol("BTC-USDT-SWAP", "BTC", "USDT", "perp", 30_010.0, 0.1, 0.01, 0.01, "0.01")
 FAST = ConnectionSettings(backoff_base=0.05, backoff_cap=0.5, stale_after=5.0)
-
-
-async def wait_for(cond, timeout: float = 5.0, what: str = "condition") -> float:
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
 
 
 async def load_instrument(rest: RestClient, venue: OkxVenue, inst_id: str) -> Instrument:
@@ -44,27 +35,24 @@ async def load_instrument(rest: RestClient, venue: OkxVenue, inst_id: str) -> In
     return inst
 
 
-class Session:
+class Session(FeedSession):
     """One VenueFeed for one instrument against the sim, plus what tests check."""
 
     def __init__(self, sim: OkxSim, spec: OkxSymbol, rest: RestClient, inst: Instrument,
                  snapshotless: bool = False, capture: CaptureWriter | None = None) -> None:
-        self.sim = sim
         self.spec = spec
-        self.rest = rest
-        self.inst = inst
-        self.hub = MarketHub()
+        hub = MarketHub()
         self.venue = OkxVenue(spec.market, [inst], snapshotless=snapshotless)
-        self.feed = VenueFeed(self.venue, self.hub, sim.ws_url, rest, [inst], settings=FAST,
-                              capture=capture)
+        feed = VenueFeed(self.venue, hub, sim.ws_url, rest, [inst], settings=FAST, capture=capture)
+        super().__init__(sim, hub, rest, feed, [inst])
         self.transitions: list[bool] = []
-        touch = self.hub.touch
+        touch = hub.touch
 
         def recording_touch(inst_id: str, synced: bool) -> None:
             self.transitions.append(synced)
             touch(inst_id, synced)
 
-        self.hub.touch = recording_touch  # type: ignore[method-assign]
+        hub.touch = recording_touch  # type: ignore[method-assign]
 
     @classmethod
     async def open(cls, sim: OkxSim, spec: OkxSymbol, snapshotless: bool = False) -> Session:
@@ -75,36 +63,19 @@ class Session:
         return s
 
     @property
-    def sync(self):
-        return self.feed._syncs[self.inst.id]
-
-    @property
     def stats(self):
         return self.feed.stats
 
-    def synced(self) -> bool:
-        st = self.hub.state(self.inst.id)
-        return st is not None and st.synced
+    def caught_up(self) -> bool:
+        return self.sync.seq == self.sim.last_sent_seq(self.spec.inst_id)
 
-    async def assert_equals_truth(self, timeout: float = 5.0) -> None:
-        """Freeze the sim, wait until the client applied everything sent, compare."""
-        self.sim.pause()
-        try:
-            await wait_for(lambda: self.synced() and self.sync.seq == self.sim.last_sent_seq(
-                self.spec.inst_id), timeout, "the book to catch up")
-            seq, bids, asks = self.sim.truth(self.spec.inst_id)
-            with self.hub.lock:
-                got_bids, got_asks = self.sync.book.side_dicts()
-            assert self.sync.seq == seq
-            assert got_bids == bids
-            assert got_asks == asks
-            assert len(bids) >= 200 and len(asks) >= 200
-        finally:
-            self.sim.resume()
-
-    async def close(self) -> None:
-        await self.feed.stop()
-        await self.rest.close()
+    def check_truth(self) -> None:
+        seq, bids, asks = self.sim.truth(self.spec.inst_id)
+        with self.hub.lock:
+            got = self.sync.book.side_dicts()
+        assert self.sync.seq == seq
+        assert got == (bids, asks)
+        assert len(bids) >= 200 and len(asks) >= 200
 
 
 @pytest.fixture

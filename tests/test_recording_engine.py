@@ -15,18 +15,11 @@ from app.sim.binance_server import SimThread
 from app.sim.market import default_demo_symbols
 from storage import queries
 from storage.db import open_database
+from tests.waiting import wait
 
 BTC = "cryptopair_binance_btcusdt"
 PERP = "cryptoperp_binance_btcusdt"
 ETH = "cryptopair_binance_ethusdt"
-
-
-def wait(cond, timeout=10.0, what="condition"):
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture

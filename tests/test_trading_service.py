@@ -25,19 +25,11 @@ from app.trading.store import TradingStore
 from storage.db import open_database
 from tests.fake_binance_testnet import API_KEY, SECRET, FakeBinanceTestnet
 from tests.test_trading_keys import MemoryKeyring
+from tests.waiting import wait
 
 D = Decimal
 BTC = "cryptopair_binance_btcusdt"
 PERP = "cryptoperp_binance_btcusdt"
-
-
-def wait(cond, timeout=8.0, what="condition"):
-    import time
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture

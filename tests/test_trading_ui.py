@@ -4,8 +4,6 @@ the position and balance change."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from decimal import Decimal
 
 import pytest
@@ -23,17 +21,10 @@ from tests.harness import screen_text
 from widgets.blotter import Blotter
 from widgets.ladder import OrderBookLadder
 from widgets.order_entry import OrderEntry
+from tests.waiting import wait_for
 
 BTC = "cryptopair_binance_btcusdt"
 PERP = "cryptoperp_binance_btcusdt"
-
-
-async def until(cond, timeout=8.0, what="condition"):
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -62,9 +53,9 @@ async def test_place_see_cancel_then_market_fill_changes_position_and_balance(de
     engine, service, sim = demo
     app = CryptotermApp(engine, BTC, mode_label="DEMO")
     async with app.run_test(size=(160, 45)) as pilot:
-        await until(lambda: (v := engine.view(BTC)) is not None and v.synced and v.trades
+        await wait_for(lambda: (v := engine.view(BTC)) is not None and v.synced and v.trades
                     and service.view().ready, what="a synced book")
-        await until(lambda: bool(app.screen.query("#oe-price")), what="the order panel")
+        await wait_for(lambda: bool(app.screen.query("#oe-price")), what="the order panel")
         await pilot.pause(0.3)
         text = screen_text(app)
         assert "PAPER" in text and "Order · PAPER" in text  # environment always visible
@@ -77,12 +68,12 @@ async def test_place_see_cancel_then_market_fill_changes_position_and_balance(de
         await pilot.press(*str(price))
         await type_into(pilot, "#oe-amount", "0.01")
         await pilot.press("enter")
-        await until(lambda: isinstance(app.screen, ConfirmOrder), what="the confirmation")
+        await wait_for(lambda: isinstance(app.screen, ConfirmOrder), what="the confirmation")
         modal = screen_text(app)
         for needle in ("PAPER", "BTC/USDT", "BUY", "LIMIT", "0.01 BTC", f"{price} USDT"):
             assert needle in modal, needle
         await pilot.press("y")
-        await until(lambda: len(service.view().open_orders) == 1, what="the open order")
+        await wait_for(lambda: len(service.view().open_orders) == 1, what="the open order")
         await pilot.pause(0.3)
         (order,) = service.view().open_orders
         assert order.price == price and order.amount == Decimal("0.01")
@@ -93,23 +84,23 @@ async def test_place_see_cancel_then_market_fill_changes_position_and_balance(de
         # -- cancel it with c -------------------------------------------------------------
         table.focus()
         await pilot.press("c")
-        await until(lambda: not service.view().open_orders, what="the cancel")
+        await wait_for(lambda: not service.view().open_orders, what="the cancel")
         await pilot.pause(0.3)
         assert table.row_count == 0
 
         # -- a market order on the perp: fills, opens a position, moves the balance --------
         before = service.view().balance("USDT").total
         app.open_instrument(PERP)
-        await until(lambda: entry._view is not None and entry._view.instrument.id == PERP,
+        await wait_for(lambda: entry._view is not None and entry._view.instrument.id == PERP,
                     what="the perp in the order form")
         await pilot.click("#oe-market")
         await type_into(pilot, "#oe-leverage", "5")
         await type_into(pilot, "#oe-amount", "0.02")
         await pilot.press("enter")
-        await until(lambda: isinstance(app.screen, ConfirmOrder), what="the confirmation")
+        await wait_for(lambda: isinstance(app.screen, ConfirmOrder), what="the confirmation")
         assert "MARKET" in screen_text(app) and "5x" in screen_text(app)
         await pilot.press("y")
-        await until(lambda: service.view().position(PERP) is not None, what="the position")
+        await wait_for(lambda: service.view().position(PERP) is not None, what="the position")
         position = service.view().position(PERP)
         assert position.size == Decimal("0.02") and position.leverage == 5
         after = service.view().balance("USDT")
@@ -125,9 +116,9 @@ async def test_validation_errors_show_at_their_field_and_nothing_is_sent(demo):
     engine, service, sim = demo
     app = CryptotermApp(engine, BTC)
     async with app.run_test(size=(160, 45)) as pilot:
-        await until(lambda: (v := engine.view(BTC)) is not None and v.synced
+        await wait_for(lambda: (v := engine.view(BTC)) is not None and v.synced
                     and service.view().ready, what="a synced book")
-        await until(lambda: bool(app.screen.query("#oe-price")), what="the order panel")
+        await wait_for(lambda: bool(app.screen.query("#oe-price")), what="the order panel")
         entry = app.screen.query_one(OrderEntry)
         await type_into(pilot, "#oe-price", "1000.005")
         await type_into(pilot, "#oe-amount", "0.000001")
@@ -145,10 +136,10 @@ async def test_clicking_a_book_level_fills_the_price(demo):
     engine, service, sim = demo
     app = CryptotermApp(engine, BTC)
     async with app.run_test(size=(160, 45)) as pilot:
-        await until(lambda: (v := engine.view(BTC)) is not None and v.synced, what="a synced book")
+        await wait_for(lambda: (v := engine.view(BTC)) is not None and v.synced, what="a synced book")
         # the order panel joins the screen after the first market frame; wait for the
         # final layout before reading rows off the ladder
-        await until(lambda: bool(app.screen.query("#oe-price")), what="the order panel")
+        await wait_for(lambda: bool(app.screen.query("#oe-price")), what="the order panel")
         sim.pause()  # a still book, so the level under the pointer is the one we read
         await pilot.pause(0.3)
         ladder = app.screen.query_one(OrderBookLadder)
@@ -163,24 +154,24 @@ async def test_cancel_all_asks_first(demo):
     engine, service, sim = demo
     app = CryptotermApp(engine, BTC)
     async with app.run_test(size=(160, 45)) as pilot:
-        await until(lambda: (v := engine.view(BTC)) is not None and v.synced
+        await wait_for(lambda: (v := engine.view(BTC)) is not None and v.synced
                     and service.view().ready, what="a synced book")
-        await until(lambda: bool(app.screen.query("#oe-price")), what="the order panel")
+        await wait_for(lambda: bool(app.screen.query("#oe-price")), what="the order panel")
         from app.trading.models import OrderRequest
         low = Decimal(str(round(engine.view(BTC).best_bid * 0.8, 2)))
         for _ in range(2):
             service.place(OrderRequest(BTC, "buy", "limit", Decimal("0.001"), low)).result(5)
         await pilot.pause(0.3)
         await pilot.press("C")
-        await until(lambda: isinstance(app.screen, ConfirmAction), what="the question")
+        await wait_for(lambda: isinstance(app.screen, ConfirmAction), what="the question")
         assert "Cancel all 2 open orders?" in screen_text(app)
         await pilot.press("n")
         await pilot.pause(0.2)
         assert len(service.view().open_orders) == 2
         await pilot.press("C")
-        await until(lambda: isinstance(app.screen, ConfirmAction), what="the question")
+        await wait_for(lambda: isinstance(app.screen, ConfirmAction), what="the question")
         await pilot.press("y")
-        await until(lambda: not service.view().open_orders, what="all cancelled")
+        await wait_for(lambda: not service.view().open_orders, what="all cancelled")
 
 
 async def test_without_trading_the_screen_is_unchanged():
