@@ -14,20 +14,17 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-from aiohttp import web
 from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from app.sim import binance_wire as wire
-from app.sim.serving import FROZEN_NOW_MS, LocalVenue  # noqa: F401 (re-exported)
+from app.sim.serving import FROZEN_NOW_MS  # noqa: F401 (re-exported)
+from app.sim.serving import Cadence, CandlePacer, Handler, LocalVenue, RestError, Subscribers
 from app.sim.market import (SIM_INTERVALS, ClosedKline, ModelParams, SimMarket, SimSymbol,
                             SymbolKey, SymbolSim, default_demo_symbols)
 
@@ -88,8 +85,7 @@ class _Feed:
     mark_1s: str
     mark_3s: str
     klines: dict[str, str]
-    kline_versions: dict[str, int]
-    kline_pushed_ms: dict[str, int]
+    kline_pacer: CandlePacer
     carry: float = 0.0  # fractional model events owed to this symbol
     last_top: tuple[int, int, int, int] | None = None
 
@@ -99,11 +95,10 @@ class _Feed:
         return cls(sim, sim.spec.market, tuple(s + sfx for sfx in wire.DEPTH_SUFFIXES),
                    f"{s}@aggTrade", f"{s}@trade", f"{s}@ticker", f"{s}@bookTicker",
                    f"{s}@markPrice@1s", f"{s}@markPrice",
-                   {iv: f"{s}@kline_{iv}" for iv in SIM_INTERVALS},
-                   {iv: -1 for iv in SIM_INTERVALS}, {iv: 0 for iv in SIM_INTERVALS})
+                   {iv: f"{s}@kline_{iv}" for iv in SIM_INTERVALS}, CandlePacer(KLINE_IDLE_PUSH_MS))
 
 
-class _RestError(Exception):
+class _RestError(RestError):
     def __init__(self, code: int, msg: str) -> None:
         super().__init__(msg)
         self.code = code
@@ -142,6 +137,8 @@ class BinanceSim(LocalVenue):
     ``frames_sent``, ``connections``.
     """
 
+    _malformed_frame = MALFORMED_FRAME
+
     def __init__(self, symbols: list[SimSymbol] | None = None, *, seed: int = 1,
                  rate: float = 20.0, depth_interval_ms: int = 100,
                  start_time_ms: int | None = None, levels: int = 200,
@@ -149,29 +146,21 @@ class BinanceSim(LocalVenue):
                  params: ModelParams | None = None, anchors: Any = None) -> None:
         if depth_interval_ms < 0:
             raise ValueError("depth_interval_ms must be >= 0")
-        self.market = SimMarket(symbols or default_demo_symbols(), seed, start_time_ms,
-                                levels, params)
-        if anchors is not None:  # app.sim.underlying.Anchors: track the other venues
-            self.market.anchor_to(anchors, "binance")
-        if warmup_steps:
-            self.market.warm_up(warmup_steps, warmup_step_ms)
+        super().__init__(SimMarket(symbols or default_demo_symbols(), seed, start_time_ms,
+                                   levels, params),
+                         rate=rate, paused=paused, warmup_steps=warmup_steps,
+                         warmup_step_ms=warmup_step_ms, anchors=anchors, venue="binance")
         self.depth_interval_ms = depth_interval_ms
-        self._rate = 0.0
-        self.set_rate(rate)
-        self._paused = paused
         self._feeds = [_Feed.of(self.market.sim(sym, mkt)) for mkt, sym in self.market.keys()]
         self._feed_by_lower = {(f.market, f.sim.spec.symbol.lower()): f for f in self._feeds}
-        self._subs: dict[tuple[str, str], set[_Client]] = {}
-        self._clients: set[_Client] = set()
+        self._subs: Subscribers[tuple[str, str], _Client] = Subscribers()
         self._skip: set[SymbolKey] = set()
         self._last_sent_u: dict[SymbolKey, int] = {}
-        self.frames_sent = 0
-        self.rest_requests = 0
         now = self.market.now_ms
-        self._next_depth = now + depth_interval_ms
-        self._next_kline = now + KLINE_PUSH_MS
-        self._next_ticker = now + TICKER_PUSH_MS
-        self._next_mark_3s = now + 3 * TICKER_PUSH_MS
+        self._depth_due = Cadence.starting(now, depth_interval_ms)
+        self._kline_due = Cadence.starting(now, KLINE_PUSH_MS)
+        self._ticker_due = Cadence.starting(now, TICKER_PUSH_MS)
+        self._mark_3s_due = Cadence.starting(now, 3 * TICKER_PUSH_MS)
 
     @classmethod
     def in_thread(cls, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> SimThread:
@@ -182,44 +171,25 @@ class BinanceSim(LocalVenue):
 
     async def start(self) -> None:
         await self._listen([
-            ("/api/v3/ping", self._ping),
-            ("/api/v3/time", self._time),
+            ("/api/v3/ping", self._rest(self._ping, "spot")),
+            ("/api/v3/time", self._rest(self._time, "spot")),
             ("/api/v3/depth", self._rest(self._depth, "spot")),
             ("/api/v3/klines", self._rest(self._klines, "spot")),
             ("/api/v3/exchangeInfo", self._rest(self._exchange_info, "spot")),
-            ("/fapi/v1/ping", self._ping),
-            ("/fapi/v1/time", self._time),
+            ("/fapi/v1/ping", self._rest(self._ping, "perp")),
+            ("/fapi/v1/time", self._rest(self._time, "perp")),
             ("/fapi/v1/depth", self._rest(self._depth, "perp")),
             ("/fapi/v1/klines", self._rest(self._klines, "perp")),
             ("/fapi/v1/exchangeInfo", self._rest(self._exchange_info, "perp")),
             ("/fapi/v1/premiumIndex", self._rest(self._premium_index, "perp")),
         ], ws_path='', clock_name='binance-sim-clock',
-            max_size=16 * 2**20, compression=None, close_timeout=2, process_request=self._check_path)
+            max_size=16 * 2**20, process_request=self._check_path)
 
     # -- knobs -------------------------------------------------------------------------
-
-    def pause(self) -> None:
-        """Stop the model clock. Diffs for changes already made are flushed now, so a
-        synced client can reach ``truth()``; nothing else moves until ``resume``."""
-        self._paused = True
-        for f in self._feeds:
-            self._flush_depth(f)
-
-    def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
-        """Advance the model by hand (works while paused): move time by ``dt_ms``, run
-        ``steps`` events per symbol, then push every due frame at once: depth diffs,
-        changed klines, tickers and mark prices. Deterministic: no wall clock involved."""
-        self._advance(dt_ms, [steps] * len(self._feeds), force_periodic=True)
 
     def skip_sequence(self, symbol: str, market: str | None = None) -> None:
         """Silently drop the next depth diff frame of ``symbol`` (a sequence gap)."""
         self._skip.add(self.market.sim(symbol, market).spec.key)
-
-    def send_malformed(self) -> None:
-        """Send one truncated JSON text frame to every connection."""
-        conns = [c.ws for c in self._clients]
-        broadcast(conns, MALFORMED_FRAME, text=True)
-        self.frames_sent += len(conns)
 
     def truth(self, symbol: str, market: str | None = None
               ) -> tuple[int, dict[float, float], dict[float, float]]:
@@ -229,37 +199,13 @@ class BinanceSim(LocalVenue):
         """``u`` of the last depth diff actually sent for ``symbol`` (None: none yet)."""
         return self._last_sent_u.get(self.market.sim(symbol, market).spec.key)
 
-    @property
-    def connections(self) -> int:
-        return len(self._clients)
-
     # -- clock ---------------------------------------------------------------------------
 
-    async def _run_clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        carry_ms = 0.0
-        while True:
-            rate = self._rate
-            tick = 0.02 if rate <= 0 else min(0.02, max(0.002, 1.0 / rate))
-            await asyncio.sleep(tick)
-            now = loop.time()
-            # A stalled loop (debugger, suspended laptop) must not come back as a burst.
-            elapsed = min(now - last, 0.5)
-            last = now
-            if self._paused:
-                continue
-            carry_ms += elapsed * 1000.0
-            dt_ms = int(carry_ms)
-            carry_ms -= dt_ms
-            counts = []
-            burst_cap = max(1.0, self._rate * 0.25)
-            for f in self._feeds:
-                f.carry = min(f.carry + self._rate * elapsed, burst_cap)
-                n = int(f.carry)
-                f.carry -= n
-                counts.append(n)
-            self._advance(dt_ms, counts, force_periodic=False)
+    def _paced(self) -> list[_Feed]:
+        return self._feeds
+
+    def _flush(self, unit: _Feed) -> None:
+        self._flush_depth(unit)
 
     def _advance(self, dt_ms: int, counts: list[int], force_periodic: bool) -> None:
         market = self.market
@@ -270,19 +216,15 @@ class BinanceSim(LocalVenue):
         for f, n in zip(self._feeds, counts):
             if n:
                 self._run_events(f, n, now, per_event_depth)
-        if force_periodic or (not per_event_depth and now >= self._next_depth):
-            self._next_depth = now + self.depth_interval_ms
+        # per-event depth has already gone out; only a pump still forces a round
+        if (force_periodic or not per_event_depth) and self._depth_due.due(now, force_periodic):
             for f in self._feeds:
                 self._flush_depth(f)
-        if force_periodic or now >= self._next_kline:
-            self._next_kline = now + KLINE_PUSH_MS
+        if self._kline_due.due(now, force_periodic):
             for f in self._feeds:
                 self._publish_klines(f, force_periodic)
-        if force_periodic or now >= self._next_ticker:
-            self._next_ticker = now + TICKER_PUSH_MS
-            mark_3s = force_periodic or now >= self._next_mark_3s
-            if mark_3s:
-                self._next_mark_3s = now + 3 * TICKER_PUSH_MS
+        if self._ticker_due.due(now, force_periodic):
+            mark_3s = self._mark_3s_due.due(now, force_periodic)
             for f in self._feeds:
                 self._publish_ticker(f)
                 if f.market == "perp":
@@ -350,12 +292,8 @@ class BinanceSim(LocalVenue):
             if not clients:
                 continue
             series = f.sim.series[iv]
-            # Changed klines go out at most every 250 ms; unchanged ones still every 2 s
-            # (as Binance does), so a client that subscribes in a quiet market gets one.
-            if (force or series.version != f.kline_versions[iv]
-                    or now - f.kline_pushed_ms[iv] >= KLINE_IDLE_PUSH_MS):
-                f.kline_versions[iv] = series.version
-                f.kline_pushed_ms[iv] = now
+            # changed klines go out at most every 250 ms, unchanged ones every 2 s
+            if f.kline_pacer.due(iv, series.version, now, force):
                 self._send(clients, name, orjson.dumps(wire.kline(f.sim, iv, series.current, now)))
 
     def _publish_closed_kline(self, ck: ClosedKline) -> None:
@@ -396,29 +334,21 @@ class BinanceSim(LocalVenue):
 
     # -- websocket -----------------------------------------------------------------------
 
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if parse_ws_path(request.path) is None:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
+    def _ws_route(self, path: str) -> _Route | None:
+        return parse_ws_path(path)
 
     async def _handle_ws(self, ws: ServerConnection) -> None:
         route = parse_ws_path(ws.request.path if ws.request else "")
         if route is None:  # _check_path already refused it; defensive only
             return
         client = _Client(ws, route, route.combined)
-        self._clients.add(client)
-        try:
-            for name in route.streams:
-                self._subscribe(client, name)
-            async for message in ws:
-                reply = self._on_message(client, message)
-                await ws.send(reply, text=True)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._clients.discard(client)
-            for name in client.streams:
-                self._unsubscribe_target(client, name)
+        for name in route.streams:
+            self._subscribe(client, name)
+        await self._converse(client)
+
+    def _forget(self, client: _Client) -> None:
+        for name in client.streams:
+            self._unsubscribe_target(client, name)
 
     def _on_message(self, client: _Client, message: str | bytes) -> bytes:
         """Answer one client request the way Binance does; never raises."""
@@ -484,7 +414,7 @@ class BinanceSim(LocalVenue):
         client.streams[name] = None
         target = self._target(client, name)
         if target is not None:
-            self._subs.setdefault(target, set()).add(client)
+            self._subs.add(target, client)
 
     def _unsubscribe(self, client: _Client, name: str) -> None:
         if client.streams.pop(name, 0) is None:
@@ -492,34 +422,22 @@ class BinanceSim(LocalVenue):
 
     def _unsubscribe_target(self, client: _Client, name: str) -> None:
         target = self._target(client, name)
-        if target is not None and (clients := self._subs.get(target)) is not None:
-            clients.discard(client)
-            if not clients:
-                del self._subs[target]
+        if target is not None:
+            self._subs.drop(target, client)
 
     # -- REST ----------------------------------------------------------------------------
 
-    async def _ping(self, request: web.Request) -> web.Response:
-        self.rest_requests += 1
-        return web.Response(body=b"{}", content_type="application/json")
+    def _ping(self, query: Any, market: str) -> dict[str, Any]:
+        return {}
 
-    async def _time(self, request: web.Request) -> web.Response:
-        self.rest_requests += 1
-        return web.Response(body=orjson.dumps({"serverTime": self.market.now_ms}),
-                            content_type="application/json")
+    def _time(self, query: Any, market: str) -> dict[str, Any]:
+        return {"serverTime": self.market.now_ms}
 
-    def _rest(self, handler: Callable[[Any, str], Any], market: str
-              ) -> Callable[[web.Request], Awaitable[web.Response]]:
-        """An aiohttp handler around a synchronous one. Handlers never await, so each
-        response is computed atomically between model events (snapshots stay exact)."""
-        async def respond(request: web.Request) -> web.Response:
-            self.rest_requests += 1
-            try:
-                body, status = orjson.dumps(handler(request.query, market)), 200
-            except _RestError as e:
-                body, status = orjson.dumps({"code": e.code, "msg": e.msg}), 400
-            return web.Response(body=body, status=status, content_type="application/json")
-        return respond
+    def _rest(self, handler: Callable[[Any, str], Any], market: str) -> Handler:
+        return self._endpoint(lambda request: handler(request.query, market))
+
+    def _refusal(self, error: _RestError) -> dict[str, Any]:
+        return {"code": error.code, "msg": error.msg}
 
     def _feed(self, query: Any, market: str) -> _Feed:
         symbol = query.get("symbol")

@@ -19,19 +19,15 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any
 
 import orjson
-from aiohttp import web
-from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+from websockets.asyncio.server import ServerConnection
 
 from app.sim import bybit_wire as wire
-from app.sim.serving import LocalVenue
+from app.sim.serving import Cadence, CandlePacer, Handler, LocalVenue, RestError
 from app.sim.binance_server import SimThread
 from app.sim.market import ClosedKline, ModelParams, SimMarket, SimSymbol, SymbolSim
 
@@ -75,6 +71,16 @@ class _BookStream:
     asks: wire.Levels = field(default_factory=dict)
     skip: bool = False
 
+    def next_delta(self, seq: int) -> bool:
+        """Use up the next ``u`` for a delta at ``seq``; False when that delta is to be
+        lost (``skip_sequence``)."""
+        self.u += 1
+        self.seq = seq
+        if self.skip:
+            self.skip = False
+            return False
+        return True
+
 
 @dataclass(eq=False, slots=True)
 class _Feed:
@@ -87,8 +93,7 @@ class _Feed:
     ticker_subs: set[_Client] = field(default_factory=set)
     ticker_last: dict[str, str] | None = None  # linear: the state the deltas build on
     kline_subs: dict[str, set[_Client]] = field(default_factory=dict)
-    kline_versions: dict[str, int] = field(default_factory=dict)
-    kline_pushed_ms: dict[str, int] = field(default_factory=dict)
+    kline_pacer: CandlePacer = field(default_factory=lambda: CandlePacer(KLINE_IDLE_PUSH_MS))
     carry: float = 0.0
     last_trade_px: int | None = None
     last_tick_dir: str = "PlusTick"
@@ -111,6 +116,8 @@ class BybitSim(LocalVenue):
     ``ping_timeout`` (seconds) closes connections that stop sending ``{"op":"ping"}``.
     """
 
+    _malformed_frame = MALFORMED_FRAME
+
     def __init__(self, symbols: list[SimSymbol] | None = None, *, seed: int = 1,
                  rate: float = 20.0, depth_interval_ms: int = 20,
                  start_time_ms: int | None = None, levels: int = 200,
@@ -118,15 +125,12 @@ class BybitSim(LocalVenue):
                  params: ModelParams | None = None, ping_timeout: float | None = None) -> None:
         if depth_interval_ms < 0:
             raise ValueError("depth_interval_ms must be >= 0")
-        self.market = SimMarket(symbols or bybit_demo_symbols(), seed, start_time_ms, levels,
-                                params)
-        if warmup_steps:
-            self.market.warm_up(warmup_steps, warmup_step_ms)
+        super().__init__(SimMarket(symbols or bybit_demo_symbols(), seed, start_time_ms, levels,
+                                   params),
+                         rate=rate, paused=paused, warmup_steps=warmup_steps,
+                         warmup_step_ms=warmup_step_ms)
         self.depth_interval_ms = depth_interval_ms
         self.ping_timeout = ping_timeout
-        self._rate = 0.0
-        self.set_rate(rate)
-        self._paused = paused
         self._feeds: dict[tuple[str, str], _Feed] = {}  # (category, symbol)
         for market, sym in self.market.keys():
             sim = self.market.sim(sym, market)
@@ -137,15 +141,12 @@ class BybitSim(LocalVenue):
                                     start_u + 1000 * n)
                      for n, d in enumerate(wire.BOOK_DEPTHS[cat])}
             self._feeds[(cat, sym)] = _Feed(sim, cat, books)
-        self._clients: set[_Client] = set()
         self._conn_seq = 0
-        self.frames_sent = 0
-        self.rest_requests = 0
         self.pings = 0
         now = self.market.now_ms
-        self._next_depth = now + depth_interval_ms
-        self._next_kline = now + KLINE_PUSH_MS
-        self._next_ticker = now + TICKER_PUSH_MS
+        self._depth_due = Cadence.starting(now, depth_interval_ms)
+        self._kline_due = Cadence.starting(now, KLINE_PUSH_MS)
+        self._ticker_due = Cadence.starting(now, TICKER_PUSH_MS)
 
     @classmethod
     def in_thread(cls, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> BybitSimThread:
@@ -161,26 +162,9 @@ class BybitSim(LocalVenue):
             ("/v5/market/orderbook", self._rest(self._orderbook)),
             ("/v5/market/full_orderbook", self._rest(self._full_orderbook)),
         ], ws_path='/v5/public', clock_name='bybit-sim-clock',
-            max_size=2**20, compression=None, close_timeout=2, process_request=self._check_path)
+            process_request=self._check_path)
 
     # -- knobs -------------------------------------------------------------------------
-
-    def pause(self) -> None:
-        """Stop the model clock after flushing every book stream, so a synced client can
-        reach ``truth()``; nothing moves until ``resume``."""
-        self._paused = True
-        for f in self._feeds.values():
-            self._flush_books(f)
-
-    def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
-        """Advance the model by hand (works while paused) and push every due frame."""
-        self._advance(dt_ms, [steps] * len(self._feeds), force_periodic=True)
-
-    def send_malformed(self) -> None:
-        """Send one truncated JSON text frame to every connection."""
-        conns = [c.ws for c in self._clients]
-        broadcast(conns, MALFORMED_FRAME, text=True)
-        self.frames_sent += len(conns)
 
     def skip_sequence(self, symbol: str, market: str | None = None) -> None:
         """Lose the next delta of each of the symbol's book topics (its ``u`` is used up)."""
@@ -243,41 +227,21 @@ class BybitSim(LocalVenue):
         """``publicTrade`` frames published (one per taker order, holding its trades)."""
         return self._feed(symbol, market).trade_frames
 
-    @property
-    def connections(self) -> int:
-        return len(self._clients)
-
     def _feed(self, symbol: str, market: str | None) -> _Feed:
         spec = self.market.sim(symbol, market).spec
         return self._feeds[(wire.category_of(spec.market), spec.symbol)]
 
     # -- clock ---------------------------------------------------------------------------
 
-    async def _run_clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        carry_ms = 0.0
-        while True:
-            rate = self._rate
-            await asyncio.sleep(0.02 if rate <= 0 else min(0.02, max(0.002, 1.0 / rate)))
-            now = loop.time()
-            elapsed = min(now - last, 0.5)  # a stalled loop must not come back as a burst
-            last = now
-            if self.ping_timeout is not None:
-                self._close_silent(now)
-            if self._paused:
-                continue
-            carry_ms += elapsed * 1000.0
-            dt_ms = int(carry_ms)
-            carry_ms -= dt_ms
-            counts = []
-            burst_cap = max(1.0, self._rate * 0.25)
-            for f in self._feeds.values():
-                f.carry = min(f.carry + self._rate * elapsed, burst_cap)
-                n = int(f.carry)
-                f.carry -= n
-                counts.append(n)
-            self._advance(dt_ms, counts, force_periodic=False)
+    def _paced(self) -> Collection[_Feed]:
+        return self._feeds.values()
+
+    def _flush(self, unit: _Feed) -> None:
+        self._flush_books(unit)
+
+    def _wall_tick(self, now: float) -> None:
+        if self.ping_timeout is not None:
+            self._close_silent(now)
 
     def _close_silent(self, now: float) -> None:
         for c in list(self._clients):
@@ -298,29 +262,23 @@ class BybitSim(LocalVenue):
                     self._publish_trades(f, fills, now)
                 if per_event:
                     self._flush_books(f)
-        if force_periodic or (not per_event and now >= self._next_depth):
-            self._next_depth = now + self.depth_interval_ms
+        # per-event depth has already gone out; only a pump still forces a round
+        if (force_periodic or not per_event) and self._depth_due.due(now, force_periodic):
             for f in self._feeds.values():
                 self._flush_books(f)
-        if force_periodic or now >= self._next_kline:
-            self._next_kline = now + KLINE_PUSH_MS
+        if self._kline_due.due(now, force_periodic):
             for f in self._feeds.values():
                 self._publish_klines(f, force_periodic)
-        if force_periodic or now >= self._next_ticker:
-            self._next_ticker = now + TICKER_PUSH_MS
+        if self._ticker_due.due(now, force_periodic):
             for f in self._feeds.values():
                 self._publish_ticker(f)
 
     # -- publishing ----------------------------------------------------------------------
 
-    def _send(self, clients: set[_Client], payload: bytes) -> None:
-        broadcast([c.ws for c in clients], payload, text=True)
-        self.frames_sent += len(clients)
-
     def _send_view(self, f: _Feed, st: _BookStream, kind: str, clients: set[_Client]) -> None:
         s = f.sim
         st.seq = s.book.update_id
-        self._send(clients, orjson.dumps(wire.book_message(
+        self._broadcast(clients, orjson.dumps(wire.book_message(
             s, st.topic, kind, wire.wire_levels(s, st.bids, True),
             wire.wire_levels(s, st.asks, False), st.u, st.seq, self.market.now_ms)))
 
@@ -339,34 +297,26 @@ class BybitSim(LocalVenue):
             st.bids, st.asks = bids, asks
             if not db and not da:
                 continue  # nothing changed inside this topic's window
-            st.u += 1
-            st.seq = book.update_id
-            if st.skip:
-                st.skip = False
-                continue
-            self._send(st.subs, orjson.dumps(wire.book_message(
-                s, st.topic, "delta", wire.wire_levels(s, db, True), wire.wire_levels(s, da, False),
-                st.u, st.seq, now)))
+            if st.next_delta(book.update_id):
+                self._broadcast(st.subs, orjson.dumps(wire.book_message(
+                    s, st.topic, "delta", wire.wire_levels(s, db, True),
+                    wire.wire_levels(s, da, False), st.u, st.seq, now)))
         full = f.books["full"]
         if not full.subs:
             book.discard_diff()
             return
         diff = book.take_diff()
         assert diff is not None
-        full.u += 1
-        full.seq = book.update_id
-        if full.skip:
-            full.skip = False
-            return
-        self._send(full.subs, orjson.dumps(wire.book_message(
-            s, full.topic, "delta", diff.bids, diff.asks, full.u, full.seq, now)))
+        if full.next_delta(book.update_id):
+            self._broadcast(full.subs, orjson.dumps(wire.book_message(
+                s, full.topic, "delta", diff.bids, diff.asks, full.u, full.seq, now)))
 
     def _publish_trades(self, f: _Feed, fills: list, now: int) -> None:
         data, f.last_trade_px, f.last_tick_dir = wire.trades(f.sim, fills, f.last_trade_px,
                                                              f.last_tick_dir)
         f.trades_sent += len(data)
         f.trade_frames += 1
-        self._send(f.trade_subs, orjson.dumps(wire.trade_message(f.sim, data, now)))
+        self._broadcast(f.trade_subs, orjson.dumps(wire.trade_message(f.sim, data, now)))
 
     def _publish_klines(self, f: _Feed, force: bool) -> None:
         now = self.market.now_ms
@@ -374,11 +324,8 @@ class BybitSim(LocalVenue):
             if not clients or iv not in wire.SIM_KLINES:
                 continue
             series = f.sim.series[wire.SIM_KLINES[iv]]
-            if (force or series.version != f.kline_versions.get(iv)
-                    or now - f.kline_pushed_ms.get(iv, 0) >= KLINE_IDLE_PUSH_MS):
-                f.kline_versions[iv] = series.version
-                f.kline_pushed_ms[iv] = now
-                self._send(clients, orjson.dumps(wire.kline_message(f.sim, iv, series.current, now)))
+            if f.kline_pacer.due(iv, series.version, now, force):
+                self._broadcast(clients, orjson.dumps(wire.kline_message(f.sim, iv, series.current, now)))
 
     def _publish_closed_kline(self, ck: ClosedKline) -> None:
         market, symbol = ck.key
@@ -386,7 +333,7 @@ class BybitSim(LocalVenue):
         for iv, name in wire.SIM_KLINES.items():
             clients = f.kline_subs.get(iv)
             if name == ck.interval and clients:
-                self._send(clients, orjson.dumps(
+                self._broadcast(clients, orjson.dumps(
                     wire.kline_message(f.sim, iv, ck.candle, self.market.now_ms)))
 
     def _ticker_now(self, f: _Feed) -> dict[str, str]:
@@ -401,7 +348,7 @@ class BybitSim(LocalVenue):
         state = self._ticker_now(f)
         if f.category == "spot":  # spot tickers are snapshots only
             f.ticker_last = state
-            self._send(f.ticker_subs, orjson.dumps(
+            self._broadcast(f.ticker_subs, orjson.dumps(
                 wire.ticker_message(f.symbol, "snapshot", state, f.sim.book.update_id, now)))
             return
         last = f.ticker_last or {}
@@ -409,7 +356,7 @@ class BybitSim(LocalVenue):
         f.ticker_last = state
         if len(changed) > ("symbol" in changed):
             changed["symbol"] = f.symbol
-            self._send(f.ticker_subs, orjson.dumps(
+            self._broadcast(f.ticker_subs, orjson.dumps(
                 wire.ticker_message(f.symbol, "delta", changed, f.sim.book.update_id, now)))
 
     # -- websocket -----------------------------------------------------------------------
@@ -421,10 +368,8 @@ class BybitSim(LocalVenue):
                 return cat
         return None
 
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if self._category(request.path) is None:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
+    def _ws_route(self, path: str) -> str | None:
+        return self._category(path)
 
     async def _handle_ws(self, ws: ServerConnection) -> None:
         cat = self._category(ws.request.path if ws.request else "")
@@ -432,20 +377,14 @@ class BybitSim(LocalVenue):
             return
         self._conn_seq += 1
         conn_id = str(uuid.UUID(int=(self.market.seed << 64) | self._conn_seq))
-        client = _Client(ws, cat, conn_id, asyncio.get_running_loop().time())
-        self._clients.add(client)
-        try:
-            async for message in ws:
-                self._on_message(client, message)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._clients.discard(client)
-            for topic in list(client.topics):
-                self._detach(client, topic)
+        await self._converse(_Client(ws, cat, conn_id, asyncio.get_running_loop().time()))
+
+    def _forget(self, client: _Client) -> None:
+        for topic in list(client.topics):
+            self._detach(client, topic)
 
     def _reply(self, client: _Client, msg: dict[str, Any]) -> None:
-        self._send({client}, orjson.dumps(msg))
+        self._broadcast({client}, orjson.dumps(msg))
 
     def _answer(self, client: _Client, op: str, req_id: Any, error: str | None) -> None:
         ok_msg = "subscribe" if client.category == "spot" and op == "subscribe" else ""
@@ -553,18 +492,11 @@ class BybitSim(LocalVenue):
 
     # -- REST ----------------------------------------------------------------------------
 
-    def _rest(self, handler: Callable[[Any], Any]) -> Callable[[web.Request], Awaitable[web.Response]]:
-        """Handlers never await, so each answer is computed atomically between model
-        events. Errors are HTTP 200 with a non-zero ``retCode``, as on Bybit."""
-        async def respond(request: web.Request) -> web.Response:
-            self.rest_requests += 1
-            now = self.market.now_ms
-            try:
-                body = wire.ok(handler(request.query), now)
-            except _RestError as e:
-                body = wire.error(e.code, e.msg, now)
-            return web.Response(body=orjson.dumps(body), content_type="application/json")
-        return respond
+    def _rest(self, handler: Callable[[Any], Any]) -> Handler:
+        return self._endpoint(lambda request: wire.ok(handler(request.query), self.market.now_ms))
+
+    def _refusal(self, error: _RestError) -> dict[str, Any]:
+        return wire.error(error.code, error.msg, self.market.now_ms)
 
     def _time(self, query: Any) -> dict[str, str]:
         now = self.market.now_ms
@@ -635,7 +567,11 @@ class BybitSim(LocalVenue):
         return wire.rest_book(f.sim, None, f.books["full"].u, self.market.now_ms)
 
 
-class _RestError(Exception):
+class _RestError(RestError):
+    """Bybit answers errors with HTTP 200 and a non-zero ``retCode``."""
+
+    status = 200
+
     def __init__(self, code: int, msg: str) -> None:
         super().__init__(msg)
         self.code = code

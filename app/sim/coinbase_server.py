@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
 from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.exceptions import ConnectionClosed
 
 from app.market.klines import INTERVAL_MS
 from app.sim import coinbase_wire as wire
-from app.sim.serving import LocalVenue
+from app.sim.serving import Cadence, LocalVenue, RestError, Subscribers
 from app.sim.binance_server import SimThread
 from app.sim.market import ClosedKline, Fill, ModelParams, SimMarket, SimSymbol, SymbolSim
 
@@ -65,7 +65,7 @@ class _Product:
     carry: float = 0.0
 
 
-class _RestError(Exception):
+class _RestError(RestError):
     def __init__(self, status: int, error: str, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -80,8 +80,11 @@ class CoinbaseSim(LocalVenue):
     ``resume``, ``pump``, ``set_rate``, ``drop_connections``, ``skip_sequence`` (the
     next message to each connection is not sent: the client sees a sequence_num jump),
     ``send_malformed``, ``truth``, ``frames_sent``, ``connections``. ``levels`` sizes
-    the books (levels=5000 gives multi-megabyte level2 snapshots).
+    the books (levels=5000 gives multi-megabyte level2 snapshots). Heartbeats keep
+    going while paused, as on the venue.
     """
+
+    _malformed_frame = MALFORMED_FRAME  # it uses no sequence_num
 
     def __init__(self, symbols: list[SimSymbol] | None = None, *, seed: int = 1,
                  rate: float = 20.0, l2_interval_ms: int = 50, start_time_ms: int | None = None,
@@ -93,30 +96,25 @@ class CoinbaseSim(LocalVenue):
         symbols = symbols or default_coinbase_symbols()
         if any(s.market != "spot" for s in symbols):
             raise ValueError("Coinbase Advanced Trade serves spot products only")
-        self.market = SimMarket(symbols, seed, start_time_ms, levels, params)
-        if warmup_steps:
-            self.market.warm_up(warmup_steps, warmup_step_ms)
+        super().__init__(SimMarket(symbols, seed, start_time_ms, levels, params),
+                         rate=rate, paused=paused, warmup_steps=warmup_steps,
+                         warmup_step_ms=warmup_step_ms)
         self.l2_interval_ms = l2_interval_ms
         self.heartbeat_s = heartbeat_s
         self.idle_close_s = idle_close_s
-        self._rate = 0.0
-        self.set_rate(rate)
-        self._paused = paused
+        self._next_heartbeat = 0.0  # loop time; set when the clock starts
         self._products: dict[str, _Product] = {}
         for _, sym in self.market.keys():
             sim = self.market.sim(sym, "spot")
             self._products[sym] = _Product(sim, sym, sim.qty.fmt(0))
-        self._subs: dict[tuple[str, str], set[_Client]] = {}  # (channel, product) -> clients
-        self._clients: set[_Client] = set()
+        self._subs: Subscribers[tuple[str, str], _Client] = Subscribers()  # (channel, product)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.frames_sent = 0
         self.frames_skipped = 0
-        self.rest_requests = 0
         now = self.market.now_ms
-        self._next_l2 = now + l2_interval_ms
-        self._next_trades = now + TRADES_BATCH_MS
-        self._next_ticker = now + TICKER_PUSH_MS
-        self._next_candles = now + CANDLE_PUSH_MS
+        self._l2_due = Cadence.starting(now, l2_interval_ms)
+        self._trades_due = Cadence.starting(now, TRADES_BATCH_MS)
+        self._ticker_due = Cadence.starting(now, TICKER_PUSH_MS)
+        self._candles_due = Cadence.starting(now, CANDLE_PUSH_MS)
 
     @classmethod
     def in_thread(cls, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> CoinbaseSimThread:
@@ -127,13 +125,12 @@ class CoinbaseSim(LocalVenue):
     async def start(self) -> None:
         base = "/api/v3/brokerage"
         await self._listen([
-            (f"{base}/time", self._rest(self._time)),
-            (f"{base}/market/products", self._rest(self._products_list)),
-            (f"{base}/market/products/{{product_id}}", self._rest(self._product)),
-            (f"{base}/market/products/{{product_id}}/candles", self._rest(self._candles)),
-            (f"{base}/market/product_book", self._rest(self._product_book)),
-        ], ws_path='', clock_name='coinbase-sim-clock',
-            max_size=2**20, compression=None, close_timeout=2)
+            (f"{base}/time", self._endpoint(self._time)),
+            (f"{base}/market/products", self._endpoint(self._products_list)),
+            (f"{base}/market/products/{{product_id}}", self._endpoint(self._product)),
+            (f"{base}/market/products/{{product_id}}/candles", self._endpoint(self._candles)),
+            (f"{base}/market/product_book", self._endpoint(self._product_book)),
+        ], clock_name='coinbase-sim-clock')
 
     async def stop(self) -> None:
         await super().stop()
@@ -142,68 +139,33 @@ class CoinbaseSim(LocalVenue):
 
     # -- knobs -------------------------------------------------------------------------
 
-    def pause(self) -> None:
-        """Stop the model clock after flushing pending level2 changes and trades, so a
-        synced client can reach ``truth()``. Heartbeats keep going, as on the venue."""
-        self._paused = True
-        for p in self._products.values():
-            self._flush_l2(p)
-            self._flush_trades(p)
-
-    def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
-        """Advance the model by hand (works while paused) and push every due frame."""
-        self._advance(dt_ms, [steps] * len(self._products), force=True)
-
     def skip_sequence(self) -> None:
         """The next message due to each connection is not sent (its sequence_num is
         used up), so every client sees a jump."""
         for c in self._clients:
             c.skip_next = True
 
-    def send_malformed(self) -> None:
-        """Send one truncated JSON frame to every connection (it uses no sequence_num)."""
-        conns = [c.ws for c in self._clients]
-        broadcast(conns, MALFORMED_FRAME, text=True)
-        self.frames_sent += len(conns)
-
     def truth(self, product_id: str, market: str | None = "spot"
               ) -> tuple[int, dict[float, float], dict[float, float]]:
         return self.market.truth(product_id, "spot")
 
-    @property
-    def connections(self) -> int:
-        return len(self._clients)
-
     # -- clock ---------------------------------------------------------------------------
 
-    async def _run_clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        next_heartbeat = last + self.heartbeat_s
-        carry_ms = 0.0
-        while True:
-            rate = self._rate
-            await asyncio.sleep(0.02 if rate <= 0 else min(0.02, max(0.002, 1.0 / rate)))
-            now = loop.time()
-            if now >= next_heartbeat:  # wall time: heartbeats do not stop with the model
-                next_heartbeat = now + self.heartbeat_s
-                self._heartbeat()
-                self._close_idle(now)
-            elapsed = min(now - last, 0.5)  # a stalled loop must not come back as a burst
-            last = now
-            if self._paused:
-                continue
-            carry_ms += elapsed * 1000.0
-            dt_ms = int(carry_ms)
-            carry_ms -= dt_ms
-            counts = []
-            cap = max(1.0, rate * 0.25)
-            for p in self._products.values():
-                p.carry = min(p.carry + rate * elapsed, cap)
-                n = int(p.carry)
-                p.carry -= n
-                counts.append(n)
-            self._advance(dt_ms, counts, force=False)
+    def _paced(self) -> Collection[_Product]:
+        return self._products.values()
+
+    def _flush(self, unit: _Product) -> None:
+        self._flush_l2(unit)
+        self._flush_trades(unit)
+
+    def _clock_started(self, now: float) -> None:
+        self._next_heartbeat = now + self.heartbeat_s
+
+    def _wall_tick(self, now: float) -> None:
+        if now >= self._next_heartbeat:  # wall time: heartbeats do not stop with the model
+            self._next_heartbeat = now + self.heartbeat_s
+            self._heartbeat()
+            self._close_idle(now)
 
     def _advance(self, dt_ms: int, counts: list[int], force: bool) -> None:
         market = self.market
@@ -218,20 +180,16 @@ class CoinbaseSim(LocalVenue):
                         p.pending.extend(fills)
         for ck in closed:
             self._publish_closed_candle(ck)
-        if force or now >= self._next_l2:
-            self._next_l2 = now + self.l2_interval_ms
+        if self._l2_due.due(now, force):
             for p in self._products.values():
                 self._flush_l2(p)
-        if force or now >= self._next_trades:
-            self._next_trades = now + TRADES_BATCH_MS
+        if self._trades_due.due(now, force):
             for p in self._products.values():
                 self._flush_trades(p)
-        if force or now >= self._next_ticker:
-            self._next_ticker = now + TICKER_PUSH_MS
+        if self._ticker_due.due(now, force):
             for p in self._products.values():
                 self._publish_ticker(p)
-        if force or now >= self._next_candles:
-            self._next_candles = now + CANDLE_PUSH_MS
+        if self._candles_due.due(now, force):
             for p in self._products.values():
                 self._publish_candle(p, force)
 
@@ -334,24 +292,17 @@ class CoinbaseSim(LocalVenue):
     # -- websocket -----------------------------------------------------------------------
 
     async def _handle_ws(self, ws: ServerConnection) -> None:
-        client = _Client(ws, asyncio.get_running_loop().time())
-        self._clients.add(client)
-        try:
-            async for message in ws:
-                self._on_message(client, message)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._clients.discard(client)
-            for channel, pids in client.subs.items():
-                for pid in pids:
-                    self._drop_sub(client, channel, pid)
+        await self._converse(_Client(ws, asyncio.get_running_loop().time()))
+
+    def _forget(self, client: _Client) -> None:
+        for channel, pids in client.subs.items():
+            for pid in pids:
+                self._subs.drop((channel, pid), client)
 
     def _error(self, c: _Client, message: str) -> None:
         # Errors carry no sequence_num.
-        broadcast([c.ws], orjson.dumps({"type": "error", "message": "Failure to subscribe",
-                                        "reason": message}), text=True)
-        self.frames_sent += 1
+        self._broadcast([c], orjson.dumps({"type": "error", "message": "Failure to subscribe",
+                                           "reason": message}))
 
     def _on_message(self, c: _Client, message: str | bytes) -> None:
         """Answer one client request the way Coinbase does; never raises."""
@@ -380,7 +331,7 @@ class CoinbaseSim(LocalVenue):
             subs = c.subs.get(channel, {})
             for pid in pids:
                 if subs.pop(pid, 0) is None:
-                    self._drop_sub(c, channel, pid)
+                    self._subs.drop((channel, pid), c)
             return self._ack(c)
         fresh = [pid for pid in pids if pid not in c.subs.get(channel, {})]
         for pid in fresh:
@@ -390,7 +341,7 @@ class CoinbaseSim(LocalVenue):
                 # from a snapshot that already holds them.
                 self._flush_l2(p)
             c.subs.setdefault(channel, {})[pid] = None
-            self._subs.setdefault((channel, pid), set()).add(c)
+            self._subs.add((channel, pid), c)
         self._ack(c)
         for pid in fresh:
             self._snapshot(c, channel, self._products[pid])
@@ -412,27 +363,10 @@ class CoinbaseSim(LocalVenue):
             subs["heartbeats"] = ["heartbeats"]
         self._emit([c], "subscriptions", [{"subscriptions": subs}])
 
-    def _drop_sub(self, c: _Client, channel: str, pid: str) -> None:
-        clients = self._subs.get((channel, pid))
-        if clients is not None:
-            clients.discard(c)
-            if not clients:
-                del self._subs[(channel, pid)]
-
     # -- REST ----------------------------------------------------------------------------
 
-    def _rest(self, handler):
-        """An aiohttp handler around a synchronous one: each response is computed
-        atomically between model events."""
-        async def respond(request: web.Request) -> web.Response:
-            self.rest_requests += 1
-            try:
-                body, status = orjson.dumps(handler(request)), 200
-            except _RestError as e:
-                body = orjson.dumps({"error": e.error, "error_details": e.message, "message": e.message})
-                status = e.status
-            return web.Response(body=body, status=status, content_type="application/json")
-        return respond
+    def _refusal(self, error: _RestError) -> dict[str, Any]:
+        return {"error": error.error, "error_details": error.message, "message": error.message}
 
     def _product_of(self, pid: str | None) -> _Product:
         p = self._products.get(pid or "")

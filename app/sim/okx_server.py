@@ -20,23 +20,19 @@ import asyncio
 import random
 import secrets
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http import HTTPStatus
 from typing import Any
 
 import orjson
-from aiohttp import web
-from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+from websockets.asyncio.server import ServerConnection
 
 from app.market.instruments import MarketType
-from app.sim.serving import LocalVenue
+from app.sim.serving import Cadence, CandlePacer, Handler, LocalVenue, RestError, Subscribers
 from app.sim.binance_server import SimThread
 from app.sim.candles import Candle
-from app.sim.market import SIM_INTERVALS, ClosedKline, ModelParams, SimMarket, SimSymbol, SymbolSim
+from app.sim.market import ClosedKline, ModelParams, SimMarket, SimSymbol, SymbolSim
 from app.sim.units import fmt_fixed
 
 CANDLE_PUSH_MS = 500
@@ -141,8 +137,7 @@ class _Inst:
     skip: bool = False
     corrupt: bool = False
     seq_reset: bool = False
-    candle_versions: dict[str, int] = field(default_factory=dict)
-    candle_pushed_ms: dict[str, int] = field(default_factory=dict)
+    candle_pacer: CandlePacer = field(default_factory=lambda: CandlePacer(CANDLE_IDLE_PUSH_MS))
 
     def size(self, model_text: str) -> str:
         """A model size string (base units) as OKX puts it on the wire."""
@@ -170,7 +165,7 @@ def _orders(size: str) -> str:
     return "0" if size == "0" else "1"
 
 
-class _RestError(Exception):
+class _RestError(RestError):
     def __init__(self, code: str, msg: str, status: int = 400) -> None:
         super().__init__(msg)
         self.code = code
@@ -193,7 +188,10 @@ class OkxSim(LocalVenue):
     Knobs (call them on the sim's loop, or through ``OkxSimThread``): ``pause``/``resume``,
     ``pump``, ``set_rate``, ``drop_connections``, ``send_malformed``, ``truth``,
     ``skip_sequence``, ``corrupt_checksum``, ``maintenance_seq_reset``,
-    ``set_zero_checksum``, ``send_book_keepalive``, ``last_sent_seq``."""
+    ``set_zero_checksum``, ``send_book_keepalive``, ``last_sent_seq``. Keepalive
+    updates still flow while paused, as on OKX."""
+
+    _malformed_frame = MALFORMED_FRAME
 
     def __init__(self, symbols: list[OkxSymbol] | None = None, *, seed: int = 1,
                  rate: float = 20.0, depth_interval_ms: int = 100,
@@ -208,39 +206,29 @@ class OkxSim(LocalVenue):
         for spec in specs:
             if spec.market == "perp" and not spec.ct_val:
                 raise ValueError(f"{spec.inst_id}: a SWAP needs ct_val")
-        self.market = SimMarket([s.sim_symbol() for s in specs], seed, start_time_ms, levels, params)
-        if anchors is not None:  # app.sim.underlying.Anchors: track the other venues
-            self.market.anchor_to(anchors, "okx")
-        if warmup_steps:
-            self.market.warm_up(warmup_steps, warmup_step_ms)
+        super().__init__(SimMarket([s.sim_symbol() for s in specs], seed, start_time_ms, levels, params),
+                         rate=rate, paused=paused, warmup_steps=warmup_steps,
+                         warmup_step_ms=warmup_step_ms, anchors=anchors, venue="okx")
         self.depth_interval_ms = depth_interval_ms
         self.zero_checksum = zero_checksum
         self.snapshotless = snapshotless
         self.book_keepalive_s = book_keepalive_s
-        self._rate = 0.0
-        self.set_rate(rate)
-        self._paused = paused
         self._insts: dict[str, _Inst] = {}
         for spec in specs:
             rng = random.Random(f"{seed}:okx:{spec.inst_id}:seq")
             self._insts[spec.inst_id] = _Inst(
                 spec, self.market.sim(spec.inst_id, spec.market),
                 Decimal(spec.ct_val) if spec.market == "perp" else None,
-                rng.randrange(10**9, 10**10), rng,
-                candle_versions={iv: -1 for iv in SIM_INTERVALS},
-                candle_pushed_ms={iv: 0 for iv in SIM_INTERVALS})
-        self._subs: dict[tuple[str, str], set[_Client]] = {}
-        self._clients: set[_Client] = set()
-        self.frames_sent = 0
-        self.rest_requests = 0
+                rng.randrange(10**9, 10**10), rng)
+        self._subs: Subscribers[tuple[str, str], _Client] = Subscribers()
         self.snapshots_sent = 0
         self.keepalives_sent = 0
         now = self.market.now_ms
-        self._next_depth = now + depth_interval_ms
-        self._next_candle = now + CANDLE_PUSH_MS
-        self._next_ticker = now + TICKER_PUSH_MS
-        self._next_mark = now + MARK_PUSH_MS
-        self._next_funding = now + FUNDING_PUSH_MS
+        self._depth_due = Cadence.starting(now, depth_interval_ms)
+        self._candle_due = Cadence.starting(now, CANDLE_PUSH_MS)
+        self._ticker_due = Cadence.starting(now, TICKER_PUSH_MS)
+        self._mark_due = Cadence.starting(now, MARK_PUSH_MS)
+        self._funding_due = Cadence.starting(now, FUNDING_PUSH_MS)
 
     @classmethod
     def in_thread(cls, symbols: list[OkxSymbol] | None = None, **kwargs: Any) -> OkxSimThread:
@@ -256,26 +244,9 @@ class OkxSim(LocalVenue):
             ("/api/v5/market/history-candles", self._rest(self._candles)),
             ("/api/v5/market/books", self._rest(self._books)),
         ], ws_path='/ws/v5', clock_name='okx-sim-clock',
-            max_size=2**20, compression=None, close_timeout=2, ping_interval=None, process_request=self._check_path)
+            ping_interval=None, process_request=self._check_path)
 
     # -- knobs ---------------------------------------------------------------------------
-
-    def pause(self) -> None:
-        """Stop the model clock; pending book changes are flushed now, so a synced client
-        can reach ``truth()``. Keepalive updates still flow while paused, as on OKX."""
-        self._paused = True
-        for inst in self._insts.values():
-            self._flush_book(inst)
-
-    def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
-        """Advance the model by hand (works while paused) and push every due frame."""
-        self._advance(dt_ms, [steps] * len(self._insts), force_periodic=True)
-
-    def send_malformed(self) -> None:
-        """Send one truncated JSON text frame to every connection."""
-        conns = [c.ws for c in self._clients]
-        broadcast(conns, MALFORMED_FRAME, text=True)
-        self.frames_sent += len(conns)
 
     def _inst(self, inst_id: str, market: str | None = None) -> _Inst:
         inst = self._insts.get(inst_id)
@@ -318,36 +289,16 @@ class OkxSim(LocalVenue):
 
     last_sent_update_id = last_sent_seq  # the BinanceSim name, for shared helpers
 
-    @property
-    def connections(self) -> int:
-        return len(self._clients)
-
     # -- clock ---------------------------------------------------------------------------
 
-    async def _run_clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        carry_ms = 0.0
-        while True:
-            rate = self._rate
-            await asyncio.sleep(0.02 if rate <= 0 else min(0.02, max(0.002, 1.0 / rate)))
-            now = loop.time()
-            elapsed = min(now - last, 0.5)  # a stalled loop must not come back as a burst
-            last = now
-            self._keepalives(now)
-            if self._paused:
-                continue
-            carry_ms += elapsed * 1000.0
-            dt_ms = int(carry_ms)
-            carry_ms -= dt_ms
-            counts = []
-            burst_cap = max(1.0, self._rate * 0.25)
-            for inst in self._insts.values():
-                inst.carry = min(inst.carry + self._rate * elapsed, burst_cap)
-                n = int(inst.carry)
-                inst.carry -= n
-                counts.append(n)
-            self._advance(dt_ms, counts, force_periodic=False)
+    def _paced(self) -> Collection[_Inst]:
+        return self._insts.values()
+
+    def _flush(self, unit: _Inst) -> None:
+        self._flush_book(unit)
+
+    def _wall_tick(self, now: float) -> None:
+        self._keepalives(now)
 
     def _advance(self, dt_ms: int, counts: list[int], force_periodic: bool) -> None:
         market = self.market
@@ -362,32 +313,24 @@ class OkxSim(LocalVenue):
                                         fill.first_id, len(fill.parts), fill.ts)
                 if per_event_depth:
                     self._flush_book(inst)
-        if force_periodic or (not per_event_depth and now >= self._next_depth):
-            self._next_depth = now + self.depth_interval_ms
+        # per-event depth has already gone out; only a pump still forces a round
+        if (force_periodic or not per_event_depth) and self._depth_due.due(now, force_periodic):
             for inst in self._insts.values():
                 self._flush_book(inst)
-        if force_periodic or now >= self._next_candle:
-            self._next_candle = now + CANDLE_PUSH_MS
+        if self._candle_due.due(now, force_periodic):
             for inst in self._insts.values():
                 self._publish_candles(inst, force_periodic)
-        if force_periodic or now >= self._next_ticker:
-            self._next_ticker = now + TICKER_PUSH_MS
+        if self._ticker_due.due(now, force_periodic):
             for inst in self._insts.values():
                 self._publish_ticker(inst)
-        if force_periodic or now >= self._next_mark:
-            self._next_mark = now + MARK_PUSH_MS
+        if self._mark_due.due(now, force_periodic):
             for inst in self._insts.values():
                 self._publish_mark(inst)
-        if force_periodic or now >= self._next_funding:
-            self._next_funding = now + FUNDING_PUSH_MS
+        if self._funding_due.due(now, force_periodic):
             for inst in self._insts.values():
                 self._publish_funding(inst)
 
     # -- publishing ----------------------------------------------------------------------
-
-    def _send(self, clients: set[_Client] | list[_Client], payload: bytes) -> None:
-        broadcast([c.ws for c in clients], payload, text=True)
-        self.frames_sent += len(clients)
 
     def _push(self, channel: str, inst: _Inst, data: list[Any], action: str | None = None,
               clients: set[_Client] | list[_Client] | None = None) -> None:
@@ -398,7 +341,7 @@ class OkxSim(LocalVenue):
         if action is not None:
             msg["action"] = action
         msg["data"] = data
-        self._send(targets, orjson.dumps(msg))
+        self._broadcast(targets, orjson.dumps(msg))
 
     def _book_frame(self, inst: _Inst, action: str, bids: list[list[str]], asks: list[list[str]],
                     prev: int, seq: int, checksum: int) -> bytes:
@@ -443,7 +386,7 @@ class OkxSim(LocalVenue):
             checksum = (checksum ^ 1) or 2  # never 0: a zero checksum is not checked
         bids = [[okx_num(p), inst.size(q)] for p, q in diff.bids]
         asks = [[okx_num(p), inst.size(q)] for p, q in diff.asks]
-        self._send(clients, self._book_frame(inst, "update", bids, asks, prev, seq, checksum))
+        self._broadcast(clients, self._book_frame(inst, "update", bids, asks, prev, seq, checksum))
         inst.last_sent_seq = seq
         inst.last_book_push = asyncio.get_running_loop().time()
 
@@ -451,7 +394,7 @@ class OkxSim(LocalVenue):
         frame = self._book_frame(inst, "snapshot", inst.levels(True, BOOK_DEPTH),
                                  inst.levels(False, BOOK_DEPTH), -1, inst.seq,
                                  self._book_checksum(inst))
-        self._send([client], frame)
+        self._broadcast([client], frame)
         self.snapshots_sent += 1
         if inst.last_sent_seq is None:
             inst.last_sent_seq = inst.seq
@@ -462,7 +405,7 @@ class OkxSim(LocalVenue):
         if not clients or inst.sim.book.has_pending():
             return False
         seq = inst.seq
-        self._send(clients, self._book_frame(inst, "update", [], [], seq, seq, self._book_checksum(inst)))
+        self._broadcast(clients, self._book_frame(inst, "update", [], [], seq, seq, self._book_checksum(inst)))
         inst.last_sent_seq = seq
         inst.last_book_push = asyncio.get_running_loop().time()
         self.keepalives_sent += 1
@@ -499,10 +442,7 @@ class OkxSim(LocalVenue):
             if not clients:
                 continue
             series = inst.sim.series[iv]
-            if (force or series.version != inst.candle_versions[iv]
-                    or now - inst.candle_pushed_ms[iv] >= CANDLE_IDLE_PUSH_MS):
-                inst.candle_versions[iv] = series.version
-                inst.candle_pushed_ms[iv] = now
+            if inst.candle_pacer.due(iv, series.version, now, force):
                 self._push(f"candle{bar}", inst, [self._candle_row(inst, series.current)])
 
     def _publish_closed_candle(self, ck: ClosedKline) -> None:
@@ -566,30 +506,22 @@ class OkxSim(LocalVenue):
 
     # -- websocket -----------------------------------------------------------------------
 
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.path not in WS_PATHS:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
+    def _ws_route(self, path: str) -> str | None:
+        return WS_PATHS.get(path)
 
     async def _handle_ws(self, ws: ServerConnection) -> None:
         family = WS_PATHS.get(ws.request.path if ws.request else "")
         if family is None:  # _check_path already refused it; defensive only
             return
-        client = _Client(ws, family, secrets.token_hex(4))
-        self._clients.add(client)
-        try:
-            async for message in ws:
-                self._on_message(client, message)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._clients.discard(client)
-            for key in client.args:
-                self._drop_sub(client, key)
+        await self._converse(_Client(ws, family, secrets.token_hex(4)))
+
+    def _forget(self, client: _Client) -> None:
+        for key in client.args:
+            self._subs.drop(key, client)
 
     def _reply(self, client: _Client, payload: dict[str, Any] | str) -> None:
         raw = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
-        self._send([client], raw.encode())
+        self._broadcast([client], raw.encode())
 
     def _error(self, client: _Client, code: str, msg: str, rid: Any = None) -> None:
         reply: dict[str, Any] = {"id": rid} if rid is not None else {}
@@ -601,7 +533,7 @@ class OkxSim(LocalVenue):
         (no await), so an ack and its snapshot can never be overtaken by an update."""
         text = message if isinstance(message, str) else message.decode(errors="replace")
         if text == "ping":
-            self._send([client], b"pong")
+            self._broadcast([client], b"pong")
             return
         try:
             req = orjson.loads(text)
@@ -634,7 +566,7 @@ class OkxSim(LocalVenue):
             if op == "unsubscribe":
                 if (channel, inst_id) in client.args:
                     client.args.discard((channel, inst_id))
-                    self._drop_sub(client, (channel, inst_id))
+                    self._subs.drop((channel, inst_id), client)
                 self._reply(client, ack)
                 continue
             if channel == "books":
@@ -642,7 +574,7 @@ class OkxSim(LocalVenue):
                 self._flush_book(inst)
             new = (channel, inst_id) not in client.args
             client.args.add((channel, inst_id))
-            self._subs.setdefault((channel, inst_id), set()).add(client)
+            self._subs.add((channel, inst_id), client)
             self._reply(client, ack)
             if new:
                 self._first_push(client, channel, inst)
@@ -667,29 +599,13 @@ class OkxSim(LocalVenue):
         elif channel == "funding-rate":
             self._publish_funding(inst, [client])
 
-    def _drop_sub(self, client: _Client, key: tuple[str, str]) -> None:
-        clients = self._subs.get(key)
-        if clients is not None:
-            clients.discard(client)
-            if not clients:
-                del self._subs[key]
-
     # -- REST ----------------------------------------------------------------------------
 
-    def _rest(self, handler: Callable[[Any], list[Any]]
-              ) -> Callable[[web.Request], Awaitable[web.Response]]:
-        """An aiohttp handler around a synchronous one; each response is computed between
-        model events, so a books snapshot is exact."""
-        async def respond(request: web.Request) -> web.Response:
-            self.rest_requests += 1
-            try:
-                body = {"code": "0", "msg": "", "data": handler(request.query)}
-                status = 200
-            except _RestError as e:
-                body, status = {"code": e.code, "msg": e.msg, "data": []}, e.status
-            return web.Response(body=orjson.dumps(body), status=status,
-                                content_type="application/json")
-        return respond
+    def _rest(self, handler: Callable[[Any], list[Any]]) -> Handler:
+        return self._endpoint(lambda request: {"code": "0", "msg": "", "data": handler(request.query)})
+
+    def _refusal(self, error: _RestError) -> dict[str, Any]:
+        return {"code": error.code, "msg": error.msg, "data": []}
 
     def _query_inst(self, query: Any) -> _Inst:
         inst_id = query.get("instId")

@@ -1,32 +1,125 @@
 """What every simulated venue shares: listening on 127.0.0.1 (websocket + REST on
-ephemeral ports), its clock task, shutdown, and the rate/pause knobs."""
+ephemeral ports), the clock task that turns wall time into model events, connection and
+subscriber bookkeeping, JSON REST endpoints, shutdown, and the rate/pause knobs."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Protocol, TypeVar
 
+import orjson
 from aiohttp import web
-from websockets.asyncio.server import Server, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from app.sim.market import SimMarket
 
 Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 FROZEN_NOW_MS = 1_767_270_896_000  # 2026-01-01 12:34:56 UTC: "now" in screenshot tests
+K = TypeVar("K")
+C = TypeVar("C")
+
+
+class Paced(Protocol):
+    """Per-symbol publishing state that the clock owes model events to."""
+
+    carry: float  # fractional events not yet run
+
+
+class RestError(Exception):
+    """A REST request the venue refuses, answered with HTTP ``status``; each venue's
+    subclass carries its own error fields and ``LocalVenue._refusal`` turns them into
+    the body."""
+
+    status: int = 400
+
+
+@dataclass(slots=True)
+class Cadence:
+    """A push due every ``period_ms`` of model time, or at once when forced (``pump``)."""
+
+    period_ms: int
+    next_ms: int
+
+    @classmethod
+    def starting(cls, now_ms: int, period_ms: int) -> Cadence:
+        return cls(period_ms, now_ms + period_ms)
+
+    def due(self, now_ms: int, force: bool = False) -> bool:
+        if force or now_ms >= self.next_ms:
+            self.next_ms = now_ms + self.period_ms
+            return True
+        return False
+
+
+@dataclass(slots=True)
+class CandlePacer:
+    """When a live candle goes out again: as soon as it changed (at the venue's push
+    cadence), and every ``idle_ms`` even if it did not, as the venues do, so a client
+    that subscribes in a quiet market still gets one."""
+
+    idle_ms: int
+    versions: dict[str, int] = field(default_factory=dict)
+    pushed_ms: dict[str, int] = field(default_factory=dict)
+
+    def due(self, key: str, version: int, now_ms: int, force: bool) -> bool:
+        if (force or version != self.versions.get(key)
+                or now_ms - self.pushed_ms.get(key, 0) >= self.idle_ms):
+            self.versions[key] = version
+            self.pushed_ms[key] = now_ms
+            return True
+        return False
+
+
+class Subscribers(dict[K, set[C]]):
+    """Stream key -> the clients subscribed to it. A key nobody listens to any more is
+    removed, so ``get(key)`` is falsy exactly when a frame need not be encoded."""
+
+    def add(self, key: K, client: C) -> None:
+        self.setdefault(key, set()).add(client)
+
+    def drop(self, key: K, client: C) -> None:
+        clients = self.get(key)
+        if clients is not None:
+            clients.discard(client)
+            if not clients:
+                del self[key]
 
 
 class LocalVenue:
-    """Base of the simulators. Subclasses set up ``_paused``/``_rate`` and implement
-    ``_handle_ws``, ``_run_clock`` and their REST handlers; ``start`` calls ``_listen``."""
+    """Base of the simulators. ``__init__`` sets up the model and the knobs; subclasses
+    implement the hooks ``_paced``, ``_advance``, ``_flush``, ``_on_message`` and
+    ``_forget`` (plus ``_wall_tick``, ``_ws_route`` and ``_refusal`` where they need
+    them), their ``_handle_ws`` and REST handlers; ``start`` calls ``_listen``."""
 
     _server: Server | None = None
     _runner: web.AppRunner | None = None
     _clock: asyncio.Task | None = None
     _paused: bool = False
     _rate: float = 0.0
+    _malformed_frame: bytes = b""  # what ``send_malformed`` sends: a truncated frame
     ws_url: str = ""
     rest_url: str = ""
+
+    def __init__(self, market: SimMarket, *, rate: float, paused: bool, warmup_steps: int,
+                 warmup_step_ms: int, anchors: Any = None, venue: str = "") -> None:
+        if anchors is not None:  # app.sim.underlying.Anchors: track the other venues
+            market.anchor_to(anchors, venue)
+        if warmup_steps:
+            market.warm_up(warmup_steps, warmup_step_ms)
+        self.market = market
+        self.set_rate(rate)
+        self._paused = paused
+        self._clients: set[Any] = set()
+        self.frames_sent = 0
+        self.rest_requests = 0
 
     @classmethod
     def frozen(cls, symbols: list | None = None, *, seed: int = 1, now_ms: int = FROZEN_NOW_MS,
@@ -37,6 +130,45 @@ class LocalVenue:
         start = now_ms - warmup_steps * warmup_step_ms
         return cls(symbols, seed=seed, start_time_ms=start, warmup_steps=warmup_steps,  # type: ignore[call-arg]
                    warmup_step_ms=warmup_step_ms, paused=True, **kwargs)
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def _paced(self) -> Collection[Paced]:
+        """Each symbol's publishing state, in the order ``_advance`` takes counts."""
+        raise NotImplementedError
+
+    def _advance(self, dt_ms: int, counts: list[int], force: bool) -> None:
+        """Move model time by ``dt_ms``, run ``counts[i]`` events for the i-th symbol and
+        push what is due (everything periodic when ``force``)."""
+        raise NotImplementedError
+
+    def _flush(self, unit: Any) -> None:
+        """Send a symbol's changes still held back, so a synced client reaches the truth."""
+        raise NotImplementedError
+
+    def _wall_tick(self, now: float) -> None:
+        """Wall-clock chores on every clock tick, paused or not (keepalives, timeouts)."""
+
+    def _clock_started(self, now: float) -> None:
+        """The clock task's first loop time, before its first tick."""
+
+    def _on_message(self, client: Any, message: str | bytes) -> bytes | None:
+        """Answer one client message; a returned frame is sent (awaited) to the client."""
+        raise NotImplementedError
+
+    def _forget(self, client: Any) -> None:
+        """Drop a closed connection's subscriptions."""
+        raise NotImplementedError
+
+    def _ws_route(self, path: str) -> Any:
+        """What a websocket path serves; None for a path the venue refuses with 404."""
+        return path
+
+    def _refusal(self, error: Any) -> Any:
+        """The JSON body a ``RestError`` of this venue answers with."""
+        raise NotImplementedError
+
+    # -- lifecycle -----------------------------------------------------------------------
 
     async def _listen(self, routes: Iterable[Route], ws_path: str = "", clock_name: str = "sim-clock",
                       **ws_options: Any) -> None:
@@ -53,7 +185,7 @@ class LocalVenue:
         sock.bind(("127.0.0.1", 0))
         await web.SockSite(self._runner, sock).start()
         self.rest_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self._clock = asyncio.create_task(self._run_clock(), name=clock_name)  # type: ignore[attr-defined]
+        self._clock = asyncio.create_task(self._run_clock(), name=clock_name)
 
     async def stop(self) -> None:
         if self._clock is not None:
@@ -76,10 +208,45 @@ class LocalVenue:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def drop_connections(self) -> None:
-        """Abort every client websocket without a closing handshake."""
-        for c in list(self._clients):  # type: ignore[attr-defined]
-            c.ws.transport.abort()
+    # -- clock ---------------------------------------------------------------------------
+
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        self._clock_started(last)
+        carry_ms = 0.0
+        while True:
+            rate = self._rate
+            await asyncio.sleep(0.02 if rate <= 0 else min(0.02, max(0.002, 1.0 / rate)))
+            now = loop.time()
+            # A stalled loop (debugger, suspended laptop) must not come back as a burst.
+            elapsed = min(now - last, 0.5)
+            last = now
+            self._wall_tick(now)
+            if self._paused:
+                continue
+            carry_ms += elapsed * 1000.0
+            dt_ms = int(carry_ms)
+            carry_ms -= dt_ms
+            rate = self._rate
+            counts = []
+            burst_cap = max(1.0, rate * 0.25)
+            for unit in self._paced():
+                unit.carry = min(unit.carry + rate * elapsed, burst_cap)
+                n = int(unit.carry)
+                unit.carry -= n
+                counts.append(n)
+            self._advance(dt_ms, counts, False)
+
+    # -- knobs ---------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop the model clock. Changes already made are flushed now, so a synced client
+        can reach ``truth()``; the model stands still until ``resume`` (wall-clock
+        chores such as keepalives and heartbeats go on)."""
+        self._paused = True
+        for unit in self._paced():
+            self._flush(unit)
 
     def resume(self) -> None:
         self._paused = False
@@ -87,6 +254,12 @@ class LocalVenue:
     @property
     def paused(self) -> bool:
         return self._paused
+
+    def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
+        """Advance the model by hand (works while paused): move time by ``dt_ms``, run
+        ``steps`` events per symbol, then push every due frame at once. Deterministic:
+        no wall clock involved."""
+        self._advance(dt_ms, [steps] * len(self._paced()), True)
 
     def set_rate(self, events_per_second: float) -> None:
         """Model events per second per symbol."""
@@ -97,3 +270,57 @@ class LocalVenue:
     @property
     def rate(self) -> float:
         return self._rate
+
+    def drop_connections(self) -> None:
+        """Abort every client websocket without a closing handshake."""
+        for c in list(self._clients):
+            c.ws.transport.abort()
+
+    def send_malformed(self) -> None:
+        """Send one truncated JSON text frame to every connection."""
+        self._broadcast(self._clients, self._malformed_frame)
+
+    @property
+    def connections(self) -> int:
+        return len(self._clients)
+
+    # -- websocket -----------------------------------------------------------------------
+
+    def _broadcast(self, clients: Collection[Any], payload: bytes) -> None:
+        """One frame to every client in ``clients``. ``broadcast`` writes without
+        awaiting, so nothing sent later can overtake it."""
+        broadcast([c.ws for c in clients], payload, text=True)
+        self.frames_sent += len(clients)
+
+    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+        if self._ws_route(request.path) is None:
+            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return None
+
+    async def _converse(self, client: Any) -> None:
+        """Serve one connection until it closes, then forget its subscriptions."""
+        self._clients.add(client)
+        try:
+            async for message in client.ws:
+                reply = self._on_message(client, message)
+                if reply is not None:
+                    await client.ws.send(reply, text=True)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(client)
+            self._forget(client)
+
+    # -- REST ----------------------------------------------------------------------------
+
+    def _endpoint(self, answer: Callable[[web.Request], Any]) -> Handler:
+        """An aiohttp handler around a synchronous one. Handlers never await, so each
+        response is computed atomically between model events (snapshots stay exact)."""
+        async def respond(request: web.Request) -> web.Response:
+            self.rest_requests += 1
+            try:
+                body, status = orjson.dumps(answer(request)), 200
+            except RestError as e:
+                body, status = orjson.dumps(self._refusal(e)), e.status
+            return web.Response(body=body, status=status, content_type="application/json")
+        return respond
