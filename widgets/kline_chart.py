@@ -39,7 +39,7 @@ class KlineChart(Vertical):
         background: $surface;
     }
     KlineChart > #kline-price { height: 3fr; }
-    KlineChart > #kline-volume { height: 1fr; min-height: 4; }
+    KlineChart > #kline-volume { height: 1fr; min-height: 5; }
     KlineChart > #kline-waiting {
         width: 1fr;
         height: 1fr;
@@ -164,8 +164,10 @@ class KlineChart(Vertical):
                          else decimals_for(tick))
         price_labels = [fmt_fixed(t, tick_decimals) for t in price_ticks]
         vmax = max(k.volume for k in klines) or 1.0
-        volume_ticks = [0.0, vmax]
-        volume_labels = ["0", fmt_compact(vmax)]
+        # Only the top is labelled: the volume strip is often a single row tall, and a
+        # "0" there would sit beside full-height bars.
+        volume_ticks = [vmax]
+        volume_labels = [fmt_compact(vmax)]
         # Equal-width y labels keep the candles and their volume bars in the same columns.
         label_width = max(len(label) for label in price_labels + volume_labels)
         x_ticks, x_labels = _time_ticks(klines, interval, self.size.width - label_width - 4)
