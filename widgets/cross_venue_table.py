@@ -30,9 +30,17 @@ def cell_text(cell: Cell | None, now_ms: int) -> Text:
         text.append(f" b{cell.basis_bps:+.0f}", style="cyan")
     if s.funding_rate is not None:
         text.append(f" f{s.funding_rate * 100:+.3f}%", style="magenta")
-        if s.next_funding_time:  # hh:mm is enough at this width
-            text.append(f" {fmt_countdown(max(0, s.next_funding_time - now_ms))[:-3]}", style="dim")
+        if s.next_funding_time:  # h:mm is enough at this width
+            hh_mm = fmt_countdown(max(0, s.next_funding_time - now_ms))[:-3]
+            text.append(f" {hh_mm[1:] if hh_mm[0] == '0' else hh_mm}", style="dim")
     return text
+
+
+MARKET_WIDTH = 14  # "ETH/USD* perp"
+MAX_VENUE_WIDTH = 36
+MIN_VENUE_WIDTH = 24
+CELL_PADDING = 2  # DataTable pads each cell by one on either side
+SCROLLBAR = 2
 
 
 class CrossVenueTable(DataTable):
@@ -46,9 +54,16 @@ class CrossVenueTable(DataTable):
         self._texts: dict[tuple[str, str], str] = {}
 
     def on_mount(self) -> None:
-        self.add_column("Market", key="market", width=16)
+        self.add_column("Market", key="market", width=MARKET_WIDTH)
         for venue in self.venues:
-            self.add_column(venue, key=venue, width=36)
+            self.add_column(venue, key=venue, width=self._venue_width())
+
+    def _venue_width(self) -> int:
+        """Venue columns share the terminal (four fit in 160 columns); below the minimum
+        the table scrolls sideways instead of cutting every cell."""
+        spare = self.app.size.width - (MARKET_WIDTH + CELL_PADDING) - SCROLLBAR
+        fit = spare // max(1, len(self.venues)) - CELL_PADDING
+        return max(MIN_VENUE_WIDTH, min(MAX_VENUE_WIDTH, fit))
 
     def update_rows(self, rows: list[Row]) -> None:
         now_ms = int(self._clock() * 1000)
