@@ -5,6 +5,7 @@ of the whole session replays to the same books."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -65,7 +66,12 @@ async def test_cross_venue_view_flags_a_pushed_venue(world_session):
             assert time.monotonic() < deadline, "no deviation alert"
             await asyncio.sleep(0.2)
         assert any(f"on {pushed} is +" in m for m in alerted())
-        assert "bp" in screen_text(app)
+        text = screen_text(app)
+        assert "bp" in text
+        # every venue's perp cell fits whole in 160 columns, funding countdown included
+        perp_row = next(line for line in text.splitlines() if "BTC/USD* perp" in line)
+        assert perp_row.count("%") == sum(1 for v in world.venues() if v != "coinbase")
+        assert re.search(r"% \d+:\d\d\s*$", perp_row.rstrip(" ▋▊▌▍▎▏│┃"))
         world.push_venue(pushed, 0)
 
 
