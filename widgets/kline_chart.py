@@ -164,8 +164,8 @@ class KlineChart(Vertical):
                          else decimals_for(tick))
         price_labels = [fmt_fixed(t, tick_decimals) for t in price_ticks]
         vmax = max(k.volume for k in klines) or 1.0
-        # Only the top is labelled: the volume strip is often a single row tall, and a
-        # "0" there would sit beside full-height bars.
+        # Only the maximum is labelled: a "0" beside full-height bars reads as no volume
+        # (plotext shows a lone tick even when the strip is one data row tall).
         volume_ticks = [vmax]
         volume_labels = [fmt_compact(vmax)]
         # Equal-width y labels keep the candles and their volume bars in the same columns.
