@@ -78,12 +78,38 @@ def test_books_snapshot_and_update_decode(spot, fixture_text):
     assert upd.bids == [(64120.0, 0.0), (64120.2, 0.3)]
 
 
+def _zeroed(text: str) -> str:
+    """The frame as production sends it since 2026-06: ``checksum: 0``."""
+    msg = orjson.loads(text)
+    msg["data"][0]["checksum"] = 0
+    return orjson.dumps(msg).decode()
+
+
+def test_zero_checksum_push_decodes_without_raw_strings(spot, perp, fixture_text):
+    snap = spot.decode(_zeroed(frame(fixture_text, "books_snapshot")))
+    assert snap.checksum == 0 and snap.raw_bids is None and snap.raw_asks is None
+    assert snap.bids[0] == (64120.5, 0.5) and snap.asks[1] == (64121.0, 3.0)
+    msg = perp.decode(_zeroed(frame(fixture_text, "books_snapshot_swap")))
+    assert msg.raw_bids is None
+    assert msg.bids == [(63921.0, 7.793), (63920.5, 0.12)]  # contracts -> base, as with raw
+    assert msg.asks == [(63921.1, 18.7175), (63922.0, 0.0001)]
+
+
+def test_zero_checksum_books_sync_from_fixtures(spot, fixture_text):
+    sync = spot.new_book_sync(SPOT)
+    assert sync.on_diff(spot.decode(_zeroed(frame(fixture_text, "books_snapshot")))) == SYNCED
+    assert sync.on_diff(spot.decode(_zeroed(frame(fixture_text, "books_update")))) == APPLIED
+    assert not sync.verifies_checksums and sync.checksums_checked == 0
+    assert sync.book.side_dicts() == ({64120.5: 0.5, 64120.2: 0.3, 64119.9: 0.002},
+                                      {64120.6: 0.75, 64121.0: 2.5, 64122.4: 0.01})
+
+
 def test_books_sync_snapshot_update_with_checksums(spot, fixture_text):
     sync = spot.new_book_sync(SPOT)
     assert sync.on_diff(spot.decode(frame(fixture_text, "books_update"))) == IGNORED  # no snapshot yet
     assert sync.on_diff(spot.decode(frame(fixture_text, "books_snapshot"))) == SYNCED
     assert sync.on_diff(spot.decode(frame(fixture_text, "books_update"))) == APPLIED
-    assert sync.checksums_checked == 2
+    assert sync.checksums_checked == 2 and sync.verifies_checksums
     bids, asks = sync.book.side_dicts()
     assert bids == {64120.5: 0.5, 64120.2: 0.3, 64119.9: 0.002}
     assert asks == {64120.6: 0.75, 64121.0: 2.5, 64122.4: 0.01}
@@ -104,9 +130,12 @@ def _book(action, prev, seq, bids=(), asks=(), checksum=0):
     return OkxBook("BTC-USDT", action, 1, seq, prev, checksum, list(bids), list(asks), raw_b, raw_a)
 
 
-def _synced(snapshotless=False):
-    sync = OkxBookSync(snapshotless=snapshotless)
-    assert sync.on_diff(_book("snapshot", -1, 100, [(10.0, 1.0)], [(11.0, 1.0)])) == SYNCED
+def _synced(checksum=False):
+    """A book at seqId 100: 10 x 1 / 11 x 1, its snapshot with a legacy checksum or 0."""
+    sync = OkxBookSync()
+    crc = book_checksum([("10.0", "1.0")], [("11.0", "1.0")]) if checksum else 0
+    assert sync.on_diff(_book("snapshot", -1, 100, [(10.0, 1.0)], [(11.0, 1.0)], crc)) == SYNCED
+    assert sync.verifies_checksums is checksum
     return sync
 
 
@@ -128,16 +157,51 @@ def test_keepalive_update_and_maintenance_seq_reset_are_accepted():
 
 
 def test_checksum_mismatch_fails_and_resets():
-    sync = _synced()
+    sync = _synced(checksum=True)
     good = book_checksum([("10.0", "2.0")], [("11.0", "1.0")])
     assert sync.on_diff(_book("update", 100, 101, [(10.0, 2.0)], checksum=good)) == APPLIED
     assert sync.on_diff(_book("update", 101, 102, [(10.0, 3.0)], checksum=good)) == CHECKSUM_FAILED
     assert not sync.synced and len(sync.book) == 0
     # a zero checksum (production since 2026-06) is not checked
     sync = _synced()
-    before = sync.checksums_checked
     assert sync.on_diff(_book("update", 100, 101, [(10.0, 5.0)], checksum=0)) == APPLIED
-    assert sync.checksums_checked == before
+    assert sync.checksums_checked == 0
+
+
+def test_zero_checksum_snapshot_keeps_no_raw_strings():
+    sync = _synced()
+    assert sync.on_diff(_book("update", 100, 101, [(10.0, 5.0)], [(12.0, 1.0)])) == APPLIED
+    assert sync.on_diff(_book("update", 101, 101)) == APPLIED  # keepalive
+    assert not sync.verifies_checksums and not sync._raw_bids and not sync._raw_asks
+    assert sync.book.side_dicts() == ({10.0: 5.0}, {11.0: 1.0, 12.0: 1.0})
+    assert sync.checksums_checked == 0
+
+
+def test_checksum_on_a_book_without_raw_strings_resyncs_then_verifies():
+    """Checksums come back (legacy mode) while the book was loaded from a zero-checksum
+    snapshot: it cannot be verified, so it is rebuilt; the new snapshot turns tracking on."""
+    sync = _synced()
+    crc = book_checksum([("10.0", "2.0")], [("11.0", "1.0")])
+    assert sync.on_diff(_book("update", 100, 101, [(10.0, 2.0)], checksum=crc)) == GAP
+    assert not sync.synced and len(sync.book) == 0 and sync.checksums_checked == 0
+    assert sync.on_diff(_book("update", 101, 102, checksum=crc)) == IGNORED  # until the snapshot
+    snap = _book("snapshot", -1, 102, [(10.0, 2.0)], [(11.0, 1.0)], checksum=crc)
+    assert sync.on_diff(snap) == SYNCED
+    assert sync.verifies_checksums and sync.checksums_checked == 1
+    crc = book_checksum([("10.0", "2.0")], [("11.0", "4.0")])
+    assert sync.on_diff(_book("update", 102, 103, asks=[(11.0, 4.0)], checksum=crc)) == APPLIED
+    assert sync.checksums_checked == 2
+    bad = _book("update", 103, 104, asks=[(11.0, 5.0)], checksum=crc)
+    assert sync.on_diff(bad) == CHECKSUM_FAILED
+
+
+def test_zero_checksum_update_stops_tracking_and_a_later_checksum_resyncs():
+    sync = _synced(checksum=True)
+    assert sync.on_diff(_book("update", 100, 101, [(10.0, 3.0)])) == APPLIED
+    assert not sync.verifies_checksums and not sync._raw_bids and not sync._raw_asks
+    crc = book_checksum([("10.0", "3.0")], [("11.0", "1.0")])  # right, but unverifiable
+    assert sync.on_diff(_book("update", 101, 102, checksum=crc)) == GAP
+    assert not sync.synced
 
 
 def test_checksum_uses_the_received_text_not_the_float():
@@ -194,6 +258,26 @@ def test_snapshotless_gap_after_live_update():
     assert sync.on_snapshot(BookSnapshot(100, [["10", "1"]], [["11", "1"]])) == SYNCED
     assert sync.on_diff(_book("update", 110, 111)) == GAP
     assert sync.needs_snapshot and sync.first_buffered == 110
+
+
+def test_snapshotless_first_update_decides_tracking():
+    """A REST snapshot has no checksum field: tracking starts on and the first update
+    with ``checksum: 0`` turns it off; one with a checksum is verified."""
+    sync = OkxBookSync(snapshotless=True)
+    sync.on_diff(_book("update", 100, 104))
+    assert sync.on_snapshot(BookSnapshot(104, [["10", "1"]], [["11", "1"]])) == SYNCED
+    assert sync.verifies_checksums
+    assert sync.on_diff(_book("update", 104, 105, [(10.0, 2.0)])) == APPLIED
+    assert not sync.verifies_checksums and sync.checksums_checked == 0
+    # kept updates carrying checksums are verified against the REST text
+    sync = OkxBookSync(snapshotless=True)
+    crc = book_checksum([("10", "1")], [("11.0", "3.0")])
+    sync.on_diff(_book("update", 100, 106, asks=[(11.0, 3.0)], checksum=crc))
+    assert sync.on_snapshot(BookSnapshot(104, [["10", "1"]], [["11", "1"]])) == SYNCED
+    assert sync.verifies_checksums and sync.checksums_checked == 1
+    sync = OkxBookSync(snapshotless=True)
+    sync.on_diff(_book("update", 100, 106, asks=[(11.0, 3.0)], checksum=crc ^ 1))
+    assert sync.on_snapshot(BookSnapshot(104, [["10", "1"]], [["11", "1"]])) == GAP
 
 
 def test_snapshotless_venue_recovers_by_rest(fixture_text):
@@ -283,6 +367,7 @@ def test_unknown_instrument_and_channel(spot):
 
 BAD_BOOK = ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":%s,'
             '"bids":[],"ts":"1","checksum":0,"prevSeqId":1,"seqId":2}]}')
+CHECKED_BAD_BOOK = BAD_BOOK.replace('"checksum":0', '"checksum":-12345')
 
 
 @pytest.mark.parametrize("raw", [
@@ -290,6 +375,10 @@ BAD_BOOK = ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","d
     "garbage", "[1,2]", '"text"',
     BAD_BOOK % '[["NaN","1","0","1"]]', BAD_BOOK % '[["10","-1","0","1"]]',
     BAD_BOOK % '[["inf","1","0","1"]]', BAD_BOOK % '[["10"]]', BAD_BOOK % '5',
+    # the same levels on a push with a checksum (the path that keeps the raw text)
+    CHECKED_BAD_BOOK % '[["NaN","1","0","1"]]', CHECKED_BAD_BOOK % '[["10","-1","0","1"]]',
+    CHECKED_BAD_BOOK % '[["inf","1","0","1"]]', CHECKED_BAD_BOOK % '[["10"]]',
+    CHECKED_BAD_BOOK % '[["10","nan","0","1"]]', BAD_BOOK % '[["10","inf","0","1"]]',
     ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"bogus",'
      '"data":[{"asks":[],"bids":[],"ts":"1","seqId":2}]}'),
     '{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"px":"nan","sz":"1","side":"buy","ts":"1"}]}',
@@ -307,6 +396,11 @@ def test_swap_malformed_contract_size(perp):
     raw = ('{"arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},"data":[{"px":"10","sz":"abc",'
            '"side":"buy","ts":"1"}]}')
     assert perp.decode(raw).malformed
+    for checksum in ("0", "7"):  # a bad contract size is malformed on both books paths
+        raw = ('{"arg":{"channel":"books","instId":"BTC-USDT-SWAP"},"action":"update","data":'
+               '[{"asks":[["10","abc","0","1"]],"bids":[],"ts":"1","checksum":%s,'
+               '"prevSeqId":1,"seqId":2}]}' % checksum)
+        assert perp.decode(raw).malformed
 
 
 # -- subscriptions and connections ------------------------------------------------------------

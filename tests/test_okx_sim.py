@@ -192,12 +192,48 @@ async def test_zero_checksum_mode_still_syncs(sim):
         await asyncio.sleep(0.2)
         await s.assert_equals_truth()
         assert s.sync.checksums_checked == 0  # nothing to verify, nothing failed
+        assert not s.sync.verifies_checksums  # so no raw strings are kept
         sim.skip_sequence(SWAP.inst_id)  # sequence checks still catch a lost update
         await wait_for(lambda: s.stats.gaps >= 1, 5, "the gap")
         await wait_for(s.synced, 5, "the resync")
         await s.assert_equals_truth()
     finally:
         await s.close()
+
+
+@pytest.mark.parametrize("spec", [SPOT, SWAP], ids=["spot", "swap"])
+async def test_checksums_returning_resubscribe_then_verify(sim, spec):
+    """Loaded from a zero-checksum snapshot, the book keeps no raw strings; when the
+    venue sends checksums again it cannot verify them, so it resubscribes, and the new
+    snapshot (with a checksum) turns verification on."""
+    sim.set_zero_checksum(True)
+    s = await Session.open(sim, spec)
+    try:
+        await wait_for(s.synced, 5, "first sync")
+        await asyncio.sleep(0.1)
+        assert not s.sync.verifies_checksums and s.sync.checksums_checked == 0
+        snapshots = sim.snapshots_sent
+        sim.set_zero_checksum(False)
+        await wait_for(lambda: s.stats.gaps >= 1, 5, "the unverifiable update")
+        await wait_for(lambda: s.synced() and sim.snapshots_sent > snapshots, 5, "the resubscribe")
+        await wait_for(lambda: s.sync.checksums_checked > 5, 5, "verified updates")
+        assert s.sync.verifies_checksums
+        assert s.stats.checksum_failures == 0 and s.stats.resyncs >= 1
+        await s.assert_equals_truth()
+    finally:
+        await s.close()
+
+
+async def test_checksums_stopping_drops_tracking_without_a_gap(swap_session):
+    s = swap_session
+    await wait_for(s.synced, 5, "first sync")
+    await wait_for(lambda: s.sync.checksums_checked > 2, 5, "verified updates")
+    assert s.sync.verifies_checksums
+    s.sim.set_zero_checksum(True)
+    await wait_for(lambda: not s.sync.verifies_checksums, 5, "a zero-checksum update")
+    await asyncio.sleep(0.2)
+    await s.assert_equals_truth()
+    assert s.stats.gaps == 0 and s.stats.checksum_failures == 0 and s.stats.resyncs == 0
 
 
 async def test_forced_disconnect_reconnects_and_rebuilds(session):
@@ -216,6 +252,37 @@ async def test_malformed_frame_is_counted_not_fatal(session):
     await wait_for(lambda: session.stats.malformed >= 1, 5, "the malformed frame")
     await session.assert_equals_truth()
     assert all(c.health.reconnects == 0 for c in session.feed.connections())
+
+
+@pytest.mark.parametrize("spec", [SPOT, SWAP], ids=["spot", "swap"])
+async def test_snapshotless_zero_checksum_mode(spec):
+    """REST snapshot, then production's zero checksums: the first update turns raw
+    tracking off; a gap still resyncs from REST; checksums coming back resync too."""
+    async with OkxSim([SPOT, SWAP], seed=13, rate=400, depth_interval_ms=20, snapshotless=True,
+                      zero_checksum=True) as sim:
+        s = await Session.open(sim, spec, snapshotless=True)
+        try:
+            await wait_for(s.synced, 5, "first sync from REST")
+            await wait_for(lambda: not s.sync.verifies_checksums, 5, "a zero-checksum update")
+            await asyncio.sleep(0.2)
+            await s.assert_equals_truth()
+            assert s.sync.checksums_checked == 0
+            sim.skip_sequence(spec.inst_id)
+            await wait_for(lambda: s.stats.gaps >= 1, 5, "the gap")
+            await wait_for(s.synced, 5, "the REST resync")
+            await s.assert_equals_truth()
+            # right after a REST resync the book still has the REST text and would verify
+            # a checksum; once a zero-checksum update has dropped it, it cannot
+            await wait_for(lambda: not s.sync.verifies_checksums, 5, "a zero-checksum update")
+            gaps = s.stats.gaps
+            sim.set_zero_checksum(False)
+            await wait_for(lambda: s.stats.gaps > gaps, 5, "the unverifiable update")
+            await wait_for(lambda: s.synced() and s.sync.checksums_checked > 2, 5,
+                           "the REST resync, verified")
+            assert s.sync.verifies_checksums and s.stats.checksum_failures == 0
+            await s.assert_equals_truth()
+        finally:
+            await s.close()
 
 
 @pytest.mark.parametrize("spec", [SPOT, SWAP], ids=["spot", "swap"])
@@ -240,9 +307,13 @@ async def test_snapshotless_mode_syncs_from_rest(spec):
             await s.close()
 
 
-async def test_capture_replays_to_the_live_book(sim, tmp_path):
+@pytest.mark.parametrize("zero", [False, True], ids=["legacy", "zero-checksum"])
+async def test_capture_replays_to_the_live_book(sim, tmp_path, zero):
     """A live session with a bad checksum and a lost update, recorded raw, replays
-    through the registry to the same book and the same fault counts."""
+    through the registry to the same book and the same fault counts. With zero
+    checksums the corrupted (non-zero) one cannot be verified: a gap, not a failure."""
+    sim.set_zero_checksum(zero)
+    failures = 0 if zero else 1
     path = tmp_path / "okx.jsonl"
     capture = CaptureWriter(path)
     rest = RestClient(sim.rest_url, on_response=capture.rest_recorder("okx", "perp"))
@@ -252,7 +323,8 @@ async def test_capture_replays_to_the_live_book(sim, tmp_path):
     try:
         await wait_for(s.synced, 5, "first sync")
         sim.corrupt_checksum(SWAP.inst_id)
-        await wait_for(lambda: s.stats.checksum_failures == 1 and s.synced(), 5, "checksum resync")
+        await wait_for(lambda: s.stats.gaps == 1 and s.synced(), 5, "checksum resync")
+        assert s.stats.checksum_failures == failures
         sim.skip_sequence(SWAP.inst_id)
         await wait_for(lambda: s.stats.gaps == 2 and s.synced(), 5, "gap resync")
         sim.pause()
@@ -263,7 +335,7 @@ async def test_capture_replays_to_the_live_book(sim, tmp_path):
         await s.close()
         capture.close()
     rep = replay_file(path)
-    assert (rep.stats.checksum_failures, rep.stats.gaps, rep.stats.malformed) == (1, 2, 0)
+    assert (rep.stats.checksum_failures, rep.stats.gaps, rep.stats.malformed) == (failures, 2, 0)
     st = rep.hub.state(inst.id)
     assert st is not None and st.synced and st.book.side_dicts() == live
 

@@ -5,8 +5,10 @@ Books: the first push after subscribing is ``action:"snapshot"``; each ``update`
 chain ``prevSeqId == previous seqId`` (keepalive updates repeat it; after maintenance the
 seqId may go down while the chain holds), else the book is rebuilt by resubscribing. A
 non-zero CRC32 ``checksum`` over the top 25 levels, built from the price and size strings
-exactly as received, is verified after every message. The announced snapshot-less mode
-(updates only, REST snapshot) is the second mode, chosen with ``snapshotless=True``.
+exactly as received, is verified after every message; the strings are kept only while
+the venue sends checksums (production sends ``0`` since 2026-06). The announced
+snapshot-less mode (updates only, REST snapshot) is the second mode, chosen with
+``snapshotless=True``.
 
 SWAP sizes are contracts on the wire; every size leaving this module is in base units
 (contracts x ``ctVal``), converted from the decimal string so the float is the correctly
@@ -77,24 +79,31 @@ def base_amount(size: str, contract_size: str) -> float:
     return float(Decimal(size) * Decimal(contract_size))
 
 
-def parse_book_levels(rows: Sequence[Sequence[str]], size: Callable[[str], float]
-                      ) -> tuple[list[tuple[float, float]], list[tuple[str, str]]]:
-    """OKX levels ``[px, sz, "0", orders]`` -> validated (price, base size) float pairs and
-    the raw (px, sz) strings the checksum is built from. Raises ValueError."""
+def book_levels(rows: Sequence[Sequence[str]], size: Callable[[str], float]
+                ) -> list[tuple[float, float]]:
+    """OKX levels ``[px, sz, "0", orders]`` -> validated (price, base size) float pairs.
+    Raises ValueError. The hot path of every books push that carries no checksum."""
     out: list[tuple[float, float]] = []
-    raw: list[tuple[str, str]] = []
+    append = out.append
     for row in rows:
         try:
-            px, sz = row[0], row[1]
-            p, q = float(px), size(sz)
+            p, q = float(row[0]), size(row[1])
         except (ValueError, TypeError, IndexError, KeyError, ArithmeticError):
             raise ValueError(f"bad level {str(row)[:60]}") from None
         # NaN fails both comparisons, infinities the upper bound
         if not (0.0 < p < _MAX and 0.0 <= q < _MAX):
             raise ValueError(f"bad level {str(row)[:60]}")
-        out.append((p, q))
-        raw.append((px, sz))
-    return out, raw
+        append((p, q))
+    return out
+
+
+def parse_book_levels(rows: Sequence[Sequence[str]], size: Callable[[str], float]
+                      ) -> tuple[list[tuple[float, float]], list[tuple[str, str]]]:
+    """``book_levels`` plus the raw (px, sz) strings the legacy checksum is built from.
+    Raises ValueError."""
+    levels = book_levels(rows, size)
+    # every row passed validation, so each has a price and a size
+    return levels, [(row[0], row[1]) for row in rows]
 
 
 def _price(s: str) -> float | None:
@@ -154,7 +163,8 @@ def book_checksum(bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]) 
 
 @dataclass(slots=True)
 class OkxBook:
-    """One ``books`` push, decoded: levels in base units plus the raw strings."""
+    """One ``books`` push, decoded: levels in base units, plus the raw strings when the
+    push carries a checksum (``None`` otherwise: nothing would ever read them)."""
 
     symbol: str  # instId, e.g. "BTC-USDT-SWAP"
     action: str  # "snapshot" | "update"
@@ -164,8 +174,8 @@ class OkxBook:
     checksum: int  # 0 = not sent
     bids: list[tuple[float, float]]
     asks: list[tuple[float, float]]
-    raw_bids: list[tuple[str, str]]
-    raw_asks: list[tuple[str, str]]
+    raw_bids: list[tuple[str, str]] | None
+    raw_asks: list[tuple[str, str]] | None
 
 
 # -- wire structs ----------------------------------------------------------------------
@@ -300,13 +310,19 @@ class OkxBookSync:
     reset itself; the feed resubscribes for a new snapshot). Updates before the snapshot
     are IGNORED.
 
+    Raw strings (for the legacy checksum) are kept only while the venue sends checksums:
+    a snapshot with one turns tracking on, one with ``checksum: 0`` (production since
+    2026-06) leaves it off, and an update with ``checksum: 0`` turns it off. An update
+    with a checksum on a book without raw strings cannot be verified: a GAP, whose
+    resubscribe brings a snapshot with a checksum.
+
     ``snapshotless``: updates are buffered until a REST snapshot arrives through
     ``on_snapshot``; the snapshot is refused (STALE_SNAPSHOT) if it predates the first
     buffered ``prevSeqId``; buffered updates with ``seqId <= snapshot seqId`` are dropped
     and the first kept one must straddle it (``prevSeqId <= seqId_snap < seqId``)."""
 
     __slots__ = ("book", "synced", "needs_snapshot", "seq", "snapshotless", "checksums_checked",
-                 "_size", "_raw_bids", "_raw_asks", "_buffer", "_first_after")
+                 "_size", "_tracking", "_raw_bids", "_raw_asks", "_buffer", "_first_after")
 
     def __init__(self, size: Callable[[str], float] = float, snapshotless: bool = False) -> None:
         self.book = OrderBook()
@@ -316,7 +332,9 @@ class OkxBookSync:
         self.seq = -1
         self.checksums_checked = 0
         self._size = size
-        # raw (px, sz) strings of every live level: the checksum must use the text as sent
+        # raw (px, sz) strings of every live level while ``_tracking``: the checksum must
+        # use the text as sent
+        self._tracking = False
         self._raw_bids: dict[float, tuple[str, str]] = {}
         self._raw_asks: dict[float, tuple[str, str]] = {}
         self._buffer: list[OkxBook] = []
@@ -330,10 +348,14 @@ class OkxBookSync:
     def first_buffered(self) -> int | None:
         return self._buffer[0].prev if self._buffer else None
 
+    @property
+    def verifies_checksums(self) -> bool:
+        """Whether the book keeps the raw strings a legacy checksum is checked against."""
+        return self._tracking
+
     def reset(self) -> None:
         self.book.clear()
-        self._raw_bids.clear()
-        self._raw_asks.clear()
+        self._stop_tracking()
         self.synced = False
         self.needs_snapshot = self.snapshotless
         self.seq = -1
@@ -361,40 +383,61 @@ class OkxBookSync:
                 return self._gap(msg)
         # No ``seqId > prevSeqId`` check: keepalives repeat the id and maintenance resets it.
         self._first_after = False
-        self._apply(msg)
+        if msg.checksum:
+            return self._apply_verified(msg)
+        if self._tracking:
+            self._stop_tracking()  # the venue stopped sending checksums
+        self.book.apply(msg.bids, msg.asks, msg.ts)
         self.seq = msg.seq
-        if msg.checksum and msg.checksum != self.checksum():
+        return APPLIED
+
+    def _apply_verified(self, msg: OkxBook) -> int:
+        """An update with a legacy checksum: apply it, keep its text and check the result."""
+        raw_bids, raw_asks = msg.raw_bids, msg.raw_asks
+        if not self._tracking or raw_bids is None or raw_asks is None:
+            # the book was loaded without raw strings, so it cannot be verified; the
+            # resubscribe (or REST snapshot) brings text to verify from
+            return self._gap(msg)
+        self.book.apply(msg.bids, msg.asks, msg.ts)
+        _track(self._raw_bids, msg.bids, raw_bids)
+        _track(self._raw_asks, msg.asks, raw_asks)
+        self.seq = msg.seq
+        if msg.checksum != self.checksum():
             return self._checksum_failed(msg)
         return APPLIED
 
-    def _apply(self, msg: OkxBook) -> None:
-        self.book.apply(msg.bids, msg.asks, msg.ts)
-        for levels, raws, side in ((msg.bids, msg.raw_bids, self._raw_bids),
-                                   (msg.asks, msg.raw_asks, self._raw_asks)):
-            for (p, q), raw in zip(levels, raws):
-                if q > 0.0:
-                    side[p] = raw
-                else:
-                    side.pop(p, None)
+    def _stop_tracking(self) -> None:
+        self._tracking = False
+        self._raw_bids.clear()
+        self._raw_asks.clear()
 
-    def _load(self, bids, asks, raw_bids, raw_asks, seq: int, ts: int) -> None:
+    def _load(self, bids: list[tuple[float, float]], asks: list[tuple[float, float]],
+              raw_bids: list[tuple[str, str]] | None, raw_asks: list[tuple[str, str]] | None,
+              seq: int, ts: int) -> None:
+        """Replace the book; raw strings given (both sides) turn checksum tracking on."""
         self.reset()
         self.book.load_snapshot(bids, asks, ts)
-        self._raw_bids.update((p, r) for (p, q), r in zip(bids, raw_bids) if q > 0.0)
-        self._raw_asks.update((p, r) for (p, q), r in zip(asks, raw_asks) if q > 0.0)
+        if raw_bids is not None and raw_asks is not None:
+            self._tracking = True
+            _track(self._raw_bids, bids, raw_bids)
+            _track(self._raw_asks, asks, raw_asks)
         self.seq = seq
         self.synced = True
         self.needs_snapshot = False
 
     def _load_pushed(self, msg: OkxBook) -> int:
         """A snapshot push replaces everything: updates buffered before it are in it."""
+        if not msg.checksum or msg.raw_bids is None or msg.raw_asks is None:
+            self._load(msg.bids, msg.asks, None, None, msg.seq, msg.ts)
+            return SYNCED
         self._load(msg.bids, msg.asks, msg.raw_bids, msg.raw_asks, msg.seq, msg.ts)
-        if msg.checksum and msg.checksum != self.checksum():
+        if msg.checksum != self.checksum():
             return self._checksum_failed(None)
         return SYNCED
 
     def checksum(self) -> int:
-        """The checksum of the book as it is now (top 25 levels, raw strings)."""
+        """The checksum of the book as it is now (top 25 levels, raw strings). Only
+        meaningful while ``verifies_checksums``."""
         self.checksums_checked += 1
         bids, asks = self.book.top(CHECKSUM_LEVELS)
         rb, ra = self._raw_bids, self._raw_asks
@@ -423,6 +466,10 @@ class OkxBookSync:
         buffered = self._buffer
         if buffered and sid < buffered[0].prev:
             return STALE_SNAPSHOT
+        # A REST snapshot has no checksum field to tell the mode, so it always starts with
+        # tracking on (its text is at hand, once per resync): the first update then
+        # decides, a zero checksum turning tracking off. Deciding from the buffer would
+        # still need a rule for a buffer the snapshot covers entirely, for no real saving.
         bids, raw_bids = parse_book_levels(snap.bids, self._size)
         asks, raw_asks = parse_book_levels(snap.asks, self._size)
         kept = [d for d in buffered if d.seq > sid]
@@ -435,6 +482,16 @@ class OkxBookSync:
                 self.reset()
                 return GAP
         return SYNCED
+
+
+def _track(side: dict[float, tuple[str, str]], levels: list[tuple[float, float]],
+           raws: list[tuple[str, str]]) -> None:
+    """Keep the raw strings of the live levels of one side (size 0 deletes)."""
+    for (p, q), raw in zip(levels, raws):
+        if q > 0.0:
+            side[p] = raw
+        else:
+            side.pop(p, None)
 
 
 # -- the codec -------------------------------------------------------------------------
@@ -589,6 +646,9 @@ class OkxVenue:
             return Unknown(f"books push with {len(items)} items, action {action!r}", malformed=True)
         d = items[0]
         size = self._sizes[inst_id]
+        if not d.checksum:  # production since 2026-06: no checksum, no text to keep
+            return OkxBook(inst_id, action, d.ts, d.seqId, d.prevSeqId, 0,
+                           book_levels(d.bids, size), book_levels(d.asks, size), None, None)
         bids, raw_bids = parse_book_levels(d.bids, size)
         asks, raw_asks = parse_book_levels(d.asks, size)
         return OkxBook(inst_id, action, d.ts, d.seqId, d.prevSeqId, d.checksum,
