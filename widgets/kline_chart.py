@@ -48,9 +48,10 @@ class KlineChart(Vertical):
     }
     """
 
-    def __init__(self, *, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, *, empty_text: str = WAITING_TEXT, name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        self._empty_text = empty_text  # live: klines are on their way; history: none stored
         self._view: InstrumentView | None = None
         self._drawn_key: tuple | None = None
         self._last_draw = -math.inf
@@ -61,7 +62,7 @@ class KlineChart(Vertical):
     def compose(self) -> ComposeResult:
         yield PlotextPlot(id="kline-price")
         yield PlotextPlot(id="kline-volume")
-        yield Static(WAITING_TEXT, id="kline-waiting")
+        yield Static(self._empty_text, id="kline-waiting")
 
     def on_mount(self) -> None:
         # Candle colours come from the theme's $bid/$ask; a theme switch needs new data calls.

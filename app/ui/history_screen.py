@@ -133,7 +133,7 @@ class HistoryScreen(Screen[None]):
                               id="history-range", allow_blank=False)
         with Horizontal(id="history-body"):
             with Vertical(id="history-left"):
-                yield KlineChart(id="history-chart")
+                yield KlineChart(empty_text="no klines stored for this selection", id="history-chart")
                 yield CoverageStrip(id="history-coverage")
             yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="history-status")
