@@ -35,6 +35,7 @@ class FakeBinanceTestnet:
         self.balances = {"USDT": Decimal("10000"), "BTC": Decimal("1"), "ETH": Decimal("0")}
         self.locked = {a: Decimal(0) for a in self.balances}
         self.orders: dict[int, dict[str, Any]] = {}
+        self.open_order_symbols: list[str | None] = []
         self.trades: list[dict[str, Any]] = []
         self.next_id = 1000
         self.order_posts = 0  # POST /api/v3/order requests that passed the signature check
@@ -215,6 +216,7 @@ class FakeBinanceTestnet:
         return web.json_response(self._find(p))
 
     async def _open_orders(self, p: dict[str, str]) -> web.Response:
+        self.open_order_symbols.append(p.get("symbol"))  # None: every symbol (weight 80)
         return web.json_response([o for o in self.orders.values()
                                   if o["status"] in ("NEW", "PARTIALLY_FILLED")
                                   and (not p.get("symbol") or o["symbol"] == p["symbol"])])

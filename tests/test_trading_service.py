@@ -126,6 +126,12 @@ async def test_venue_account_through_the_service_with_audit(tmp_path, memory_key
             await asyncio.wrap_future(service.place(OrderRequest(BTC, "buy", "limit", D("0.01"),
                                                                  D("29000.001"))))
         assert server.order_posts == 1  # the invalid one never left
+        # polling: the symbols traded here cost 6 weight each, a sweep of all 80
+        server.open_order_symbols.clear()
+        await service._refresh_venue(sweep=False)
+        await service._refresh_venue(sweep=True)
+        assert server.open_order_symbols == ["BTCUSDT", None]
+        assert [o.client_order_id for o in service.view().open_orders] == [req.client_order_id]
         await asyncio.wrap_future(service.cancel(req.client_order_id))
         assert service.view().open_orders == ()
     finally:

@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -243,9 +243,17 @@ class CcxtAccount:
         out.sort(key=lambda b: (b.asset != "USDT", b.asset))
         return out
 
-    async def open_orders(self) -> list[Order]:
+    async def open_orders(self, symbols: Collection[str] | None = None) -> list[Order]:
+        """Open orders of every symbol, or only of ``symbols`` — far cheaper against the
+        venue's rate limits for a few symbols (Binance weighs a call without a symbol 80
+        on spot and 40 on USD-M, one with a symbol 6 and 1)."""
         try:
-            raw = await self.exchange.fetch_open_orders()
+            if symbols is None:
+                raw = await self.exchange.fetch_open_orders()
+            else:
+                raw = []
+                for symbol in sorted(symbols):
+                    raw += await self.exchange.fetch_open_orders(symbol)
         except Exception as exc:
             raise plain_error(exc, self.venue, self.env) from None
         return [self._order(o) for o in raw]

@@ -43,6 +43,10 @@ PUBLISH_INTERVAL = 0.1  # s: views of PnL moving with every trade, at most 10 a 
 PAPER_SAVE_INTERVAL = 1.0  # s: paper state persisted at most once a second (and on exit)
 POLL_INTERVAL = 3.0  # s: venue accounts' orders/balances/positions
 FILLS_POLL_EVERY = 4  # polls between my-trades fetches (rate limits)
+# Open orders: the symbols traded here every poll, every symbol every 10th (~30 s), so
+# orders placed elsewhere still appear; past a few symbols one sweep is the cheaper call.
+SWEEP_ORDERS_EVERY = 10
+MAX_SYMBOLS_PER_POLL = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,7 +547,8 @@ class TradingService:
         n = 0
         while True:
             try:
-                await self._refresh_venue(fills=n % FILLS_POLL_EVERY == 0)
+                await self._refresh_venue(fills=n % FILLS_POLL_EVERY == 0,
+                                          sweep=n % SWEEP_ORDERS_EVERY == 0)
                 self._set_problem(None)
             except TradingError as exc:
                 self._set_problem(str(exc))
@@ -554,13 +559,20 @@ class TradingService:
             self._publish()
             await asyncio.sleep(POLL_INTERVAL)
 
-    async def _refresh_venue(self, orders: bool = True, fills: bool = False) -> None:
+    async def _refresh_venue(self, orders: bool = True, fills: bool = False,
+                             sweep: bool = True) -> None:
         account = self.venue_account
         if account is None:
             return
         s = self._venue_state
         if orders:
-            s["orders"] = await account.open_orders()
+            used = set(account.symbols_used)
+            if sweep or not used or len(used) > MAX_SYMBOLS_PER_POLL:
+                s["orders"] = await account.open_orders()
+            else:
+                # other symbols keep what the last sweep saw
+                fresh = await account.open_orders(used)
+                s["orders"] = [o for o in s["orders"] if o.symbol not in used] + fresh
         s["balances"] = await account.balances()
         s["positions"] = await account.positions()
         if fills or not s["fills"]:
