@@ -165,3 +165,20 @@ def test_cross_venue_snapshot(frozen_demo, snap_compare):
         await pilot.pause(0.8)
 
     assert snap_compare(app, terminal_size=(160, 30), run_before=open_view)
+
+
+async def test_a_venue_that_cannot_be_reached_says_so_on_screen():
+    cfg = load_config()
+    for key in ("binance", "binanceusdm"):
+        cfg.set_endpoint(key, "live", Endpoint("ws://127.0.0.1:9", "http://127.0.0.1:9"))
+    engine = Engine(cfg, ["BTC/USDT"])
+    engine.start()
+    app = CryptotermApp(engine, "cryptopair_binance_btcusdt", mode_label="LIVE DATA")
+    try:
+        async with app.run_test(size=(160, 45)):
+            await wait_for(lambda: "cannot reach http://127.0.0.1:9" in screen_text(app), 15,
+                           "the reason in the status bar")
+            toasts = [n for n in app._notifications if n.title == "binance spot: cannot stream"]
+            assert len(toasts) == 1 and "127.0.0.1:9" in toasts[0].message
+    finally:
+        engine.stop()

@@ -67,7 +67,7 @@ def test_unreachable_venue_is_reported_in_plain_words():
     try:
         wait(lambda: any(h.error for h in engine.health()), what="an error")
         (h,) = engine.health()
-        assert "cannot reach http://127.0.0.1:9" in h.error
+        assert "cannot reach http://127.0.0.1:9 (connection refused" in h.error
         assert h.state == "reconnecting"
     finally:
         engine.stop()
@@ -87,3 +87,20 @@ def test_any_listed_market_can_be_opened_at_runtime(running):
     wait(lambda: (v := engine.view(eth_perp)) is not None and v.synced, what="ETH perp streaming")
     last_id, bids, _ = sim.truth("ETHUSDT", "perp")
     assert engine.view(eth_perp).best_bid <= max(bids) * 1.01
+
+
+def test_unreachable_reasons_are_plain():
+    import asyncio
+    import socket
+
+    import aiohttp
+
+    from app.feeds.unreachable import unreachable_reason
+
+    dns = socket.gaierror(-2, "Name or service not known")
+    key = aiohttp.client_reqrep.ConnectionKey("api.binance.com", 443, True, True, None, None, None)
+    assert "does not resolve" in unreachable_reason(aiohttp.ClientConnectorError(key, dns))
+    assert "does not resolve" in unreachable_reason(dns)
+    assert unreachable_reason(ConnectionRefusedError(111, "refused")).startswith("connection refused")
+    assert unreachable_reason(asyncio.TimeoutError()) == "timed out"
+    assert unreachable_reason(OSError(101, "Network is unreachable")) == "Network is unreachable"

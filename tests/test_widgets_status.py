@@ -29,6 +29,22 @@ async def test_shows_each_connection_state_age_rate_and_counters() -> None:
         assert "UNSYNCED" not in text
 
 
+async def test_a_feed_that_cannot_connect_says_why() -> None:
+    bar = FeedStatusBar(clock=lambda: T0 / 1000)
+    app = WidgetApp(bar)
+    down = make_health("binance spot", "reconnecting", age=None,
+                       error="cannot reach https://api.binance.com: Name or service not known")
+    async with app.run_test(size=(220, 5)) as pilot:
+        bar.update([down], make_view(BTC_SPOT))
+        await pilot.pause()
+        text = widget_text(bar)
+        assert "binance spot ● reconnecting — cannot reach https://api.binance.com" in text
+        assert "msg/s" not in text  # zero counters give way to the reason
+        bar.update([make_health("binance spot", "connected", error=None)], make_view(BTC_SPOT))
+        await pilot.pause()
+        assert "msg/s" in widget_text(bar)
+
+
 async def test_state_colours_come_from_the_theme() -> None:
     bar = FeedStatusBar()
     app = WidgetApp(bar)

@@ -130,6 +130,9 @@ def _detail(health: HealthView) -> list[Part]:
     if health.backlog is not None:  # a writer (the recorder), not a connection
         return [(health.name + " ", "name"), _state_part(health),
                 (f" {health.msgs_per_sec:,.0f} rows/s backlog {health.backlog:,}", "label")]
+    if health.error and health.state != "connected":
+        # why it is not streaming matters more than counters that stand at zero
+        return [(health.name + " ", "name"), _state_part(health), (f" — {health.error}", "label")]
     return [
         (health.name + " ", "name"),
         _state_part(health),

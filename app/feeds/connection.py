@@ -14,6 +14,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.feeds.health import FeedHealth
+from app.feeds.unreachable import unreachable_reason
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,9 @@ class WsConnection:
                                    close_timeout=2, compression=None)
             except (OSError, asyncio.TimeoutError, websockets.InvalidHandshake,
                     websockets.InvalidURI) as exc:
-                health.error = f"cannot connect to {self.url}: {_plain(exc)}"
+                reason = unreachable_reason(exc) if isinstance(exc, (OSError, asyncio.TimeoutError)) \
+                    else _plain(exc)
+                health.error = f"cannot connect to {self.url} ({reason})"
                 health.state = "reconnecting"
                 log.warning("%s: %s", self.name, health.error)
                 await asyncio.sleep(backoff_delay(attempt, self.settings.backoff_base,

@@ -10,6 +10,8 @@ import time
 
 import aiohttp
 
+from app.feeds.unreachable import unreachable_reason
+
 log = logging.getLogger(__name__)
 
 
@@ -88,10 +90,11 @@ class RestClient:
                     else:
                         raise RestError(f"GET {path} failed: HTTP {resp.status} {text[:200]}", resp.status)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                last_error = f"cannot reach {self.base_url}: {str(exc) or type(exc).__name__}"
+                last_error = f"cannot reach {self.base_url} ({unreachable_reason(exc)})"
             if attempt < retries:
                 await asyncio.sleep(min(10.0, 0.5 * 2 ** attempt))
-        raise RestError(f"GET {path} failed: {last_error}")
+        raise RestError(last_error if last_error.startswith("cannot reach")
+                        else f"GET {path} failed: {last_error}")
 
 
 def _retry_after(value: str | None, default: float) -> float:

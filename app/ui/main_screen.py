@@ -75,6 +75,7 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self._instrument: Instrument | None = None
         self._last_key: object = _UNSET
         self._last_error: str | None = None
+        self._announced: dict[str, str] = {}  # feed name -> the connection error shown
         self._watched: tuple[str, str] | None = None
         self.frames = 0  # view pulls that changed the book/tape/chart (tests, profiling)
         self.trading = trading_of(source)  # None: no order entry (tests, replays)
@@ -218,6 +219,7 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         # The ticker's funding countdown and the status bar's clock move without new data.
         self._ticker.update_view(view)
         self._status.update(healths, view)
+        self._announce_feed_errors(healths)
         if self._trading_ready:
             self.update_trading(view)
         self.update_recording()
@@ -232,6 +234,16 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self._chart.update_view(view)
         if self.trading is not None and not self._trading_ready and view is not None and view.synced:
             self.call_after_refresh(self._mount_trading_widgets)
+
+    def _announce_feed_errors(self, healths: list[HealthView]) -> None:
+        """Say once, in a toast, why a feed cannot stream (no network, a refused URL...);
+        the status bar keeps saying it. A feed that connects again may be announced anew."""
+        for h in healths:
+            if h.state == "connected":
+                self._announced.pop(h.name, None)
+            elif h.error and h.state in ("reconnecting", "failed") and h.name not in self._announced:
+                self._announced[h.name] = h.error
+                self.notify(h.error, title=f"{h.name}: cannot stream", severity="warning", timeout=10)
 
     async def _mount_trading_widgets(self) -> None:
         """Order entry and blotters join the screen once the market is on it: styling
