@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.memory_keyring"]  # the memory_keyring fixture, for every test file
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

@@ -6,7 +6,6 @@ import asyncio
 import logging
 from decimal import Decimal
 
-import keyring
 import pytest
 from textual.app import App
 from textual.widgets import Input
@@ -15,25 +14,14 @@ import themes
 from app.trading.errors import TradingError
 from app.trading.keys import KeyStore
 from app.trading.models import OrderRequest
-from app.trading.redact import forget_secrets, redact, scrub
+from app.trading.redact import redact, scrub
 from app.trading.service import TradingOptions, TradingService
 from app.trading.store import TradingStore
 from app.ui.keys_screen import KeysScreen
 from storage.db import open_database
 from tests.fake_binance_testnet import API_KEY, SECRET, FakeBinanceTestnet
-from tests.test_trading_keys import MemoryKeyring
 
 BTC = "cryptopair_binance_btcusdt"
-
-
-@pytest.fixture
-def memory_keyring():
-    old = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(old)
-    forget_secrets()
 
 
 @pytest.fixture

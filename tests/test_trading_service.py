@@ -8,7 +8,6 @@ import json
 import logging
 from decimal import Decimal
 
-import keyring
 import pytest
 
 from app.config import Endpoint, load_config
@@ -19,27 +18,15 @@ from app.sim.market import default_demo_symbols
 from app.trading.errors import TradingError, ValidationFailed
 from app.trading.keys import KeyStore
 from app.trading.models import Environment, OrderRequest
-from app.trading.redact import forget_secrets
 from app.trading.service import TradingOptions, TradingService
 from app.trading.store import TradingStore
 from storage.db import open_database
 from tests.fake_binance_testnet import API_KEY, SECRET, FakeBinanceTestnet
-from tests.test_trading_keys import MemoryKeyring
 from tests.waiting import wait
 
 D = Decimal
 BTC = "cryptopair_binance_btcusdt"
 PERP = "cryptoperp_binance_btcusdt"
-
-
-@pytest.fixture
-def memory_keyring():
-    old = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(old)
-    forget_secrets()
 
 
 def run_demo(tmp_path, seed=3):
