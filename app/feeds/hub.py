@@ -43,18 +43,20 @@ class InstrumentState:
     def put_kline(self, k: Kline) -> None:
         series = self.klines.setdefault(k.interval, {})
         series[k.open_time] = k
-        if len(series) > MAX_KLINES:
-            for old in sorted(series)[: len(series) - MAX_KLINES]:
-                del series[old]
-        self._kline_cache.pop(k.interval, None)
+        self._changed(k.interval, series)
 
     def fold_trade(self, trade: Trade) -> None:
         for interval in self.trade_built:
             series = self.klines.setdefault(interval, {})
             if fold_trade(series, trade, interval):
-                if len(series) > MAX_KLINES:
-                    del series[min(series)]
-                self._kline_cache.pop(interval, None)
+                self._changed(interval, series)
+
+    def _changed(self, interval: str, series: dict[int, Kline]) -> None:
+        """Keep the newest MAX_KLINES and drop the cached sorted copy."""
+        if len(series) > MAX_KLINES:
+            for old in sorted(series)[: len(series) - MAX_KLINES]:
+                del series[old]
+        self._kline_cache.pop(interval, None)
 
     def kline_series(self, interval: str) -> tuple[Kline, ...]:
         cached = self._kline_cache.get(interval)

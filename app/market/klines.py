@@ -31,6 +31,17 @@ def bucket_start(ts: int, interval: str) -> int:
     return ts - (ts % step)
 
 
+def _extend(k: Kline, trade: Trade) -> None:
+    """Fold a trade of its bucket into an open kline."""
+    price = trade.price
+    if price > k.high:
+        k.high = price
+    if price < k.low:
+        k.low = price
+    k.close = price
+    k.volume += trade.amount
+
+
 class KlineAggregator:
     """Builds klines of one interval from a stream of trades of one instrument.
 
@@ -54,12 +65,7 @@ class KlineAggregator:
         start = bucket_start(trade.ts, self.interval)
         cur = self.current
         if cur is not None and start == cur.open_time:
-            if trade.price > cur.high:
-                cur.high = trade.price
-            if trade.price < cur.low:
-                cur.low = trade.price
-            cur.close = trade.price
-            cur.volume += trade.amount
+            _extend(cur, trade)
             return None
         if cur is not None and start < cur.open_time:
             self.late += 1
@@ -92,13 +98,7 @@ def fold_trade(series: dict[int, Kline], trade: Trade, interval: str) -> bool:
     if k is not None:
         if k.closed:
             return False
-        price = trade.price
-        if price > k.high:
-            k.high = price
-        if price < k.low:
-            k.low = price
-        k.close = price
-        k.volume += trade.amount
+        _extend(k, trade)
         return True
     if series:
         newest = max(series)

@@ -75,7 +75,7 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self._instrument: Instrument | None = None
         self._last_key: object = _UNSET
         self._last_error: str | None = None
-        self._announced: dict[str, str] = {}  # feed name -> the connection error shown
+        self._announced: set[str] = set()  # feeds whose connection error was toasted
         self._watched: tuple[str, str] | None = None
         self.frames = 0  # view pulls that changed the book/tape/chart (tests, profiling)
         self.trading = trading_of(source)  # None: no order entry (tests, replays)
@@ -240,9 +240,9 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         the status bar keeps saying it. A feed that connects again may be announced anew."""
         for h in healths:
             if h.state == "connected":
-                self._announced.pop(h.name, None)
+                self._announced.discard(h.name)
             elif h.error and h.state in ("reconnecting", "failed") and h.name not in self._announced:
-                self._announced[h.name] = h.error
+                self._announced.add(h.name)
                 self.notify(h.error, title=f"{h.name}: cannot stream", severity="warning", timeout=10)
 
     async def _mount_trading_widgets(self) -> None:

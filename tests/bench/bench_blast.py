@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from tests.bench.bench_demo import thread_cpu
+from tests.bench.bench_trading import pct
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -56,11 +57,6 @@ def serve(rate: float, venues: list[str]) -> None:
 def process_cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def start_simulators(rate: float, procs: int) -> tuple[list[subprocess.Popen], dict]:
@@ -194,11 +190,11 @@ def report(result: dict) -> None:
           f"({result['synced']} synced before the run), sims at {rate:g} events/s per symbol")
     print(f"received {result['rate']:,.0f} msgs/s over {result['elapsed']:.1f}s")
     print(f"keypress to screen ({len(lat)} presses): median {statistics.median(lat):.1f} ms, "
-          f"p95 {percentile(lat, 0.95):.1f} ms, max {max(lat):.1f} ms (budget p95 < 100 ms)")
+          f"p95 {pct(lat, 0.95):.1f} ms, max {max(lat):.1f} ms (budget p95 < 100 ms)")
     print(f"screen writes per second: min {min(fps)}, median {statistics.median(fps)}, max {max(fps)}")
     print(f"feed lag (wall clock - venue timestamp, all synced books): first third median "
-          f"{statistics.median(early):.0f} ms p95 {percentile(early, 0.95):.0f} ms; last third median "
-          f"{statistics.median(late):.0f} ms p95 {percentile(late, 0.95):.0f} ms")
+          f"{statistics.median(early):.0f} ms p95 {pct(early, 0.95):.0f} ms; last third median "
+          f"{statistics.median(late):.0f} ms p95 {pct(late, 0.95):.0f} ms")
     print(f"CPU (fraction of one core): UI {ui:.2f}, engine {eng:.2f}, app {ui + eng:.2f}; "
           f"simulators ({result['procs']} processes) {sims:.2f}")
 
