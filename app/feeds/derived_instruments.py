@@ -18,7 +18,7 @@ from app.market.instruments import Instrument, MarketType
 
 DEFAULT_TICK = 0.01
 DEFAULT_LOT = 0.00001
-ASSUMED = f"tick size {DEFAULT_TICK:g} and lot size {DEFAULT_LOT:g}"
+ASSUMED = f"tick size {DEFAULT_TICK} and lot size {DEFAULT_LOT:.5f}"
 
 # Quote assets as those venues list them, longest first so that FDUSD wins over USD-ish
 # shorter suffixes and TUSD over nothing.

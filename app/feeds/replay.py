@@ -175,6 +175,8 @@ class Replayer:
     lookahead: Callable[[str, str], Iterable[Record]] | None = None
     venue_options: dict[tuple[str, str], dict] = field(default_factory=dict)
     position: Callable[[], str] | None = None  # where the current line is, for notes
+    # ends the note on a market without an instrument list: (venue, market) -> a hint
+    missing_hint: Callable[[str, str], str] = lambda venue, market: "was this captured by cryptoterm?"
     notes: list[str] = field(default_factory=list)
     too_long: int = 0
     max_line: int = MAX_LINE_BYTES
@@ -371,7 +373,7 @@ class Replayer:
                 why = derived.underivable(venue, market)  # type: ignore[arg-type]
                 listed = f" (its list came at {m.listed_at})" if m.listed_at else ""
                 yield (f"{head}: {m.skipped:,} frames skipped{listed}; "
-                       + (f"{why}; " if why else "") + "was this captured by cryptoterm?")
+                       + (f"{why}; " if why else "") + self.missing_hint(venue, market))
 
     def usable(self) -> bool:
         """Whether any line gave anything: an instrument list, an event, a book."""
