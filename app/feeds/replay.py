@@ -390,8 +390,7 @@ class Replayer:
 
 
 def _size(n: int) -> str:
-    mib = n / (1024 * 1024)
-    return f"{mib:g} MiB" if mib >= 1 else f"{n:,} bytes"
+    return f"{n / (1024 * 1024):.3g} MiB" if n >= 64 * 1024 else f"{n:,} bytes"
 
 
 def _v1_records(path: str | Path, max_line: int) -> Callable[[str, str], Iterator[Record]]:
