@@ -446,19 +446,19 @@ class CryptofeedImport:
         arrow, _, rest = rest.partition(" ")
         stamp, _, body = rest.partition(": ")
         try:
-            cur.ts = float(stamp)
+            ts = float(stamp)
         except ValueError:
+            ts = None
+        if ts is None or arrow not in ("<->", "<-", "->"):
             stats.malformed += 1
             return "malformed"
+        cur.ts = ts
         if arrow in ("<->", "<-"):  # a connect, or something we sent: the URL, nothing else
             stats.control += 1
             if s.kind == "ws" and address.startswith("ws") and address != cur.url:
                 cur.url = address
                 cur.route = ws_route(address)
             return None
-        if arrow != "->":
-            stats.malformed += 1
-            return "malformed"
         if " header: {" in body:  # the response's headers, when cryptofeed was asked for them
             head, _, tail = body.rpartition(" header: ")
             if tail.endswith("}"):

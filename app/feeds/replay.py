@@ -372,7 +372,8 @@ class Replayer:
             elif m.skipped:
                 why = derived.underivable(venue, market)  # type: ignore[arg-type]
                 listed = f" (its list came at {m.listed_at})" if m.listed_at else ""
-                yield (f"{head}: {m.skipped:,} frames skipped{listed}; "
+                frames = "1 frame" if m.skipped == 1 else f"{m.skipped:,} frames"
+                yield (f"{head}: {frames} skipped{listed}; "
                        + (f"{why}; " if why else "") + self.missing_hint(venue, market))
 
     def usable(self) -> bool:
