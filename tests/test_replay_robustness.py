@@ -13,8 +13,8 @@ import pytest
 
 from app.cli import main
 from app.feeds.replay import TOO_LONG, read_lines, replay_file
-from tests.captures import (binance_depth, binance_exchange_info, binance_snapshot,
-                            binance_spot_session, binance_trade, okx_instruments_spot,
+from tests.captures import (binance_depth, binance_exchange_info, binance_spot_session,
+                            binance_trade, okx_instruments_spot,
                             okx_unsequenced_session, v1, write_v1)
 
 BTC = "cryptopair_binance_btcusdt"

@@ -10,7 +10,6 @@ symbols allow it (``derived_instruments``). What could not be used is said in
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +24,6 @@ from app.feeds.hub import MarketHub
 from app.market.events import BookTop, MarketEvent
 from app.market.instruments import Instrument
 from app.venues import registry
-from app.venues.base import STALE_SNAPSHOT
-
-log = logging.getLogger(__name__)
 
 # The live path caps a frame at 16 MiB; inside a capture line it is JSON-escaped (every
 # quote doubles) and wrapped, so a line may be a few times that. Longer is not a frame.
