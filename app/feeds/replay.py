@@ -417,7 +417,7 @@ def replay_file(path: str | Path, on_event: Callable[[MarketEvent], None] | None
     of ``on_event`` (a closed stdout) pass through as they are."""
     rep = replayer or Replayer(on_event=on_event, emit_books=emit_books)
     rep.max_line = max_line
-    if rep.lookahead is None:
+    if rep.lookahead is None and Path(path).is_file():  # a pipe cannot be read twice
         rep.lookahead = _v1_records(path, max_line)
     if on_event is not None:
         rep.hub.subscribe(on_event)
