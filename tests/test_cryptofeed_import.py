@@ -116,6 +116,8 @@ def write_okx(d, header: bool = True) -> None:
         cf_frame(T0 + 1.6, swap),
         cf_frame(T0 + 1.7, okx_book("snapshot", "BTC-USD-220527", [("1", "1")], [("2", "1")],
                                     ([("1", "1")], [("2", "1")]))),
+        cf_frame(T0 + 1.75, okx_book("snapshot", "BTC-USD-SWAP", [("1", "1")], [("2", "1")],
+                                     ([("1", "1")], [("2", "1")]))),  # inverse
         cf_frame(T0 + 1.8, "pong"),
     ])
 
@@ -131,12 +133,13 @@ def test_okx_capture_without_sequence_ids_spot_and_swap(tmp_path, capsys):
     # swap sizes are contracts of 0.01 BTC on the wire: the book is in BTC
     assert books["cryptoperp_okx_btcusdt"]["bids"] == [[100.0, 2.5]]
     assert books["cryptoperp_okx_btcusdt"]["asks"] == [[100.1, 0.4]]
-    assert ("cryptoterm: cryptofeed capture: 1 okx frame(s) of dated futures and options skipped "
-            "(BTC-USD-220527): cryptoterm streams spot and USDT swaps") in err.splitlines()
+    assert ("cryptoterm: cryptofeed capture: 2 okx frame(s) of dated futures, options and swaps not "
+            "settled in USDT skipped (BTC-USD-220527, BTC-USD-SWAP): cryptoterm streams spot and "
+            "USDT swaps") in err.splitlines()
     rc, out, _ = run_cli(capsys, "replay", str(tmp_path), "--from", "cryptofeed")
     stats = orjson.loads(out)
     assert stats["malformed"] == 0 and stats["checksum_failures"] == 0
-    assert stats["import"]["unsupported"] == 1 and stats["import"]["frames"] == 5
+    assert stats["import"]["unsupported"] == 2 and stats["import"]["frames"] == 5
 
 
 def test_bybit_v5_capture_takes_its_book_depth(tmp_path):

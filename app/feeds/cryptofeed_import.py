@@ -51,6 +51,7 @@ NOT_SPOKEN = {"BINANCE_DELIVERY": "Binance COIN-M futures are not supported",
               "BINANCE_US": "Binance.US is another venue", "BINANCE_TR": "Binance TR is another venue"}
 
 OTHER_API = "other_api"
+MALFORMED = object()  # what a line that is none of the forms above carries
 UNSUPPORTED = "unsupported"
 
 
@@ -164,8 +165,9 @@ def rest_route(url: str) -> tuple[str, str, str] | Skip | None:
 
 
 def okx_market(inst_id: str) -> str | None:
-    """``BTC-USDT`` spot, ``BTC-USDT-SWAP`` perp; dated futures and options: None."""
-    if inst_id.endswith("-SWAP"):
+    """``BTC-USDT`` spot, ``BTC-USDT-SWAP`` perp; dated futures, options and swaps not
+    settled in USDT (inverse ``BTC-USD-SWAP``): None."""
+    if inst_id.endswith("-USDT-SWAP"):
         return "perp"
     return "spot" if inst_id.count("-") == 1 else None
 
@@ -379,7 +381,7 @@ class CryptofeedImport:
             if isinstance(rec, Skip):
                 rep.stats.unknown += 1
                 continue
-            if rec == "malformed":
+            if rec is MALFORMED:
                 stats.malformed += 1
                 rep.stats.malformed += 1
                 continue
@@ -403,7 +405,7 @@ class CryptofeedImport:
                 yield rec
 
     def _items(self, s: _Stream, count: bool) -> Iterator[tuple]:
-        """(ts, file name, line number, record | Skip | TOO_LONG | "malformed" | None)
+        """(ts, file name, line number, record | Skip | TOO_LONG | MALFORMED | None)
         for every line of a stream's files; None for lines that carry nothing to replay."""
         cur = _Cursor(s.route, self.stats if count else ImportStats(), s.url)
         for path in s.paths:
@@ -420,7 +422,7 @@ class CryptofeedImport:
                         line = raw.decode().rstrip("\r\n")
                     except UnicodeDecodeError:
                         cur.stats.malformed += 1
-                        yield cur.ts, path.name, lineno, "malformed"
+                        yield cur.ts, path.name, lineno, MALFORMED
                         continue
                     rec = self._parse(s, cur, line, path.name) if line else None
                     yield cur.ts, path.name, lineno, rec
@@ -436,7 +438,7 @@ class CryptofeedImport:
                 sep = ""
             if not sep:
                 stats.malformed += 1
-                return "malformed"
+                return MALFORMED
             cur.ts = ts
             return self._frame(cur, message, where)
         if line.startswith("configuration: "):
@@ -451,7 +453,7 @@ class CryptofeedImport:
             ts = None
         if ts is None or arrow not in ("<->", "<-", "->"):
             stats.malformed += 1
-            return "malformed"
+            return MALFORMED
         cur.ts = ts
         if arrow in ("<->", "<-"):  # a connect, or something we sent: the URL, nothing else
             stats.control += 1
@@ -486,7 +488,7 @@ class CryptofeedImport:
         text = _frame_text(message)
         if text is None:
             stats.malformed += 1
-            return "malformed"
+            return MALFORMED
         venue, market = route
         if venue == "okx":
             inst_id = _okx_inst_id(text)
@@ -498,7 +500,7 @@ class CryptofeedImport:
                 if stats is self.stats:
                     self._okx_other[inst_id] += 1
                 stats.unsupported += 1
-                return Skip(UNSUPPORTED, "okx futures and options")
+                return Skip(UNSUPPORTED, "okx futures, options and inverse swaps")
         stats.frames += 1
         return (venue, market, "ws", None, text)
 
@@ -516,8 +518,8 @@ class CryptofeedImport:
         if self._okx_other:
             ids = ", ".join(list(self._okx_other)[:4]) + (", ..." if len(self._okx_other) > 4 else "")
             n = sum(self._okx_other.values())
-            yield (f"cryptofeed capture: {n:,} okx frame(s) of dated futures and options skipped "
-                   f"({ids}): cryptoterm streams spot and USDT swaps")
+            yield (f"cryptofeed capture: {n:,} okx frame(s) of dated futures, options and swaps "
+                   f"not settled in USDT skipped ({ids}): cryptoterm streams spot and USDT swaps")
 
 
 def replay_cryptofeed(path: str | Path, on_event: Callable | None = None, emit_books: bool = True,
