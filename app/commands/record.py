@@ -32,7 +32,7 @@ def register(subparsers) -> None:
                    help="stop after this many seconds (default: until Ctrl+C)")
     p.add_argument("--demo", action="store_true", help="record the built-in simulated market")
     # SUPPRESS: absent here, the top-level `cryptoterm --seed N record` value stands
-    p.add_argument("--seed", dest="record_seed", type=int, default=argparse.SUPPRESS,
+    p.add_argument("--seed", dest="record_seed", type=int, default=argparse.SUPPRESS, metavar="N",
                    help="demo market seed (default 7)")
     p.add_argument("--rate", dest="record_rate", type=float, default=argparse.SUPPRESS, metavar="N",
                    help="demo market events per second per symbol (default 40)")
