@@ -285,3 +285,10 @@ def test_nothing_to_import(tmp_path, capsys, make):
         CryptofeedImport.open(target)
     rc, _, err = run_cli(capsys, "replay", str(target), "--from", "cryptofeed")
     assert rc == 2 and err.startswith(f"cryptoterm: error: {target}: ")
+
+
+def test_a_directory_without_from_cryptofeed_says_how(tmp_path, capsys):
+    write_binance(tmp_path)
+    rc, _, err = run_cli(capsys, "replay", str(tmp_path))
+    assert rc == 2 and err.strip() == (f"cryptoterm: error: {tmp_path}: is a directory; a cryptofeed "
+                                       "raw data directory replays with --from cryptofeed")

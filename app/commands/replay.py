@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 
 import orjson
 
@@ -76,6 +77,9 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
                 print(f"cryptoterm: {note}", file=sys.stderr)
             importer.replay(rep, on_event)
         else:
+            if Path(args.file).is_dir():
+                raise CommandError(f"{args.file}: is a directory; a cryptofeed raw data "
+                                   "directory replays with --from cryptofeed")
             replay_file(args.file, on_event, replayer=rep, max_line=max_line)
     except CaptureReadError as exc:
         raise CommandError(str(exc)) from None
