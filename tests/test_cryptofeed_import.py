@@ -238,8 +238,8 @@ def test_without_the_header_file_instruments_come_from_the_frames(tmp_path, caps
     assert "cryptopair_okx_btcusdt" in books and "cryptoperp_okx_btcusdt" not in books
     lines = err.splitlines()
     assert ("cryptoterm: no instrument list for binance spot before BINANCE.ws.1.0 line 2: decoded with "
-            "1 instrument(s) derived from its frames (BTCUSDT), assuming binance's defaults: "
-            "tick size 0.01 and lot size 0.00001") in lines
+            "1 instrument(s) derived from its frames (BTCUSDT), assuming tick size 0.01 and lot size "
+            "0.00001 (frames do not carry them)") in lines
     assert ("cryptoterm: no instrument list for okx perp before OKX.ws.1.0 line 7: 1 frame skipped; "
             "okx perp sizes are contracts whose size (ctVal) only the instrument list gives; "
             "cryptofeed writes the instrument lists to the exchange's header file (OKX.0): is it "

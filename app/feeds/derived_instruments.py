@@ -18,7 +18,7 @@ from app.market.instruments import Instrument, MarketType
 
 DEFAULT_TICK = 0.01
 DEFAULT_LOT = 0.00001
-ASSUMED = f"tick size {DEFAULT_TICK} and lot size {DEFAULT_LOT:.5f}"
+ASSUMED = f"tick size {DEFAULT_TICK} and lot size {DEFAULT_LOT:.5f} (frames do not carry them)"
 
 # Quote assets as those venues list them, longest first so that FDUSD wins over USD-ish
 # shorter suffixes and TUSD over nothing.

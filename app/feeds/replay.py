@@ -362,7 +362,7 @@ class Replayer:
                 tail = (f"; {len(odd)} symbol(s) of no certain base/quote skipped ({', '.join(odd[:4])})"
                         if odd else "")
                 yield (f"{head}: decoded with {len(found)} instrument(s) derived from its frames "
-                       f"({names}), assuming {venue}'s defaults: {derived.ASSUMED}{tail}")
+                       f"({names}), assuming {derived.ASSUMED}{tail}")
             elif m.listed_at == "later in the capture":
                 yield f"{head}: decoded with the instrument list found later in the capture"
             elif m.skipped:
