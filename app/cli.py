@@ -63,15 +63,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CommandError) as exc:
         print(f"cryptoterm: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `cryptoterm replay ... | head`: the reader had enough
+        # (before OSError, which it is one of); the interpreter's last flush of stdout
+        # must not find the pipe either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"cryptoterm: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `cryptoterm replay ... | head`: the reader had enough
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 if __name__ == "__main__":

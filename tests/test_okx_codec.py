@@ -116,6 +116,44 @@ def test_books_sync_snapshot_update_with_checksums(spot, fixture_text):
     assert sync.last_id == 9001234574
 
 
+def _unsequenced(text: str) -> str:
+    """The frame as OKX sent it before 2023: no ``seqId``/``prevSeqId``, checksum only."""
+    msg = orjson.loads(text)
+    for d in msg["data"]:
+        d.pop("seqId", None)
+        d.pop("prevSeqId", None)
+    return orjson.dumps(msg).decode()
+
+
+def test_books_without_sequence_ids_decode_and_sync_by_checksum(spot, fixture_text):
+    snap = spot.decode(_unsequenced(frame(fixture_text, "books_snapshot")))
+    upd = spot.decode(_unsequenced(frame(fixture_text, "books_update")))
+    assert isinstance(snap, OkxBook) and isinstance(upd, OkxBook)  # not malformed
+    sync = spot.new_book_sync(SPOT)
+    assert sync.on_diff(snap) == SYNCED and sync.verifies_checksums
+    assert sync.on_diff(upd) == APPLIED  # nothing to chain: the checksum vouches for it
+    assert sync.checksums_checked == 2
+    assert sync.book.side_dicts() == ({64120.5: 0.5, 64120.2: 0.3, 64119.9: 0.002},
+                                      {64120.6: 0.75, 64121.0: 2.5, 64122.4: 0.01})
+
+
+def test_books_without_sequence_ids_fail_on_a_bad_checksum(spot, fixture_text):
+    sync = spot.new_book_sync(SPOT)
+    assert sync.on_diff(spot.decode(_unsequenced(frame(fixture_text, "books_snapshot")))) == SYNCED
+    bad = orjson.loads(_unsequenced(frame(fixture_text, "books_update")))
+    bad["data"][0]["checksum"] = 12345  # a lost update shows as a wrong checksum
+    assert sync.on_diff(spot.decode(orjson.dumps(bad))) == CHECKSUM_FAILED
+    assert not sync.synced and len(sync.book) == 0
+
+
+def test_sequence_ids_appearing_on_an_unsequenced_book_start_the_chain(spot, fixture_text):
+    sync = spot.new_book_sync(SPOT)
+    assert sync.on_diff(spot.decode(_unsequenced(frame(fixture_text, "books_snapshot")))) == SYNCED
+    assert sync.on_diff(spot.decode(frame(fixture_text, "books_update"))) == APPLIED
+    assert sync.last_id == 9001234574  # chained from here on
+    assert sync.on_diff(_book("update", 9001234570, 9001234580)) == GAP
+
+
 def test_swap_book_in_base_units_checksum_on_contract_strings(perp, fixture_text):
     msg = perp.decode(frame(fixture_text, "books_snapshot_swap"))
     assert msg.bids == [(63921.0, 7.793), (63920.5, 0.12)]

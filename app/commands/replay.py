@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from pathlib import Path
 
 import orjson
 
@@ -11,12 +13,22 @@ from app.commands.base import CommandError
 from app.commands.storage_opts import add_db_option, open_db
 from app.config import AppConfig
 
+FORMATS = ("cryptoterm", "cryptofeed")
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("replay", help="replay a raw capture through the codecs and book sync")
-    p.add_argument("file", metavar="FILE", help="a capture written by `cryptoterm record --raw`")
+    p.add_argument("file", metavar="FILE",
+                   help="a capture written by `cryptoterm record --raw` (or, with --from "
+                        "cryptofeed, a cryptofeed raw data file or directory)")
     p.add_argument("--emit", choices=("events", "books", "stats"), default="stats",
                    help="normalized events as they happen, the final top-20 books, or counts")
+    p.add_argument("--from", dest="source", choices=FORMATS, default="cryptoterm",
+                   help="the capture's format: cryptoterm's own (default) or cryptofeed's raw "
+                        "data recording (AsyncFileCallback); a file imports every file of its "
+                        "exchange in the same directory")
+    p.add_argument("--max-line-mb", type=float, metavar="N",
+                   help="skip lines longer than N MiB as malformed (default 64)")
     p.add_argument("--record", action="store_true",
                    help="import the capture into the history store (trades also become 1m klines)")
     add_db_option(p)
@@ -24,8 +36,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, cfg: AppConfig) -> int:
-    from app.feeds.replay import Replayer, replay_file
+    from app.feeds.replay import MAX_LINE_BYTES, CaptureReadError, Replayer, replay_file
 
+    max_line = MAX_LINE_BYTES
+    if args.max_line_mb is not None:
+        if not (math.isfinite(args.max_line_mb) and 0 < args.max_line_mb <= 4096):
+            raise CommandError(f"--max-line-mb {args.max_line_mb:g}: must be above 0 and at most 4096")
+        max_line = max(1, int(args.max_line_mb * 1024 * 1024))
     out = sys.stdout.buffer
     listeners = []
     if args.emit == "events":
@@ -47,10 +64,25 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     if sink is not None:
         # the replay's own instrument list names what the store records
         recorder.keys.resolver = lambda iid: (st.instrument if (st := rep.hub.state(iid)) else None)
+    importer = None
     try:
-        replay_file(args.file, on_event, replayer=rep)
-    except OSError as exc:
-        raise CommandError(f"{args.file}: cannot read: {exc.strerror or exc}") from None
+        if args.source == "cryptofeed":
+            from app.feeds.cryptofeed_import import CryptofeedImport, CryptofeedError
+
+            try:
+                importer = CryptofeedImport.open(args.file, max_line=max_line)
+            except CryptofeedError as exc:
+                raise CommandError(str(exc)) from None
+            for note in importer.plan_notes():
+                print(f"cryptoterm: {note}", file=sys.stderr)
+            importer.replay(rep, on_event)
+        else:
+            if Path(args.file).is_dir():
+                raise CommandError(f"{args.file}: is a directory; a cryptofeed raw data "
+                                   "directory replays with --from cryptofeed")
+            replay_file(args.file, on_event, replayer=rep, max_line=max_line)
+    except CaptureReadError as exc:
+        raise CommandError(str(exc)) from None
     finally:
         if sink is not None:
             sink.__exit__(None, None, None)
@@ -58,11 +90,27 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         for book in rep.books():
             out.write(orjson.dumps(book.to_json()) + b"\n")
     elif args.emit == "stats":
-        stats = rep.stats.as_dict()
+        stats: dict = rep.stats.as_dict()
+        if importer is not None:
+            stats["import"] = importer.stats.as_dict()
         if sink is not None:
             r = sink.result
             stats["recorded"] = {"trades": r.trades, "klines": r.klines, "funding": r.funding,
                                  "rejected": r.rejected}
         out.write(orjson.dumps(stats) + b"\n")
     out.flush()
+    notes = rep.notes + (importer.notes if importer is not None else [])
+    for note in notes:
+        print(f"cryptoterm: {note}", file=sys.stderr)
+    if not rep.usable():
+        raise CommandError(_nothing_usable(args, rep.stats))
     return 0
+
+
+def _nothing_usable(args: argparse.Namespace, stats) -> str:
+    counts = f"{stats.malformed:,} malformed, {stats.unknown:,} unknown"
+    if args.source == "cryptofeed":
+        return (f"{args.file}: no usable line among {stats.lines:,} ({counts}); "
+                "is it a cryptofeed raw data capture of a venue cryptoterm speaks?")
+    return (f"{args.file}: no usable line among {stats.lines:,} ({counts}); is it a capture "
+            "written by `cryptoterm record --raw`? (cryptofeed's raw data: --from cryptofeed)")

@@ -27,6 +27,7 @@ class CaptureWriter:
         self._flush_every = flush_every
         self._last_flush = time.monotonic()
         self.lines = 0
+        self.frames = 0  # websocket lines: the market data itself
         self.bytes = 0
 
     def write(self, venue: str, market: str, kind: str, channel: str | None, data: str | bytes) -> None:
@@ -36,6 +37,8 @@ class CaptureWriter:
                              "kind": kind, "channel": channel, "data": data}) + b"\n"
         self._pending.append(line)
         self.lines += 1
+        if kind == "ws":
+            self.frames += 1
         self.bytes += len(line)
         now = time.monotonic()
         if now - self._last_flush >= self._flush_every:

@@ -6,7 +6,9 @@ chain ``prevSeqId == previous seqId`` (keepalive updates repeat it; after mainte
 seqId may go down while the chain holds), else the book is rebuilt by resubscribing. A
 non-zero CRC32 ``checksum`` over the top 25 levels, built from the price and size strings
 exactly as received, is verified after every message; the strings are kept only while
-the venue sends checksums (production sends ``0`` since 2026-06). The announced
+the venue sends checksums (production sends ``0`` since 2026-06). Pushes without
+``seqId``/``prevSeqId`` (OKX sent none before 2023; real captures hold them) are kept by
+the checksum alone. The announced
 snapshot-less mode (updates only, REST snapshot) is the second mode, chosen with
 ``snapshotless=True``.
 
@@ -54,6 +56,9 @@ INTERVAL_OF_BAR: dict[str, str] = {bar: iv for iv, bar in BARS.items()}
 _QUIET_EVENTS = frozenset({"notice", "channel-conn-count", "channel-conn-count-error"})
 
 _MAX = 1e18
+# ``seqId`` of a push that carries none (OKX before 2023). Real ids are >= 0, and -1 is
+# the ``prevSeqId`` of a snapshot.
+NO_SEQ = -2
 
 
 # -- numbers ---------------------------------------------------------------------------
@@ -169,8 +174,8 @@ class OkxBook:
     symbol: str  # instId, e.g. "BTC-USDT-SWAP"
     action: str  # "snapshot" | "update"
     ts: int
-    seq: int  # seqId
-    prev: int  # prevSeqId (-1 on snapshots)
+    seq: int  # seqId (NO_SEQ when the push has none)
+    prev: int  # prevSeqId (-1 on snapshots and when the push has none)
     checksum: int  # 0 = not sent
     bids: list[tuple[float, float]]
     asks: list[tuple[float, float]]
@@ -202,7 +207,7 @@ class _BookData(msgspec.Struct, gc=False):
     asks: list[list[str]]
     bids: list[list[str]]
     ts: int
-    seqId: int
+    seqId: int = NO_SEQ
     prevSeqId: int = -1
     checksum: int = 0
 
@@ -308,7 +313,8 @@ class OkxBookSync:
     Default mode: the pushed snapshot loads the book (SYNCED); updates chain on
     ``prevSeqId``; a break is a GAP and a checksum mismatch CHECKSUM_FAILED (the sync has
     reset itself; the feed resubscribes for a new snapshot). Updates before the snapshot
-    are IGNORED.
+    are IGNORED. Pushes without sequence ids are not chained: their checksum is the only
+    check (a mismatch is CHECKSUM_FAILED as above).
 
     Raw strings (for the legacy checksum) are kept only while the venue sends checksums:
     a snapshot with one turns tracking on, one with ``checksum: 0`` (production since
@@ -375,11 +381,15 @@ class OkxBookSync:
             self._buffer.append(msg)
             return BUFFERED
         if msg.prev != self.seq:
-            if not self._first_after:
+            if msg.seq == NO_SEQ or self.seq == NO_SEQ:
+                # The venue sends no sequence ids (or starts sending them on a book that
+                # had none): nothing to chain, the checksum alone keeps the book honest.
+                pass
+            elif not self._first_after:
                 return self._gap(msg)
-            if msg.seq <= self.seq:
+            elif msg.seq <= self.seq:
                 return IGNORED  # already inside the REST snapshot
-            if not msg.prev <= self.seq < msg.seq:
+            elif not msg.prev <= self.seq < msg.seq:
                 return self._gap(msg)
         # No ``seqId > prevSeqId`` check: keepalives repeat the id and maintenance resets it.
         self._first_after = False

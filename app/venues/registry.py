@@ -33,15 +33,17 @@ def instruments_from_metadata(venue: str, market: MarketType, text: str | bytes)
     raise KeyError(venue)
 
 
-def make_venue(venue: str, market: MarketType, instruments: list[Instrument]):
+def make_venue(venue: str, market: MarketType, instruments: list[Instrument], **options):
+    """The codec of one venue market; ``options`` are the codec's own keyword arguments
+    (Bybit's ``book_depth``, OKX's ``snapshotless``)."""
     if venue == "binance":
-        return binance.BinanceVenue(market, instruments)
+        return binance.BinanceVenue(market, instruments, **options)
     if venue == "coinbase" and market == "spot":
-        return coinbase.CoinbaseVenue(market, instruments)
+        return coinbase.CoinbaseVenue(market, instruments, **options)
     if venue == "bybit":
-        return bybit.BybitVenue(market, instruments)
+        return bybit.BybitVenue(market, instruments, **options)
     if venue == "okx":
-        return okx.OkxVenue(market, instruments)
+        return okx.OkxVenue(market, instruments, **options)
     raise KeyError(venue)
 
 
