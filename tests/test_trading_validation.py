@@ -45,10 +45,10 @@ def test_a_good_order_passes():
 
 
 @pytest.mark.parametrize("req, field, text", [
-    (spot(price="29000.005"), "price", "price 29000.005 is not a multiple of the tick 0.01"),
+    (spot(price="29000.005"), "price", "price 29000.005 is not a multiple of the tick 0.01 (nearest: 29000 or 29000.01)"),
     (spot(price="0"), "price", "a limit order needs a price above zero"),
     (spot(price=None), "price", "a limit order needs a price above zero"),
-    (spot(amount="0.000015"), "amount", "amount 0.000015 is not a multiple of the lot size 0.00001"),
+    (spot(amount="0.000015"), "amount", "amount 0.000015 is not a multiple of the lot size 0.00001 (nearest: 0.00001 or 0.00002)"),
     (spot(amount="0.00005"), "amount", "amount 0.00005 is below the minimum 0.0001 BTC"),
     (spot(amount="0"), "amount", "amount must be above zero"),
     (spot(amount="0.0001", price="100"), "amount",
@@ -73,7 +73,7 @@ def test_stop_trigger_on_the_wrong_side_would_fire_at_once():
     stop = OrderRequest(SPOT.instrument_id, "buy", "stop", D("0.01"), stop_price=D("29000"))
     assert "a buy stop must be above the last price 30000" in errors(stop)["stop_price"]
     stop = OrderRequest(SPOT.instrument_id, "sell", "stop", D("0.01"), stop_price=D("29000.001"))
-    assert errors(stop)["stop_price"] == "trigger 29000.001 is not a multiple of the tick 0.01"
+    assert errors(stop)["stop_price"] == "trigger 29000.001 is not a multiple of the tick 0.01 (nearest: 29000 or 29000.01)"
 
 
 def test_market_order_without_a_book_cannot_be_checked():
@@ -92,7 +92,7 @@ def test_market_order_without_a_book_cannot_be_checked():
      "reduce-only amount 0.5 exceeds the position 0.2 BTC"),
     (perp(margin_mode="isolated"), {"position_size": D("0.2"), "position_margin_mode": "cross"},
      "margin_mode", "a cross position is open: close it before switching to isolated"),
-    (perp(price="29000.05"), {}, "price", "price 29000.05 is not a multiple of the tick 0.1"),
+    (perp(price="29000.05"), {}, "price", "price 29000.05 is not a multiple of the tick 0.1 (nearest: 29000 or 29000.1)"),
 ])
 def test_perp_failures_name_their_field(req, kw, field, text):
     found = errors(req, PERP, **kw)
