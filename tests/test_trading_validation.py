@@ -111,3 +111,25 @@ def test_a_failing_order_is_not_placed():
         acc.place(spot(price="29000.005", amount="0.000015"))
     assert {e.field for e in err.value.errors} == {"price", "amount"}
     assert acc.orders == {} and acc.open_orders() == [] and acc.wallet["USDT"] == D(10_000)
+
+
+def test_off_step_values_name_the_nearest_valid_ones_instead_of_rounding():
+    assert errors(spot(amount="0.000005"))["amount"].endswith("(nearest: 0.00001)")
+    assert errors(spot(price="0.005"))["price"].endswith("(nearest: 0.01)")
+
+
+def test_price_band_warning_past_the_configured_distance_from_mid():
+    from app.trading.validation import price_band_warning
+    eth_mid = D("3406")
+    leftover = OrderRequest("cryptopair_binance_ethusdt", "buy", "limit", D("0.1"), D("91000"))
+    assert price_band_warning(leftover, eth_mid, D(5)) == \
+        "limit 91000 is +2572% from mid 3406 (warning above 5%); send anyway?"
+    near = OrderRequest(leftover.instrument_id, "buy", "limit", D("0.1"), D("3300"))
+    assert price_band_warning(near, eth_mid, D(5)) is None  # -3.1 %: inside the band
+    assert "-3.1% from mid" in price_band_warning(near, eth_mid, D(2))
+    stop = OrderRequest(leftover.instrument_id, "sell", "stop", D("0.1"), stop_price=D("3000"))
+    assert price_band_warning(stop, eth_mid, D(5)).startswith("trigger 3000 is -12% from mid 3406")
+    market = OrderRequest(leftover.instrument_id, "buy", "market", D("0.1"))
+    assert price_band_warning(market, eth_mid, D(5)) is None
+    assert price_band_warning(leftover, None, D(5)) is None  # no book: nothing to compare
+    assert price_band_warning(leftover, eth_mid, D(0)) is None  # 0 turns it off

@@ -167,11 +167,11 @@ class OrderEntry(Vertical):
         if changed:
             self.set_class(view is not None and view.instrument.market == "spot", "-spot")
             if before is not None and view is not None:
-                self._reset_for(view)
+                self._reset_for(view, before.instrument.label)
             self._refresh_labels()
             self.recheck()
 
-    def _reset_for(self, view: InstrumentView) -> None:
+    def _reset_for(self, view: InstrumentView, previous: str) -> None:
         """A new instrument: nothing typed for the old one may be sent for this one."""
         had = [name for name, sel in (("price", "#oe-price"), ("trigger", "#oe-stop-price"),
                                       ("amount", "#oe-amount"), ("leverage", "#oe-leverage"))
@@ -180,8 +180,8 @@ class OrderEntry(Vertical):
             self.query_one(sel, Input).value = ""
         self.query_one("#oe-reduce-only", Checkbox).value = False
         if had:
-            self.set_notice(f"{view.instrument.label}: {', '.join(had)} cleared "
-                            "(they were for the previous instrument)")
+            self.set_notice(f"now {view.instrument.label}: {', '.join(had)} cleared "
+                            f"(typed for {previous})")
         else:
             self.set_notice("")
 

@@ -31,13 +31,12 @@ def parse_number(text: str) -> Decimal:
     shown = raw if len(raw) <= 20 else raw[:19] + "…"
     if raw[0] in "+-":
         if raw[0] == "-":
-            raise NumberError(f"'{shown}': negative numbers are not allowed here"
-                              " (sell with the Sell side)")
+            raise NumberError(f"'{shown}': no minus sign (to sell, use the Sell side)")
         raise NumberError(f"'{shown}': write the number without a sign")
     bad = sorted({c for c in raw if not (c.isascii() and c.isdigit()) and c not in ".,"})
     if bad:
         chars = " ".join(repr(c) for c in bad[:4])
-        raise NumberError(f"'{shown}': {chars} not allowed: digits and one decimal mark only")
+        raise NumberError(f"'{shown}': {chars} not allowed (digits and one . or , only)")
     dots, commas = raw.count("."), raw.count(",")
     if dots > 1:
         raise NumberError(f"'{shown}': more than one decimal point")
