@@ -269,3 +269,26 @@ class BellCounting(CryptotermApp):
     def bell(self) -> None:
         self.bells += 1
         super().bell()
+
+
+async def test_a_switch_through_frames_without_a_view_still_clears_the_form():
+    """The new instrument's book may take frames to arrive: BTC -> (nothing) -> SOL."""
+    from textual.app import App
+
+    from tests.viewdata import BTC_SPOT, SOL_SPOT, make_view
+
+    class FormOnly(App):
+        def compose(self):
+            yield OrderEntry()
+
+    app = FormOnly()
+    async with app.run_test(size=(60, 30)) as pilot:
+        entry = app.query_one(OrderEntry)
+        entry.update_market(make_view(BTC_SPOT))
+        await type_into(pilot, "#oe-price", "91000")
+        await type_into(pilot, "#oe-amount", "0,01")
+        entry.update_market(None)
+        entry.update_market(make_view(SOL_SPOT))
+        await pilot.pause(0.05)
+        assert value(app, "#oe-price") == "" and value(app, "#oe-amount") == ""
+        assert "now SOL/USDT · bybit spot: price, amount cleared" in entry.notice

@@ -24,6 +24,7 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from app.feeds.views import InstrumentView
+from app.market.instruments import Instrument
 from app.trading.models import Environment, FieldError, OrderRequest
 from app.trading.numbers import NumberError, parse_number, parse_whole
 from app.trading.validation import MarketRules, fmt, price_band_warning
@@ -101,6 +102,7 @@ class OrderEntry(Vertical):
         self._leverage_of: LeverageFn | None = None
         self.warn_pct = DEFAULT_WARN_PCT
         self._view: InstrumentView | None = None
+        self._filled_for: Instrument | None = None  # the instrument the fields were typed for
         self._available: tuple[Decimal, Decimal] = (Decimal(0), Decimal(0))  # quote, base
         self._position: Decimal = Decimal(0)
         self._env = Environment.PAPER
@@ -166,8 +168,13 @@ class OrderEntry(Vertical):
         self._view = view
         if changed:
             self.set_class(view is not None and view.instrument.market == "spot", "-spot")
-            if before is not None and view is not None:
-                self._reset_for(view, before.instrument.label)
+            # against the last instrument the form showed, not the last frame: a switch
+            # may pass through frames without a view (the new book not there yet)
+            last = self._filled_for
+            if view is not None and last is not None and view.instrument.id != last.id:
+                self._reset_for(view, last.label)
+            if view is not None:
+                self._filled_for = view.instrument
             self._refresh_labels()
             self.recheck()
 
