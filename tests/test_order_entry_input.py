@@ -172,6 +172,26 @@ async def test_esc_leaves_the_form_and_placing_returns_the_main_keys(demo):
         assert app.screen.interval == "5m" and value(app, "#oe-amount") == ""
 
 
+async def test_percent_buttons_fill_an_amount_on_the_lot_the_confirmation_repeats(demo):
+    engine, service, sim = demo
+    app = CryptotermApp(engine, BTC)
+    async with app.run_test(size=(160, 45)) as pilot:
+        entry = await ready(app, engine, service)
+        price = D(repr(engine.view(BTC).best_bid))
+        await type_into(pilot, "#oe-price", str(price))
+        await pilot.click("#oe-pct-25")
+        await pilot.pause(0.1)
+        amount = D(value(app, "#oe-amount"))
+        # a quarter of 10000 USDT with the fee, rounded down to the 0.00001 lot in the field
+        assert amount == (D(2500) / (price * D("1.001"))).quantize(D("0.00001"), "ROUND_DOWN")
+        assert entry.errors_text() == {}
+        app.screen.query_one("#oe-amount", Input).focus()
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, ConfirmOrder), what="the confirmation")
+        assert app.screen.request.amount == amount and f"Size  {amount} BTC" in screen_text(app)
+        await pilot.press("n")
+
+
 async def test_switching_instrument_clears_the_form_and_a_far_price_needs_a_deliberate_yes(demo):
     engine, service, sim = demo
     app = CryptotermApp(engine, BTC)

@@ -243,7 +243,7 @@ class OrderEntry(Vertical):
 
     def set_percent(self, pct: int) -> None:
         """Amount = pct % of what the side can use (quote / price for buys, base for sells)."""
-        rules, _ = self._check() if self._preview else (None, [])
+        rules = self._check()[0] if self._preview else None
         if rules is None or self._view is None:
             return
         price = self._price_for_estimate()
