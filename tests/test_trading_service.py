@@ -198,12 +198,23 @@ async def test_venue_fills_and_venue_cancels_of_resting_orders_become_notices(tm
         assert all("cryptopair_" not in n.text for n in notices.values())
         await service._refresh_venue()
         assert len(service.view().notices) == 2  # each said once
+        # an order the venue rejects after taking it (Binance: status REJECTED)
+        late = OrderRequest(BTC, "buy", "limit", D("0.01"), D("27500"))
+        await asyncio.wrap_future(service.place(late))
+        stored = next(o for o in server.orders.values()
+                      if o["clientOrderId"] == late.client_order_id)
+        server._release(stored)
+        stored["status"] = "REJECTED"
+        await service._refresh_venue()
+        rejected = service.view().notices[-1]
+        assert (rejected.kind, rejected.title) == ("rejected", "Order rejected")
+        assert rejected.text.startswith("BUY 0.01 BTC/USDT · binance spot @ 27500 (limit)")
         # a cancel from here is the user's own: no notice
         third = OrderRequest(BTC, "buy", "limit", D("0.01"), D("27000"))
         await asyncio.wrap_future(service.place(third))
         await asyncio.wrap_future(service.cancel(third.client_order_id))
         await service._refresh_venue()
-        assert len(service.view().notices) == 2
+        assert len(service.view().notices) == 3
     finally:
         await service.aclose()
         await server.stop()

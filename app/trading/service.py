@@ -50,6 +50,7 @@ MAX_SYMBOLS_PER_POLL = 5
 
 
 NOTICES_KEPT = 50  # the UI shows the ones newer than the last it saw
+MAX_SEEN = 500  # orders whose last announced state is remembered (pruned past 4x)
 
 
 @dataclass(frozen=True, slots=True)
@@ -575,6 +576,10 @@ class TradingService:
 
     def _announce(self, orders: Any) -> None:
         """A notice for every order whose fill or status moved since it was last seen."""
+        orders = list(orders)
+        if len(self._seen) > 4 * MAX_SEEN:  # forget orders neither account remembers any more
+            keep = {o.client_order_id for o in orders}
+            self._seen = {cid: v for cid, v in self._seen.items() if cid in keep}
         for o in orders:
             before = self._seen.get(o.client_order_id)
             now = (o.status, o.filled)
