@@ -65,7 +65,7 @@ class OrderEntry(Vertical):
             super().__init__()
             self.request = request
             self.rules = rules
-            self.notional = notional  # amount x price as sent (an estimate for market orders)
+            self.notional = notional  # amount x limit price; an estimate for market and stop
             self.fee = fee
             self.warnings = warnings  # each needs the user's explicit yes
             self.leverage = leverage  # what applies when the request leaves it unset
@@ -499,7 +499,7 @@ class OrderEntry(Vertical):
         self.post_message(self.Submitted(req, rules, notional, fee,
                                          warnings=(warning,) if warning else (),
                                          leverage=leverage if rules.is_perp else None,
-                                         notional_exact=req.type != "market"))
+                                         notional_exact=req.type == "limit"))
 
     def clear_amount(self) -> None:
         self.query_one("#oe-amount", Input).value = ""

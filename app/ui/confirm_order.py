@@ -50,8 +50,9 @@ def env_badge(env: Environment) -> Static:
 class ConfirmOrder(_Confirm):
     """Place this order? Dismisses with True to send it.
 
-    Every number is the Decimal that goes out (amount, price, and for limits and stops the
-    exact value amount x price), never a rounded rendering of it. A warning (a price far
+    Every number is the Decimal that goes out (amount, price, and for limits the exact
+    value amount x price), never a rounded rendering of it; market and stop values are
+    marked as estimates. A warning (a price far
     from the mid) takes a deliberate ``y`` or a click on "Send anyway": Enter then lands
     on Cancel, so a hurried double Enter does not send it."""
 
@@ -125,9 +126,10 @@ class ConfirmOrder(_Confirm):
             if self.notional_exact:
                 table.add_row("Value", f"{fmt(self.notional)} {rules.quote}")
             else:
-                side = "ask" if r.side == "buy" else "bid"
+                where = "at the trigger (fills at market)" if r.type == "stop" else \
+                    f"at the best {'ask' if r.side == 'buy' else 'bid'}"
                 table.add_row("Value", f"≈ {fmt(self.notional.quantize(Decimal('0.01')))} "
-                                       f"{rules.quote} at the best {side}")
+                                       f"{rules.quote} {where}")
         if self.fee is not None:
             table.add_row("Fee", f"≈ {fmt(self.fee.quantize(Decimal('0.0001')))} {rules.quote}")
         with Vertical(id="confirm-dialog", classes=f"env-{self.env.value}"):
