@@ -84,6 +84,8 @@ account = "paper"            # or binance-testnet, binance-demo, binanceusdm-dem
 paper_balance = 10000        # USDT a new paper account starts with
 default_leverage = 10        # perps, until an order sets another
 allow_live = false           # true offers real-money accounts (each session asks to confirm)
+price_warn_pct = 5           # a limit/stop this far from the mid (%) must be confirmed again
+bell = false                 # ring the terminal bell on fills, rejects and venue cancels
 # rest_url = "https://..."   # send the chosen account's REST calls elsewhere (proxy, tests)
 """
 
@@ -108,6 +110,8 @@ class TradingConfig:
     default_leverage: int = 10
     rest_url: str | None = None
     timeout_s: float = 10.0
+    price_warn_pct: float = 5.0  # 0 turns the far-from-mid warning off
+    bell: bool = False
 
 
 @dataclass(slots=True)
@@ -304,6 +308,14 @@ def _apply_trading(cfg: AppConfig, section: Any, path: Path) -> None:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.5 <= value <= 120:
                 raise ConfigError(f"{where} = {value!r}: must be from 0.5 to 120 seconds")
             t.timeout_s = float(value)
+        elif key == "price_warn_pct":
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1000:
+                raise ConfigError(f"{where} = {value!r}: must be a percentage from 0 (off) to 1000")
+            t.price_warn_pct = float(value)
+        elif key == "bell":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where} = {value!r}: must be true or false")
+            t.bell = value
         else:
             raise ConfigError(f"{where}: unknown setting (known: account, allow_live, paper_balance, "
-                              "default_leverage, rest_url, timeout_s)")
+                              "default_leverage, rest_url, timeout_s, price_warn_pct, bell)")

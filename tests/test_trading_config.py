@@ -37,6 +37,9 @@ def test_testnet_account_and_settings(tmp_path):
     ('paper_balance = -5', "must be a positive number"),
     ('default_leverage = 500', "from 1 to 125"),
     ('leverage = 5', "unknown setting"),
+    ('price_warn_pct = -1', "percentage from 0 (off) to 1000"),
+    ('price_warn_pct = "5%"', "percentage from 0 (off) to 1000"),
+    ('bell = 1', "must be true or false"),
 ])
 def test_mistakes_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as err:
@@ -55,3 +58,13 @@ def test_cli_reports_a_bad_trading_section_in_one_line(tmp_path, capsys):
     assert main(["--config", str(path), "keys", "list"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no sandbox" in err
+
+
+def test_price_warning_and_bell_settings_reach_the_trading_options(tmp_path):
+    from decimal import Decimal
+
+    from app.trading.service import TradingOptions
+    assert (load_config().trading.price_warn_pct, load_config().trading.bell) == (5.0, False)
+    cfg = cfg_with(tmp_path, "[trading]\nprice_warn_pct = 2.5\nbell = true\n")
+    options = TradingOptions.from_config(cfg)
+    assert options.price_warn_pct == Decimal("2.5") and options.bell is True

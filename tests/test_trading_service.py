@@ -168,3 +168,53 @@ def test_listener_ignores_instruments_without_orders(caplog):
     caplog.set_level(logging.DEBUG)
     service._on_event(Trade(BTC, 1, 30000.0, 0.1, "buy"))
     assert service.paper.last_raw[BTC] == 30000.0 and not service.paper.last
+
+
+async def test_venue_fills_and_venue_cancels_of_resting_orders_become_notices(tmp_path, memory_keyring):
+    server = FakeBinanceTestnet()
+    await server.start()
+    KeyStore(environ={}).set("binance", "testnet", API_KEY, SECRET)
+    service = TradingService(TradingOptions(account="binance-testnet", rest_url=server.url,
+                                            timeout_ms=2000))
+    try:
+        await service.astart()
+        first = OrderRequest(BTC, "buy", "limit", D("0.01"), D("29000"))
+        second = OrderRequest(BTC, "buy", "limit", D("0.02"), D("28000"))
+        for req in (first, second):
+            await asyncio.wrap_future(service.place(req))
+        await service._refresh_venue()
+        assert service.view().notices == ()  # placing them is the user's doing, said elsewhere
+        by_cid = {o["clientOrderId"]: o for o in server.orders.values()}
+        server._fill(by_cid[first.client_order_id], D("29000"))  # the venue matched it
+        server._release(by_cid[second.client_order_id])
+        by_cid[second.client_order_id]["status"] = "EXPIRED"  # the venue dropped it
+        await service._refresh_venue()
+        notices = {n.kind: n for n in service.view().notices}
+        assert set(notices) == {"filled", "canceled"}
+        assert notices["filled"].title == "Order filled"
+        assert notices["filled"].text.startswith("BUY 0.01 BTC/USDT · binance spot @ 29000 (limit)")
+        assert notices["canceled"].title == "Order cancelled by the venue"
+        assert "0.02 BTC/USDT · binance spot @ 28000" in notices["canceled"].text
+        assert all("cryptopair_" not in n.text for n in notices.values())
+        await service._refresh_venue()
+        assert len(service.view().notices) == 2  # each said once
+        # an order the venue rejects after taking it (Binance: status REJECTED)
+        late = OrderRequest(BTC, "buy", "limit", D("0.01"), D("27500"))
+        await asyncio.wrap_future(service.place(late))
+        stored = next(o for o in server.orders.values()
+                      if o["clientOrderId"] == late.client_order_id)
+        server._release(stored)
+        stored["status"] = "REJECTED"
+        await service._refresh_venue()
+        rejected = service.view().notices[-1]
+        assert (rejected.kind, rejected.title) == ("rejected", "Order rejected")
+        assert rejected.text.startswith("BUY 0.01 BTC/USDT · binance spot @ 27500 (limit)")
+        # a cancel from here is the user's own: no notice
+        third = OrderRequest(BTC, "buy", "limit", D("0.01"), D("27000"))
+        await asyncio.wrap_future(service.place(third))
+        await asyncio.wrap_future(service.cancel(third.client_order_id))
+        await service._refresh_venue()
+        assert len(service.view().notices) == 3
+    finally:
+        await service.aclose()
+        await server.stop()

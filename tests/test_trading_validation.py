@@ -45,10 +45,10 @@ def test_a_good_order_passes():
 
 
 @pytest.mark.parametrize("req, field, text", [
-    (spot(price="29000.005"), "price", "price 29000.005 is not a multiple of the tick 0.01"),
+    (spot(price="29000.005"), "price", "price 29000.005 is not a multiple of the tick 0.01 (nearest: 29000 or 29000.01)"),
     (spot(price="0"), "price", "a limit order needs a price above zero"),
     (spot(price=None), "price", "a limit order needs a price above zero"),
-    (spot(amount="0.000015"), "amount", "amount 0.000015 is not a multiple of the lot size 0.00001"),
+    (spot(amount="0.000015"), "amount", "amount 0.000015 is not a multiple of the lot size 0.00001 (nearest: 0.00001 or 0.00002)"),
     (spot(amount="0.00005"), "amount", "amount 0.00005 is below the minimum 0.0001 BTC"),
     (spot(amount="0"), "amount", "amount must be above zero"),
     (spot(amount="0.0001", price="100"), "amount",
@@ -73,7 +73,7 @@ def test_stop_trigger_on_the_wrong_side_would_fire_at_once():
     stop = OrderRequest(SPOT.instrument_id, "buy", "stop", D("0.01"), stop_price=D("29000"))
     assert "a buy stop must be above the last price 30000" in errors(stop)["stop_price"]
     stop = OrderRequest(SPOT.instrument_id, "sell", "stop", D("0.01"), stop_price=D("29000.001"))
-    assert errors(stop)["stop_price"] == "trigger 29000.001 is not a multiple of the tick 0.01"
+    assert errors(stop)["stop_price"] == "trigger 29000.001 is not a multiple of the tick 0.01 (nearest: 29000 or 29000.01)"
 
 
 def test_market_order_without_a_book_cannot_be_checked():
@@ -92,7 +92,7 @@ def test_market_order_without_a_book_cannot_be_checked():
      "reduce-only amount 0.5 exceeds the position 0.2 BTC"),
     (perp(margin_mode="isolated"), {"position_size": D("0.2"), "position_margin_mode": "cross"},
      "margin_mode", "a cross position is open: close it before switching to isolated"),
-    (perp(price="29000.05"), {}, "price", "price 29000.05 is not a multiple of the tick 0.1"),
+    (perp(price="29000.05"), {}, "price", "price 29000.05 is not a multiple of the tick 0.1 (nearest: 29000 or 29000.1)"),
 ])
 def test_perp_failures_name_their_field(req, kw, field, text):
     found = errors(req, PERP, **kw)
@@ -111,3 +111,25 @@ def test_a_failing_order_is_not_placed():
         acc.place(spot(price="29000.005", amount="0.000015"))
     assert {e.field for e in err.value.errors} == {"price", "amount"}
     assert acc.orders == {} and acc.open_orders() == [] and acc.wallet["USDT"] == D(10_000)
+
+
+def test_off_step_values_name_the_nearest_valid_ones_instead_of_rounding():
+    assert errors(spot(amount="0.000005"))["amount"].endswith("(nearest: 0.00001)")
+    assert errors(spot(price="0.005"))["price"].endswith("(nearest: 0.01)")
+
+
+def test_price_band_warning_past_the_configured_distance_from_mid():
+    from app.trading.validation import price_band_warning
+    eth_mid = D("3406")
+    leftover = OrderRequest("cryptopair_binance_ethusdt", "buy", "limit", D("0.1"), D("91000"))
+    assert price_band_warning(leftover, eth_mid, D(5)) == \
+        "limit 91000 is +2572% from mid 3406 (warning above 5%); send anyway?"
+    near = OrderRequest(leftover.instrument_id, "buy", "limit", D("0.1"), D("3300"))
+    assert price_band_warning(near, eth_mid, D(5)) is None  # -3.1 %: inside the band
+    assert "-3.1% from mid" in price_band_warning(near, eth_mid, D(2))
+    stop = OrderRequest(leftover.instrument_id, "sell", "stop", D("0.1"), stop_price=D("3000"))
+    assert price_band_warning(stop, eth_mid, D(5)).startswith("trigger 3000 is -12% from mid 3406")
+    market = OrderRequest(leftover.instrument_id, "buy", "market", D("0.1"))
+    assert price_band_warning(market, eth_mid, D(5)) is None
+    assert price_band_warning(leftover, None, D(5)) is None  # no book: nothing to compare
+    assert price_band_warning(leftover, eth_mid, D(0)) is None  # 0 turns it off

@@ -2,6 +2,11 @@
 leverage / margin mode / reduce-only, post-only, a live notional and fee estimate, and
 each validation failure under the field it concerns.
 
+Every number field reads the one grammar of ``app.trading.numbers`` (``0,5`` is 0.5,
+``1,234`` is refused as ambiguous) and nothing typed is dropped: a character the grammar
+does not allow stays visible, with the reason on the field's message line. Switching the
+instrument clears the form, so a price meant for BTC is never sent for ETH.
+
 The panel only builds an ``OrderRequest`` and checks it with the ``preview`` function it
 is given (the trading runtime's, pure and thread-safe); submitting posts ``Submitted``
 for the screen to confirm and send. It never talks to an account itself.
@@ -10,38 +15,61 @@ for the screen to confirm and send. It never talks to an account itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from app.feeds.views import InstrumentView
+from app.market.instruments import Instrument
 from app.trading.models import Environment, FieldError, OrderRequest
-from app.trading.validation import MarketRules, fmt
+from app.trading.numbers import NumberError, parse_number, parse_whole
+from app.trading.validation import MarketRules, fmt, price_band_warning
 
 PreviewFn = Callable[[OrderRequest, "float | None", "float | None", "float | None"],
                      "tuple[MarketRules | None, list[FieldError]]"]
 FeesFn = Callable[[MarketRules], "tuple[Decimal, Decimal]"]
+LeverageFn = Callable[[str], "int | None"]
 
 FIELDS = ("price", "stop_price", "amount", "leverage", "general")
+NUMBER_FIELDS = ("price", "stop_price", "amount", "leverage")
 PERCENTS = (25, 50, 75, 100)
+DEFAULT_WARN_PCT = Decimal(5)
+
+
+class FormInput(Input):
+    """An Input that also claims ``+`` and ``-``: typed here they are characters, so the
+    footer must not offer the screen's ``+`` / ``-`` keys while the cursor is in a field."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return key in ("plus", "minus") or super().check_consume_key(key, character)
 
 
 class OrderEntry(Vertical):
     """The order form. Feed it market views with :meth:`update_market`."""
 
+    BINDINGS = [
+        Binding("escape", "leave", "Leave form", tooltip="Leave the order form: the main keys "
+                "work again"),
+    ]
+
     class Submitted(Message):
         """The user asked to place ``request`` (still to be confirmed)."""
 
         def __init__(self, request: OrderRequest, rules: MarketRules, notional: Decimal | None,
-                     fee: Decimal | None) -> None:
+                     fee: Decimal | None, *, warnings: tuple[str, ...] = (),
+                     leverage: int | None = None, notional_exact: bool = True) -> None:
             super().__init__()
             self.request = request
             self.rules = rules
-            self.notional = notional
+            self.notional = notional  # amount x limit price; an estimate for market and stop
             self.fee = fee
+            self.warnings = warnings  # each needs the user's explicit yes
+            self.leverage = leverage  # what applies when the request leaves it unset
+            self.notional_exact = notional_exact
 
     DEFAULT_CSS = """
     OrderEntry { width: 40; height: 1fr; padding: 0 1; }
@@ -51,6 +79,8 @@ class OrderEntry(Vertical):
     OrderEntry Input { width: 1fr; }
     OrderEntry .field-error { color: $error; height: auto; }
     OrderEntry .field-error.-empty { display: none; }
+    OrderEntry #oe-notice { color: $warning; height: auto; }
+    OrderEntry #oe-notice.-empty { display: none; }
     OrderEntry #oe-estimate { color: $text-muted; height: auto; }
     OrderEntry #oe-submit { width: 1fr; margin: 1 0 0 0; }
     OrderEntry.-market #oe-price-row, OrderEntry.-market #oe-price-error { display: none; }
@@ -69,7 +99,10 @@ class OrderEntry(Vertical):
         self.margin_mode = "cross"
         self._preview: PreviewFn | None = None
         self._fees: FeesFn | None = None
+        self._leverage_of: LeverageFn | None = None
+        self.warn_pct = DEFAULT_WARN_PCT
         self._view: InstrumentView | None = None
+        self._filled_for: Instrument | None = None  # the instrument the fields were typed for
         self._available: tuple[Decimal, Decimal] = (Decimal(0), Decimal(0))  # quote, base
         self._position: Decimal = Decimal(0)
         self._env = Environment.PAPER
@@ -84,28 +117,27 @@ class OrderEntry(Vertical):
             yield Button("Market", id="oe-market", compact=True, classes="otype")
             yield Button("Limit", id="oe-limit", compact=True, classes="otype -active")
             yield Button("Stop", id="oe-stop", compact=True, classes="otype")
+        yield Static("", id="oe-notice", classes="-empty")
+        # no ``restrict`` on the fields: a refused character stays visible, with the reason
         with Horizontal(id="oe-price-row"):
             yield Label("Price")
-            yield Input(id="oe-price", placeholder="limit price", restrict=r"[0-9.,]*",
-                        compact=True)
+            yield FormInput(id="oe-price", placeholder="limit price", compact=True)
         yield Static("", id="oe-price-error", classes="field-error -empty")
         with Horizontal(id="oe-stop-row"):
             yield Label("Trigger")
-            yield Input(id="oe-stop-price", placeholder="stop-loss trigger",
-                        restrict=r"[0-9.,]*", compact=True)
+            yield FormInput(id="oe-stop-price", placeholder="stop-loss trigger", compact=True)
         yield Static("", id="oe-stop-price-error", classes="field-error -empty")
         with Horizontal(id="oe-amount-row"):
             yield Label("Amount", id="oe-amount-label")
-            yield Input(id="oe-amount", placeholder="size in base", restrict=r"[0-9.,]*",
-                        compact=True)
+            yield FormInput(id="oe-amount", placeholder="size in base", compact=True)
         yield Static("", id="oe-amount-error", classes="field-error -empty")
         with Horizontal(id="oe-pcts"):
             for pct in PERCENTS:
                 yield Button(f"{pct}%", id=f"oe-pct-{pct}", compact=True, classes="pct")
         with Horizontal(id="oe-perp-row", classes="perp-only"):
             yield Label("Leverage")
-            yield Input(id="oe-leverage", value="", placeholder="10", restrict=r"[0-9]*",
-                        compact=True, max_length=3)
+            yield FormInput(id="oe-leverage", value="", placeholder="10", compact=True,
+                            max_length=6)
             yield Button("Cross", id="oe-margin", compact=True)
         yield Static("", id="oe-leverage-error", classes="field-error -empty")
         yield Checkbox("Reduce-only", id="oe-reduce-only", compact=True, classes="perp-only")
@@ -120,19 +152,54 @@ class OrderEntry(Vertical):
 
     # -- feeding ----------------------------------------------------------------------
 
-    def bind(self, preview: PreviewFn, fees: FeesFn) -> None:
+    def bind(self, preview: PreviewFn, fees: FeesFn, leverage: LeverageFn | None = None,
+             warn_pct: Decimal | None = None) -> None:
         self._preview = preview
         self._fees = fees
+        self._leverage_of = leverage
+        if warn_pct is not None:
+            self.warn_pct = warn_pct
 
     def update_market(self, view: InstrumentView | None) -> None:
-        changed = (view is None) != (self._view is None) or (
-            view is not None and self._view is not None
-            and view.instrument.id != self._view.instrument.id)
+        before = self._view
+        changed = (view is None) != (before is None) or (
+            view is not None and before is not None
+            and view.instrument.id != before.instrument.id)
         self._view = view
         if changed:
             self.set_class(view is not None and view.instrument.market == "spot", "-spot")
+            # against the last instrument the form showed, not the last frame: a switch
+            # may pass through frames without a view (the new book not there yet)
+            last = self._filled_for
+            if view is not None and last is not None and view.instrument.id != last.id:
+                self._reset_for(view, last.label)
+            if view is not None:
+                self._filled_for = view.instrument
             self._refresh_labels()
             self.recheck()
+
+    def _reset_for(self, view: InstrumentView, previous: str) -> None:
+        """A new instrument: nothing typed for the old one may be sent for this one."""
+        had = [name for name, sel in (("price", "#oe-price"), ("trigger", "#oe-stop-price"),
+                                      ("amount", "#oe-amount"), ("leverage", "#oe-leverage"))
+               if self.query_one(sel, Input).value.strip()]
+        for sel in ("#oe-price", "#oe-stop-price", "#oe-amount", "#oe-leverage"):
+            self.query_one(sel, Input).value = ""
+        self.query_one("#oe-reduce-only", Checkbox).value = False
+        if had:
+            self.set_notice(f"now {view.instrument.label}: {', '.join(had)} cleared "
+                            f"(typed for {previous})")
+        else:
+            self.set_notice("")
+
+    def set_notice(self, text: str) -> None:
+        notice = self.query_one("#oe-notice", Static)
+        notice.update(text)
+        notice.set_class(not text, "-empty")
+
+    @property
+    def notice(self) -> str:
+        return str(self.query_one("#oe-notice", Static).render())
 
     def update_account(self, env: Environment, quote_available: Decimal, base_available: Decimal,
                        position: Decimal) -> None:
@@ -142,8 +209,14 @@ class OrderEntry(Vertical):
         for e in Environment:
             self.set_class(e is env, f"-env-{e.value}")
         self.border_title = f"Order · {env.label}"
+        self._refresh_labels()
 
     # -- user actions ------------------------------------------------------------------
+
+    def action_leave(self) -> None:
+        """Esc: out of the form, so the screen's keys (s, +, -, 1-4 ...) work again."""
+        if self.screen.focused is not None and self in self.screen.focused.ancestors_with_self:
+            self.screen.set_focus(None)
 
     def set_side(self, side: str) -> None:
         self.side = side
@@ -170,7 +243,7 @@ class OrderEntry(Vertical):
 
     def set_percent(self, pct: int) -> None:
         """Amount = pct % of what the side can use (quote / price for buys, base for sells)."""
-        rules, _ = self._check() if self._preview else (None, [])
+        rules = self._check()[0] if self._preview else None
         if rules is None or self._view is None:
             return
         price = self._price_for_estimate()
@@ -181,7 +254,7 @@ class OrderEntry(Vertical):
         if rules.is_perp:
             if not price:
                 return
-            lev = Decimal(self._leverage() or 1)
+            lev = Decimal(self._leverage() or self._current_leverage() or 1)
             if self.query_one("#oe-reduce-only", Checkbox).value:
                 amount = abs(self._position) * share
             else:
@@ -193,6 +266,7 @@ class OrderEntry(Vertical):
         else:
             amount = base * share
         lot = rules.lot
+        # rounded down to the lot here, in the field, where the user sees the value sent
         amount = (amount // lot) * lot if lot > 0 else amount
         self.query_one("#oe-amount", Input).value = fmt(amount) if amount > 0 else ""
         self.recheck()
@@ -214,6 +288,8 @@ class OrderEntry(Vertical):
             self.submit()
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if event.value.strip():
+            self.set_notice("")  # the user is filling the form in for this instrument
         self.recheck()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -225,47 +301,97 @@ class OrderEntry(Vertical):
 
     # -- building and checking -----------------------------------------------------------
 
-    def _leverage(self) -> int | None:
-        text = self.query_one("#oe-leverage", Input).value.strip()
-        return int(text) if text.isdigit() else None
+    def _text(self, field: str) -> str:
+        return self.query_one(f"#oe-{field.replace('_', '-')}", Input).value
 
-    def build(self) -> OrderRequest | None:
-        """The request the form describes, or None with the parse problems shown."""
-        if self._view is None:
+    def _leverage(self) -> int | None:
+        try:
+            return parse_whole(self._text("leverage"))
+        except NumberError:
             return None
+
+    def _current_leverage(self) -> int | None:
+        if self._leverage_of is None or self._view is None:
+            return None
+        return self._leverage_of(self._view.instrument.id)
+
+    def _needed(self) -> dict[str, str]:
+        """Fields this order type cannot go without, and what to say when one is empty."""
+        base = self._view.instrument.base if self._view else ""
+        need = {"amount": f"enter an amount{f' in {base}' if base else ''}"}
+        if self.order_type == "limit":
+            need["price"] = "enter a limit price"
+        elif self.order_type == "stop":
+            need["stop_price"] = "enter a trigger price"
+        return need
+
+    def _parse_fields(self, complete: bool) -> tuple[dict[str, Decimal | int | None],
+                                                     dict[str, str]]:
+        """Every number field read with the form's grammar: values, and a problem per field
+        that cannot be read (with ``complete``, also per required field left empty)."""
+        values: dict[str, Decimal | int | None] = {}
         problems: dict[str, str] = {}
-        price = _parse(self.query_one("#oe-price", Input).value, "price", problems)
-        stop = _parse(self.query_one("#oe-stop-price", Input).value, "stop_price", problems)
-        amount = _parse(self.query_one("#oe-amount", Input).value, "amount", problems)
-        if problems:
-            self.show_errors([FieldError(f, m) for f, m in problems.items()])
-            return None
+        needed = self._needed() if complete else {}
+        perp = self._view is not None and self._view.instrument.market == "perp"
+        for f in NUMBER_FIELDS:
+            text = self._text(f)
+            values[f] = None
+            if f == "leverage" and not perp:
+                continue
+            if f in ("price", "stop_price") and f not in self._needed():
+                continue  # hidden for this order type: not sent, not checked
+            if not text.strip():
+                if f in needed:
+                    problems[f] = needed[f]
+                continue
+            try:
+                values[f] = parse_whole(text) if f == "leverage" else parse_number(text)
+            except NumberError as exc:
+                problems[f] = f"leverage {exc}" if f == "leverage" else str(exc)
+        return values, problems
+
+    def build(self, complete: bool = False) -> tuple[OrderRequest | None, dict[str, str]]:
+        """The request the form describes (fields that cannot be read left unset) and the
+        reading problems by field; no request without an instrument."""
+        values, problems = self._parse_fields(complete)
+        if self._view is None:
+            return None, problems
         perp = self._view.instrument.market == "perp"
-        return OrderRequest(
+        amount = values["amount"]
+        req = OrderRequest(
             instrument_id=self._view.instrument.id, side=self.side,  # type: ignore[arg-type]
             type=self.order_type,  # type: ignore[arg-type]
-            amount=amount if amount is not None else Decimal(0),
-            price=price if self.order_type == "limit" else None,
-            stop_price=stop if self.order_type == "stop" else None,
+            amount=amount if isinstance(amount, Decimal) else Decimal(0),
+            price=values["price"] if self.order_type == "limit" else None,  # type: ignore[arg-type]
+            stop_price=values["stop_price"] if self.order_type == "stop" else None,  # type: ignore[arg-type]
             time_in_force="PO" if (self.order_type == "limit" and
                                    self.query_one("#oe-post-only", Checkbox).value) else "GTC",
             reduce_only=perp and self.query_one("#oe-reduce-only", Checkbox).value,
-            leverage=self._leverage() if perp else None,
+            leverage=values["leverage"] if perp else None,  # type: ignore[arg-type]
             margin_mode=self.margin_mode if perp else None)  # type: ignore[arg-type]
+        return req, problems
 
-    def _check(self) -> tuple[MarketRules | None, list[FieldError]]:
-        req = self.build()
+    def _check(self, complete: bool = False
+               ) -> tuple[MarketRules | None, list[FieldError], OrderRequest | None]:
+        """Reading problems and validation failures together: every field's first problem."""
+        req, problems = self.build(complete)
+        errors = [FieldError(f, m) for f, m in problems.items()]
         if req is None or self._preview is None or self._view is None:
-            return None, []
+            return None, errors, req
         v = self._view
         last = v.trades[0].price if v.trades else (v.ticker.last if v.ticker else None)
-        return self._preview(req, v.best_bid, v.best_ask, last)
+        rules, found = self._preview(req, v.best_bid, v.best_ask, last)
+        # a field that could not be read has its reason shown, not "must be above zero"
+        errors += [e for e in found if e.field not in problems]
+        return rules, errors, req
 
     def _price_for_estimate(self) -> Decimal | None:
-        if self.order_type == "limit":
-            return _parse(self.query_one("#oe-price", Input).value, "price", {})
-        if self.order_type == "stop":
-            return _parse(self.query_one("#oe-stop-price", Input).value, "stop_price", {})
+        if self.order_type in ("limit", "stop"):
+            try:
+                return parse_number(self._text("price" if self.order_type == "limit"
+                                               else "stop_price"))
+            except NumberError:
+                return None
         v = self._view
         ref = None if v is None else (v.best_ask if self.side == "buy" else v.best_bid)
         return Decimal(repr(ref)) if ref else None
@@ -274,9 +400,8 @@ class OrderEntry(Vertical):
         """Re-validate as the user types; show errors only for fields already filled in."""
         if not self.is_mounted:
             return []
-        filled = {f: bool(self.query_one(f"#oe-{f.replace('_', '-')}", Input).value.strip())
-                  for f in ("price", "stop_price", "amount")}
-        rules, errors = self._check() if self._view is not None else (None, [])
+        filled = {f: bool(self._text(f).strip()) for f in ("price", "stop_price", "amount")}
+        rules, errors, _ = self._check() if self._view is not None else (None, [], None)
         # as the user types, complain about what they typed, not about what is still empty
         shown = [e for e in errors if filled.get(e.field, True)]
         if not filled["amount"]:
@@ -287,7 +412,10 @@ class OrderEntry(Vertical):
 
     def _update_estimate(self, rules: MarketRules | None) -> None:
         estimate = self.query_one("#oe-estimate", Static)
-        amount = _parse(self.query_one("#oe-amount", Input).value, "amount", {})
+        try:
+            amount: Decimal | None = parse_number(self._text("amount"))
+        except NumberError:
+            amount = None
         price = self._price_for_estimate()
         quote, base = self._available
         if rules is None:
@@ -312,7 +440,8 @@ class OrderEntry(Vertical):
             target = e.field if e.field in FIELDS else "general"
             if e.field == "margin_mode":
                 target = "leverage"
-            by_field.setdefault(target, []).append(e.message)
+            if e.message not in by_field.get(target, []):
+                by_field.setdefault(target, []).append(e.message)
         for f in FIELDS:
             widget = self.query_one(f"#oe-{f.replace('_', '-')}-error", Static)
             text = "\n".join(by_field.get(f, []))
@@ -338,17 +467,18 @@ class OrderEntry(Vertical):
         submit = self.query_one("#oe-submit", Button)
         submit.label = f"{'Buy' if self.side == 'buy' else 'Sell'} {base}".strip()
         submit.variant = "success" if self.side == "buy" else "error"
+        if self._view is not None and self._view.instrument.market == "perp":
+            lev = self._current_leverage()
+            self.query_one("#oe-leverage", Input).placeholder = \
+                f"{lev} (now)" if lev is not None else "venue's"
 
     def submit(self) -> None:
+        """Check everything (every field's problem shown at once) and ask to confirm."""
         if self.pending or self._view is None or self._preview is None:
             return
-        req = self.build()
-        if req is None:
-            return
-        rules, errors = self._preview(req, self._view.best_bid, self._view.best_ask,
-                                      self._view.trades[0].price if self._view.trades else None)
+        rules, errors, req = self._check(complete=True)
         self.show_errors(errors)
-        if errors or rules is None:
+        if errors or rules is None or req is None:
             return
         price = self._price_for_estimate()
         notional = req.amount * price if price else None
@@ -356,22 +486,20 @@ class OrderEntry(Vertical):
         if notional is not None and self._fees is not None:
             maker, taker = self._fees(rules)
             fee = notional * (maker if req.type == "limit" else taker)
-        self.post_message(self.Submitted(req, rules, notional, fee))
+        v = self._view
+        mid = None
+        if v.best_bid and v.best_ask:
+            mid = (Decimal(repr(v.best_bid)) + Decimal(repr(v.best_ask))) / 2
+        elif v.trades:
+            mid = Decimal(repr(v.trades[0].price))
+        if mid is not None and rules.tick > 0:
+            mid = mid.quantize(rules.tick)
+        warning = price_band_warning(req, mid, self.warn_pct)
+        leverage = req.leverage if req.leverage is not None else self._current_leverage()
+        self.post_message(self.Submitted(req, rules, notional, fee,
+                                         warnings=(warning,) if warning else (),
+                                         leverage=leverage if rules.is_perp else None,
+                                         notional_exact=req.type == "limit"))
 
     def clear_amount(self) -> None:
         self.query_one("#oe-amount", Input).value = ""
-
-
-def _parse(text: str, field: str, problems: dict[str, str]) -> Decimal | None:
-    text = text.strip().replace(",", "")
-    if not text:
-        return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        problems[field] = f"{text!r} is not a number"
-        return None
-    if not value.is_finite():
-        problems[field] = f"{text!r} is not a number"
-        return None
-    return value

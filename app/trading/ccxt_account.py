@@ -420,6 +420,33 @@ class CcxtAccount:
                            "exist; it was NOT sent again. Check open orders before retrying.",
                            "unknown")
 
+    async def fetch_order(self, order: Order) -> Order | None:
+        """The venue's current state of ``order`` (to tell a fill from a venue-side cancel
+        once it leaves the open list); None when the venue no longer knows it."""
+        params: dict[str, Any] = {}
+        if order.type == "stop":
+            params["trigger"] = True
+        if not order.venue_order_id:
+            params["clientOrderId"] = order.client_order_id
+        try:
+            raw = await self.exchange.fetch_order(order.venue_order_id, order.symbol, params)
+        except cx.OrderNotFound:
+            return None
+        except Exception as exc:
+            raise plain_error(exc, self.venue, self.env) from None
+        found = self._order(raw)
+        if found.instrument_id != order.instrument_id or not found.client_order_id:
+            found = found.evolve(instrument_id=order.instrument_id,
+                                 client_order_id=order.client_order_id)
+        return found
+
+    def leverage_set(self, instrument_id: str) -> int | None:
+        """The leverage this session set on the instrument, if it did (None: the venue's own)."""
+        rules = self.rules(instrument_id)
+        if rules is None:
+            return None
+        return (self._perp_settings.get(rules.symbol) or (None, None))[0]
+
     async def cancel(self, order: Order,
                      audit: Callable[[str, dict, dict | None], None] = lambda *a: None) -> Order:
         request = {"client_order_id": order.client_order_id, "symbol": order.symbol}

@@ -31,7 +31,7 @@ from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Or
                                 Position, dec)
 from app.trading.paper import PaperAccount, PaperFees
 from app.trading.redact import redact
-from app.trading.validation import AccountContext, MarketRules, validate
+from app.trading.validation import AccountContext, MarketRules, fmt, validate
 
 if TYPE_CHECKING:  # ccxt and SQLAlchemy load only when a session needs them (startup time)
     from app.trading.ccxt_account import CcxtAccount
@@ -49,6 +49,22 @@ SWEEP_ORDERS_EVERY = 10
 MAX_SYMBOLS_PER_POLL = 5
 
 
+NOTICES_KEPT = 50  # the UI shows the ones newer than the last it saw
+MAX_SEEN = 500  # orders whose last announced state is remembered (pruned past 4x)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderNotice:
+    """Something happened to an order that the user did not just do themselves: a resting
+    limit filled (or partly), a stop fired, the venue rejected or cancelled it."""
+
+    seq: int  # increasing; the UI remembers the last one it showed
+    kind: str  # "filled" | "partial" | "rejected" | "canceled"
+    title: str  # "Order filled"
+    text: str  # "BUY 0.01 BTC/USDT · binance spot @ 29000 (limit)"
+    ts: int
+
+
 @dataclass(frozen=True, slots=True)
 class TradingView:
     """What the UI shows about the account, as of ``version``."""
@@ -64,6 +80,11 @@ class TradingView:
     fills: tuple[Fill, ...] = ()
     problem: str | None = None  # plain words: missing keys, venue down ...
     version: int = 0
+    notices: tuple[OrderNotice, ...] = ()  # newest last
+
+    @property
+    def last_notice(self) -> int:
+        return self.notices[-1].seq if self.notices else 0
 
     def balance(self, asset: str) -> Balance | None:
         return next((b for b in self.balances if b.asset == asset), None)
@@ -83,12 +104,15 @@ class TradingOptions:
     allow_live: bool = False  # the config offers live accounts (the picker lists them)
     live_confirmed: bool = False  # the user typed the confirmation this session
     paper_name: str = PAPER  # where the paper account is stored ("paper-demo" on the simulator)
+    price_warn_pct: Decimal = Decimal(5)  # confirm asks again past this distance from the mid
+    bell: bool = False  # ring the terminal bell with fill / reject / cancel notices
 
     @classmethod
     def from_config(cls, cfg: Any) -> TradingOptions:
         t = cfg.trading
         return cls(t.account, dec(t.paper_balance), t.default_leverage, t.rest_url,
-                   int(t.timeout_s * 1000), allow_live=t.allow_live)
+                   int(t.timeout_s * 1000), allow_live=t.allow_live,
+                   price_warn_pct=dec(t.price_warn_pct), bell=t.bell)
 
 
 class TradingService:
@@ -117,6 +141,11 @@ class TradingService:
                                              "fills": []}
         self._parked_paper: PaperAccount | None = None
         self.audit_log: deque[dict] = deque(maxlen=200)  # recent actions (also in the store)
+        # what each order looked like when last announced (or done by the user): a change
+        # from there that the user did not make is a notice
+        self._seen: dict[str, tuple[str, Decimal]] = {}
+        self._notices: deque[OrderNotice] = deque(maxlen=NOTICES_KEPT)
+        self._notice_seq = 0
         spec = SPECS.get(self.options.account)
         self._spec = spec
         env = spec.env if spec else Environment.PAPER
@@ -158,6 +187,7 @@ class TradingService:
                 self.paper.load_state(state)
                 self._saved_fill_ids = {f.fill_id for f in self.paper.fills}
                 self._last_orders = dict(self.paper.orders)
+        self._mark_seen(self.paper.orders.values())  # history is not news
 
     async def _start_venue(self, spec: AccountSpec) -> None:
         if spec.env is Environment.LIVE and not self.options.live_confirmed:
@@ -240,6 +270,30 @@ class TradingService:
             m = self.venue_account.exchange.markets.get(rules.symbol) or {}
             return dec(m.get("maker") or "0.001"), dec(m.get("taker") or "0.001")
         return self.options.fees.rate(rules, "maker"), self.options.fees.rate(rules, "taker")
+
+    def current_leverage(self, instrument_id: str) -> int | None:
+        """The leverage an order that does not set one trades at, or None when only the
+        venue knows (a venue account before any order here changed it)."""
+        pos = self._view.position(instrument_id)
+        if self.paper is not None:
+            settings = self.paper.settings.get(instrument_id)
+            return settings.leverage if settings else self.options.default_leverage
+        if pos is not None:
+            return pos.leverage
+        if self.venue_account is not None:
+            return self.venue_account.leverage_set(instrument_id)
+        return None
+
+    def instrument_label(self, instrument_id: str, symbol: str | None = None) -> str:
+        """``BTC/USDT · binance spot``: what a user reads, never the canonical id."""
+        st = self.hub.state(instrument_id) if self.hub is not None else None
+        if st is not None:
+            return st.instrument.label
+        rules = self.rules(instrument_id)
+        venue = self._spec.venue if self._spec else "paper"
+        if rules is not None:
+            return f"{rules.symbol} · {venue} {rules.market}"
+        return f"{symbol or '?'} · {venue}"
 
     def preview(self, req: OrderRequest, best_bid: float | None, best_ask: float | None,
                 last: float | None) -> tuple[MarketRules | None, list[FieldError]]:
@@ -355,6 +409,7 @@ class TradingService:
             self._audit("rejected", req.client_order_id, req.to_json(),
                         {"error": str(exc), "kind": exc.kind})
             raise
+        self._mark_seen([order])  # the UI reports what the user just did
         self._after_change()
         return order
 
@@ -376,6 +431,7 @@ class TradingService:
             self._audit(action, req.client_order_id, request, response)
 
         order = await account.place(req, rules, audit)
+        self._mark_seen([order])
         state["orders"] = [o for o in state["orders"] if o.client_order_id != order.client_order_id]
         if order.is_open:
             state["orders"].append(order)
@@ -398,6 +454,7 @@ class TradingService:
                     self._audit(action, client_order_id, request, response)
 
                 order = await self.venue_account.cancel(order, audit)
+                self._mark_seen([order])
                 self._venue_state["orders"] = [o for o in self._venue_state["orders"]
                                                if o.client_order_id != client_order_id]
                 await self._refresh_venue(orders=False)
@@ -406,12 +463,14 @@ class TradingService:
         except TradingError as exc:
             self._audit("cancel_rejected", client_order_id, None, {"error": str(exc)})
             raise
+        self._mark_seen([order])
         self._after_change()
         return order
 
     async def _cancel_all(self, instrument_id: str | None) -> list[Order]:
         if self.paper is not None:
             orders = self.paper.cancel_all(instrument_id)
+            self._mark_seen(orders)
             self._audit("cancel_all", None, {"instrument_id": instrument_id},
                         {"canceled": [o.client_order_id for o in orders]})
             self._after_change()
@@ -491,21 +550,71 @@ class TradingService:
         old = self._view
         if self.paper is not None:
             p = self.paper
+            self._announce(p.orders.values())
             orders = tuple(p.open_orders())
             view = TradingView(old.account, old.env, old.label, old.venue, True, orders,
                                tuple(p.position_views()), tuple(p.balance_views()),
-                               tuple(p.fills)[:100], old.problem, old.version + 1)
+                               tuple(p.fills)[:100], old.problem, old.version + 1,
+                               tuple(self._notices))
             self._persist_paper()
         elif self.venue_account is not None:
             s = self._venue_state
             view = TradingView(old.account, old.env, old.label, old.venue, True,
                                tuple(sorted(s["orders"], key=lambda o: o.created_ts)),
                                tuple(s["positions"]), tuple(s["balances"]), tuple(s["fills"])[:100],
-                               old.problem, old.version + 1)
+                               old.problem, old.version + 1, tuple(self._notices))
         else:
             view = TradingView(old.account, old.env, old.label, old.venue, False, problem=old.problem,
-                               version=old.version + 1)
+                               version=old.version + 1, notices=tuple(self._notices))
         self._view = view
+
+    # -- notices (engine loop) -------------------------------------------------------------------
+
+    def _mark_seen(self, orders: Any) -> None:
+        for o in orders:
+            self._seen[o.client_order_id] = (o.status, o.filled)
+
+    def _announce(self, orders: Any) -> None:
+        """A notice for every order whose fill or status moved since it was last seen."""
+        orders = list(orders)
+        if len(self._seen) > 4 * MAX_SEEN:  # forget orders neither account remembers any more
+            keep = {o.client_order_id for o in orders}
+            self._seen = {cid: v for cid, v in self._seen.items() if cid in keep}
+        for o in orders:
+            before = self._seen.get(o.client_order_id)
+            now = (o.status, o.filled)
+            if before == now:
+                continue
+            self._seen[o.client_order_id] = now
+            if before is None:
+                continue  # first sight (an order placed elsewhere): its changes from now on
+            notice = self._notice_for(o, before[1])
+            if notice is not None:
+                self._notices.append(notice)
+
+    def _notice_for(self, o: Order, filled_before: Decimal) -> OrderNotice | None:
+        what = f"{o.side.upper()} {fmt(o.amount)} {self.instrument_label(o.instrument_id, o.symbol)}"
+        kind_word = {"limit": "limit", "market": "market", "stop": "stop-loss"}.get(o.type, o.type)
+        at = f" @ {fmt(o.price)}" if o.type == "limit" and o.price is not None else (
+            f" trigger {fmt(o.stop_price)}" if o.type == "stop" and o.stop_price is not None else "")
+        detail = f"{what}{at} ({kind_word})"
+        avg = f" at avg {fmt(o.average)}" if o.average is not None else ""
+        if o.status == "filled":
+            kind, title, text = "filled", "Order filled", f"{detail}: filled{avg}"
+        elif o.status == "rejected":
+            kind, title = "rejected", "Order rejected"
+            text = f"{detail}: {o.message or 'rejected by the venue'}"
+        elif o.status == "canceled":
+            kind, title = "canceled", "Order cancelled by the venue"
+            part = f"; {fmt(o.filled)} of {fmt(o.amount)} filled{avg}" if o.filled else ""
+            text = f"{detail}{part}" + (f": {o.message}" if o.message else "")
+        elif o.filled > filled_before:
+            kind, title = "partial", "Partial fill"
+            text = f"{detail}: {fmt(o.filled)} of {fmt(o.amount)} filled{avg}"
+        else:
+            return None
+        self._notice_seq += 1
+        return OrderNotice(self._notice_seq, kind, title, text, self.clock())
 
     def _set_problem(self, problem: str | None) -> None:
         old = self._view
@@ -514,7 +623,7 @@ class TradingService:
                 log.warning("trading: %s", problem)
             self._view = TradingView(old.account, old.env, old.label, old.venue, old.ready,
                                      old.open_orders, old.positions, old.balances, old.fills,
-                                     problem, old.version + 1)
+                                     problem, old.version + 1, old.notices)
 
     def _persist_paper(self) -> None:
         """Orders and fills that changed go to their tables; the whole state at most 1/s."""
@@ -559,6 +668,27 @@ class TradingService:
             self._publish()
             await asyncio.sleep(POLL_INTERVAL)
 
+    async def _announce_venue(self, before: list[Order], after: list[Order],
+                              looked: set[str] | None) -> None:
+        """Notices from one poll: open orders that moved, and the final state of those that
+        left the open list without the user cancelling them here (filled, or cancelled /
+        rejected by the venue)."""
+        account = self.venue_account
+        assert account is not None
+        still = {o.client_order_id for o in after}
+        gone = [o for o in before if o.client_order_id not in still
+                and (looked is None or o.symbol in looked)]
+        final = []
+        for o in gone:
+            try:
+                found = await account.fetch_order(o)
+            except TradingError as exc:
+                log.warning("trading: final state of %s unknown: %s", o.client_order_id, exc)
+                found = None
+            final.append(found if found is not None else o.evolve(
+                status="canceled", message="no longer open on the venue (final state unknown)"))
+        self._announce([*after, *final])
+
     async def _refresh_venue(self, orders: bool = True, fills: bool = False,
                              sweep: bool = True) -> None:
         account = self.venue_account
@@ -566,13 +696,17 @@ class TradingService:
             return
         s = self._venue_state
         if orders:
+            before = list(s["orders"])
             used = set(account.symbols_used)
             if sweep or not used or len(used) > MAX_SYMBOLS_PER_POLL:
                 s["orders"] = await account.open_orders()
+                looked = None
             else:
                 # other symbols keep what the last sweep saw
                 fresh = await account.open_orders(used)
                 s["orders"] = [o for o in s["orders"] if o.symbol not in used] + fresh
+                looked = used
+            await self._announce_venue(before, s["orders"], looked)
         s["balances"] = await account.balances()
         s["positions"] = await account.positions()
         if fills or not s["fills"]:

@@ -69,6 +69,37 @@ def is_multiple(value: Decimal, step: Decimal) -> bool:
     return step <= 0 or value % step == 0
 
 
+def nearest(value: Decimal, step: Decimal) -> str:
+    """The valid values either side of ``value`` ("29000 or 29000.01"): the form refuses an
+    off-step value rather than rounding it behind the user's back, and says what would do."""
+    below = (value // step) * step
+    above = below + step
+    if below <= 0:
+        return fmt(above)
+    return f"{fmt(below)} or {fmt(above)}"
+
+
+def price_band_warning(req: OrderRequest, mid: Decimal | None, warn_pct: Decimal) -> str | None:
+    """Words for a limit price or stop trigger further than ``warn_pct`` % from the mid
+    (a price left over from another instrument, a digit too many), or None."""
+    if mid is None or mid <= 0 or warn_pct <= 0:
+        return None
+    if req.type == "limit":
+        price, what = req.price, "limit"
+    elif req.type == "stop":
+        price, what = req.stop_price, "trigger"
+    else:
+        return None
+    if price is None or not price.is_finite() or price <= 0:
+        return None
+    off = (price - mid) / mid * 100
+    if abs(off) <= warn_pct:
+        return None
+    pct = off.quantize(Decimal(1) if abs(off) >= 10 else Decimal("0.1"))
+    return (f"{what} {fmt(price)} is {'+' if off > 0 else ''}{pct}% from mid {fmt(mid)} "
+            f"(warning above {fmt(warn_pct)}%); send anyway?")
+
+
 def order_price(req: OrderRequest, ctx: AccountContext) -> Decimal | None:
     """The price the notional and cost checks use."""
     if req.type == "limit":
@@ -94,7 +125,8 @@ def validate(req: OrderRequest, rules: MarketRules, ctx: AccountContext) -> list
     if not amount.is_finite() or amount <= 0:
         fail("amount", "amount must be above zero")
     elif not is_multiple(amount, rules.lot):
-        fail("amount", f"amount {fmt(amount)} is not a multiple of the lot size {fmt(rules.lot)}")
+        fail("amount", f"amount {fmt(amount)} is not a multiple of the lot size {fmt(rules.lot)} "
+                       f"(nearest: {nearest(amount, rules.lot)})")
     elif amount < rules.min_amount:
         fail("amount", f"amount {fmt(amount)} is below the minimum {fmt(rules.min_amount)} "
                        f"{rules.base}")
@@ -104,7 +136,8 @@ def validate(req: OrderRequest, rules: MarketRules, ctx: AccountContext) -> list
         if req.price is None or not req.price.is_finite() or req.price <= 0:
             fail("price", "a limit order needs a price above zero")
         elif not is_multiple(req.price, rules.tick):
-            fail("price", f"price {fmt(req.price)} is not a multiple of the tick {fmt(rules.tick)}")
+            fail("price", f"price {fmt(req.price)} is not a multiple of the tick {fmt(rules.tick)} "
+                          f"(nearest: {nearest(req.price, rules.tick)})")
     if req.time_in_force == "PO" and req.type != "limit":
         fail("type", "post-only applies to limit orders only")
     if req.type == "stop":
@@ -112,7 +145,8 @@ def validate(req: OrderRequest, rules: MarketRules, ctx: AccountContext) -> list
         if stop is None or not stop.is_finite() or stop <= 0:
             fail("stop_price", "a stop-loss needs a trigger price above zero")
         elif not is_multiple(stop, rules.tick):
-            fail("stop_price", f"trigger {fmt(stop)} is not a multiple of the tick {fmt(rules.tick)}")
+            fail("stop_price", f"trigger {fmt(stop)} is not a multiple of the tick "
+                               f"{fmt(rules.tick)} (nearest: {nearest(stop, rules.tick)})")
         elif ctx.last_price is not None:
             if req.side == "sell" and stop >= ctx.last_price:
                 fail("stop_price", f"a sell stop must be below the last price {fmt(ctx.last_price)}"

@@ -48,11 +48,23 @@ def env_badge(env: Environment) -> Static:
 
 
 class ConfirmOrder(_Confirm):
-    """Place this order? Dismisses with True to send it."""
+    """Place this order? Dismisses with True to send it.
+
+    Every number is the Decimal that goes out (amount, price, and for limits the exact
+    value amount x price), never a rounded rendering of it; market and stop values are
+    marked as estimates. A warning (a price far
+    from the mid) takes a deliberate ``y`` or a click on "Send anyway": Enter then lands
+    on Cancel, so a hurried double Enter does not send it."""
+
+    DEFAULT_CSS = """
+    ConfirmOrder .confirm-warning { color: $warning; text-style: bold; margin: 0 0 1 0; }
+    """
 
     def __init__(self, request: OrderRequest, rules: MarketRules, env: Environment,
                  account_label: str, venue: str, notional: Decimal | None,
-                 fee: Decimal | None) -> None:
+                 fee: Decimal | None, *, instrument: str | None = None,
+                 warnings: tuple[str, ...] = (), leverage: int | None = None,
+                 notional_exact: bool = True) -> None:
         super().__init__()
         self.request = request
         self.rules = rules
@@ -61,6 +73,26 @@ class ConfirmOrder(_Confirm):
         self.venue = venue
         self.notional = notional
         self.fee = fee
+        self.instrument = instrument or rules.symbol
+        self.warnings = warnings
+        self.leverage = leverage
+        self.notional_exact = notional_exact
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Confirm"),
+        Binding("enter", "enter", "Confirm", show=False),
+        Binding("n", "answer(False)", "Cancel"),
+        Binding("escape", "answer(False)", "Cancel", show=False),
+    ]
+
+    def action_enter(self) -> None:
+        # a focused button takes Enter before this binding; here no button has focus
+        if not self.warnings:
+            self.dismiss(True)
+
+    def on_mount(self) -> None:
+        if self.warnings:
+            self.query_one("#confirm-no", Button).focus()
 
     def compose(self) -> ComposeResult:
         r, rules = self.request, self.rules
@@ -75,10 +107,13 @@ class ConfirmOrder(_Confirm):
         table.add_row("Environment", Text(self.env.label, style="bold"))
         table.add_row("Account", self.account_label)
         table.add_row("Venue", self.venue)
-        table.add_row("Instrument", rules.symbol)
+        table.add_row("Instrument", self.instrument)
         table.add_row("Side", Text(r.side.upper(), style="bold green" if r.side == "buy" else "bold red"))
         table.add_row("Type", kind)
-        table.add_row("Size", f"{fmt(r.amount)} {rules.base}")
+        size = f"{fmt(r.amount)} {rules.base}"
+        if rules.contract_size != 1 and rules.contract_size > 0:
+            size += f" ({fmt(r.amount / rules.contract_size)} contracts)"
+        table.add_row("Size", size)
         if r.type == "limit":
             table.add_row("Price", f"{fmt(r.price)} {rules.quote}")  # type: ignore[arg-type]
         elif r.type == "stop":
@@ -86,18 +121,36 @@ class ConfirmOrder(_Confirm):
         else:
             table.add_row("Price", "market (walks the book)")
         if rules.is_perp:
-            table.add_row("Leverage", f"{r.leverage or '-'}x {r.margin_mode or ''}".strip())
+            table.add_row("Leverage", self._leverage_line())
         if self.notional is not None:
-            table.add_row("Value", f"≈ {fmt(self.notional.quantize(Decimal('0.01')))} {rules.quote}")
+            if self.notional_exact:
+                table.add_row("Value", f"{fmt(self.notional)} {rules.quote}")
+            else:
+                where = "at the trigger (fills at market)" if r.type == "stop" else \
+                    f"at the best {'ask' if r.side == 'buy' else 'bid'}"
+                table.add_row("Value", f"≈ {fmt(self.notional.quantize(Decimal('0.01')))} "
+                                       f"{rules.quote} {where}")
         if self.fee is not None:
             table.add_row("Fee", f"≈ {fmt(self.fee.quantize(Decimal('0.0001')))} {rules.quote}")
         with Vertical(id="confirm-dialog", classes=f"env-{self.env.value}"):
             yield env_badge(self.env)
             yield Static(f"Place this order on {self.env.label}?", classes="dialog-title")
             yield Static(table, id="confirm-summary")
+            for warning in self.warnings:
+                yield Static(f"⚠ {warning}", classes="confirm-warning")
             if self.env is Environment.LIVE:
                 yield Static("REAL MONEY: this order trades your live funds.", classes="confirm-live")
-            yield from self._buttons("Place order", "success" if r.side == "buy" else "error")
+            yes = "Send anyway" if self.warnings else "Place order"
+            yield from self._buttons(yes, "success" if r.side == "buy" else "error")
+
+    def _leverage_line(self) -> str:
+        r = self.request
+        mode = f" {r.margin_mode}" if r.margin_mode else ""
+        if r.leverage is not None:
+            return f"{r.leverage}x{mode}"
+        if self.leverage is not None:
+            return f"{self.leverage}x{mode} (current setting, unchanged)"
+        return f"the venue's current setting (unchanged){mode}"
 
 
 class ConfirmAction(_Confirm):

@@ -45,6 +45,7 @@ class TradingPanelMixin:
     trading: object | None
     _trading_version: int
     _trading_problem: str | None
+    _notice_seen: int | None = None  # last order notice shown; None until the first view
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -62,7 +63,10 @@ class TradingPanelMixin:
             self._bindings._add_binding(binding)  # type: ignore[attr-defined]
         self.refresh_bindings()  # type: ignore[attr-defined]
         entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
-        entry.bind(self.trading.preview, self.trading.fees)  # type: ignore[attr-defined]
+        options = getattr(self.trading, "options", None)
+        entry.bind(self.trading.preview, self.trading.fees,  # type: ignore[attr-defined]
+                   getattr(self.trading, "current_leverage", None),
+                   getattr(options, "price_warn_pct", None))
 
     def update_trading(self, view: InstrumentView | None) -> None:
         """Called every frame: market view to the form, account view to the blotters/header."""
@@ -93,6 +97,24 @@ class TradingPanelMixin:
             self.notify(tv.problem, title=f"{tv.env.label} account", severity="warning",  # type: ignore[attr-defined]
                         timeout=10)
         self._trading_problem = tv.problem
+        self._show_notices(tv)
+
+    def _show_notices(self, tv) -> None:
+        """Toast what happened to orders without the user doing it here: fills of resting
+        orders, stops that fired, venue rejects and cancels (the engine words them)."""
+        if self._notice_seen is None:  # what happened before this screen is in the blotter
+            self._notice_seen = tv.last_notice
+            return
+        fresh = [n for n in tv.notices if n.seq > self._notice_seen]
+        if not fresh:
+            return
+        self._notice_seen = fresh[-1].seq
+        for n in fresh:
+            severity = "error" if n.kind == "rejected" else (
+                "warning" if n.kind == "canceled" else "information")
+            self.notify(n.text, title=n.title, severity=severity, timeout=8)  # type: ignore[attr-defined]
+        if getattr(getattr(self.trading, "options", None), "bell", False):
+            self.app.bell()  # type: ignore[attr-defined]
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -150,9 +172,10 @@ class TradingPanelMixin:
 
     def on_order_entry_submitted(self, message: OrderEntry.Submitted) -> None:
         tv = self.trading.view()  # type: ignore[attr-defined]
-        venue = message.rules.symbol
+        label = self.trading.instrument_label(message.request.instrument_id,  # type: ignore[attr-defined]
+                                              message.rules.symbol)
         if tv.env is Environment.PAPER:
-            where = message.rules.instrument_id.split("_")[1]
+            where = label.split(" · ", 1)[1] if " · " in label else "the venue's"
             venue = f"paper (fills against {where} market data)"
         else:
             venue = tv.label
@@ -161,8 +184,10 @@ class TradingPanelMixin:
             if yes:
                 self._run_place(message.request)
 
-        self.app.push_screen(ConfirmOrder(message.request, message.rules, tv.env, tv.label,  # type: ignore[attr-defined]
-                                          venue, message.notional, message.fee), answer)
+        self.app.push_screen(ConfirmOrder(  # type: ignore[attr-defined]
+            message.request, message.rules, tv.env, tv.label, venue, message.notional,
+            message.fee, instrument=label, warnings=message.warnings,
+            leverage=message.leverage, notional_exact=message.notional_exact), answer)
 
     # -- talking to the runtime (workers wait on its futures, never the UI loop) --------------
 
@@ -178,7 +203,8 @@ class TradingPanelMixin:
         except TradingError as exc:
             self.notify(str(exc), title="Order not placed", severity="error", timeout=10)  # type: ignore[attr-defined]
         else:
-            what = f"{order.side} {fmt(order.amount)} {order.symbol}"
+            label = self.trading.instrument_label(order.instrument_id, order.symbol)  # type: ignore[attr-defined]
+            what = f"{order.side} {fmt(order.amount)} {label}"
             if order.status == "filled":
                 text = f"filled: {what} @ {fmt(order.average) if order.average else '—'}"
             elif order.status in ("rejected", "canceled"):
@@ -188,6 +214,7 @@ class TradingPanelMixin:
             self.notify(text, title="Order", severity="error" if order.status == "rejected"  # type: ignore[attr-defined]
                         else "information")
             entry.clear_amount()
+            entry.action_leave()  # the order is out: the screen's keys work again
         finally:
             entry.pending = False
             self._trading_version = -1
