@@ -75,7 +75,9 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         # the demo takes exactly the live code path: only the endpoints differ
         world = DemoWorld(seed=args.seed, rate=args.rate or 40.0).start()
         world.configure(cfg)
-        symbols = world.symbols()
+        # the demo's own list unless the user named symbols: those are looked up on the
+        # simulated venues like on real ones (and reported when not listed)
+        symbols = cfg.symbols if args.symbols else world.symbols()
     engine = Engine(cfg, symbols)
     _enable_recording(engine, cfg, args)
     _attach_trading(engine, cfg, args, world)
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     log.info("starting UI (%s)", "demo" if args.demo else "live data")
     try:
         app = CryptotermApp(engine, instrument_id=first, theme=cfg.theme, fps=cfg.fps,
-                            mode_label="DEMO" if args.demo else "LIVE DATA")
+                            mode_label="DEMO" if args.demo else "LIVE DATA", notices=cfg.warnings)
         app.alert_bps, app.usd_family = cfg.alert_bps, cfg.usd_family
         app.run()
     finally:

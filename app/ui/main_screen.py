@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from app.feeds.health import HealthView
-from app.feeds.views import InstrumentView, MarketSource, trading_of
+from app.feeds.views import InstrumentView, MarketSource, Unlisted, trading_of, unlisted_of
 from app.market.instruments import Instrument
 from app.ui.grouping import MAX_STEPS, group_for, step_index
 from app.ui.header import AppHeader
@@ -76,6 +76,7 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self._last_key: object = _UNSET
         self._last_error: str | None = None
         self._announced: set[str] = set()  # feeds whose connection error was toasted
+        self._unlisted_seen = 0  # unlisted symbols already announced (the engine only adds)
         self._watched: tuple[str, str] | None = None
         self.frames = 0  # view pulls that changed the book/tape/chart (tests, profiling)
         self.trading = trading_of(source)  # None: no order entry (tests, replays)
@@ -216,8 +217,12 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
             # The engine may replace a configured instrument with the venue's real tick/lot.
             self._instrument = view.instrument
             self._update_header()
+        unlisted = self._call(unlisted_of, self.source) or {}
+        if len(unlisted) != self._unlisted_seen:
+            self._announce_unlisted(unlisted)
         # The ticker's funding countdown and the status bar's clock move without new data.
-        self._ticker.update_view(view)
+        missing = unlisted.get(self.instrument_id or "") if view is None else None
+        self._ticker.update_view(view, missing.message if missing else None)
         self._status.update(healths, view)
         self._announce_feed_errors(healths)
         if self._trading_ready:
@@ -244,6 +249,16 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
             elif h.error and h.state in ("reconnecting", "failed") and h.name not in self._announced:
                 self._announced.add(h.name)
                 self.notify(h.error, title=f"{h.name}: cannot stream", severity="warning", timeout=10)
+
+    def _announce_unlisted(self, unlisted: dict[str, Unlisted]) -> None:
+        """Toast a requested symbol that streams nowhere (the venue does not list it); one
+        missing on a single venue but streamed on another is only on the ticker if opened."""
+        streamed = {i.symbol for i in self._call(self.source.instruments) or []}
+        for instrument_id, missing in list(unlisted.items())[self._unlisted_seen:]:
+            if missing.symbol not in streamed or instrument_id == self.instrument_id:
+                self.notify(f"{missing.message} (press s to pick a listed one)", title="unknown symbol",
+                            severity="error", timeout=15)
+        self._unlisted_seen = len(unlisted)
 
     async def _mount_trading_widgets(self) -> None:
         """Order entry and blotters join the screen once the market is on it: styling
