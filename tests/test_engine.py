@@ -68,7 +68,7 @@ def test_unreachable_venue_is_reported_in_plain_words():
     try:
         wait(lambda: any(h.error for h in engine.health()), what="an error")
         (h,) = engine.health()
-        assert "cannot reach http://127.0.0.1:9 (connection refused" in h.error
+        assert "cannot reach 127.0.0.1:9 (connection refused" in h.error
         assert h.state == "reconnecting"
     finally:
         engine.stop()
