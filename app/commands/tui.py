@@ -62,7 +62,9 @@ def apply_options(args: argparse.Namespace, cfg: AppConfig) -> None:
         raise CommandError(f"--rate {args.rate:g}: must be above 0 and at most 100000")
 
 
-def run(args: argparse.Namespace, cfg: AppConfig) -> int:
+def build(args: argparse.Namespace, cfg: AppConfig):
+    """(app, engine, demo world or None): the session ``run`` runs, its engine started
+    (tests drive the app with Pilot). Whoever calls it stops the engine and the world."""
     apply_options(args, cfg)
     from app.feeds.engine import Engine
     from app.ui.app import CryptotermApp
@@ -88,19 +90,30 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         raise CommandError(f"--symbol {args.symbol}: not among the streamed symbols ({', '.join(symbols)})")
     engine.prioritize(first)
     engine.start()
-    log.info("starting UI (%s)", "demo" if args.demo else "live data")
     try:
         app = CryptotermApp(engine, instrument_id=first, theme=cfg.theme, fps=cfg.fps,
                             mode_label="DEMO" if args.demo else "LIVE DATA", notices=cfg.warnings)
-        app.alert_bps, app.usd_family = cfg.alert_bps, cfg.usd_family
+    except BaseException:
+        engine.stop()
+        if world is not None:
+            world.stop()
+        raise
+    app.alert_bps, app.usd_family = cfg.alert_bps, cfg.usd_family
+    return app, engine, world
+
+
+def run(args: argparse.Namespace, cfg: AppConfig) -> int:
+    app, engine, world = build(args, cfg)
+    log.info("starting UI (%s)", "demo" if args.demo else "live data")
+    try:
         app.run()
     finally:
         engine.stop()
         if world is not None:
             world.stop()
-    # the demo's simulated venues list different coins on purpose; only real sessions
-    # need to hear that a configured symbol is missing somewhere
-    for problem in engine.problems if not args.demo else ():
+    # the demo's simulated venues list different coins on purpose; only symbols the user
+    # asked for need to be reported missing
+    for problem in engine.problems if not args.demo or args.symbols else ():
         print(f"cryptoterm: {problem}", file=sys.stderr)
     return 0
 

@@ -76,7 +76,8 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self._last_key: object = _UNSET
         self._last_error: str | None = None
         self._announced: set[str] = set()  # feeds whose connection error was toasted
-        self._unlisted_seen = 0  # unlisted symbols already announced (the engine only adds)
+        self._unlisted_seen = 0  # entries of the source's unlisted() looked at (it only grows)
+        self._unlisted_toasted: set[str] = set()  # one toast per symbol, not one per venue
         self._watched: tuple[str, str] | None = None
         self.frames = 0  # view pulls that changed the book/tape/chart (tests, profiling)
         self.trading = trading_of(source)  # None: no order entry (tests, replays)
@@ -255,7 +256,10 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         missing on a single venue but streamed on another is only on the ticker if opened."""
         streamed = {i.symbol for i in self._call(self.source.instruments) or []}
         for instrument_id, missing in list(unlisted.items())[self._unlisted_seen:]:
+            if missing.symbol in self._unlisted_toasted:
+                continue
             if missing.symbol not in streamed or instrument_id == self.instrument_id:
+                self._unlisted_toasted.add(missing.symbol)
                 self.notify(f"{missing.message} (press s to pick a listed one)", title="unknown symbol",
                             severity="error", timeout=15)
         self._unlisted_seen = len(unlisted)
