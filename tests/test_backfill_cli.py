@@ -156,3 +156,20 @@ def test_an_offline_machine_hears_that_the_name_does_not_resolve():
     except ccxt.NetworkError as exc:
         said = describe_error(exchange, exc)
     assert said == "cannot reach api.binance.com (its name does not resolve: no network, or a DNS problem)"
+
+
+@pytest.mark.parametrize("symbol, said", [
+    ("FOO/BAR", "FOO/BAR is not listed on binance spot; listed: BTC/USDT, ETH/USDT"),
+    ("BTC/USDC:USDC", "BTC/USDC:USDC is not listed on binance perp; listed: BTC/USDT:USDT"),
+])
+def test_an_unlisted_symbol_names_what_the_venue_lists(capsys, tmp_path, symbol, said):
+    from tests.binance_rest import BinanceRest
+
+    with BinanceRest(1_700_000_000_000) as server:
+        path = tmp_path / "config.toml"
+        path.write_text(f'[venues.binance.live]\nrest_url = "{server.url}"\n'
+                        f'[venues.binanceusdm.live]\nrest_url = "{server.url}"\n')
+        code = main(["--config", str(path), "backfill", "binance", symbol, "1m", "--since", "2024-01-01",
+                     "--db", str(tmp_path / "bf.db")])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"cryptoterm: error: {said}"]

@@ -51,8 +51,7 @@ async def test_live_unlisted_symbol_next_to_a_listed_one(tmp_path):
                 # ETH/USDT streams: FOO/BAR is toasted because it is the one on screen
                 assert toasts(app, "unknown symbol") == [f"{said} (press s to pick a listed one)"]
                 # the misspelt key: a toast at start, naming the file, the key and the fix
-                (warning,) = toasts(app, "config")
-                assert warning == (f"{config}: [app] venuez: unknown setting, ignored; "
-                                   "did you mean `venues`?")
+                (warning,) = toasts(app, f"{config}: ignored")
+                assert warning == "[app] venuez: unknown setting, ignored; did you mean `venues`?"
         finally:
             engine.stop()

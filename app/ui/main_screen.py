@@ -129,7 +129,9 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         if self.instrument_id is None:
             return  # the engine has no instruments yet; retried on the next frame
         self._instrument = by_id.get(self.instrument_id)
-        if instruments and self._instrument is None and self._last_error != self.instrument_id:
+        if instruments and self._instrument is None and self._last_error != self.instrument_id \
+                and self.instrument_id not in (self._call(unlisted_of, self.source) or {}):
+            # (one the venue does not list is announced by _announce_unlisted, with what it lists)
             self._last_error = self.instrument_id
             self.notify(f"unknown instrument {self.instrument_id!r}", severity="error")
         self._watch()
@@ -144,7 +146,9 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
 
     def _update_header(self) -> None:
         header = self.query_one(AppHeader)
-        label = self._instrument.label if self._instrument else (self.instrument_id or "")
+        missing = (self._call(unlisted_of, self.source) or {}).get(self.instrument_id or "")
+        label = (self._instrument.label if self._instrument else
+                 f"{missing.symbol} · {missing.where}" if missing else (self.instrument_id or ""))
         header.instrument_label = label
         group = self.group
         step = group if group > 0 else (self._instrument.tick_size if self._instrument else 0.0)
@@ -261,7 +265,8 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
             if missing.symbol not in streamed or instrument_id == self.instrument_id:
                 self._unlisted_toasted.add(missing.symbol)
                 self.notify(f"{missing.message} (press s to pick a listed one)", title="unknown symbol",
-                            severity="error", timeout=15)
+                            severity="error", timeout=15, markup=False)
+                self._update_header()
         self._unlisted_seen = len(unlisted)
 
     async def _mount_trading_widgets(self) -> None:
