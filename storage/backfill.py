@@ -152,7 +152,8 @@ def lookup_instrument(exchange: Any, venue: str, symbol: str, *,
     try:
         with_retries(exchange, exchange.load_markets, on_wait=on_wait, max_retries=max_retries)
     except ccxt.BaseError as exc:
-        raise BackfillError(f"{venue}: cannot load the market list: {describe_error(exchange, exc)}") from None
+        why = describe_error(exchange, exc)
+        raise BackfillError(f"{venue}: cannot load the market list: {why}") from None
     except BackfillError as exc:
         raise BackfillError(f"{venue}: cannot load the market list: {exc}") from None
     market = exchange.markets.get(unified)

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from app.config import AppConfig
+from app.feeds import metadata_cache
 from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectGate, ConnectionSettings
 from app.feeds.feed import VenueFeed
-from app.feeds import metadata_cache
 from app.feeds.health import FeedHealth, HealthView
 from app.feeds.hub import MarketHub
 from app.feeds.recording import RecordingControl

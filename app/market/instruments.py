@@ -83,4 +83,5 @@ def not_listed_message(symbol: str, where: str, listed: list[str], shown: int = 
     rest = sorted((n for n in names if n not in near), key=lambda n: (n.rpartition("/")[2] != quote, n))
     head = (near + rest)[:shown]
     more = len(names) - len(head)
-    return f"{symbol} is not listed on {where}; listed: {', '.join(head)}" + (f", ... ({more:,} more)" if more else "")
+    tail = f", ... ({more:,} more)" if more else ""
+    return f"{symbol} is not listed on {where}; listed: {', '.join(head)}{tail}"
