@@ -55,3 +55,15 @@ async def test_live_unlisted_symbol_next_to_a_listed_one(tmp_path):
                 assert warning == "[app] venuez: unknown setting, ignored; did you mean `venues`?"
         finally:
             engine.stop()
+
+
+def test_the_listed_names_put_a_near_miss_first_then_the_same_quote_and_count_the_rest():
+    from app.market.instruments import not_listed_message
+
+    listed = ["ETH/BTC", "BTC/USDT", *(f"C{i}/USDT" for i in range(20))]
+    assert not_listed_message("BTC/USTD", "binance spot", listed) == (
+        "BTC/USTD is not listed on binance spot; listed: BTC/USDT, C0/USDT, C1/USDT, C10/USDT, "
+        "C11/USDT, C12/USDT, ... (16 more)")
+    assert not_listed_message("FOO/BTC", "binance spot", listed).startswith(
+        "FOO/BTC is not listed on binance spot; listed: ETH/BTC, BTC/USDT, C0/USDT")
+    assert not_listed_message("FOO/BAR", "okx spot", []) == "FOO/BAR is not listed on okx spot (it lists no markets)"
