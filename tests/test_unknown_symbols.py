@@ -49,8 +49,11 @@ async def test_live_unlisted_symbol_next_to_a_listed_one(tmp_path):
                 await wait_for(lambda: said in screen_text(app), 15, "the unlisted symbol on the ticker")
                 assert [i.symbol for i in engine.instruments()] == ["ETH/USDT"]
                 # ETH/USDT streams: FOO/BAR is toasted because it is the one on screen
+                # (notify() posts a message: the toast lands a moment after the ticker text)
+                await wait_for(lambda: toasts(app, "unknown symbol"), 5, "the toast")
                 assert toasts(app, "unknown symbol") == [f"{said} (press s to pick a listed one)"]
                 # the misspelt key: a toast at start, naming the file, the key and the fix
+                await wait_for(lambda: toasts(app, f"{config}: ignored"), 5, "the config toast")
                 (warning,) = toasts(app, f"{config}: ignored")
                 assert warning == "[app] venuez: unknown setting, ignored; did you mean `venues`?"
         finally:
