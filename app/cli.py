@@ -59,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = load_config(args.config, args.data_dir)
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         setup_logging(cfg.log_path)
+        for warning in cfg.warnings:
+            log.warning("config: %s", warning)
+            if args.func is not run_tui:  # the UI shows them as notifications instead
+                print(f"cryptoterm: warning: {warning}", file=sys.stderr)
         return args.func(args, cfg)
     except (ConfigError, CommandError) as exc:
         print(f"cryptoterm: error: {exc}", file=sys.stderr)

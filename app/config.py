@@ -7,6 +7,7 @@ print one clear line instead of a traceback.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -94,6 +95,24 @@ class ConfigError(Exception):
     """A bad config file or flag; the message says what and where."""
 
 
+# every key each table accepts: an unknown one is a warning naming the nearest of these
+APP_KEYS = ("theme", "fps", "venues", "symbols", "alert_bps", "usd_family", "environment")
+STORAGE_KEYS = ("book_snapshot_interval", "book_snapshot_depth")
+TRADING_KEYS = ("account", "allow_live", "paper_balance", "default_leverage", "rest_url", "timeout_s",
+                "price_warn_pct", "bell")
+ENDPOINT_KEYS = ("ws_url", "rest_url")
+SECTIONS = ("app", "venues", "trading", "storage")
+
+
+def unknown_key_warning(path: Path, table: str | None, key: str, known: tuple[str, ...] | list[str],
+                        what: str = "setting") -> str:
+    """``/x/config.toml: [app] venuez: unknown setting, ignored; did you mean `venues`?``"""
+    where = f"[{table}] {key}" if table else key
+    near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean `{near[0]}`?" if near else f" (known: {', '.join(known)})"
+    return f"{path}: {where}: unknown {what}, ignored{hint}"
+
+
 @dataclass(slots=True)
 class Endpoint:
     ws_url: str
@@ -129,6 +148,10 @@ class AppConfig:
     usd_family: bool = True  # USD, USDT and USDC compared as one quote across venues
     book_snapshot_interval: float = 5.0  # seconds between recorded top-N book snapshots
     book_snapshot_depth: int = 20
+    # False when the endpoints are the demo's simulators (DemoWorld.configure): their
+    # market lists must never be cached where a live session could find them
+    metadata_cache: bool = True
+    warnings: list[str] = field(default_factory=list)  # unknown keys: said, never fatal
 
     def endpoint(self, venue_key: str, env: str | None = None) -> Endpoint:
         env = env or self.environment
@@ -179,10 +202,18 @@ def load_config(config_path: str | Path | None = None, data_dir: str | Path | No
 
 
 def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
-    known = {"app", "venues", "trading", "storage"}
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"{path}: unknown section [{key}] (known: {', '.join(sorted(known))})")
+    for key, value in raw.items():
+        if key in SECTIONS:
+            continue
+        if isinstance(value, dict):
+            near = difflib.get_close_matches(key, SECTIONS, n=1, cutoff=0.6)
+            hint = f"; did you mean `[{near[0]}]`?" if near else f" (known: {', '.join(SECTIONS)})"
+            cfg.warnings.append(f"{path}: [{key}]: unknown section, ignored{hint}")
+        else:  # a setting above every table: most likely one of [app]'s
+            near = difflib.get_close_matches(key, APP_KEYS, n=1, cutoff=0.6)
+            hint = f"; did you mean `{near[0]}` under [app]?" if near else \
+                " (settings belong in a table: [app], [storage], [trading])"
+            cfg.warnings.append(f"{path}: {key}: unknown setting outside any table, ignored{hint}")
     app = raw.get("app", {})
     if not isinstance(app, dict):
         raise ConfigError(f"{path}: [app] must be a table")
@@ -223,7 +254,7 @@ def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
                 raise ConfigError(f"{where} = {value!r}: use one of {', '.join(ENVIRONMENTS)}")
             cfg.environment = value
         else:
-            raise ConfigError(f"{where}: unknown setting")
+            cfg.warnings.append(unknown_key_warning(path, "app", key, APP_KEYS))
     for venue_key, envs in DEFAULT_ENDPOINTS.items():
         for env_name, urls in envs.items():
             cfg.set_endpoint(venue_key, env_name, Endpoint(**urls))
@@ -232,20 +263,25 @@ def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
         raise ConfigError(f"{path}: [venues] must be a table")
     for venue_key, envs in venues.items():
         if venue_key not in DEFAULT_ENDPOINTS:
-            raise ConfigError(f"{path}: venues.{venue_key}: unknown venue "
-                              f"(known: {', '.join(DEFAULT_ENDPOINTS)})")
+            cfg.warnings.append(unknown_key_warning(path, "venues", venue_key, list(DEFAULT_ENDPOINTS),
+                                                    "venue"))
+            continue
         if not isinstance(envs, dict):
             raise ConfigError(f"{path}: venues.{venue_key} must be a table")
         for env_name, urls in envs.items():
             where = f"{path}: venues.{venue_key}.{env_name}"
             if env_name not in ENVIRONMENTS:
-                raise ConfigError(f"{where}: unknown environment (use {', '.join(ENVIRONMENTS)})")
+                cfg.warnings.append(unknown_key_warning(path, f"venues.{venue_key}", env_name,
+                                                        ENVIRONMENTS, "environment"))
+                continue
             if not isinstance(urls, dict):
                 raise ConfigError(f"{where} must be a table with ws_url and/or rest_url")
             current = cfg.endpoint(venue_key, env_name)
             for key, value in urls.items():
-                if key not in ("ws_url", "rest_url"):
-                    raise ConfigError(f"{where}.{key}: unknown setting (use ws_url, rest_url)")
+                if key not in ENDPOINT_KEYS:
+                    cfg.warnings.append(unknown_key_warning(path, f"venues.{venue_key}.{env_name}", key,
+                                                            ENDPOINT_KEYS))
+                    continue
                 schemes = ("ws://", "wss://") if key == "ws_url" else ("http://", "https://")
                 if not isinstance(value, str) or not value.startswith(schemes):
                     raise ConfigError(f"{where}.{key} = {value!r}: must start with {' or '.join(schemes)}")
@@ -268,7 +304,7 @@ def _apply_storage(cfg: AppConfig, section: Any, path: Path) -> None:
                 raise ConfigError(f"{where} = {value!r}: levels per side, 1 to 1000")
             cfg.book_snapshot_depth = value
         else:
-            raise ConfigError(f"{where}: unknown setting (known: book_snapshot_interval, book_snapshot_depth)")
+            cfg.warnings.append(unknown_key_warning(path, "storage", key, STORAGE_KEYS))
 
 
 def _apply_trading(cfg: AppConfig, section: Any, path: Path) -> None:
@@ -317,5 +353,4 @@ def _apply_trading(cfg: AppConfig, section: Any, path: Path) -> None:
                 raise ConfigError(f"{where} = {value!r}: must be true or false")
             t.bell = value
         else:
-            raise ConfigError(f"{where}: unknown setting (known: account, allow_live, paper_balance, "
-                              "default_leverage, rest_url, timeout_s, price_warn_pct, bell)")
+            cfg.warnings.append(unknown_key_warning(path, "trading", key, TRADING_KEYS))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, select
 
-from app.market.instruments import Instrument, MarketType, parse_display_symbol
+from app.feeds.unreachable import host_of, unreachable_reason
+from app.market.instruments import Instrument, MarketType, not_listed_message, parse_display_symbol
 from app.market.klines import bucket_start, interval_ms
 from storage import queries
 from storage.instrument_keys import InstrumentKeys
@@ -135,8 +137,11 @@ def _rebase_urls(node: Any, old: str, new: str) -> None:
                 _rebase_urls(value, old, new)
 
 
-def lookup_instrument(exchange: Any, venue: str, symbol: str) -> tuple[Instrument, str]:
-    """(Instrument, ccxt symbol) for a display symbol, from the venue's market list."""
+def lookup_instrument(exchange: Any, venue: str, symbol: str, *,
+                      on_wait: Callable[[float, str], None] | None = None,
+                      max_retries: int = MAX_RETRIES) -> tuple[Instrument, str]:
+    """(Instrument, ccxt symbol) for a display symbol, from the venue's market list;
+    ``on_wait(delay, reason)`` hears of every retry of the list as it happens."""
     import ccxt
 
     try:
@@ -145,18 +150,30 @@ def lookup_instrument(exchange: Any, venue: str, symbol: str) -> tuple[Instrumen
         raise BackfillError(str(exc)) from None
     unified = f"{base}/{quote}" if market_type == "spot" else f"{base}/{quote}:{quote}"
     try:
-        with_retries(exchange, exchange.load_markets)
+        with_retries(exchange, exchange.load_markets, on_wait=on_wait, max_retries=max_retries)
     except ccxt.BaseError as exc:
-        raise BackfillError(f"{venue}: cannot load the market list: {_short(exc)}") from None
+        why = describe_error(exchange, exc)
+        raise BackfillError(f"{venue}: cannot load the market list: {why}") from None
+    except BackfillError as exc:
+        raise BackfillError(f"{venue}: cannot load the market list: {exc}") from None
     market = exchange.markets.get(unified)
     if market is None:
-        raise BackfillError(f"unknown symbol {symbol.upper()} on {venue}"
-                            f" ({'perpetual' if market_type == 'perp' else 'spot'})")
+        where = f"{venue} {'perp' if market_type == 'perp' else 'spot'}"
+        listed = [name for name, m in exchange.markets.items() if _same_kind(m, market_type)]
+        raise BackfillError(not_listed_message(f"{base}/{quote}" if market_type == "spot" else unified,
+                                               where, listed))
     precision = market.get("precision") or {}
     tick = precision.get("price") if isinstance(precision.get("price"), float) else 0.01
     lot = precision.get("amount") if isinstance(precision.get("amount"), float) else 0.00001
     return (Instrument(venue, market_type, market["base"], market["quote"], market["id"],
                        tick_size=tick, lot_size=lot), unified)
+
+
+def _same_kind(market: dict, market_type: MarketType) -> bool:
+    """A ccxt market of the kind we backfill: spot pairs, or linear perpetual swaps."""
+    if market_type == "spot":
+        return bool(market.get("spot"))
+    return bool(market.get("swap")) and market.get("linear") is not False
 
 
 @dataclass(slots=True)
@@ -208,7 +225,9 @@ def retry_after_seconds(headers: Any, now: float | None = None) -> float | None:
 def with_retries(exchange: Any, call: Callable[[], Any], *, max_retries: int = MAX_RETRIES,
                  sleep: Callable[[float], None] = time.sleep,
                  on_wait: Callable[[float, str], None] | None = None) -> Any:
-    """Run ``call``, retrying rate limits and network errors with backoff."""
+    """Run ``call``, retrying rate limits and network errors with backoff. Before each
+    wait ``on_wait(delay, reason)`` is told why, in plain words ("cannot reach
+    api.binance.com (connection refused: ...); retry 2/8 in 4 s")."""
     import ccxt
 
     attempt = 0
@@ -217,9 +236,9 @@ def with_retries(exchange: Any, call: Callable[[], Any], *, max_retries: int = M
             return call()
         except (ccxt.RateLimitExceeded, ccxt.DDoSProtection, ccxt.NetworkError) as exc:
             attempt += 1
+            why = describe_error(exchange, exc)
             if attempt > max_retries:
-                raise BackfillError(f"{exchange.id}: gave up after {max_retries} retries: "
-                                    f"{_short(exc)}") from None
+                raise BackfillError(f"gave up after {max_retries} retries: {why}") from None
             backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
             asked = retry_after_seconds(getattr(exchange, "last_response_headers", None))
             if asked is not None and asked > MAX_RETRY_AFTER:
@@ -227,12 +246,47 @@ def with_retries(exchange: Any, call: Callable[[], Any], *, max_retries: int = M
                                     "request (rate-limit ban); try again later") from None
             # the venue's own answer wins over our guess, but we never hammer it sooner
             delay = max(backoff, asked) if asked is not None else backoff
-            kind = exc.__class__.__name__
-            log.warning("%s: %s; retry %d in %.1f s", exchange.id, _short(exc), attempt, delay)
+            note = f"{why}; retry {attempt}/{max_retries} in {_seconds(delay)}"
+            log.warning("%s: %s", exchange.id, note)
             if on_wait is not None:
-                on_wait(delay, f"{kind}, retry {attempt}/{max_retries}")
+                on_wait(delay, note)
             sleep(delay)
             exchange.last_response_headers = None
+
+
+def describe_error(exchange: Any, exc: BaseException) -> str:
+    """A ccxt failure in plain words, naming the host: "cannot reach api.binance.com (its
+    name does not resolve: ...)", "api.binance.com answered HTTP 503 Service Unavailable"."""
+    import ccxt
+
+    url = getattr(exchange, "last_request_url", None)
+    host = host_of(url) if url else exchange.id
+    # ccxt's HTTP errors read "<id> [<METHOD> <url> ]<status> <reason> <body>"
+    status = re.match(rf"{re.escape(str(exchange.id))} (?:[A-Z]+ \S+ )?(\d{{3}}) ", str(exc))
+    if status is not None:
+        code = int(status.group(1))
+        text = _status_text(code)
+        if code in (418, 429) or isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection)):
+            return f"{host} asks to slow down (HTTP {text})"
+        return f"{host} answered HTTP {text}"
+    if isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection)):
+        return f"{host} asks to slow down ({_short(exc)})"
+    if isinstance(exc, ccxt.NetworkError) and (isinstance(exc, ccxt.RequestTimeout) or exc.__cause__):
+        return f"cannot reach {host} ({unreachable_reason(exc)})"
+    return _short(exc)
+
+
+def _status_text(code: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return str(code)
+
+
+def _seconds(delay: float) -> str:
+    return f"{delay:.0f} s" if delay >= 1.5 else f"{delay:.1f} s"
 
 
 def _short(exc: BaseException) -> str:
@@ -276,6 +330,7 @@ def backfill(engine: Engine, exchange: Any, instrument: Instrument, ccxt_symbol:
              since: int, until: int | None = None, *, limit: int | None = None,
              now_ms: Callable[[], int] | None = None, sleep: Callable[[float], None] = time.sleep,
              on_progress: Callable[[BackfillProgress], None] | None = None,
+             on_wait: Callable[[float, str], None] | None = None,
              max_retries: int = MAX_RETRIES, ranges: list[queries.Gap] | None = None) -> BackfillResult:
     """Fetch the missing klines of ``instrument`` between ``since`` and ``until``
     (epoch ms, inclusive of the candles containing them; ``until`` defaults to now)."""
@@ -303,6 +358,8 @@ def backfill(engine: Engine, exchange: Any, instrument: Instrument, ccxt_symbol:
         progress.retries += 1
         progress.waiting = delay
         progress.note = note
+        if on_wait is not None:
+            on_wait(delay, note)
         report()
 
     report()

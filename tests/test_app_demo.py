@@ -176,8 +176,11 @@ async def test_a_venue_that_cannot_be_reached_says_so_on_screen():
     app = CryptotermApp(engine, "cryptopair_binance_btcusdt", mode_label="LIVE DATA")
     try:
         async with app.run_test(size=(160, 45)):
-            await wait_for(lambda: "cannot reach http://127.0.0.1:9" in screen_text(app), 15,
+            await wait_for(lambda: "cannot reach 127.0.0.1:9" in screen_text(app), 15,
                            "the reason in the status bar")
+            # notify() posts a message: the toast lands a moment after the status bar text
+            await wait_for(lambda: [n for n in app._notifications
+                                    if n.title == "binance spot: cannot stream"], 5, "the toast")
             toasts = [n for n in app._notifications if n.title == "binance spot: cannot stream"]
             assert len(toasts) == 1 and "127.0.0.1:9" in toasts[0].message
     finally:

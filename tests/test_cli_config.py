@@ -42,11 +42,7 @@ def test_bad_flags(capsys, argv, needle):
     ("[app]\nfps = 'x'\n", "app.fps = 'x': must be a number from 1 to 60"),
     ("[app]\ntheme = 'neon'\n", "app.theme = 'neon'"),
     ("[app]\nsymbols = ['BTC-USDT']\n", "app.symbols: symbol 'BTC-USDT'"),
-    ("[app]\ncolour = 1\n", "app.colour: unknown setting"),
-    ("[nope]\n", "unknown section [nope]"),
-    ("[venues.kraken.live]\nws_url='wss://x'\n", "venues.kraken: unknown venue"),
     ("[venues.binance.live]\nws_url='http://x'\n", "venues.binance.live.ws_url = 'http://x': must start with ws:// or wss://"),
-    ("[venues.binance.prod]\n", "venues.binance.prod: unknown environment"),
 ])
 def test_bad_config_file(tmp_path, capsys, text, needle):
     path = tmp_path / "c.toml"
@@ -90,3 +86,52 @@ def test_storage_section(tmp_path, capsys):
     path.write_text("[storage]\nbook_snapshot_interval = 0\n")
     code, _, err = run(capsys, "--config", str(path))
     assert code == 2 and "storage.book_snapshot_interval = 0" in one_line_error(err)
+
+
+UNKNOWN_KEYS = """\
+venuez = 3
+[app]
+venuez = ["okx"]
+colour = 1
+[storag]
+x = 1
+[storage]
+book_depth = 3
+[trading]
+leverage = 5
+[venues.binanse.live]
+ws_url = "wss://x"
+[venues.binance.prod]
+ws_url = "wss://x"
+[venues.binance.live]
+rest = "https://x"
+"""
+
+
+def test_unknown_keys_warn_with_file_key_and_nearest_name(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text(UNKNOWN_KEYS)
+    cfg = load_config(path)
+    assert cfg.venues == ["binance"]  # nothing of the misspelt keys was applied
+    assert cfg.warnings == [f"{path}: {text}" for text in [
+        "venuez: unknown setting outside any table, ignored; did you mean `venues` under [app]?",
+        "[storag]: unknown section, ignored; did you mean `[storage]`?",
+        "[app] venuez: unknown setting, ignored; did you mean `venues`?",
+        "[app] colour: unknown setting, ignored (known: theme, fps, venues, symbols, alert_bps, "
+        "usd_family, environment)",
+        "[venues] binanse: unknown venue, ignored; did you mean `binance`?",
+        "[venues.binance] prod: unknown environment, ignored (known: live, testnet, demo)",
+        "[venues.binance.live] rest: unknown setting, ignored; did you mean `rest_url`?",
+        "[trading] leverage: unknown setting, ignored; did you mean `default_leverage`?",
+        "[storage] book_depth: unknown setting, ignored; did you mean `book_snapshot_depth`?",
+    ]]
+
+
+def test_a_cli_command_starts_and_says_so_on_stderr(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text("[app]\nvenuez = 3\n")
+    code, out, err = run(capsys, "--config", str(path), "keys", "list")
+    assert code == 0, err
+    assert f"cryptoterm: warning: {path}: [app] venuez: unknown setting, ignored; did you mean `venues`?" \
+        in err.splitlines()
+    assert "Traceback" not in err

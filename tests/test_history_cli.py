@@ -148,7 +148,8 @@ def test_backfill_then_gaps_then_fill_through_the_cli(capsys, tmp_path):
         # an unknown symbol is judged by the venue's own market list
         code, _, err = cli(capsys, "--config", cfg, "backfill", "binance", "XRP/USDT", "1m",
                            "--since", "2024-01-01", "--db", db)
-        assert code == 2 and err.strip() == "cryptoterm: error: unknown symbol XRP/USDT on binance (spot)"
+        assert code == 2 and err.strip() == ("cryptoterm: error: XRP/USDT is not listed on binance spot; "
+                                             "listed: BTC/USDT, ETH/USDT")
     engine = open_database(db, tmp_path)
     assert len(queries.klines(engine, BTC, "1m")) == 91
     engine.dispose()

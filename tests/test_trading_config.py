@@ -36,7 +36,6 @@ def test_testnet_account_and_settings(tmp_path):
     ('allow_live = "yes"', "must be true or false"),
     ('paper_balance = -5', "must be a positive number"),
     ('default_leverage = 500', "from 1 to 125"),
-    ('leverage = 5', "unknown setting"),
     ('price_warn_pct = -1', "percentage from 0 (off) to 1000"),
     ('price_warn_pct = "5%"', "percentage from 0 (off) to 1000"),
     ('bell = 1', "must be true or false"),
@@ -45,6 +44,13 @@ def test_mistakes_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as err:
         cfg_with(tmp_path, f"[trading]\n{text}\n")
     assert message in str(err.value) and "trading." in str(err.value)
+
+
+def test_an_unknown_key_is_a_warning_not_a_failure(tmp_path):
+    cfg = cfg_with(tmp_path, "[trading]\nleverage = 5\n")
+    assert cfg.trading.default_leverage == 10
+    assert cfg.warnings == [f"{tmp_path / 'config.toml'}: [trading] leverage: unknown setting, ignored; "
+                            "did you mean `default_leverage`?"]
 
 
 def test_live_account_allowed_only_with_the_flag(tmp_path):

@@ -64,10 +64,12 @@ class TickerStrip(Widget):
         """The plain text currently shown (one line per row)."""
         return "\n".join("".join(text for text, _ in line) for line in self._lines)
 
-    def update_view(self, view: InstrumentView | None) -> bool:
-        """Show ``view``; returns True when the displayed text changed."""
+    def update_view(self, view: InstrumentView | None, notice: str | None = None) -> bool:
+        """Show ``view``; without one, ``notice`` (why there is no data, e.g. a symbol the
+        venue does not list) or that data is awaited. True when the displayed text changed."""
         if view is None:
-            lines: tuple[tuple[Part, ...], ...] = ((("waiting for market data…", "label"),),)
+            lines: tuple[tuple[Part, ...], ...] = (
+                ((notice, "warn"),) if notice else (("waiting for market data…", "label"),),)
             self._instrument_id = None
         else:
             # The funding countdown moves every second even when the market is quiet.

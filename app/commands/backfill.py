@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task,
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID,
                            TextColumn, TimeRemainingColumn)
 from rich.text import Text
 
@@ -27,6 +27,8 @@ def register(subparsers) -> None:
     add_instrument_args(p)
     add_range_args(p, since_required=True)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--retries", type=int, default=None, metavar="N",
+                   help="retries of a failing request before giving up (default 8)")
     add_db_option(p)
     p.set_defaults(func=run)
 
@@ -39,48 +41,91 @@ class RateColumn(ProgressColumn):
         return Text("–– rows/s" if speed is None else f"{speed:,.0f} rows/s", style="progress.data.speed")
 
 
-def connect(venue_arg: str, symbol: str, interval: str, cfg: AppConfig) -> tuple[Any, Any, str]:
+class BackfillDisplay:
+    """The progress bar, shown from the first request on (the market list), and one
+    stderr line per retry saying why at once: "cannot reach api.binance.com (...);
+    retry 2/8 in 4 s". ``quiet`` hides the bar, never the reasons."""
+
+    def __init__(self, label: str, quiet: bool = False) -> None:
+        self.console = Console(stderr=True)
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 RateColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
+                                 console=self.console, disable=quiet, transient=False)
+        self._label = label
+        self._task: TaskID | None = None
+        self._depth = 0
+
+    def __enter__(self) -> "BackfillDisplay":
+        if self._depth == 0:
+            self.progress.start()
+            self._task = self.progress.add_task(self._label, total=None, note="")
+        self._depth += 1
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            if exc_type is not None and not self.progress.disable:
+                # the error line says it all: no stale bar (nor rich's blank line) before it
+                self.progress.live.transient = True
+                self.progress.live.stop()
+            else:
+                self.progress.stop()
+
+    def status(self, note: str) -> None:
+        if self._task is not None:
+            self.progress.update(self._task, note=note)
+
+    def retry(self, delay: float, reason: str) -> None:
+        self.console.print(f"cryptoterm: {reason}", markup=False, highlight=False, soft_wrap=True)
+        self.status(f"waiting {delay:.1f} s")
+
+    def on_progress(self, p) -> None:
+        if self._task is None:
+            return
+        note = f"waiting {p.waiting:.1f} s" if p.waiting else ""
+        self.progress.update(self._task, total=max(p.total, 1), completed=min(p.done, p.total), note=note)
+
+
+def connect(venue_arg: str, symbol: str, interval: str, cfg: AppConfig,
+            display: BackfillDisplay | None = None, retries: int | None = None) -> tuple[Any, Any, str]:
     """(ccxt exchange, Instrument, ccxt symbol), endpoints overridden as configured."""
     from storage.backfill import BackfillError, ccxt_id, lookup_instrument, make_exchange
 
     venue = check_venue(venue_arg)
     market, _, _ = check_symbol(symbol)
     check_interval(interval)
+    display = display or BackfillDisplay(f"{symbol.upper()} {interval}", quiet=True)
     try:
-        exchange_id = ccxt_id(venue, market)
-        default = DEFAULT_ENDPOINTS.get(exchange_id, {}).get("live", {}).get("rest_url")
-        try:
-            rest_url = cfg.endpoint(exchange_id).rest_url
-        except ConfigError:
-            rest_url = None  # no configured endpoint: ccxt's own
-        exchange = make_exchange(exchange_id, rest_url, default)
-        inst, unified = lookup_instrument(exchange, venue, symbol)
+        with display:
+            display.status(f"loading the {venue} market list")
+            exchange_id = ccxt_id(venue, market)
+            default = DEFAULT_ENDPOINTS.get(exchange_id, {}).get("live", {}).get("rest_url")
+            try:
+                rest_url = cfg.endpoint(exchange_id).rest_url
+            except ConfigError:
+                rest_url = None  # no configured endpoint: ccxt's own
+            exchange = make_exchange(exchange_id, rest_url, default)  # imports ccxt: seconds
+            inst, unified = lookup_instrument(exchange, venue, symbol, on_wait=display.retry,
+                                              **({} if retries is None else {"max_retries": retries}))
     except BackfillError as exc:
         raise CommandError(str(exc)) from None
     return exchange, inst, unified
 
 
 def run_backfill(engine, exchange, inst, unified: str, interval: str, since: int, until: int | None,
-                 quiet: bool, ranges=None):
+                 quiet: bool, ranges=None, display: BackfillDisplay | None = None,
+                 retries: int | None = None):
     from storage.backfill import BackfillError, backfill
 
-    console = Console(stderr=True)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        RateColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
-                        console=console, disable=quiet, transient=False)
-    task = None
-
-    def on_progress(p) -> None:
-        nonlocal task
-        if task is None:
-            task = progress.add_task(f"{inst.symbol} {interval}", total=max(p.total, 1), note="")
-        note = f"waiting {p.waiting:.1f} s ({p.note})" if p.waiting else ""
-        progress.update(task, completed=min(p.done, p.total), note=note)
+    display = display or BackfillDisplay(f"{inst.symbol} {interval}", quiet=quiet)
 
     try:
-        with progress:
+        with display:
+            display.status("")
             return backfill(engine, exchange, inst, unified, interval, since, until,
-                            on_progress=on_progress)
+                            on_progress=display.on_progress, on_wait=display.retry, ranges=ranges,
+                            **({} if retries is None else {"max_retries": retries}))
     except BackfillError as exc:
         raise CommandError(str(exc)) from None
 
@@ -102,12 +147,19 @@ def summary(result, quiet_missing: bool = False) -> str:
 def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     since, until = parse_range(args)
     assert since is not None  # --since is required
-    exchange, inst, unified = connect(args.venue, args.symbol, args.interval, cfg)
-    engine = open_db(args, cfg)
-    try:
-        result = run_backfill(engine, exchange, inst, unified, args.interval, since, until, args.quiet)
-    finally:
-        engine.dispose()
+    if args.retries is not None and not 0 <= args.retries <= 100:
+        raise CommandError(f"--retries {args.retries}: must be from 0 to 100")
+    # one display from the first request on: a venue that does not answer says so at once
+    display = BackfillDisplay(f"{args.symbol.upper()} {args.interval}", quiet=args.quiet)
+    with display:
+        exchange, inst, unified = connect(args.venue, args.symbol, args.interval, cfg, display,
+                                          args.retries)
+        engine = open_db(args, cfg)
+        try:
+            result = run_backfill(engine, exchange, inst, unified, args.interval, since, until,
+                                  args.quiet, display=display, retries=args.retries)
+        finally:
+            engine.dispose()
     print(summary(result))
     if result.rows:
         print(f"from {fmt_ms(result.ranges[0].start)} to {fmt_ms(result.ranges[-1].end - result.ranges[-1].step)}",

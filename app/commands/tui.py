@@ -62,7 +62,9 @@ def apply_options(args: argparse.Namespace, cfg: AppConfig) -> None:
         raise CommandError(f"--rate {args.rate:g}: must be above 0 and at most 100000")
 
 
-def run(args: argparse.Namespace, cfg: AppConfig) -> int:
+def build(args: argparse.Namespace, cfg: AppConfig):
+    """(app, engine, demo world or None): the session ``run`` runs, its engine started
+    (tests drive the app with Pilot). Whoever calls it stops the engine and the world."""
     apply_options(args, cfg)
     from app.feeds.engine import Engine
     from app.ui.app import CryptotermApp
@@ -75,7 +77,9 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         # the demo takes exactly the live code path: only the endpoints differ
         world = DemoWorld(seed=args.seed, rate=args.rate or 40.0).start()
         world.configure(cfg)
-        symbols = world.symbols()
+        # the demo's own list unless the user named symbols: those are looked up on the
+        # simulated venues like on real ones (and reported when not listed)
+        symbols = cfg.symbols if args.symbols else world.symbols()
     engine = Engine(cfg, symbols)
     _enable_recording(engine, cfg, args)
     _attach_trading(engine, cfg, args, world)
@@ -86,19 +90,32 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         raise CommandError(f"--symbol {args.symbol}: not among the streamed symbols ({', '.join(symbols)})")
     engine.prioritize(first)
     engine.start()
-    log.info("starting UI (%s)", "demo" if args.demo else "live data")
     try:
         app = CryptotermApp(engine, instrument_id=first, theme=cfg.theme, fps=cfg.fps,
-                            mode_label="DEMO" if args.demo else "LIVE DATA")
-        app.alert_bps, app.usd_family = cfg.alert_bps, cfg.usd_family
+                            mode_label="DEMO" if args.demo else "LIVE DATA",
+                            notices=[w.removeprefix(f"{cfg.config_path}: ") for w in cfg.warnings],
+                            notices_title=f"{cfg.config_path}: ignored")
+    except BaseException:
+        engine.stop()
+        if world is not None:
+            world.stop()
+        raise
+    app.alert_bps, app.usd_family = cfg.alert_bps, cfg.usd_family
+    return app, engine, world
+
+
+def run(args: argparse.Namespace, cfg: AppConfig) -> int:
+    app, engine, world = build(args, cfg)
+    log.info("starting UI (%s)", "demo" if args.demo else "live data")
+    try:
         app.run()
     finally:
         engine.stop()
         if world is not None:
             world.stop()
-    # the demo's simulated venues list different coins on purpose; only real sessions
-    # need to hear that a configured symbol is missing somewhere
-    for problem in engine.problems if not args.demo else ():
+    # the demo's simulated venues list different coins on purpose; only symbols the user
+    # asked for need to be reported missing
+    for problem in engine.problems if not args.demo or args.symbols else ():
         print(f"cryptoterm: {problem}", file=sys.stderr)
     return 0
 

@@ -9,9 +9,9 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from pathlib import Path
 
 from app.config import AppConfig
+from app.feeds import metadata_cache
 from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectGate, ConnectionSettings
 from app.feeds.feed import VenueFeed
@@ -19,8 +19,8 @@ from app.feeds.health import FeedHealth, HealthView
 from app.feeds.hub import MarketHub
 from app.feeds.recording import RecordingControl
 from app.feeds.rest import RestClient, RestError, WeightBudget
-from app.feeds.views import InstrumentView
-from app.market.instruments import Instrument, MarketType, parse_display_symbol
+from app.feeds.views import InstrumentView, Unlisted
+from app.market.instruments import Instrument, MarketType, not_listed_message, parse_display_symbol
 from app.venues import registry
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ WEIGHT_PER_MINUTE = {("binance", "spot"): 5000, ("binance", "perp"): 2000, ("okx
 # (Binance 300 per 5 min, OKX 3/s, Bybit 500 per 5 min, Coinbase 8/s).
 CONNECTS_PER_SEC = {"binance": 0.9, "okx": 2.5, "bybit": 1.5, "coinbase": 6.0}
 USD_FAMILY = ("USDT", "USD", "USDC")
-METADATA_MAX_AGE = 24 * 3600.0  # instrument metadata is refreshed daily
 
 
 def preliminary_instruments(venues: list[str], symbols: list[str]) -> list[Instrument]:
@@ -97,6 +96,9 @@ class Engine:
         self._stop_event: asyncio.Event | None = None
         self._watched: set[tuple[str, str]] = set()  # touched only on the engine loop
         self.problems: list[str] = []  # plain-words startup problems, e.g. unknown symbols
+        self._unlisted: dict[str, Unlisted] = {}  # requested instrument id -> why not streamed
+        self._resolving = 0  # requested markets whose instrument list is not matched yet
+        self._resolved = threading.Event()
         self.trading = None  # the trading runtime (app.trading.service), set by attach()
         # the store and recorder (storage/); set ``recording_control.database_factory`` to enable
         self.recording_control = RecordingControl(self.hub)
@@ -144,10 +146,13 @@ class Engine:
 
     async def _main(self) -> None:
         self._stop_event = asyncio.Event()
-        self._ready.set()
         by_market: dict[tuple[str, MarketType], list[Instrument]] = {}
         for inst in self._wanted:
             by_market.setdefault((inst.venue, inst.market), []).append(inst)
+        self._resolving = len(by_market)
+        if not by_market:
+            self._resolved.set()
+        self._ready.set()
         loop = asyncio.get_running_loop()
         # The instrument on screen first: its market starts now, everything else once
         # its book is synced (or after a moment), so the first frame is not queued
@@ -216,7 +221,13 @@ class Engine:
                 if inst.id not in found_ids:
                     self.hub.remove_instrument(inst.id)
             for inst in missing:
-                self.problems.append(f"{inst.symbol} is not traded on {name}")
+                message = not_listed_message(inst.symbol, name, [i.symbol for i in available])
+                log.warning(message)
+                self._unlisted[inst.id] = Unlisted(inst.symbol, name, message)
+                self.problems.append(message)
+        self._resolving -= 1
+        if self._resolving <= 0:
+            self._resolved.set()
         self._available[(venue, market)] = {i.id: i for i in available}
         self._io[(venue, market)] = (rest, endpoint)
         late = [self._available[(venue, market)][i] for i in list(self._pending_ensure)
@@ -245,36 +256,43 @@ class Engine:
 
     async def _load_instruments(self, venue: str, market: MarketType, rest: RestClient,
                                 health: FeedHealth) -> list[Instrument]:
-        """The venue's instrument list: from the daily cache in the data dir when fresh,
-        else over REST (retrying until it works; a stale cache serves meanwhile)."""
+        """The venue's instrument list over REST, retried until the venue answers; a fresh
+        copy from the daily cache of this very endpoint serves instead (a stale one while
+        the venue does not answer). A raw capture always fetches: it must hold what the
+        venue said in this session, never a file from disk passed off as received."""
         path = registry.metadata_path(venue, market)
-        cache = self.cfg.data_dir / "metadata" / f"{venue}-{market}.json"
-        text = _read_fresh(cache, METADATA_MAX_AGE)
+        cache = None
+        if self.cfg.metadata_cache:
+            metadata_cache.remove(metadata_cache.legacy_path(self.cfg.data_dir, venue, market))
+            cache = metadata_cache.cache_path(self.cfg.data_dir, venue, market, rest.base_url, path)
+        reuse = cache is not None and self.capture is None
+        text = metadata_cache.read(cache) if reuse else None
         attempt = 0
         while text is None:
             try:
-                text = await rest.get_text(path, weight=20, retries=1)
-                _write_cache(cache, text)
-                break
+                text = await rest.get_text(path, weight=20, retries=1)  # captured by on_response
             except RestError as exc:
                 health.state = "reconnecting"
                 health.error = f"cannot load market list: {exc}"
                 log.warning("%s %s: %s", venue, market, health.error)
-                text = _read_fresh(cache, float("inf"))
-                if text is not None:
-                    log.info("%s %s: using the cached market list until the venue answers", venue, market)
-                    break
+                if reuse:
+                    text = metadata_cache.read(cache, float("inf"))
+                    if text is not None:
+                        log.info("%s %s: using the cached market list until the venue answers",
+                                 venue, market)
+                        break
                 await asyncio.sleep(min(30.0, 1.0 * 2 ** attempt))
                 attempt += 1
-        else:
-            if rest.on_response is not None:  # a replay needs the metadata it was built on
-                rest.on_response(path, text)
+                continue
+            if cache is not None:
+                metadata_cache.write(cache, text)
         try:
             return registry.instruments_from_metadata(venue, market, text)
         except (ValueError, KeyError, TypeError) as exc:
             health.error = f"unusable market list: {exc}"
             log.warning("%s %s: %s", venue, market, health.error)
-            cache.unlink(missing_ok=True)
+            if cache is not None:
+                metadata_cache.remove(cache)
             return []
 
     # -- MarketSource --------------------------------------------------------------
@@ -285,6 +303,16 @@ class Engine:
     def view(self, instrument_id: str, depth: int = 20, group: float = 0.0,
              interval: str = "1m", trades: int = 50) -> InstrumentView | None:
         return self.hub.view(instrument_id, depth, group, interval, trades)
+
+    def unlisted(self) -> dict[str, Unlisted]:
+        """Requested instruments their venue does not list, by id, each with a message
+        naming what it does list (the UI shows it instead of waiting for data forever)."""
+        return dict(self._unlisted)
+
+    def wait_resolved(self, timeout: float | None = None) -> bool:
+        """Block until every requested market's instrument list is loaded and matched
+        (so ``instruments()`` holds exactly what will stream); False on timeout."""
+        return self._resolved.wait(timeout)
 
     def markets(self) -> list[Instrument]:
         """Every market of every venue in use (streamed or not), for the symbol switcher."""
@@ -357,21 +385,3 @@ class Engine:
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
-
-def _read_fresh(path: Path, max_age: float) -> str | None:
-    try:
-        if time.time() - path.stat().st_mtime <= max_age:
-            return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        pass
-    return None
-
-
-def _write_cache(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)  # atomic: a reader never sees half a file
-    except OSError as exc:
-        log.warning("cannot cache market list at %s: %s", path, exc)

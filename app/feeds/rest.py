@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from http import HTTPStatus
 
 import aiohttp
 
-from app.feeds.unreachable import unreachable_reason
+from app.feeds.unreachable import host_of, unreachable_reason
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +87,23 @@ class RestClient:
                         log.warning("%s: %s", url, last_error)
                         continue
                     if resp.status >= 500:
-                        last_error = f"venue error HTTP {resp.status}"
+                        last_error = f"{host_of(self.base_url)} answered HTTP {_status_text(resp.status)}"
                     else:
                         raise RestError(f"GET {path} failed: HTTP {resp.status} {text[:200]}", resp.status)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                last_error = f"cannot reach {self.base_url} ({unreachable_reason(exc)})"
+                last_error = f"cannot reach {host_of(self.base_url)} ({unreachable_reason(exc)})"
             if attempt < retries:
                 await asyncio.sleep(min(10.0, 0.5 * 2 ** attempt))
         raise RestError(last_error if last_error.startswith("cannot reach")
                         else f"GET {path} failed: {last_error}")
+
+
+def _status_text(status: int) -> str:
+    """``503 Service Unavailable``."""
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
 
 
 def _retry_after(value: str | None, default: float) -> float:

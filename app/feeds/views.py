@@ -66,6 +66,22 @@ def trading_of(source: object):
     return getattr(source, "trading", None)
 
 
+@dataclass(slots=True, frozen=True)
+class Unlisted:
+    """A requested instrument its venue does not list."""
+
+    symbol: str  # as requested, e.g. "FOO/BAR"
+    where: str  # "binance spot"
+    message: str  # "FOO/BAR is not listed on binance spot; listed: BTC/USDT, ..."
+
+
+def unlisted_of(source: object) -> dict[str, Unlisted]:
+    """Requested instruments the venue does not list, by instrument id; {} when the source
+    cannot tell (optional MarketSource part: ``unlisted()``)."""
+    method = getattr(source, "unlisted", None)
+    return {} if method is None else dict(method())
+
+
 class RecordingSource(Protocol):
     """Optional MarketSource part: recording to the history store and reading it back.
     The UI reaches it only through the helpers below, so a source without it (tests,

@@ -6,6 +6,7 @@ venue symbol: ``BTCUSDT`` is both a spot pair and a perpetual on Binance.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -66,3 +67,21 @@ def parse_display_symbol(text: str) -> tuple[MarketType, str, str]:
     if settle is not None and settle != quote:
         raise ValueError(f"symbol {text!r}: only linear perpetuals settled in the quote are supported")
     return ("perp" if settle else "spot"), base, quote
+
+
+LISTED_SHOWN = 6  # markets named in a "not listed" message before "(N more)"
+
+
+def not_listed_message(symbol: str, where: str, listed: list[str], shown: int = LISTED_SHOWN) -> str:
+    """``FOO/BAR is not listed on binance spot; listed: BTC/USDT, ETH/USDT, ... (N more)``:
+    the nearest names first (a typo finds its market), then the same quote, then the rest."""
+    names = sorted(set(listed))
+    if not names:
+        return f"{symbol} is not listed on {where} (it lists no markets)"
+    near = difflib.get_close_matches(symbol.upper(), names, n=shown, cutoff=0.8)
+    quote = symbol.upper().rpartition("/")[2]
+    rest = sorted((n for n in names if n not in near), key=lambda n: (n.rpartition("/")[2] != quote, n))
+    head = (near + rest)[:shown]
+    more = len(names) - len(head)
+    tail = f", ... ({more:,} more)" if more else ""
+    return f"{symbol} is not listed on {where}; listed: {', '.join(head)}{tail}"

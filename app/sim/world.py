@@ -88,7 +88,9 @@ class DemoWorld:
         self.anchors.push_venue(venue, offset_bps)
 
     def configure(self, cfg: AppConfig) -> None:
-        """Point the live endpoints of every simulated venue at its simulator."""
+        """Point the live endpoints of every simulated venue at its simulator (and keep
+        the simulators' market lists out of the metadata cache: they are not the venue's)."""
+        cfg.metadata_cache = False
         for venue, thread in self.threads.items():
             for key in SIMULATORS[venue][3]:
                 cfg.set_endpoint(key, "live", Endpoint(thread.ws_url, thread.rest_url))

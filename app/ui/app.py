@@ -31,8 +31,11 @@ class CryptotermApp(App[None]):
 
     def __init__(self, source: MarketSource, instrument_id: str | None = None,
                  theme: str = themes.DARK, fps: float = 10.0, *, mode_label: str = "DEMO",
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, notices: list[str] | None = None,
+                 notices_title: str = "config") -> None:
         super().__init__()
+        self._notices = list(notices or ())  # e.g. unknown config keys, toasted at start
+        self._notices_title = notices_title
         self.source = source
         self.fps = fps
         self.mode_label = mode_label
@@ -42,6 +45,11 @@ class CryptotermApp(App[None]):
         self.usd_family = True
         themes.register_themes(self)
         self.theme = theme  # raises InvalidThemeError for an unknown name: a CLI error to report
+
+    def on_mount(self) -> None:
+        if self._notices:  # one toast for them all; markup off: "[app] venuez" is no style tag
+            self.notify("\n".join(self._notices), title=self._notices_title, severity="warning",
+                        timeout=20, markup=False)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # Built-in themes picked from the palette lack $bid/$ask; supply matching ones.

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from app.feeds.health import HealthView
-from app.feeds.views import InstrumentView, MarketSource, trading_of
+from app.feeds.views import InstrumentView, MarketSource, Unlisted, trading_of, unlisted_of
 from app.market.instruments import Instrument
 from app.ui.grouping import MAX_STEPS, group_for, step_index
 from app.ui.header import AppHeader
@@ -76,6 +76,8 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self._last_key: object = _UNSET
         self._last_error: str | None = None
         self._announced: set[str] = set()  # feeds whose connection error was toasted
+        self._unlisted_seen = 0  # entries of the source's unlisted() looked at (it only grows)
+        self._unlisted_toasted: set[str] = set()  # one toast per symbol, not one per venue
         self._watched: tuple[str, str] | None = None
         self.frames = 0  # view pulls that changed the book/tape/chart (tests, profiling)
         self.trading = trading_of(source)  # None: no order entry (tests, replays)
@@ -127,7 +129,9 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         if self.instrument_id is None:
             return  # the engine has no instruments yet; retried on the next frame
         self._instrument = by_id.get(self.instrument_id)
-        if instruments and self._instrument is None and self._last_error != self.instrument_id:
+        if instruments and self._instrument is None and self._last_error != self.instrument_id \
+                and self.instrument_id not in (self._call(unlisted_of, self.source) or {}):
+            # (one the venue does not list is announced by _announce_unlisted, with what it lists)
             self._last_error = self.instrument_id
             self.notify(f"unknown instrument {self.instrument_id!r}", severity="error")
         self._watch()
@@ -142,7 +146,9 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
 
     def _update_header(self) -> None:
         header = self.query_one(AppHeader)
-        label = self._instrument.label if self._instrument else (self.instrument_id or "")
+        missing = (self._call(unlisted_of, self.source) or {}).get(self.instrument_id or "")
+        label = (self._instrument.label if self._instrument else
+                 f"{missing.symbol} · {missing.where}" if missing else (self.instrument_id or ""))
         header.instrument_label = label
         group = self.group
         step = group if group > 0 else (self._instrument.tick_size if self._instrument else 0.0)
@@ -216,8 +222,12 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
             # The engine may replace a configured instrument with the venue's real tick/lot.
             self._instrument = view.instrument
             self._update_header()
+        unlisted = self._call(unlisted_of, self.source) or {}
+        if len(unlisted) != self._unlisted_seen:
+            self._announce_unlisted(unlisted)
         # The ticker's funding countdown and the status bar's clock move without new data.
-        self._ticker.update_view(view)
+        missing = unlisted.get(self.instrument_id or "") if view is None else None
+        self._ticker.update_view(view, missing.message if missing else None)
         self._status.update(healths, view)
         self._announce_feed_errors(healths)
         if self._trading_ready:
@@ -244,6 +254,20 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
             elif h.error and h.state in ("reconnecting", "failed") and h.name not in self._announced:
                 self._announced.add(h.name)
                 self.notify(h.error, title=f"{h.name}: cannot stream", severity="warning", timeout=10)
+
+    def _announce_unlisted(self, unlisted: dict[str, Unlisted]) -> None:
+        """Toast a requested symbol that streams nowhere (the venue does not list it); one
+        missing on a single venue but streamed on another is only on the ticker if opened."""
+        streamed = {i.symbol for i in self._call(self.source.instruments) or []}
+        for instrument_id, missing in list(unlisted.items())[self._unlisted_seen:]:
+            if missing.symbol in self._unlisted_toasted:
+                continue
+            if missing.symbol not in streamed or instrument_id == self.instrument_id:
+                self._unlisted_toasted.add(missing.symbol)
+                self.notify(f"{missing.message} (press s to pick a listed one)", title="unknown symbol",
+                            severity="error", timeout=15, markup=False)
+                self._update_header()
+        self._unlisted_seen = len(unlisted)
 
     async def _mount_trading_widgets(self) -> None:
         """Order entry and blotters join the screen once the market is on it: styling
