@@ -4,6 +4,7 @@ cannot reach its venue (which venue, which host, why; non-zero when nothing came
 from __future__ import annotations
 
 import socket
+import time
 
 import orjson
 import pytest
@@ -102,3 +103,24 @@ def test_record_whose_stream_is_refused_names_the_stream_host(tmp_path, capsys):
                f"could not connect to 127.0.0.1:{port}: connection refused" in line
                for line in err.splitlines()), err
     assert "REST line(s))" in err.splitlines()[-1]  # the market list, kline history
+
+
+def test_record_of_only_unlisted_symbols_names_them_and_fails_at_once(tmp_path, capsys):
+    """The venue answers, but lists none of the symbols asked for: say so, do not wait out
+    the duration, and exit non-zero."""
+    sim = SimThread(default_demo_symbols(), seed=3, rate=50.0).start()
+    try:
+        cfg = _config(tmp_path, sim.ws_url, sim.rest_url)
+        out = tmp_path / "live.jsonl"
+        began = time.monotonic()
+        rc, _, err = run_cli(capsys, "--config", str(cfg), "--data-dir", str(tmp_path / "data"),
+                             "record", "--raw", str(out), "--symbols", "FOO/BAR", "--duration", "30")
+        took = time.monotonic() - began
+    finally:
+        sim.stop()
+    assert rc == 2
+    assert any("FOO/BAR is not listed on binance spot; listed: BTC/USDT" in line
+               for line in err.splitlines()), err
+    assert err.strip().splitlines()[-1] == ("cryptoterm: error: none of the requested symbols is "
+                                            "listed on binance: nothing to record")
+    assert took < 15

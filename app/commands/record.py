@@ -96,6 +96,8 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         while args.duration is None or time.monotonic() - start < args.duration:
             time.sleep(1.0 if args.duration is None else min(1.0, args.duration / 10))
             watch.look(engine.health())
+            if engine.wait_resolved(0) and not engine.instruments():
+                break  # every requested symbol is unlisted: nothing will ever stream
             line = status_line(engine, capture, time.monotonic() - start)
             if interactive:
                 print("\r" + line.ljust(110)[:110], end="", file=sys.stderr, flush=True)
@@ -115,6 +117,9 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         print(f"cryptoterm: {problem}", file=sys.stderr)
     for text in watch.unreached(elapsed):
         print(f"cryptoterm: {text}", file=sys.stderr)
+    if engine.wait_resolved(0) and not engine.instruments():
+        raise CommandError("none of the requested symbols is listed on "
+                           f"{', '.join(venues)}: nothing to record")
     if capture.frames == 0:
         raise CommandError(f"nothing recorded to {args.raw} in {elapsed:.0f}s: no market data "
                            f"arrived from {', '.join(venues)}"
