@@ -39,7 +39,7 @@ class ConnectionSettings:
     # most resync_budget_share of the REST weight budget.
     resync_base: float = 0.5
     resync_cap: float = 4.0
-    resync_budget_share: float = 0.5
+    resync_budget_share: float = 0.75
     # A book rebuilt by resubscribing that is still unsynced after this long: resubscribe
     # again (doubling, up to 8x).
     resubscribe_timeout: float = 5.0

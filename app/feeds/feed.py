@@ -47,6 +47,7 @@ class VenueFeed:
         self._conns: list[tuple[WsConnection, ConnectionPlan]] = []
         self._book_owner: dict[str, WsConnection] = {}  # instrument id -> conn carrying its book
         self._rng = random.Random()
+        self._rest_back = asyncio.Event()  # set (and replaced) when a snapshot request succeeds
         # book watchdog state, all touched by timers only (the hot path stores one timestamp)
         self._seen: dict[str, float] = {}  # last book message time the watchdog has seen
         self._usual_gap: dict[str, float] = {}  # decaying peak of the gaps between them
@@ -295,7 +296,9 @@ class VenueFeed:
                 if sync.first_buffered is None:
                     await asyncio.sleep(0.05)  # a gap emptied the buffer: wait for the next diff
                     continue
-                wait = self.rest.budget.wait_for_share(weight, settings.resync_budget_share)
+                # retries of a failing endpoint get only a share of the weight budget
+                wait = self.rest.budget.wait_for_share(weight, settings.resync_budget_share) \
+                    if failures else 0.0
                 if wait > 0:
                     self._note(inst_id, "resync: waiting for REST weight budget", wait)
                     await asyncio.sleep(wait)
@@ -313,8 +316,11 @@ class VenueFeed:
                     self._note(inst_id, f"resync: {what}", delay)
                     if owner is not None:
                         owner.health.error = f"{inst.symbol} book snapshot failed: {exc}"
-                    await asyncio.sleep(delay)
+                    await self._until_rest_answers(delay)
                     continue
+                # the venue answers again: every book waiting out its backoff tries now
+                self._rest_back.set()
+                self._rest_back = asyncio.Event()
                 result = self.core.on_snapshot_text(inst_id, text)
                 if result not in (STALE_SNAPSHOT, GAP):
                     if owner is not None and owner.health.error is not None \
@@ -330,6 +336,15 @@ class VenueFeed:
             if not sync.synced:
                 with self.hub.lock:
                     self.core.snapshot_pending.discard(inst_id)
+
+    async def _until_rest_answers(self, delay: float) -> None:
+        """Sleep ``delay``, or less if another book's snapshot request succeeds: while the
+        endpoint is down the books' tries share the budget, and once it is up, none of
+        them waits out a long backoff."""
+        try:
+            await asyncio.wait_for(self._rest_back.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
 
     def _note(self, inst_id: str, note: str | None, wait: float | None) -> None:
         with self.hub.lock:
