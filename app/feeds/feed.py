@@ -52,6 +52,7 @@ class VenueFeed:
         self._seen: dict[str, float] = {}  # last book message time the watchdog has seen
         self._usual_gap: dict[str, float] = {}  # decaying peak of the gaps between them
         self._silenced: dict[str, float] = {}  # inst id -> when its silent channel was resubscribed
+        self._last_silence: dict[str, float] = {}  # a channel silent again soon after is reconnected
         self._resubscribed: dict[str, tuple[float, int]] = {}  # inst id -> (when, how many times)
         self._stopping = False
         self._started = False
@@ -410,7 +411,9 @@ class VenueFeed:
             return resubscribed_at is not None and last < resubscribed_at
         inst = self._instruments.get(inst_id)
         name = inst.symbol if inst is not None else inst_id
-        if resubscribed_at is None:
+        again = now - self._last_silence.get(inst_id, -1e9) < 60.0
+        if resubscribed_at is None and not again:
+            self._last_silence[inst_id] = now
             log.warning("%s: no book updates for %.1fs; resubscribing", inst_id, now - last)
             conn.health.error = f"{name}: no book updates for {now - last:.0f}s; resubscribing"
             self._silenced[inst_id] = now
@@ -419,10 +422,12 @@ class VenueFeed:
                 self.hub.note_sync(inst_id, f"stale: no book updates for {now - last:.0f} s, resubscribing")
             self._resubscribe([inst_id])
             return True
-        # resubscribing did not bring it back: the connection is the problem
+        # resubscribing did not bring it back, or not for long: the connection is the problem
+        self._last_silence.pop(inst_id, None)
         log.warning("%s: book channel still silent after resubscribing; reconnecting", inst_id)
         conn.health.error = f"{name}: book still silent after resubscribing; reconnecting"
         with self.hub.lock:
+            self.core.book_stale(inst_id)
             self.hub.note_sync(inst_id, "stale: book channel dead, reconnecting")
         self._silenced.pop(inst_id, None)
         self._tasks.append(asyncio.get_running_loop().create_task(conn.close()))

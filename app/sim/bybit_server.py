@@ -464,7 +464,7 @@ class BybitSim(LocalVenue):
             st.subs.add(client)
             self._book_subscribed(client)
             if st.depth is not None:  # orderbook.full is delta-only
-                self._send_view(f, st, "snapshot", {client})
+                self._send_view(f, st, "snapshot", self._audible({client}))
         elif parsed.kind == "trade":
             f.trade_subs.add(client)
         elif parsed.kind == "ticker":

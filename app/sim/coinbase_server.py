@@ -230,7 +230,7 @@ class CoinbaseSim(LocalVenue):
         book = p.sim.book
         event = wire.l2_event("snapshot", p.pid, book.levels(True), book.levels(False),
                               "1970-01-01T00:00:00Z", p.zero)
-        self._emit([c], "l2_data", [event])
+        self._emit(self._audible([c]), "l2_data", [event])
 
     def _flush_trades(self, p: _Product) -> None:
         fills, p.pending = p.pending, []

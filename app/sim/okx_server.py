@@ -395,7 +395,7 @@ class OkxSim(LocalVenue):
         frame = self._book_frame(inst, "snapshot", inst.levels(True, BOOK_DEPTH),
                                  inst.levels(False, BOOK_DEPTH), -1, inst.seq,
                                  self._book_checksum(inst))
-        self._broadcast([client], frame)
+        self._broadcast(self._audible([client]), frame)
         self.snapshots_sent += 1
         if inst.last_sent_seq is None:
             inst.last_sent_seq = inst.seq
