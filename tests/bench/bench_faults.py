@@ -23,6 +23,7 @@ import dataclasses
 import json
 import logging
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -102,61 +103,81 @@ async def until_healthy(book: Book, since: float) -> float | None:
     return time.monotonic() - since
 
 
-async def until_lost(book: Book, timeout: float) -> bool:
-    """Wait for the fault to show (the book unsynced), so a recovery is not measured
-    before the fault took effect."""
-    start = time.monotonic()
-    lost = []
-    touch = book.session.hub.touch
+def watch_loss(book: Book) -> tuple[list[float], object]:
+    """Note when the book goes unsynced, so a recovery is never measured before the fault
+    took effect. Returns (times lost, a function that removes the watch)."""
+    lost: list[float] = []
+    hub = book.session.hub
+    touch = hub.touch
 
     def watch(inst_id: str, synced: bool) -> None:
         if not synced:
-            lost.append(inst_id)
+            lost.append(time.monotonic())
         touch(inst_id, synced)
 
-    book.session.hub.touch = watch
+    hub.touch = watch
+
+    def unwatch() -> None:
+        hub.touch = touch
+    return lost, unwatch
+
+
+async def measure(book: Book, fault, timeout: float = 20.0, since_end: bool = False) -> float | None:
+    """Run ``fault`` (async), wait for the book to be lost, then for it to recover.
+    Measured from the fault's start, or from its end with ``since_end`` (an outage)."""
+    lost, unwatch = watch_loss(book)
     try:
-        while not lost and healthy(book):
-            if time.monotonic() - start > timeout:
-                return False
+        start = time.monotonic()
+        await fault()
+        if since_end:
+            if lost and healthy(book):
+                return -1.0  # recovered while it lasted: this book did not need what failed
+            start = time.monotonic()
+        give_up = time.monotonic() + timeout
+        while not lost and time.monotonic() < give_up:
             await asyncio.sleep(0.005)
-        return True
+        if not lost:
+            return -1.0  # the fault never reached this book (e.g. an empty lost update)
     finally:
-        book.session.hub.touch = touch
+        unwatch()
+    return await until_healthy(book, start)
 
 
 async def inject(kind: str, book: Book, sim, outage: float, shared: dict) -> tuple[list[float | None], float | None]:
     """Apply one fault to ``book`` (on a simulator it may share with another book) and
     measure its recoveries. Returns (recoveries, REST requests per minute while down)."""
+    once = shared["once"]
     if kind == "drop":
-        start = time.monotonic()
-        await shared["once"](sim, sim.drop_connections)
-        return [await until_healthy(book, start)], None
+        async def drop() -> None:
+            await once(sim, sim.drop_connections)
+        return [await measure(book, drop)], None
     if kind == "gap":
-        start = time.monotonic()
-        book.gap()
-        if not await until_lost(book, 5.0):
-            return [], None  # the lost update was an empty one: nothing to recover
-        return [await until_healthy(book, start)], None
+        async def gap() -> None:
+            book.gap()
+        return [await measure(book, gap, timeout=5.0)], None
     if kind == "rest_outage":
         before = sim.rest_requests
-        await shared["once"](sim, lambda: sim.fail_rest(503, outage))
-        book.gap()
-        await asyncio.sleep(outage)
-        per_min = (sim.rest_requests - before) / (outage / 60.0)
-        ended = time.monotonic()
-        return [await until_healthy(book, ended)], per_min
+        per_min: list[float] = []
+
+        async def outage_with_gap() -> None:
+            await once(sim, lambda: sim.fail_rest(503, outage))
+            book.gap()  # a Binance book now needs a REST snapshot for the whole outage
+            await asyncio.sleep(outage)
+            per_min.append((sim.rest_requests - before) / (outage / 60.0))
+        took = await measure(book, outage_with_gap, since_end=True)
+        return [took], per_min[0] if per_min else None
     if kind in ("silence", "dead_channel"):
-        start = time.monotonic()
-        await shared["once"](sim, lambda: sim.silence_books(sticky=kind == "dead_channel"))
-        await until_lost(book, 20.0)
-        return [await until_healthy(book, start)], None
+        async def silence() -> None:
+            await once(sim, lambda: sim.silence_books(sticky=kind == "dead_channel"))
+        return [await measure(book, silence)], None
     if kind == "flap":
         out = []
         for step in range(4):
             start = time.monotonic()
-            await shared["once"](sim, sim.drop_connections, step)
-            out.append(await until_healthy(book, start))
+
+            async def drop(step: int = step) -> None:
+                await once(sim, sim.drop_connections, step)
+            out.append(await measure(book, drop))
             await asyncio.sleep(max(0.0, 2.0 - (time.monotonic() - start)))
         return out, None
     raise ValueError(kind)
@@ -187,7 +208,7 @@ def summary(values: list[float]) -> dict[str, float]:
             "p95": round(pct(values, 0.95), 3), "max": round(max(values), 3)}
 
 
-async def soak(minutes: float, outage: float) -> dict:
+async def soak(minutes: float, outage: float, verbose: bool = False) -> dict:
     sims, books = await open_books()
     sim_of = {b.name: b.session.sim for b in books}
     sim_label: dict[int, str] = {}
@@ -203,6 +224,7 @@ async def soak(minutes: float, outage: float) -> dict:
         shared = {"once": once}
         recoveries: dict[str, list[float]] = {k: [] for k in KINDS}
         failures: dict[str, int] = {k: 0 for k in KINDS}
+        unaffected: dict[str, int] = {k: 0 for k in KINDS}
         rest_rates: dict[str, list[float]] = {}
         deadline = time.monotonic() + minutes * 60
         rounds = 0
@@ -214,7 +236,12 @@ async def soak(minutes: float, outage: float) -> dict:
                 results = await asyncio.gather(*(inject(kind, b, sim_of[b.name], outage, shared)
                                                  for b in books))
                 for b, (times, per_min) in zip(books, results):
+                    if verbose:
+                        print(f"{kind:13} {b.name:14} {times}", file=sys.stderr, flush=True)
                     for t in times:
+                        if t is not None and t < 0:
+                            unaffected[kind] += 1  # the fault did not hold this book back
+                            continue
                         if t is None:
                             failures[kind] += 1
                         else:
@@ -239,7 +266,8 @@ async def soak(minutes: float, outage: float) -> dict:
             "minutes": minutes, "rounds": rounds, "outage_s": outage,
             "recoveries": len(everything), "failed_recoveries": sum(failures.values()),
             "recovery_s": summary(everything),
-            "by_kind": {k: summary(v) | {"failed": failures[k]} for k, v in recoveries.items()},
+            "by_kind": {k: summary(v) | {"failed": failures[k], "unaffected": unaffected[k]}
+                        for k, v in recoveries.items()},
             "books_equal_truth": equal,
             "rest_requests_per_min_during_outage": {k: round(statistics.mean(v), 1)
                                                     for k, v in rest_rates.items()},
@@ -257,9 +285,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=4.0)
     ap.add_argument("--outage", type=float, default=20.0, help="seconds REST answers 503")
+    ap.add_argument("--verbose", action="store_true", help="every recovery on stderr")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    print(json.dumps(asyncio.run(soak(args.minutes, args.outage)), indent=2))
+    print(json.dumps(asyncio.run(soak(args.minutes, args.outage, args.verbose)), indent=2))
 
 
 if __name__ == "__main__":
