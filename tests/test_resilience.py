@@ -288,3 +288,26 @@ async def test_refused_connects_keep_backing_off():
     assert 3 <= len(gate.stamps) <= 8, len(gate.stamps)
     gaps = [b - a for a, b in zip(gate.stamps, gate.stamps[1:])]
     assert max(gaps[-2:]) > 0.4  # the waits grow
+
+
+async def test_a_slow_channel_revived_by_each_resubscription_earns_slack():
+    """A book channel that a resubscription always revives but that keeps going quiet is
+    slow, not dead: it is given more room each time rather than reconnected."""
+    async with BinanceSim([PERP], seed=3, rate=300, depth_interval_ms=20) as sim:
+        s = Session(sim, PERP)
+        _with(QUICK, s.feed)
+        await s.feed.start()
+        try:
+            await wait_for(s.synced, 5, "first sync")
+            await asyncio.sleep(0.5)
+            base = s.feed._silence_limit(s.inst.id)
+            for _ in range(3):  # the first is a silence, each repeat doubles the room
+                sim.silence_books()
+                lost, _ = _record(s.hub)
+                await wait_for(lambda: lost, 5, "the silence to be noticed")
+                await wait_for(s.synced, 5, "the revived book")
+            assert s.feed._silence_limit(s.inst.id) >= 3 * base
+            assert s.feed.connections()[0].health.reconnects == 0
+            await s.assert_equals_truth()
+        finally:
+            await s.close()

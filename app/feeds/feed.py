@@ -52,7 +52,10 @@ class VenueFeed:
         self._seen: dict[str, float] = {}  # last book message time the watchdog has seen
         self._usual_gap: dict[str, float] = {}  # decaying peak of the gaps between them
         self._silenced: dict[str, float] = {}  # inst id -> when its silent channel was resubscribed
-        self._last_silence: dict[str, float] = {}  # a channel silent again soon after is reconnected
+        # inst id -> (when its channel last went silent, slack): a channel that a
+        # resubscription revives but that keeps falling silent is slow, not dead; each
+        # repeat within a minute doubles the silence it is allowed (up to 8x)
+        self._slack: dict[str, tuple[float, int]] = {}
         self._resubscribed: dict[str, tuple[float, int]] = {}  # inst id -> (when, how many times)
         self._stopping = False
         self._started = False
@@ -113,6 +116,7 @@ class VenueFeed:
         for inst_id in owned:
             self._resubscribed.pop(inst_id, None)
             self._silenced.pop(inst_id, None)
+            self._slack.pop(inst_id, None)
         for msg in self.venue.subscribe_messages(plan.streams):
             await conn.send(msg)
 
@@ -353,14 +357,15 @@ class VenueFeed:
 
     # -- watchdog ------------------------------------------------------------------
 
-    def _silence_limit(self, inst_id: str) -> float:
+    def _silence_limit(self, inst_id: str, with_slack: bool = True) -> float:
         """How long this book channel may be quiet: a multiple of its usual gap, within
-        [book_silence_min, stream_stale_after]."""
+        [book_silence_min, stream_stale_after], times the slack it earned by being slow."""
         s = self.settings
+        slack = self._slack.get(inst_id, (0.0, 1))[1] if with_slack else 1
         usual = self._usual_gap.get(inst_id)
         if usual is None:
-            return self.stream_stale_after
-        return min(self.stream_stale_after, max(s.book_silence_min, s.book_silence_factor * usual))
+            return self.stream_stale_after * slack
+        return min(self.stream_stale_after, max(s.book_silence_min, s.book_silence_factor * usual)) * slack
 
     async def _stream_watchdog(self) -> None:
         """Every book is either synced and streaming or being worked on. A book channel
@@ -404,16 +409,17 @@ class VenueFeed:
                 usual = self._usual_gap.get(inst_id, gap)
                 # a decaying peak: a long gap counts at once, the memory of it fades slowly
                 self._usual_gap[inst_id] = max(gap, usual * 0.98)
-        limit = self._silence_limit(inst_id)
         resubscribed_at = self._silenced.get(inst_id)
+        # a fresh subscription must answer within the plain limit; slack is for the stream
+        limit = self._silence_limit(inst_id, with_slack=resubscribed_at is None)
         since = last if resubscribed_at is None else max(last, resubscribed_at)
         if now - since <= limit:
             return resubscribed_at is not None and last < resubscribed_at
         inst = self._instruments.get(inst_id)
         name = inst.symbol if inst is not None else inst_id
-        again = now - self._last_silence.get(inst_id, -1e9) < 60.0
-        if resubscribed_at is None and not again:
-            self._last_silence[inst_id] = now
+        if resubscribed_at is None:
+            previous, slack = self._slack.get(inst_id, (-1e9, 1))
+            self._slack[inst_id] = (now, min(8, slack * 2) if now - previous < 60.0 else 1)
             log.warning("%s: no book updates for %.1fs; resubscribing", inst_id, now - last)
             conn.health.error = f"{name}: no book updates for {now - last:.0f}s; resubscribing"
             self._silenced[inst_id] = now
@@ -422,8 +428,7 @@ class VenueFeed:
                 self.hub.note_sync(inst_id, f"stale: no book updates for {now - last:.0f} s, resubscribing")
             self._resubscribe([inst_id])
             return True
-        # resubscribing did not bring it back, or not for long: the connection is the problem
-        self._last_silence.pop(inst_id, None)
+        # resubscribing brought nothing back: the connection is the problem
         log.warning("%s: book channel still silent after resubscribing; reconnecting", inst_id)
         conn.health.error = f"{name}: book still silent after resubscribing; reconnecting"
         with self.hub.lock:
