@@ -311,3 +311,28 @@ async def test_a_slow_channel_revived_by_each_resubscription_earns_slack():
             await s.assert_equals_truth()
         finally:
             await s.close()
+
+
+async def test_a_venue_that_keeps_dropping_us_is_backed_off():
+    """Past flaps_per_minute drops in a minute, even connections that worked are retried
+    with a growing backoff, so a venue in trouble is not hammered."""
+    async with BinanceSim([SPOT], seed=9, rate=300, depth_interval_ms=20) as sim:
+        s = Session(sim, SPOT)
+        s.feed.settings = ConnectionSettings(flaps_per_minute=2, healthy_after=0.2)
+        await s.feed.start()
+        try:
+            conn = s.feed.connections()[0]
+            took = []
+            for drop in range(5):
+                await wait_for(lambda: s.synced() and conn.health.state == "connected", 30, "sync")
+                await asyncio.sleep(0.3)
+                start = time.monotonic()
+                sim.drop_connections()
+                await wait_for(lambda d=drop: conn.health.reconnects > d, 5, "the drop")
+                await wait_for(lambda: conn.health.state == "connected", 30, "the reconnect")
+                took.append(time.monotonic() - start)
+            assert max(took[:2]) < 1.0, took  # within the limit: at once
+            # past it: backing off (full jitter from base 0.5 s, doubling, never under 0.25 s)
+            assert min(took[2:]) > 0.25 and sum(took[2:]) > 0.8, took
+        finally:
+            await s.close()

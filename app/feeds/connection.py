@@ -33,7 +33,10 @@ class ConnectionSettings:
     # A connection that lived this long and carried data "worked": its drop is retried
     # at once (jittered, sub-second); shorter-lived ones count as failed connects.
     healthy_after: float = 1.0
-    flaps_per_minute: int = 6  # more drops than this in a minute back off like failures
+    # More drops than this in a minute (one every 5 s, sustained) is a venue in trouble:
+    # from then on each drop backs off like a failed connect. Below it, a drop of a
+    # working connection is retried at once (the venue's ConnectGate still paces it).
+    flaps_per_minute: int = 12
     # Book recovery. REST snapshot retries back off from resync_base to resync_cap (kept
     # small so a venue that answers again gets its books back within seconds) and use at
     # most resync_budget_share of the REST weight budget.

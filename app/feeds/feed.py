@@ -113,6 +113,9 @@ class VenueFeed:
             if task is not None:
                 task.cancel()
         self.core.reset_books(owned)
+        with self.hub.lock:
+            for inst_id in owned:  # connected again: "reconnecting" no longer says why
+                self.hub.note_sync(inst_id, None)
         for inst_id in owned:
             self._resubscribed.pop(inst_id, None)
             self._silenced.pop(inst_id, None)
@@ -125,6 +128,8 @@ class VenueFeed:
             for inst_id, owner in self._book_owner.items():
                 if owner is conn:
                     self.core.mark_unsynced(inst_id)
+                    if not self._stopping:
+                        self.hub.note_sync(inst_id, "resync: connection lost, reconnecting")
 
     def _resubscribe(self, inst_ids: list[str]) -> None:
         """Venues that rebuild books from a fresh subscription (OKX, Bybit, Coinbase):
