@@ -382,6 +382,8 @@ class VenueFeed:
         while not self._stopping:
             await asyncio.sleep(tick)
             now = self.clock()
+            if len(self._tasks) > 64:  # resubscribes and closes are one-shot tasks: drop the done
+                self._tasks = [t for t in self._tasks if not t.done()]
             silent: set[WsConnection] = set()
             for inst_id, conn in list(self._book_owner.items()):
                 if not conn.is_open or conn.connected_at is None:
