@@ -304,7 +304,7 @@ async def test_a_slow_channel_revived_by_each_resubscription_earns_slack():
             for _ in range(3):  # the first is a silence, each repeat doubles the room
                 sim.silence_books()
                 lost, _ = _record(s.hub)
-                await wait_for(lambda: lost, 5, "the silence to be noticed")
+                await wait_for(lambda: lost, 20, "the silence to be noticed")
                 await wait_for(s.synced, 5, "the revived book")
             assert s.feed._silence_limit(s.inst.id) >= 3 * base
             assert s.feed.connections()[0].health.reconnects == 0
