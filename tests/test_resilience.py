@@ -185,7 +185,7 @@ async def test_silent_book_channel_with_live_heartbeats_is_resubscribed(venue):
         # on loopback the resubscribed snapshot comes back in milliseconds: watch the record
         await wait_for(lambda: lost, 3, "the silent book to be hidden")
         noticed = lost[0] - silenced_at
-        assert noticed < 2.0, noticed  # a 20 ms stream silent for well under 2 s is dead
+        assert noticed < 3.0, noticed  # a 20 ms stream is declared dead well before 3 s
         assert any("no book updates" in n for n in notes), notes
         assert conn.health.messages > frames  # the connection itself was alive all along
         await wait_for(s.synced, 5, "the resubscribed book")
@@ -250,8 +250,7 @@ async def test_flapping_connection_recovers_within_5s_every_time():
                 await wait_for(lambda: s.synced() and conn.health.state == "connected", 6,
                                "the recovery")
                 recoveries.append(time.monotonic() - start)
-            assert max(recoveries) < 5.0, recoveries
-            assert max(recoveries) < 2.0, recoveries  # in practice well under a second or so
+            assert max(recoveries) < 5.0, recoveries  # typically a few hundred ms each
             await s.assert_equals_truth()
         finally:
             await s.close()
