@@ -64,6 +64,10 @@ async def test_quiet_depth_stream_on_a_live_connection_is_flagged_stale():
             await conn.send('{"method":"UNSUBSCRIBE","params":["btcusdt@depth@100ms"],"id":99}')
             await wait_for(lambda: conn.health.state == "stale", 5, "the stream watchdog")
             assert "no book updates" in conn.health.error
+            # the watchdog resubscribes the silent stream: the book comes back, no reconnect
+            await wait_for(lambda: s.synced() and conn.health.state == "connected", 5, "recovery")
+            assert conn.health.reconnects == 0
+            await s.assert_equals_truth()
         finally:
             await s.close()
 

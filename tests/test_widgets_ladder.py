@@ -168,3 +168,23 @@ async def test_depth_bars_use_the_theme_bid_and_ask_bar_colours() -> None:
         await pilot.pause()
         assert right_edge_background(spread + 1) == expected("bid-bar")
         assert expected("bid-bar") == "#cdeedd"
+
+
+async def test_a_narrow_unsynced_ladder_wraps_the_reason() -> None:
+    import dataclasses
+
+    ladder = OrderBookLadder()
+    app = WidgetApp(Container(ladder))
+    app.CSS = "Container { width: 26; height: 20; } OrderBookLadder { width: 26; height: 20; }"
+    async with app.run_test(size=(60, 30)) as pilot:
+        view = dataclasses.replace(btc_view(seq=2, synced=False),
+                                   sync_reason="resync: REST 503, next try in 8 s")
+        ladder.update_view(view)
+        await pilot.pause()
+        text = widget_text(ladder)
+        assert UNSYNCED_TEXT[:20] in text
+        # the reason wraps over lines, every word shown
+        assert "resync: REST 503, next" in text and "try in 8 s" in text
+        assert "30,000.50" not in text
+        # the countdown moves on: the same seq with a new reason is redrawn
+        assert ladder.update_view(dataclasses.replace(view, sync_reason="resync: REST 503, next try in 7 s"))

@@ -8,6 +8,7 @@ three strips; the other rows are cache hits, and only changed lines are repainte
 
 from __future__ import annotations
 
+import textwrap
 from typing import NamedTuple
 
 from rich.segment import Segment
@@ -110,7 +111,8 @@ class OrderBookLadder(Widget):
         Returns True when something changed; a view with the same instrument, seq,
         sync state and grouping is ignored.
         """
-        key = None if view is None else (view.instrument.id, view.seq, view.synced, group)
+        key = None if view is None else (view.instrument.id, view.seq, view.synced, group,
+                                         view.sync_reason)
         if key == self._key:
             return False
         self._key = key
@@ -186,7 +188,10 @@ class OrderBookLadder(Widget):
             else:
                 lines.append(("unsynced", UNSYNCED_TEXT))
                 if per_side:
-                    lines.append(("note", "levels hidden until the book is rebuilt"))
+                    # why, and when the next try is: a rebuild that takes long says so
+                    note = view.sync_reason or "levels hidden until the book is rebuilt"
+                    wrapped = textwrap.wrap(note, max(8, width - 2)) or [note]
+                    lines.extend(("note", text) for text in wrapped[:max(1, per_side)])
             return columns, _pad(lines, height, blank)
 
         asks = view.asks[:per_side]

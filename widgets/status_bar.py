@@ -81,6 +81,8 @@ class FeedStatusBar(Widget):
             view.instrument.id in h.unsynced for h in healths))
         if unsynced:
             right.append((UNSYNCED_MARK, "unsynced"))
+            if view is not None and view.sync_reason:  # why, and when the next try is
+                right.append((f" {view.sync_reason}", "label"))
             right.append(("  ", "label"))
         right.append((time.strftime("%H:%M:%S UTC", time.gmtime(self._clock())), "clock"))
         parts = (tuple(full), tuple(compact), tuple(right))

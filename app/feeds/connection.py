@@ -7,6 +7,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,28 @@ class ConnectionSettings:
     max_size: int = 16 * 1024 * 1024  # Coinbase level2 snapshots run to several MB
     ping_interval: float | None = 20.0
     control_msgs_per_sec: float = 4.0  # Binance allows 5 inbound msgs/s, pongs included
+    # A connection that lived this long and carried data "worked": its drop is retried
+    # at once (jittered, sub-second); shorter-lived ones count as failed connects.
+    healthy_after: float = 1.0
+    # More drops than this in a minute (one every 5 s, sustained) is a venue in trouble:
+    # from then on each drop backs off like a failed connect. Below it, a drop of a
+    # working connection is retried at once (the venue's ConnectGate still paces it).
+    flaps_per_minute: int = 12
+    # Book recovery. REST snapshot retries back off from resync_base to resync_cap (kept
+    # small so a venue that answers again gets its books back within seconds) and use at
+    # most resync_budget_share of the REST weight budget.
+    resync_base: float = 0.5
+    resync_cap: float = 4.0
+    resync_budget_share: float = 0.75
+    # A book rebuilt by resubscribing that is still unsynced after this long: resubscribe
+    # again (doubling, up to 8x).
+    resubscribe_timeout: float = 5.0
+    # Book channel watchdog: silent for book_silence_factor x its usual gap (never less
+    # than book_silence_min, never more than the feed's stream_stale_after) is dead:
+    # resubscribe it, and reconnect if it stays silent as long again.
+    book_silence_min: float = 3.0
+    book_silence_factor: float = 8.0
+    watchdog_tick: float = 0.25
 
 
 class ConnectGate:
@@ -59,8 +82,16 @@ class ConnectGate:
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2**attempt)], never below base/2 so a
     flapping venue is not hammered."""
-    ceiling = min(cap, base * (2 ** attempt))
+    ceiling = min(cap, base * (2 ** min(attempt, 60)))
     return max(base / 2, rng.uniform(0, ceiling))
+
+
+def retry_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Equal jitter: in [c/2, c] for c = min(cap, base * 2**attempt). The floor keeps a
+    failing endpoint from being asked in bursts; the cap bounds how long a recovered
+    one waits for the next try."""
+    ceiling = min(cap, base * (2 ** min(attempt, 60)))
+    return rng.uniform(ceiling / 2, ceiling)
 
 
 class WsConnection:
@@ -85,6 +116,7 @@ class WsConnection:
         self._ws: ClientConnection | None = None
         self._stopping = False
         self._send_times: list[float] = []
+        self._drops: deque[float] = deque()  # when recent connections dropped
         self.connected_at: float | None = None
 
     @property
@@ -139,6 +171,7 @@ class WsConnection:
                 continue
             self._ws = ws
             self.connected_at = self.health.clock()
+            messages_before = health.messages
             health.state = "connected"
             health.error = None
             log.info("%s: connected to %s", self.name, self.url)
@@ -162,14 +195,26 @@ class WsConnection:
                     self._on_close(self)
             if self._stopping:
                 break
-            # A connection that lived a while resets the backoff: this is a fresh failure.
+            # Only consecutive failures grow the backoff. A connection that worked (lived
+            # a while and carried data) is retried at once, jittered so a venue's clients
+            # do not all come back in the same millisecond; one that died at once (a
+            # venue accepting and dropping) counts as a failed connect and backs off.
             lived = self.health.clock() - (self.connected_at or 0.0)
-            attempt = 0 if lived > 10.0 else attempt + 1
+            worked = lived >= self.settings.healthy_after and self.health.messages > messages_before
+            now = self.health.clock()
+            drops = self._drops
+            drops.append(now)
+            while drops and now - drops[0] > 60.0:
+                drops.popleft()
+            if len(drops) > self.settings.flaps_per_minute:
+                worked = False  # it keeps dropping us: a venue in trouble, back off
+            attempt = 0 if worked else attempt + 1
             health.reconnects += 1
             health.state = "reconnecting"
-            await asyncio.sleep(backoff_delay(attempt, self.settings.backoff_base,
-                                              self.settings.backoff_cap, self._rng) if attempt else
-                                self._rng.uniform(0.05, self.settings.backoff_base))
+            await asyncio.sleep(self._rng.uniform(0.02, min(0.25, self.settings.backoff_base))
+                                if worked else
+                                backoff_delay(attempt, self.settings.backoff_base,
+                                              self.settings.backoff_cap, self._rng))
         health.state = "stopped"
 
     async def _pump(self, ws: ClientConnection) -> None:

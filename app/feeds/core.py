@@ -190,6 +190,13 @@ class FeedCore:
                 health.resyncs += 1
         self._synced_once.add(inst_id)
 
+    def book_stale(self, inst_id: str) -> None:
+        """Its channel went silent: the levels are old, hide them and start over (the
+        caller resubscribes). Not a gap: nothing says a message was lost. Lock held."""
+        self.syncs[inst_id].reset()
+        self.snapshot_pending.discard(inst_id)
+        self.mark_unsynced(inst_id)
+
     def reset_books(self, inst_ids: list[str]) -> None:
         """A (re)connect: these books start from scratch. Not a gap."""
         with self.hub.lock:

@@ -6,17 +6,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 import time
 from collections.abc import Callable
 
 from app.feeds.capture import CaptureWriter
-from app.feeds.connection import ConnectGate, ConnectionSettings, WsConnection
+from app.feeds.connection import ConnectGate, ConnectionSettings, WsConnection, retry_delay
 from app.feeds.core import FeedCore, FeedStats
 from app.feeds.health import FeedHealth
 from app.feeds.hub import MarketHub
 from app.feeds.rest import RestClient, RestError
 from app.market.instruments import Instrument
-from app.venues.base import STALE_SNAPSHOT, ConnectionPlan, Venue
+from app.venues.base import GAP, STALE_SNAPSHOT, ConnectionPlan, Venue
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,17 @@ class VenueFeed:
         self._tasks: list[asyncio.Task] = []
         self._conns: list[tuple[WsConnection, ConnectionPlan]] = []
         self._book_owner: dict[str, WsConnection] = {}  # instrument id -> conn carrying its book
+        self._rng = random.Random()
+        self._rest_back = asyncio.Event()  # set (and replaced) when a snapshot request succeeds
+        # book watchdog state, all touched by timers only (the hot path stores one timestamp)
+        self._seen: dict[str, float] = {}  # last book message time the watchdog has seen
+        self._usual_gap: dict[str, float] = {}  # decaying peak of the gaps between them
+        self._silenced: dict[str, float] = {}  # inst id -> when its silent channel was resubscribed
+        # inst id -> (when its channel last went silent, slack): a channel that a
+        # resubscription revives but that keeps falling silent is slow, not dead; each
+        # repeat within a minute doubles the silence it is allowed (up to 8x)
+        self._slack: dict[str, tuple[float, int]] = {}
+        self._resubscribed: dict[str, tuple[float, int]] = {}  # inst id -> (when, how many times)
         self._stopping = False
         self._started = False
 
@@ -101,6 +113,13 @@ class VenueFeed:
             if task is not None:
                 task.cancel()
         self.core.reset_books(owned)
+        with self.hub.lock:
+            for inst_id in owned:  # connected again: "reconnecting" no longer says why
+                self.hub.note_sync(inst_id, None)
+        for inst_id in owned:
+            self._resubscribed.pop(inst_id, None)
+            self._silenced.pop(inst_id, None)
+            self._slack.pop(inst_id, None)
         for msg in self.venue.subscribe_messages(plan.streams):
             await conn.send(msg)
 
@@ -109,12 +128,17 @@ class VenueFeed:
             for inst_id, owner in self._book_owner.items():
                 if owner is conn:
                     self.core.mark_unsynced(inst_id)
+                    if not self._stopping:
+                        self.hub.note_sync(inst_id, "resync: connection lost, reconnecting")
 
     def _resubscribe(self, inst_ids: list[str]) -> None:
         """Venues that rebuild books from a fresh subscription (OKX, Bybit, Coinbase):
         one unsubscribe and one subscribe batch per connection."""
         by_conn: dict[WsConnection, list[str]] = {}
+        now = self.clock()
         for inst_id in inst_ids:
+            _, times = self._resubscribed.get(inst_id, (now, 0))
+            self._resubscribed[inst_id] = (now, times + 1)
             conn = self._book_owner.get(inst_id)
             inst = self._instruments.get(inst_id)
             if conn is not None and inst is not None and conn.is_open:
@@ -258,44 +282,188 @@ class VenueFeed:
             return
 
     def _request_snapshot(self, inst_id: str) -> None:
+        running = self._snapshot_tasks.get(inst_id)
+        if running is not None and not running.done():
+            return  # its loop fetches a snapshot that meets the current buffer
         task = asyncio.get_running_loop().create_task(self._fetch_snapshot(inst_id))
         self._snapshot_tasks[inst_id] = task
         task.add_done_callback(lambda t, i=inst_id: self._snapshot_tasks.pop(i, None)
                                if self._snapshot_tasks.get(i) is t else None)
 
     async def _fetch_snapshot(self, inst_id: str) -> None:
+        """Fetch REST snapshots until the book is synced or its connection ends (a new
+        connection starts its own). Failures back off (equal jitter, capped small so a
+        venue that answers again gets its book back within seconds), honour the venue's
+        Retry-After and use only a share of the REST weight budget."""
         inst = self._instruments[inst_id]
         owner = self._book_owner.get(inst_id)
-        for attempt in range(10):
-            try:
-                text = await self.rest.get_text(self.venue.snapshot_path(inst),
-                                                weight=self.venue.snapshot_weight())
-            except RestError as exc:
-                log.warning("%s: snapshot failed: %s", inst_id, exc)
-                if owner is not None:
-                    owner.health.error = f"{inst.symbol} book snapshot failed: {exc}"
-                await asyncio.sleep(min(10.0, 0.5 * 2 ** attempt))
-                continue
-            if self.core.on_snapshot_text(inst_id, text) != STALE_SNAPSHOT:
-                return
-            # the snapshot predates the first buffered diff: ask again, a little later
-            await asyncio.sleep(0.2 * (attempt + 1))
+        sync = self.core.syncs[inst_id]
+        settings = self.settings
+        weight = self.venue.snapshot_weight()
+        failures = stale = 0
+        try:
+            while not self._stopping and owner is not None and owner.is_open and not sync.synced:
+                if sync.first_buffered is None:
+                    await asyncio.sleep(0.05)  # a gap emptied the buffer: wait for the next diff
+                    continue
+                # retries of a failing endpoint get only a share of the weight budget
+                wait = self.rest.budget.wait_for_share(weight, settings.resync_budget_share) \
+                    if failures else 0.0
+                if wait > 0:
+                    self._note(inst_id, "resync: waiting for REST weight budget", wait)
+                    await asyncio.sleep(wait)
+                    continue
+                try:
+                    text = await self.rest.get_text(self.venue.snapshot_path(inst), weight=weight,
+                                                    retries=0)
+                except RestError as exc:
+                    failures += 1
+                    delay = max(exc.retry_after or 0.0,
+                                retry_delay(failures - 1, settings.resync_base, settings.resync_cap,
+                                            self._rng))
+                    what = f"REST {exc.status}" if exc.status is not None else str(exc)
+                    log.warning("%s: snapshot failed (%s); next try in %.1fs", inst_id, exc, delay)
+                    self._note(inst_id, f"resync: {what}", delay)
+                    if owner is not None:
+                        owner.health.error = f"{inst.symbol} book snapshot failed: {exc}"
+                    await self._until_rest_answers(delay)
+                    continue
+                # the venue answers again: every book waiting out its backoff tries now
+                self._rest_back.set()
+                self._rest_back = asyncio.Event()
+                result = self.core.on_snapshot_text(inst_id, text)
+                if result not in (STALE_SNAPSHOT, GAP):
+                    if owner is not None and owner.health.error is not None \
+                            and owner.health.error.startswith(f"{inst.symbol} book snapshot failed"):
+                        owner.health.error = None
+                    return
+                # the snapshot predates the first buffered diff (or missed the buffer):
+                # ask again, a little later
+                stale += 1
+                self._note(inst_id, "resync: snapshot older than the stream", None)
+                await asyncio.sleep(min(settings.resync_cap, 0.2 * stale))
+        finally:
+            if not sync.synced:
+                with self.hub.lock:
+                    self.core.snapshot_pending.discard(inst_id)
+
+    async def _until_rest_answers(self, delay: float) -> None:
+        """Sleep ``delay``, or less if another book's snapshot request succeeds: while the
+        endpoint is down the books' tries share the budget, and once it is up, none of
+        them waits out a long backoff."""
+        try:
+            await asyncio.wait_for(self._rest_back.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
+
+    def _note(self, inst_id: str, note: str | None, wait: float | None) -> None:
+        with self.hub.lock:
+            self.hub.note_sync(inst_id, note, None if wait is None else self.clock() + wait)
 
     # -- watchdog ------------------------------------------------------------------
 
+    def _silence_limit(self, inst_id: str, with_slack: bool = True) -> float:
+        """How long this book channel may be quiet: a multiple of its usual gap, within
+        [book_silence_min, stream_stale_after], times the slack it earned by being slow."""
+        s = self.settings
+        slack = self._slack.get(inst_id, (0.0, 1))[1] if with_slack else 1
+        usual = self._usual_gap.get(inst_id)
+        if usual is None:
+            return self.stream_stale_after * slack
+        return min(self.stream_stale_after, max(s.book_silence_min, s.book_silence_factor * usual)) * slack
+
     async def _stream_watchdog(self) -> None:
-        """A book stream silent while its connection lives is a stale book: say so."""
-        last_book = self.core.last_book_message
+        """Every book is either synced and streaming or being worked on. A book channel
+        silent (for its own rate) while its connection lives is resubscribed, and its
+        connection reconnected if that does not bring it back; an unsynced book whose
+        recovery stalled is asked for again."""
+        tick = self.settings.watchdog_tick
+        marked: set[WsConnection] = set()
         while not self._stopping:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(tick)
             now = self.clock()
-            for inst_id, conn in self._book_owner.items():
+            if len(self._tasks) > 64:  # resubscribes and closes are one-shot tasks: drop the done
+                self._tasks = [t for t in self._tasks if not t.done()]
+            silent: set[WsConnection] = set()
+            for inst_id, conn in list(self._book_owner.items()):
                 if not conn.is_open or conn.connected_at is None:
                     continue
-                last = max(last_book.get(inst_id, conn.connected_at), conn.connected_at)
-                if now - last > self.stream_stale_after and conn.health.state == "connected":
+                if self._watch_book(inst_id, conn, now):
+                    silent.add(conn)
+                self._supervise(inst_id, conn, now)
+            for conn in silent - marked:
+                if conn.health.state == "connected":
                     conn.health.state = "stale"
-                    conn.health.error = f"no book updates for {now - last:.0f}s"
-                elif now - last <= self.stream_stale_after and conn.health.state == "stale":
+                    marked.add(conn)
+            for conn in marked - silent:  # only what this watchdog marked stale
+                marked.discard(conn)
+                if conn.is_open and conn.health.state == "stale":
                     conn.health.state = "connected"
                     conn.health.error = None
+
+    def _watch_book(self, inst_id: str, conn: WsConnection, now: float) -> bool:
+        """Learn the channel's usual gap, act on a silence; True while it is silent."""
+        last = max(self.core.last_book_message.get(inst_id, conn.connected_at), conn.connected_at)
+        seen = self._seen.get(inst_id)
+        if seen is None or last < seen:
+            self._seen[inst_id] = last
+        elif last > seen:
+            self._seen[inst_id] = last
+            if self._silenced.pop(inst_id, None) is not None:
+                log.info("%s: book channel is streaming again", inst_id)
+            elif seen > conn.connected_at:  # a silence we acted on, or a reconnect, teaches nothing
+                gap = last - seen
+                usual = self._usual_gap.get(inst_id, gap)
+                # a decaying peak: a long gap counts at once, the memory of it fades slowly
+                self._usual_gap[inst_id] = max(gap, usual * 0.98)
+        resubscribed_at = self._silenced.get(inst_id)
+        # a fresh subscription must answer within the plain limit; slack is for the stream
+        limit = self._silence_limit(inst_id, with_slack=resubscribed_at is None)
+        since = last if resubscribed_at is None else max(last, resubscribed_at)
+        if now - since <= limit:
+            return resubscribed_at is not None and last < resubscribed_at
+        inst = self._instruments.get(inst_id)
+        name = inst.symbol if inst is not None else inst_id
+        if resubscribed_at is None:
+            previous, slack = self._slack.get(inst_id, (-1e9, 1))
+            self._slack[inst_id] = (now, min(8, slack * 2) if now - previous < 60.0 else 1)
+            log.warning("%s: no book updates for %.1fs; resubscribing", inst_id, now - last)
+            conn.health.error = f"{name}: no book updates for {now - last:.0f}s; resubscribing"
+            self._silenced[inst_id] = now
+            with self.hub.lock:
+                self.core.book_stale(inst_id)
+                self.hub.note_sync(inst_id, f"stale: no book updates for {now - last:.0f} s, resubscribing")
+            self._resubscribe([inst_id])
+            return True
+        # resubscribing brought nothing back: the connection is the problem
+        log.warning("%s: book channel still silent after resubscribing; reconnecting", inst_id)
+        conn.health.error = f"{name}: book still silent after resubscribing; reconnecting"
+        with self.hub.lock:
+            self.core.book_stale(inst_id)
+            self.hub.note_sync(inst_id, "stale: book channel dead, reconnecting")
+        self._silenced.pop(inst_id, None)
+        self._tasks.append(asyncio.get_running_loop().create_task(conn.close()))
+        return True
+
+    def _supervise(self, inst_id: str, conn: WsConnection, now: float) -> None:
+        """An unsynced book must have its recovery under way: restart one that stalled."""
+        sync = self.core.syncs.get(inst_id)
+        if sync is not None and sync.synced:
+            self._resubscribed.pop(inst_id, None)  # the next loss starts a fresh schedule
+            return
+        if sync is None or inst_id in self._silenced:
+            return
+        if self.venue.recovery == "snapshot":
+            running = self._snapshot_tasks.get(inst_id)
+            if (running is None or running.done()) and sync.first_buffered is not None:
+                with self.hub.lock:
+                    self.core.snapshot_pending.add(inst_id)
+                self._request_snapshot(inst_id)
+            return
+        when, times = self._resubscribed.get(inst_id, (conn.connected_at or now, 0))
+        timeout = self.settings.resubscribe_timeout * min(8, 2 ** max(0, times - 1))
+        if now - max(when, conn.connected_at or when) > timeout:
+            log.warning("%s: book not rebuilt %.0fs after subscribing; resubscribing", inst_id, timeout)
+            with self.hub.lock:
+                self.hub.note_sync(inst_id, "resync: no snapshot from the venue, resubscribing")
+            self._resubscribe([inst_id])

@@ -25,7 +25,7 @@ MAX_KLINES = 1000
 
 class InstrumentState:
     __slots__ = ("instrument", "book", "synced", "ticker", "trades", "klines", "_kline_cache",
-                 "funding", "seq", "health", "trade_built")
+                 "funding", "seq", "health", "trade_built", "sync_note", "retry_at")
 
     def __init__(self, instrument: Instrument, health: FeedHealth | None = None) -> None:
         self.instrument = instrument
@@ -39,6 +39,21 @@ class InstrumentState:
         self.seq = 0
         self.health = health
         self.trade_built: set[str] = set()  # intervals whose live kline comes from trades
+        # why the book is not synced, in plain words ("resync: REST 503"), and when the
+        # feed tries again (the health clock's seconds): the ladder and status bar say so
+        self.sync_note: str | None = None
+        self.retry_at: float | None = None
+
+    def sync_reason(self) -> str | None:
+        """The note with a countdown to the next try, while the book is unsynced."""
+        if self.synced or self.sync_note is None:
+            return None
+        if self.retry_at is None or self.health is None:
+            return self.sync_note
+        wait = self.retry_at - self.health.clock()
+        if wait < 0.5:
+            return f"{self.sync_note}, trying again"
+        return f"{self.sync_note}, next try in {wait:.0f} s"
 
     def put_kline(self, k: Kline) -> None:
         series = self.klines.setdefault(k.interval, {})
@@ -136,6 +151,15 @@ class MarketHub:
         if st is not None:
             st.synced = synced
             st.seq += 1
+            if synced:
+                st.sync_note = st.retry_at = None
+
+    def note_sync(self, instrument_id: str, note: str | None, retry_at: float | None = None) -> None:
+        """Say why a book is not synced yet (None clears it)."""
+        st = self._states.get(instrument_id)
+        if st is not None and (st.sync_note, st.retry_at) != (note, retry_at):
+            st.sync_note, st.retry_at = note, retry_at
+            st.seq += 1
 
     # -- reader side (take the lock) -----------------------------------------------
 
@@ -165,7 +189,8 @@ class MarketHub:
                 best_ask=best_ask[0] if best_ask else None,
                 ticker=st.ticker, trades=recent, klines=st.kline_series(interval),
                 interval=interval, funding=st.funding,
-                health=st.health.view() if st.health is not None else None)
+                health=st.health.view() if st.health is not None else None,
+                sync_reason=st.sync_reason())
 
     def overview(self) -> list[Summary]:
         """A summary of every instrument (cross-venue view); cheap: best levels only."""

@@ -19,9 +19,11 @@ log = logging.getLogger(__name__)
 class RestError(Exception):
     """A REST call failed; the message is fit to show a user."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after  # seconds the venue asked us to wait, if it said
 
 
 class WeightBudget:
@@ -31,6 +33,22 @@ class WeightBudget:
         self.per_minute = per_minute
         self._spent: list[tuple[float, int]] = []
         self.blocked_until = 0.0
+
+    def wait_for_share(self, weight: int, share: float) -> float:
+        """Seconds until spending ``weight`` keeps this minute's spend within ``share`` of
+        the budget: retries of a failing endpoint use only part of it, so they never
+        starve the requests that work."""
+        now = time.monotonic()
+        spent = [(t, w) for t, w in self._spent if now - t < 60.0]
+        limit = self.per_minute * share
+        used = sum(w for _, w in spent)
+        wait = max(0.0, self.blocked_until - now)
+        for t, w in spent:  # oldest first: each expiry frees its weight
+            if used + weight <= limit:
+                break
+            used -= w
+            wait = max(wait, 60.0 - (now - t))
+        return wait
 
     async def take(self, weight: int) -> None:
         while True:
@@ -70,6 +88,8 @@ class RestClient:
         """GET ``path`` (with query); retries network errors and 429/418/5xx with backoff."""
         url = self.base_url + path
         last_error = "no attempt made"
+        status: int | None = None
+        retry_after: float | None = None
         for attempt in range(retries + 1):
             await self.budget.take(weight)
             try:
@@ -80,22 +100,28 @@ class RestClient:
                         if self.on_response is not None:
                             self.on_response(path, text)
                         return text
+                    status = resp.status
                     if resp.status in (418, 429):
                         wait = _retry_after(resp.headers.get("Retry-After"), default=2.0 ** attempt)
+                        retry_after = wait
                         self.budget.blocked_until = time.monotonic() + wait
                         last_error = f"rate limited by the venue (HTTP {resp.status}); waiting {wait:.0f}s"
                         log.warning("%s: %s", url, last_error)
                         continue
                     if resp.status >= 500:
                         last_error = f"{host_of(self.base_url)} answered HTTP {_status_text(resp.status)}"
+                        # a 503 may say when the venue expects to be back
+                        header = resp.headers.get("Retry-After")
+                        retry_after = None if header is None else _retry_after(header, default=0.0)
                     else:
                         raise RestError(f"GET {path} failed: HTTP {resp.status} {text[:200]}", resp.status)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                status = retry_after = None
                 last_error = f"cannot reach {host_of(self.base_url)} ({unreachable_reason(exc)})"
             if attempt < retries:
-                await asyncio.sleep(min(10.0, 0.5 * 2 ** attempt))
+                await asyncio.sleep(max(retry_after or 0.0, min(10.0, 0.5 * 2 ** attempt)))
         raise RestError(last_error if last_error.startswith("cannot reach")
-                        else f"GET {path} failed: {last_error}")
+                        else f"GET {path} failed: {last_error}", status, retry_after)
 
 
 def _status_text(status: int) -> str:

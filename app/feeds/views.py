@@ -29,6 +29,8 @@ class InstrumentView:
     interval: str
     funding: Funding | None
     health: HealthView | None
+    # while not synced: why, and when the next try is ("resync: REST 503, next try in 8 s")
+    sync_reason: str | None = None
 
     @property
     def spread(self) -> float | None:

@@ -14,7 +14,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -252,7 +252,7 @@ class BinanceSim(LocalVenue):
 
     # -- publishing ----------------------------------------------------------------------
 
-    def _send(self, clients: set[_Client], stream: str, payload: bytes) -> None:
+    def _send(self, clients: Collection[_Client], stream: str, payload: bytes) -> None:
         raw = []
         combined = []
         for c in clients:
@@ -282,7 +282,7 @@ class BinanceSim(LocalVenue):
         assert diff is not None
         payload = orjson.dumps(wire.depth_update(f.sim, diff, self.market.now_ms))
         for name, clients in targets:
-            self._send(clients, name, payload)
+            self._send(self._audible(clients), name, payload)
         self._last_sent_u[key] = diff.last_id
 
     def _publish_klines(self, f: _Feed, force: bool) -> None:
@@ -415,6 +415,8 @@ class BinanceSim(LocalVenue):
         target = self._target(client, name)
         if target is not None:
             self._subs.add(target, client)
+            if "@depth" in name:
+                self._book_subscribed(client)
 
     def _unsubscribe(self, client: _Client, name: str) -> None:
         if client.streams.pop(name, 0) is None:
@@ -623,6 +625,20 @@ class SimThread:
 
     def send_malformed(self) -> None:
         self.call(self.sim.send_malformed)
+
+    def fail_rest(self, status: int = 503, seconds: float = 150.0, path: str = "",
+                  retry_after: float | None = None) -> None:
+        self.call(self.sim.fail_rest, status, seconds, path, retry_after)
+
+    def silence_books(self, sticky: bool = False) -> None:
+        self.call(self.sim.silence_books, sticky)
+
+    def unsilence_books(self) -> None:
+        self.call(self.sim.unsilence_books)
+
+    @property
+    def rest_requests(self) -> int:
+        return self.sim.rest_requests
 
     def set_rate(self, events_per_second: float) -> None:
         self.call(self.sim.set_rate, events_per_second)

@@ -298,7 +298,7 @@ class BybitSim(LocalVenue):
             if not db and not da:
                 continue  # nothing changed inside this topic's window
             if st.next_delta(book.update_id):
-                self._broadcast(st.subs, orjson.dumps(wire.book_message(
+                self._broadcast(self._audible(st.subs), orjson.dumps(wire.book_message(
                     s, st.topic, "delta", wire.wire_levels(s, db, True),
                     wire.wire_levels(s, da, False), st.u, st.seq, now)))
         full = f.books["full"]
@@ -308,7 +308,7 @@ class BybitSim(LocalVenue):
         diff = book.take_diff()
         assert diff is not None
         if full.next_delta(book.update_id):
-            self._broadcast(full.subs, orjson.dumps(wire.book_message(
+            self._broadcast(self._audible(full.subs), orjson.dumps(wire.book_message(
                 s, full.topic, "delta", diff.bids, diff.asks, full.u, full.seq, now)))
 
     def _publish_trades(self, f: _Feed, fills: list, now: int) -> None:
@@ -462,8 +462,9 @@ class BybitSim(LocalVenue):
                 st.u += 1
                 st.seq = f.sim.book.update_id
             st.subs.add(client)
+            self._book_subscribed(client)
             if st.depth is not None:  # orderbook.full is delta-only
-                self._send_view(f, st, "snapshot", {client})
+                self._send_view(f, st, "snapshot", self._audible({client}))
         elif parsed.kind == "trade":
             f.trade_subs.add(client)
         elif parsed.kind == "ticker":

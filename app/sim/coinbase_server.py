@@ -206,7 +206,7 @@ class CoinbaseSim(LocalVenue):
         c.last_sent = asyncio.get_running_loop().time()
         self.frames_sent += 1
 
-    def _emit(self, clients: set[_Client] | list[_Client], channel: str,
+    def _emit(self, clients: Collection[_Client], channel: str,
               events: list[dict[str, Any]]) -> None:
         head, tail = wire.frame_parts(channel, self.market.now_ms, orjson.dumps(events))
         for c in list(clients):
@@ -224,13 +224,13 @@ class CoinbaseSim(LocalVenue):
         assert diff is not None
         event = wire.l2_event("update", p.pid, diff.bids, diff.asks,
                               wire.iso(self.market.now_ms), p.zero)
-        self._emit(clients, "l2_data", [event])
+        self._emit(self._audible(clients), "l2_data", [event])
 
     def _l2_snapshot(self, c: _Client, p: _Product) -> None:
         book = p.sim.book
         event = wire.l2_event("snapshot", p.pid, book.levels(True), book.levels(False),
                               "1970-01-01T00:00:00Z", p.zero)
-        self._emit([c], "l2_data", [event])
+        self._emit(self._audible([c]), "l2_data", [event])
 
     def _flush_trades(self, p: _Product) -> None:
         fills, p.pending = p.pending, []
@@ -340,6 +340,7 @@ class CoinbaseSim(LocalVenue):
                 # Changes made so far go to the existing subscribers; the new one starts
                 # from a snapshot that already holds them.
                 self._flush_l2(p)
+                self._book_subscribed(c)
             c.subs.setdefault(channel, {})[pid] = None
             self._subs.add((channel, pid), c)
         self._ack(c)

@@ -386,7 +386,8 @@ class OkxSim(LocalVenue):
             checksum = (checksum ^ 1) or 2  # never 0: a zero checksum is not checked
         bids = [[okx_num(p), inst.size(q)] for p, q in diff.bids]
         asks = [[okx_num(p), inst.size(q)] for p, q in diff.asks]
-        self._broadcast(clients, self._book_frame(inst, "update", bids, asks, prev, seq, checksum))
+        self._broadcast(self._audible(clients),
+                        self._book_frame(inst, "update", bids, asks, prev, seq, checksum))
         inst.last_sent_seq = seq
         inst.last_book_push = asyncio.get_running_loop().time()
 
@@ -394,7 +395,7 @@ class OkxSim(LocalVenue):
         frame = self._book_frame(inst, "snapshot", inst.levels(True, BOOK_DEPTH),
                                  inst.levels(False, BOOK_DEPTH), -1, inst.seq,
                                  self._book_checksum(inst))
-        self._broadcast([client], frame)
+        self._broadcast(self._audible([client]), frame)
         self.snapshots_sent += 1
         if inst.last_sent_seq is None:
             inst.last_sent_seq = inst.seq
@@ -405,7 +406,8 @@ class OkxSim(LocalVenue):
         if not clients or inst.sim.book.has_pending():
             return False
         seq = inst.seq
-        self._broadcast(clients, self._book_frame(inst, "update", [], [], seq, seq, self._book_checksum(inst)))
+        self._broadcast(self._audible(clients),
+                        self._book_frame(inst, "update", [], [], seq, seq, self._book_checksum(inst)))
         inst.last_sent_seq = seq
         inst.last_book_push = asyncio.get_running_loop().time()
         self.keepalives_sent += 1
@@ -572,6 +574,7 @@ class OkxSim(LocalVenue):
             if channel == "books":
                 # flush first, so the snapshot's seqId is exactly the state it shows
                 self._flush_book(inst)
+                self._book_subscribed(client)
             new = (channel, inst_id) not in client.args
             client.args.add((channel, inst_id))
             self._subs.add((channel, inst_id), client)

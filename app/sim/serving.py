@@ -120,6 +120,11 @@ class LocalVenue:
         self._clients: set[Any] = set()
         self.frames_sent = 0
         self.rest_requests = 0
+        self.rest_refused = 0  # answered by the ``fail_rest`` knob
+        # fault knobs: a REST outage (status, until loop time, path prefix, Retry-After) and
+        # connections whose book frames are withheld (value: sticky, see silence_books)
+        self._rest_fault: tuple[int, float, str, float | None] | None = None
+        self._muted: dict[Any, bool] = {}
 
     @classmethod
     def frozen(cls, symbols: list | None = None, *, seed: int = 1, now_ms: int = FROZEN_NOW_MS,
@@ -276,6 +281,41 @@ class LocalVenue:
         for c in list(self._clients):
             c.ws.transport.abort()
 
+    def fail_rest(self, status: int = 503, seconds: float = 150.0, path: str = "",
+                  retry_after: float | None = None) -> None:
+        """Answer every REST request whose path starts with ``path`` with HTTP ``status``
+        for ``seconds`` (0 ends an outage at once), with a Retry-After header if given."""
+        until = asyncio.get_running_loop().time() + seconds
+        self._rest_fault = (status, until, path, retry_after) if seconds > 0 else None
+
+    def silence_books(self, sticky: bool = False) -> None:
+        """Stop sending book frames to every connection open now, while everything else
+        (trades, tickers, heartbeats, pongs) goes on: a dead channel on a live socket. A
+        fresh book subscription on that connection cures it, unless ``sticky``: then only a
+        new connection does."""
+        for client in self._clients:
+            self._muted[client] = sticky
+
+    def unsilence_books(self) -> None:
+        self._muted.clear()
+
+    @property
+    def silenced(self) -> int:
+        """Connections whose book frames are withheld."""
+        return len(self._muted)
+
+    def _audible(self, clients: Collection[C]) -> Collection[C]:
+        """``clients`` less those whose book frames are withheld."""
+        muted = self._muted
+        if not muted:
+            return clients
+        return [c for c in clients if c not in muted]
+
+    def _book_subscribed(self, client: Any) -> None:
+        """A client (re)subscribed a book: a non-sticky silence ends for it."""
+        if self._muted.get(client) is False:
+            del self._muted[client]
+
     def send_malformed(self) -> None:
         """Send one truncated JSON text frame to every connection."""
         self._broadcast(self._clients, self._malformed_frame)
@@ -309,6 +349,7 @@ class LocalVenue:
             pass
         finally:
             self._clients.discard(client)
+            self._muted.pop(client, None)
             self._forget(client)
 
     # -- REST ----------------------------------------------------------------------------
@@ -318,6 +359,17 @@ class LocalVenue:
         response is computed atomically between model events (snapshots stay exact)."""
         async def respond(request: web.Request) -> web.Response:
             self.rest_requests += 1
+            fault = self._rest_fault
+            if fault is not None:
+                status, until, prefix, retry_after = fault
+                if asyncio.get_running_loop().time() >= until:
+                    self._rest_fault = None
+                elif request.path.startswith(prefix):
+                    self.rest_refused += 1
+                    headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+                    return web.Response(body=orjson.dumps({"error": HTTPStatus(status).phrase}),
+                                        status=status, headers=headers,
+                                        content_type="application/json")
             try:
                 body, status = orjson.dumps(answer(request)), 200
             except RestError as e:

@@ -26,7 +26,8 @@ PERP_SNAPSHOT_LIMIT = 1000
 MAX_STREAMS_PER_CONNECTION = {"spot": 1000, "perp": 200}
 # Params per SUBSCRIBE message: a few large messages respect the 5 msgs/s inbound limit.
 STREAMS_PER_SUBSCRIBE = 100
-# A diff buffer this long means the snapshot is not coming; start over rather than grow.
+# A diff buffer this long means the snapshot is not coming: count a gap and start over
+# rather than grow.
 MAX_BUFFERED_DIFFS = 20_000
 
 
@@ -211,7 +212,9 @@ class BinanceBookSync:
             self.last_id = last
             return APPLIED
         if len(self._buffer) >= MAX_BUFFERED_DIFFS:
-            self._buffer.clear()
+            # the snapshot is not coming: the diffs so far are lost to the book (a gap);
+            # a snapshot must now meet this diff, which opens the buffer again
+            return self._gap(diff)
         self._buffer.append(diff)
         return BUFFERED
 

@@ -337,7 +337,9 @@ class BybitFullBookSync:
             prev = buf[-1].data.u
             if u == prev:
                 return IGNORED
-            if u != prev + 1 or len(buf) >= MAX_BUFFERED_DIFFS:
+            if len(buf) >= MAX_BUFFERED_DIFFS:
+                return self._gap(msg)  # the snapshot is not coming: a gap, start over
+            if u != prev + 1:
                 # a hole (or a restart) inside the buffer: only what follows can meet a snapshot
                 buf.clear()
         buf.append(msg)
