@@ -189,8 +189,10 @@ class OrderBookLadder(Widget):
                     lines.append(("note", "levels hidden until the book is rebuilt"))
             return columns, _pad(lines, height, blank)
 
+        # an odd row left over goes to the bids: no empty row while levels exist
+        bid_rows = max(0, min(self.DEPTH, height - header - 1 - per_side))
         asks = view.asks[:per_side]
-        bids = view.bids[:per_side]
+        bids = view.bids[:bid_rows]
         instrument = view.instrument
         price_decimals = decimals_for(self._group if self._group > 0 else instrument.tick_size)
         size_decimals = min(8, decimals_for(instrument.lot_size))
@@ -211,7 +213,7 @@ class OrderBookLadder(Widget):
         lines += [level("ask", row, text) for row, text in reversed(list(zip(asks, ask_text)))]
         lines.append(self._spread_spec(view))
         lines += [level("bid", row, text) for row, text in zip(bids, bid_text)]
-        lines += [blank] * (per_side - len(bids))
+        lines += [blank] * (bid_rows - len(bids))
         if not asks and not bids and per_side:
             lines[header + per_side + 1] = ("note", WAITING_TEXT)
         return columns, _pad(lines, height, blank)

@@ -104,8 +104,10 @@ class CrossVenueScreen(Screen[None]):
         self.action_open()
 
     def action_open(self) -> None:
-        picked = self.query_one(CrossVenueTable).selected()
+        table = self.query_one(CrossVenueTable)
+        picked = table.selected()
         if picked is None:
+            self.notify(table.why_not_selectable(), title="Nothing to open", severity="warning")
             return
         row, venue = picked
         inst_id = row.cells[venue].summary.instrument.id
