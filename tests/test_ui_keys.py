@@ -120,9 +120,9 @@ async def test_ctrl_c_quits_at_once_when_nothing_is_being_sent(demo):
 
 async def test_ctrl_c_asks_first_while_an_order_is_on_its_way(demo):
     engine, service = demo
-    app = CryptotermApp(engine, BTC, mode_label="DEMO")
+    app = CryptotermApp(engine, BTC, mode_label="DEMO", fps=4)
     hold = threading.Event()
-    async with app.run_test(size=(160, 45)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, engine, service)
         price = f"{engine.view(BTC).best_bid * 0.9:.2f}"
         await pilot.press("o", *price)
@@ -144,6 +144,7 @@ async def test_ctrl_c_asks_first_while_an_order_is_on_its_way(demo):
             await pilot.press("ctrl+c")
             await wait_for(lambda: isinstance(app.screen, ConfirmQuit), what="the question again")
             await pilot.press("ctrl+c")  # a second Ctrl+C means yes, as the question says
+            hold.set()
             await wait_for(lambda: not app.is_running, what="the app to quit")
         finally:
             hold.set()
@@ -151,8 +152,8 @@ async def test_ctrl_c_asks_first_while_an_order_is_on_its_way(demo):
 
 async def test_palette_offers_every_action_by_plain_name_and_no_internal_id(demo):
     engine, service = demo
-    app = CryptotermApp(engine, BTC, mode_label="DEMO")
-    async with app.run_test(size=(160, 45)) as pilot:
+    app = CryptotermApp(engine, BTC, mode_label="DEMO", fps=4)
+    async with app.run_test(size=(100, 30)) as pilot:  # no chart to redraw on every key
         await ready(app, engine, service)
         commands = screen_commands(app, app.main_screen)
         titles = " | ".join(title for title, _, _ in commands)
@@ -164,7 +165,7 @@ async def test_palette_offers_every_action_by_plain_name_and_no_internal_id(demo
         await pilot.press("ctrl+p")
         await pilot.pause(0.3)
         await pilot.press(*"btc")
-        await pilot.pause(0.5)
+        await wait_for(lambda: "Open BTC/USDT:USDT" in screen_text(app), what="the BTC entries")
         text = screen_text(app)
         assert "Open BTC/USDT · binance spot" in text and "Open BTC/USDT:USDT · binance perp" in text
         assert "cryptopair_" not in text and "cryptoperp_" not in text
@@ -174,8 +175,7 @@ async def test_palette_offers_every_action_by_plain_name_and_no_internal_id(demo
         await pilot.press("ctrl+p")
         await pilot.pause(0.3)
         await pilot.press(*"keys")
-        await pilot.pause(0.5)
-        assert "API keys" in screen_text(app)
+        await wait_for(lambda: "API keys" in screen_text(app), what="the API keys entry")
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, KeysScreen), what="the API keys screen")
 

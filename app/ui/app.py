@@ -32,7 +32,9 @@ class CryptotermApp(App[None]):
     BINDINGS = [
         # Ctrl+C quits like in every terminal program, even from a text field (Textual
         # would only say "press ctrl+q"); it asks first only while an order is being sent
-        Binding("ctrl+c", "quit_safely", "Quit", key_display="ctrl+c", show=False, priority=True,
+        Binding("ctrl+c", "quit_safely", "Quit", show=False, priority=True,
+                tooltip="Quit (asks first while an order is being sent)"),
+        Binding("ctrl+q", "quit_safely", "Quit", show=False, priority=True,
                 tooltip="Quit (asks first while an order is being sent)"),
         Binding("q", "quit_safely", "Quit", tooltip="Quit cryptoterm"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Show or hide this list"),

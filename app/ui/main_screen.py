@@ -54,6 +54,8 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
     source has a trading runtime; see TradingPanelMixin)."""
 
     BINDINGS = [
+        # first in the footer, so the key to every other key is never the one cut off
+        Binding("question_mark", "app.help", "Help", key_display="?", tooltip="Show or hide this list"),
         Binding("s", "pick_symbol", "Symbol", tooltip="Switch to another instrument"),
         Binding("z", "zoom", "Zoom", tooltip="Zoom the focused pane (Tab moves focus); again to restore"),
         Binding("plus", "group(1)", "Group +", key_display="+", group=GROUPING,
@@ -66,7 +68,8 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         *(Binding(str(n), f"interval('{interval}')", interval, group=INTERVAL_KEYS,
                   tooltip=f"Chart {interval} candles")
           for n, interval in enumerate(INTERVALS, 1)),
-        Binding("v", "hide_pane", "Hide", tooltip="Hide the focused pane (V shows every pane)"),
+        Binding("v", "hide_pane", "Hide", show=False,
+                tooltip="Hide the focused pane (V shows every pane)"),
         Binding("V", "show_panes", "Show all", key_display="V", show=False,
                 tooltip="Show every pane again and end a zoom"),
         *RecordingKeysMixin.RECORDING_BINDINGS,
