@@ -75,6 +75,29 @@ async def test_80x24_shows_a_full_book_and_the_whole_order_panel(demo):
         assert not app.screen.query_one("#tape").display
 
 
+async def test_order_keys_bring_their_pane_on_screen_first(demo):
+    engine, service = demo
+    app = CryptotermApp(engine, BTC, mode_label="DEMO", fps=4)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, engine, service)
+        main = app.main_screen
+        assert not main.query_one("#blotter").display  # no room for it at 80x24
+        await pilot.press("c")  # would cancel a selection nobody can see: shows it instead
+        await pilot.pause()
+        assert main.zoomed == "orders" and main.query_one("#blotter").display
+        assert any("select one, then c cancels it" in n.message for n in app._notifications)
+        await pilot.press("o")  # the form comes back before it takes the keys
+        await pilot.pause()
+        assert main.zoomed is None and main.query_one("#order-entry").display
+        assert app.focused is main.query_one("#oe-price") and app.focused.region.height
+        main.toggle_pane("order")
+        await pilot.pause()
+        assert not main.query_one("#order-entry").display
+        await pilot.press("b")
+        await pilot.pause()
+        assert main.query_one("#order-entry").display and app.focused is main.query_one("#oe-amount")
+
+
 async def test_z_zooms_the_focused_pane_and_v_hides_it(demo):
     engine, service = demo
     app = CryptotermApp(engine, BTC, mode_label="DEMO")

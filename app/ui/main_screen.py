@@ -322,6 +322,39 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self.toggle_pane(pane)
         self.notify(f"{PANE_NAMES[pane]} hidden · V shows every pane", timeout=3)
 
+    # Keys that act on the order form or the blotter first bring it on screen: typing
+    # into a form the user cannot see, or cancelling a selection they cannot see, would
+    # make a key mean something other than what the screen shows.
+
+    def reveal(self, pane: str) -> bool:
+        """Bring ``pane`` on screen (unhide it, end another pane's zoom, or zoom it when
+        the terminal has no room for it); True when it had to change the layout."""
+        layout = self.pane_layout
+        if layout is not None and layout.shows(pane):
+            return False
+        self.hidden_panes.discard(pane)
+        if self.zoomed is not None and self.zoomed != pane:
+            self.zoomed = None
+        self.apply_layout()
+        if self.pane_layout is not None and not self.pane_layout.shows(pane):
+            self.zoom_pane(pane)
+        return True
+
+    def action_focus_order(self) -> None:
+        self.reveal(ORDER)
+        super().action_focus_order()
+
+    def action_side(self, side: str) -> None:
+        self.reveal(ORDER)
+        super().action_side(side)
+
+    def action_cancel_selected(self) -> None:
+        if self.reveal(ORDERS):
+            self.notify("open orders shown: select one, then c cancels it", title="Cancel",
+                        severity="warning")
+            return
+        super().action_cancel_selected()
+
     def action_show_panes(self) -> None:
         self.hidden_panes.clear()
         self.zoom_pane(None)
