@@ -159,6 +159,11 @@ class OrderBookLadder(Widget):
     def on_resize(self, event: Resize) -> None:
         self._relayout(full=True)
 
+    def on_show(self) -> None:
+        # hidden (a zoomed or narrow layout), the lines were built for a 0x0 widget; shown
+        # again at its old size there may be no Resize to rebuild them
+        self._relayout(full=True)
+
     def _relayout(self, full: bool = False) -> None:
         width, height = self.size
         old = self._lines
