@@ -65,7 +65,10 @@ class CryptotermApp(App[None]):
         # Textual's "Keys" panel would shadow "API keys" in a search for "keys", and its
         # maximize duplicates the pane zoom (z); cryptoterm's own list has both.
         for command in super().get_system_commands(screen):
-            if command.title not in ("Keys", "Maximize", "Minimize"):
+            if command.title == "Quit":  # the same question as Ctrl+C while an order is sent
+                yield SystemCommand("Quit", "Quit cryptoterm (asks first while an order is on "
+                                    "its way)", self.action_quit_safely)
+            elif command.title not in ("Keys", "Maximize", "Minimize"):
                 yield command
 
     def get_default_screen(self) -> Screen:
