@@ -22,6 +22,7 @@ from app.ui.app import ConfirmQuit, CryptotermApp
 from app.ui.commands import screen_commands
 from app.ui.confirm_order import ConfirmOrder
 from app.ui.cross_venue_screen import CrossVenueScreen
+from app.ui.help_screen import binding_entries
 from app.ui.keys_screen import KeysScreen
 from tests.harness import StaticSource, screen_text, widget_lines
 from tests.viewdata import BTC_SPOT, SOL_SPOT, make_health
@@ -124,8 +125,7 @@ async def test_z_zooms_the_focused_pane_and_v_hides_it(demo):
         await pilot.press("V")
         await pilot.pause()
         assert main.query_one("#chart").display and not main.hidden_panes
-        help_keys = [entry[0] for entry in __import__("app.ui.help_screen", fromlist=["x"])
-                     .binding_entries(app, main.active_bindings)]
+        help_keys = [keys for keys, _, _ in binding_entries(app, main.active_bindings)]
         assert "z" in help_keys and "v" in help_keys and "V" in help_keys
 
 
@@ -203,17 +203,30 @@ async def test_palette_offers_every_action_by_plain_name_and_no_internal_id(demo
         await wait_for(lambda: isinstance(app.screen, KeysScreen), what="the API keys screen")
 
 
-async def test_record_toast_names_the_instrument_not_its_id(demo):
-    engine, service = demo
-    app = CryptotermApp(engine, BTC, mode_label="DEMO")
-    async with app.run_test(size=(160, 45)) as pilot:
-        await ready(app, engine, service)
+class RecordingSource(StaticSource):
+    """A source that can record (what the engine offers with a history store)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.recorded: set[str] = set()
+
+    def recording(self) -> set[str]:
+        return set(self.recorded)
+
+    def set_recording(self, instrument_id: str, on: bool) -> None:
+        (self.recorded.add if on else self.recorded.discard)(instrument_id)
+
+
+async def test_record_toast_names_the_instrument_not_its_id():
+    source = RecordingSource([BTC_SPOT], {})
+    app = CryptotermApp(source, BTC)
+    async with app.run_test(size=(120, 35)) as pilot:
         await pilot.press("r")
         await pilot.pause(0.2)
+        assert source.recorded == {BTC}
         messages = [n.message for n in app._notifications]
-        assert messages and all("cryptopair_" not in m for m in messages)
-        assert any("BTC/USDT · binance spot" in m for m in messages) or \
-            any("cannot record" in m or "no history store" in m for m in messages)
+        assert "recording BTC/USDT · binance spot" in messages
+        assert all("cryptopair_" not in m for m in messages)
 
 
 async def test_theme_picker_lists_cryptoterm_themes_only():
