@@ -273,3 +273,19 @@ async def test_cross_venue_enter_on_the_market_column_or_a_dot_says_why():
         await pilot.press("left")  # binance: opens
         await pilot.press("enter")
         await wait_for(lambda: not isinstance(app.screen, CrossVenueScreen), what="back on the market")
+
+
+def test_cross_venue_health_strip_keeps_every_venue_on_one_line():
+    from rich.text import Text
+
+    from app.ui.cross_venue_screen import health_strip
+
+    healths = [make_health("binance spot"), make_health("binance perp"), make_health("okx spot"),
+               make_health("bybit spot", "stale"), make_health("coinbase spot")]
+    for width in (160, 100, 60):
+        line = health_strip(healths, width)
+        assert Text.from_markup(line).cell_len <= width, width
+        for venue in ("binance", "okx", "bybit", "coinbase"):
+            assert venue in line, (width, venue)
+    assert "0.1s" in health_strip(healths, 160)  # ages while they fit
+    assert "stale" in health_strip(healths, 100)
