@@ -20,7 +20,7 @@ from app.market.instruments import parse_display_symbol
 
 APP_NAME = "cryptoterm"
 ENVIRONMENTS = ("live", "testnet", "demo")
-THEMES = ("cryptoterm-dark", "cryptoterm-light")
+THEMES = ("cryptoterm-dark", "cryptoterm-light", "cryptoterm-high-contrast")
 
 # Public endpoints per ccxt-style venue key and environment. Config may override any.
 DEFAULT_ENDPOINTS: dict[str, dict[str, dict[str, str]]] = {
@@ -61,7 +61,7 @@ EXAMPLE_CONFIG = """\
 # cryptoterm configuration (TOML)
 
 [app]
-theme = "cryptoterm-dark"    # or "cryptoterm-light"
+theme = "cryptoterm-dark"    # or "cryptoterm-light", "cryptoterm-high-contrast"
 fps = 10                     # UI frames per second
 venues = ["binance"]         # any of "binance", "okx", "bybit", "coinbase"
 symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]

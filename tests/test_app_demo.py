@@ -11,6 +11,7 @@ from app.feeds.connection import ConnectionSettings
 from app.feeds.engine import Engine
 from app.sim.binance_server import FROZEN_NOW_MS, SimThread
 from app.sim.market import default_demo_symbols
+from app.trading.service import TradingOptions, TradingService
 from app.ui.app import CryptotermApp
 from tests.harness import screen_text
 from tests.waiting import wait_for
@@ -100,9 +101,35 @@ def _settled(engine: Engine) -> bool:
             and all(h.state == "connected" for h in engine.health()))
 
 
-@pytest.mark.parametrize("theme", ["cryptoterm-dark", "cryptoterm-light"])
-def test_main_screen_snapshot(frozen_demo, snap_compare, theme):
-    engine, sim = frozen_demo
+@pytest.fixture
+def frozen_trading_demo():
+    """The frozen demo with the paper account, as `cryptoterm --demo` has it."""
+    start = FROZEN_NOW_MS - 300 * 100
+    sim = SimThread(default_demo_symbols(), seed=7, start_time_ms=start, warmup_steps=300,
+                    warmup_step_ms=100, paused=True).start()
+    cfg = load_config()
+    for key in ("binance", "binanceusdm"):
+        cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))
+    engine = Engine(cfg, DEMO, settings=ConnectionSettings(backoff_base=0.05), clock=lambda: 1000.0)
+    service = TradingService(TradingOptions())
+    engine.attach(service)
+    engine.start()
+    yield engine, sim, service
+    engine.stop()
+    sim.stop()
+
+
+# the sizes a newcomer's terminal has: 80x24 keeps the book and the whole order panel,
+# 120x35 adds a chart and a short tape, 160x45 has everything at full size
+@pytest.mark.parametrize("theme,size", [
+    ("cryptoterm-dark", (160, 45)),
+    ("cryptoterm-dark", (120, 35)),
+    ("cryptoterm-dark", (80, 24)),
+    ("cryptoterm-light", (160, 45)),
+    ("cryptoterm-high-contrast", (120, 35)),
+], ids=["dark-160x45", "dark-120x35", "dark-80x24", "light-160x45", "high-contrast-120x35"])
+def test_main_screen_snapshot(frozen_trading_demo, snap_compare, theme, size):
+    engine, sim, service = frozen_trading_demo
     deadline = time.monotonic() + 10
     while not all(h.state == "connected" for h in engine.health()) or len(engine.health()) < 3:
         assert time.monotonic() < deadline, "engine did not connect"
@@ -110,7 +137,7 @@ def test_main_screen_snapshot(frozen_demo, snap_compare, theme):
     time.sleep(0.3)  # subscriptions acknowledged
     sim.pump(steps=60)  # deterministic frames: diffs, trades, klines, tickers
     deadline = time.monotonic() + 10
-    while not _settled(engine):
+    while not (_settled(engine) and service.view().ready):
         assert time.monotonic() < deadline, "frozen demo did not settle"
         sim.pump(steps=0)
         time.sleep(0.1)
@@ -118,9 +145,10 @@ def test_main_screen_snapshot(frozen_demo, snap_compare, theme):
                         clock=lambda: FROZEN_NOW_MS / 1000)
 
     async def settle(pilot):
+        await wait_for(lambda: app.main_screen.trading_ready, what="the order panel")
         await pilot.pause(1.2)  # the chart redraws at most twice a second
 
-    assert snap_compare(app, terminal_size=(160, 45), run_before=settle)
+    assert snap_compare(app, terminal_size=size, run_before=settle)
 
 
 async def test_cross_venue_view_opens_instrument(live_demo):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from textual.binding import Binding
+from textual.theme import Theme
 from textual.widgets import OptionList
 
 from app.feeds.views import InstrumentView
@@ -15,6 +16,7 @@ from app.ui.help_screen import HelpScreen
 from app.ui.main_screen import MainScreen
 from app.ui.symbol_picker import SymbolPicker
 from tests.harness import StaticSource, screen_text, widget_text
+from tests.waiting import wait_for
 from tests.viewdata import (BTC_SPOT, ETH_PERP, SOL_SPOT, T0, book_levels, make_health,
                             make_klines, make_view)
 from widgets.kline_chart import KlineChart
@@ -79,7 +81,9 @@ async def test_main_screen_shows_every_panel_for_the_first_instrument() -> None:
         assert "BTC/USDT · 1m" in text  # chart title
         assert "Trades" in text and "22:13:20" in text  # tape
         assert "binance spot ● connected" in text and "okx perp ● stale" in text  # status bar
-        assert "q Quit" in text and "? Help" in text  # footer
+        # the footer composes once the bindings settle (the book takes the focus first)
+        await wait_for(lambda: "q Quit" in screen_text(app) and "? Help" in screen_text(app),
+                       what="the footer")
         assert source.watched == [(BTC_SPOT.id, "1m")]
         assert app.sub_title == BTC_SPOT.label
 
@@ -204,11 +208,17 @@ async def test_theme_toggle() -> None:
         assert app.theme_variables["bid"] == "#0b7a52"
         await pilot.press("t")
         await settle(pilot, 0.1)
+        assert app.theme == "cryptoterm-high-contrast"
+        assert app.theme_variables["background"].lower() == "#000000"
+        await pilot.press("t")
+        await settle(pilot, 0.1)
         assert app.theme == "cryptoterm-dark"
 
 
-async def test_built_in_theme_still_has_trading_colours() -> None:
-    app = CryptotermApp(BookSource(), theme="nord")
+async def test_a_theme_without_trading_colours_still_gets_them() -> None:
+    app = CryptotermApp(BookSource())
+    app.register_theme(Theme("plain", primary="#3366ff", dark=True))  # e.g. a user's own
+    app.theme = "plain"
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert app.theme_variables["bid"] and app.theme_variables["ask-bar"]

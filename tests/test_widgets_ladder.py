@@ -102,7 +102,7 @@ async def test_unsynced_book_hides_levels_and_says_so() -> None:
         assert not ladder.has_class("-unsynced")
 
 
-async def test_short_ladder_shows_fewer_levels_symmetric_around_spread() -> None:
+async def test_short_ladder_shows_fewer_levels_around_spread_and_no_empty_row() -> None:
     ladder = OrderBookLadder()
     app = WidgetApp(Container(ladder))
     app.CSS = "Container { height: 13; } OrderBookLadder { height: 13; }"
@@ -110,11 +110,13 @@ async def test_short_ladder_shows_fewer_levels_symmetric_around_spread() -> None
         ladder.update_view(btc_view())
         await pilot.pause()
         lines = widget_lines(ladder)
-        # 13 rows - 2 border - 1 header - 1 spread row = 9: four levels a side
+        # 13 rows - 2 border - 1 header - 1 spread row = 9: four asks, and the odd row
+        # goes to a fifth bid rather than staying empty
         asks = [line for line in lines if "30,00" in line and "spread" not in line
                 and float(line.split()[1].replace(",", "")) > 30_000.2]
         bids = [line for line in lines if "29,99" in line or "30,000.00" in line]
-        assert len(asks) == 4 and len(bids) == 4
+        assert len(asks) == 4 and len(bids) == 5
+        assert all(line.strip("│ ") for line in lines[1:-1])
         spread = row_index(lines, "spread")
         assert "30,000.50" in lines[spread - 1] and "30,000.00" in lines[spread + 1]
 

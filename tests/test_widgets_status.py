@@ -87,3 +87,35 @@ async def test_narrow_bar_keeps_the_current_feed_in_full() -> None:
         assert text.lstrip().startswith("okx perp ● stale 12s")
         assert "binance spot ●" in text
         assert text.rstrip().endswith("22:13:20 UTC")  # the clock is never pushed off
+
+
+def demo_healths():
+    """What `cryptoterm --demo` streams: four venues, nine connections."""
+    return [make_health("binance spot", age=0.0, rate=86.0), make_health("binance perp"),
+            make_health("binance klines"), make_health("okx spot"), make_health("okx perp"),
+            make_health("okx klines"), make_health("okx funding"), make_health("bybit spot"),
+            make_health("bybit perp"), make_health("coinbase spot")]
+
+
+async def bar_text(width: int) -> str:
+    bar = FeedStatusBar(clock=lambda: T0 / 1000)
+    async with WidgetApp(bar).run_test(size=(width, 5)) as pilot:
+        bar.update(demo_healths(), make_view(BTC_SPOT))
+        await pilot.pause()
+        return widget_text(bar)
+
+
+async def test_every_venue_is_on_the_bar_at_160_columns() -> None:
+    text = await bar_text(160)
+    assert text.lstrip().startswith("binance spot ● connected 0.0s 86 msg/s")
+    for venue in ("okx ● connected 4/4", "bybit ● connected 2/2", "coinbase spot ● connected"):
+        assert venue in text, venue
+    assert "…" not in text and text.rstrip().endswith("22:13:20 UTC")
+
+
+async def test_narrower_bars_fall_back_to_venue_summaries_then_dots() -> None:
+    text = await bar_text(120)
+    assert "binance ● connected 3/3 │ okx ● connected 4/4 │ bybit ● connected 2/2" in text
+    assert "coinbase" in text and "…" not in text
+    text = await bar_text(80)
+    assert "binance ● okx ● bybit ● coinbase ●" in text and "22:13:20 UTC" in text

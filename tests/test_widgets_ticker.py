@@ -84,3 +84,17 @@ async def test_no_view_says_waiting() -> None:
         strip.update_view(None)
         await pilot.pause()
         assert "waiting for market data" in widget_text(strip)
+
+
+async def test_a_narrow_strip_drops_whole_parts_instead_of_wrapping() -> None:
+    strip = TickerStrip(clock=lambda: T0 / 1000)
+    app = WidgetApp(strip)
+    bids, asks = book_levels(30_000.0, 30_000.5, 0.5)
+    async with app.run_test(size=(80, 10)) as pilot:
+        strip.update_view(make_view(bids=bids, asks=asks, ticker=ticker(30_000.2)))
+        await pilot.pause()
+        lines = widget_text(strip).splitlines()
+        assert len(lines) == 2  # never a third, wrapped line
+        assert "ask 30,000.50" in lines[0]
+        assert "spread" not in lines[0] and "bps" not in widget_text(strip)  # whole part gone
+        assert lines[1].lstrip().startswith("24h high")

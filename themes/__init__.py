@@ -20,6 +20,7 @@ CSS_PATH: Path = Path(__file__).with_name("app.tcss")
 
 DARK = "cryptoterm-dark"
 LIGHT = "cryptoterm-light"
+CONTRAST = "cryptoterm-high-contrast"
 
 CRYPTOTERM_DARK = Theme(
     name=DARK,
@@ -71,7 +72,35 @@ CRYPTOTERM_LIGHT = Theme(
     },
 )
 
-THEMES: tuple[Theme, ...] = (CRYPTOTERM_DARK, CRYPTOTERM_LIGHT)
+# Pure black and white with saturated sides, for glare, projectors and weak eyes: every
+# text colour here is at least 7:1 against the background (WCAG AAA).
+CRYPTOTERM_CONTRAST = Theme(
+    name=CONTRAST,
+    primary="#00d7ff",
+    secondary="#5fd7ff",
+    accent="#ffd700",
+    warning="#ffd700",
+    error="#ff5f5f",
+    success="#00ff87",
+    foreground="#ffffff",
+    background="#000000",
+    surface="#000000",
+    panel="#1c1c1c",
+    dark=True,
+    variables={
+        "bid": "#00ff87",
+        "ask": "#ff5f5f",
+        "bid-bar": "#004d29",
+        "ask-bar": "#5c0000",
+        "unsynced": "#ff0000",
+        "unsynced-foreground": "#ffffff",
+        "footer-key-foreground": "#ffd700",
+        "text-muted": "#d0d0d0",
+    },
+)
+
+THEMES: tuple[Theme, ...] = (CRYPTOTERM_DARK, CRYPTOTERM_LIGHT, CRYPTOTERM_CONTRAST)
+THEME_TITLES = {DARK: "dark", LIGHT: "light", CONTRAST: "high contrast"}
 
 _TRADING_VARIABLES = ("bid", "ask", "bid-bar", "ask-bar", "unsynced", "unsynced-foreground")
 
@@ -85,11 +114,22 @@ def variable_defaults(dark: bool) -> dict[str, str]:
 
 
 def register_themes(app: App) -> None:
-    """Make both cryptoterm themes selectable on ``app`` (by name or from the palette)."""
+    """Make cryptoterm's themes, and only them, selectable on ``app`` (by name, with
+    ``t``, or from the palette's theme picker): Textual's ~20 built-ins were never
+    designed around bid/ask colours and only made the picker long."""
     for theme in THEMES:
         app.register_theme(theme)
+    ours = {theme.name for theme in THEMES}
+    if app.theme not in ours:
+        app.theme = DARK
+    for name in list(app.available_themes):
+        if name not in ours:
+            app.unregister_theme(name)
 
 
 def toggled(theme_name: str) -> str:
-    """The cryptoterm theme to switch to from ``theme_name`` (dark <-> light)."""
-    return LIGHT if theme_name == DARK else DARK
+    """The cryptoterm theme after ``theme_name`` (dark -> light -> high contrast -> dark)."""
+    names = [theme.name for theme in THEMES]
+    if theme_name not in names:
+        return DARK
+    return names[(names.index(theme_name) + 1) % len(names)]

@@ -79,6 +79,18 @@ class CrossVenueTable(DataTable):
                 self._texts[(row.label, venue)] = text.markup
             self._rows[row.label] = row
 
+    def why_not_selectable(self) -> str:
+        """Why the cursor's cell opens nothing (when :meth:`selected` is None)."""
+        if self.row_count == 0:
+            return "no markets yet: wait for the venues' first prices"
+        row_key, col_key = self.coordinate_to_cell_key(self.cursor_coordinate)
+        venue = str(col_key.value)
+        if venue == "market":
+            return "this is the market's name: move to a venue's column (→) and press Enter"
+        label = str(row_key.value)
+        return (f"{label} is not streamed from {venue} (·): nothing to open here. "
+                "Press s to pick any market of any venue")
+
     def selected(self) -> tuple[Row, str] | None:
         """(row, venue) under the cursor, when that cell has an instrument."""
         if self.row_count == 0:

@@ -161,6 +161,11 @@ class OrderBookLadder(Widget):
     def on_resize(self, event: Resize) -> None:
         self._relayout(full=True)
 
+    def on_show(self) -> None:
+        # hidden (a zoomed or narrow layout), the lines were built for a 0x0 widget; shown
+        # again at its old size there may be no Resize to rebuild them
+        self._relayout(full=True)
+
     def _relayout(self, full: bool = False) -> None:
         width, height = self.size
         old = self._lines
@@ -194,8 +199,10 @@ class OrderBookLadder(Widget):
                     lines.extend(("note", text) for text in wrapped[:max(1, per_side)])
             return columns, _pad(lines, height, blank)
 
+        # an odd row left over goes to the bids: no empty row while levels exist
+        bid_rows = max(0, min(self.DEPTH, height - header - 1 - per_side))
         asks = view.asks[:per_side]
-        bids = view.bids[:per_side]
+        bids = view.bids[:bid_rows]
         instrument = view.instrument
         price_decimals = decimals_for(self._group if self._group > 0 else instrument.tick_size)
         size_decimals = min(8, decimals_for(instrument.lot_size))
@@ -216,7 +223,7 @@ class OrderBookLadder(Widget):
         lines += [level("ask", row, text) for row, text in reversed(list(zip(asks, ask_text)))]
         lines.append(self._spread_spec(view))
         lines += [level("bid", row, text) for row, text in zip(bids, bid_text)]
-        lines += [blank] * (per_side - len(bids))
+        lines += [blank] * (bid_rows - len(bids))
         if not asks and not bids and per_side:
             lines[header + per_side + 1] = ("note", WAITING_TEXT)
         return columns, _pad(lines, height, blank)

@@ -1,8 +1,11 @@
 """Feed status bar: per-connection health, an UNSYNCED alarm, and the clock (UTC).
 
-All connections get full detail when the line is wide enough; otherwise the current
-instrument's connection keeps full detail and the others shrink to name + state, so
-the feed the user is looking at is never the one cut off.
+All connections get full detail when the line is wide enough. Narrower, the line
+degrades step by step, and every venue stays on it until the very last step: the
+current instrument's connection in full and the other venues in one word each
+(worst state and how many connections are in it); then the current connection
+without its zero counters; then one word per venue; then one dot per venue; and
+only then is the text cut. So the feed the user is looking at is the last one to go.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ class FeedStatusBar(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self._clock = clock
         self._full: tuple[Part, ...] = ()
-        self._compact: tuple[Part, ...] = ()
+        self._variants: tuple[tuple[Part, ...], ...] = ()  # widest first
         self._right: tuple[Part, ...] = ()
 
     @property
@@ -64,18 +67,21 @@ class FeedStatusBar(Widget):
         """Show ``healths`` and the sync state of ``view``; True when the text changed."""
         current = _current_feed(healths, view)
         ordered = sorted(healths, key=lambda h: h.name != current)  # current feed first
-        full: list[Part] = []
-        compact: list[Part] = []
-        for health in ordered:
-            separator = [("  │  ", "label")] if full else []
-            full += separator + _detail(health)
         others = [h for h in ordered if h.name != current]
-        for health in ordered[:1] if current is not None else []:
-            compact += _detail(health)
-        for group in _by_venue(others):
-            compact += ([("  │  ", "label")] if compact else []) + _venue_brief(group)
+        mine = ordered[:1] if current is not None else []
+        wide, narrow = [("  │  ", "label")], [(" │ ", "label")]
+        full = _joined([_detail(h) for h in ordered], wide)
+        briefs = [_venue_brief(group) for group in _by_venue(others)]
+        variants = [
+            full,
+            _joined([_detail(h) for h in mine] + briefs, narrow),
+            _joined([_detail(h, short=True) for h in mine] + briefs, narrow),
+            _joined([_venue_brief(group) for group in _by_venue(ordered)], narrow),
+            _joined([_venue_dot(group) for group in _by_venue(ordered)], [(" ", "label")]),
+        ]
         if not healths:
-            full = compact = [("no feeds", "label")]
+            full = [("no feeds", "label")]
+            variants = [full]
         right: list[Part] = []
         unsynced = view is not None and (not view.synced or any(
             view.instrument.id in h.unsynced for h in healths))
@@ -85,10 +91,10 @@ class FeedStatusBar(Widget):
                 right.append((f" {view.sync_reason}", "label"))
             right.append(("  ", "label"))
         right.append((time.strftime("%H:%M:%S UTC", time.gmtime(self._clock())), "clock"))
-        parts = (tuple(full), tuple(compact), tuple(right))
-        if parts == (self._full, self._compact, self._right):
+        parts = (tuple(full), tuple(tuple(v) for v in variants), tuple(right))
+        if parts == (self._full, self._variants, self._right):
             return False
-        self._full, self._compact, self._right = parts
+        self._full, self._variants, self._right = parts
         self.refresh()
         return True
 
@@ -106,8 +112,9 @@ class FeedStatusBar(Widget):
             right.append(chunk, style(component))
         room = max(0, width - right.cell_len - 1)
         left = Text(no_wrap=True)
-        full_length = sum(len(chunk) for chunk, _ in self._full)
-        for chunk, component in (self._full if full_length <= room else self._compact):
+        chosen = next((v for v in self._variants if sum(len(c) for c, _ in v) <= room),
+                      self._variants[-1] if self._variants else ())
+        for chunk, component in chosen:
             left.append(chunk, style(component))
         left.truncate(room, overflow="ellipsis")
         left.pad_right(room - left.cell_len + 1)
@@ -128,7 +135,14 @@ def _state_part(health: HealthView) -> Part:
     return (f"● {health.state}", state)
 
 
-def _detail(health: HealthView) -> list[Part]:
+def _joined(items: list[list[Part]], separator: list[Part]) -> list[Part]:
+    joined: list[Part] = []
+    for item in items:
+        joined += (separator if joined else []) + item
+    return joined
+
+
+def _detail(health: HealthView, short: bool = False) -> list[Part]:
     if health.backlog is not None:  # a writer (the recorder), not a connection
         return [(health.name + " ", "name"), _state_part(health),
                 (f" {health.msgs_per_sec:,.0f} rows/s backlog {health.backlog:,}", "label")]
@@ -140,8 +154,15 @@ def _detail(health: HealthView) -> list[Part]:
         _state_part(health),
         (f" {fmt_age(health.last_message_age)}", "label"),
         (f" {health.msgs_per_sec:,.0f} msg/s", "label"),
-        (f" gaps {health.gaps} resyncs {health.resyncs} reconnects {health.reconnects}", "label"),
+        _counters(health, short),
     ]
+
+
+def _counters(health: HealthView, short: bool) -> Part:
+    counts = (("gaps", health.gaps), ("resyncs", health.resyncs), ("reconnects", health.reconnects))
+    if short:  # only what went wrong
+        return ("".join(f" {name} {n}" for name, n in counts if n), "label")
+    return ("".join(f" {name} {n}" for name, n in counts), "label")
 
 
 def _brief(health: HealthView) -> list[Part]:
@@ -158,6 +179,14 @@ def _by_venue(healths: Sequence[HealthView]) -> list[list[HealthView]]:
         key = h.name if h.backlog is not None else h.name.split(" ", 1)[0]
         groups.setdefault(key, []).append(h)
     return list(groups.values())
+
+
+def _venue_dot(group: list[HealthView]) -> list[Part]:
+    """A venue in two cells: its name's first word and a dot in its worst state's colour."""
+    worst = min(group, key=lambda h: _RANK.get(h.state, 0))
+    state = worst.state if worst.state in STATES else "stopped"
+    key = worst.name if worst.backlog is not None else worst.name.split(" ", 1)[0]
+    return [(key + " ", "name"), ("●", state)]
 
 
 def _venue_brief(group: list[HealthView]) -> list[Part]:

@@ -154,7 +154,7 @@ class TickerStrip(Widget):
         for index, line in enumerate(self._lines):
             if index:
                 text.append("\n")
-            for chunk, component in line:
+            for chunk, component in _fitting(line, self.content_size.width):
                 style = styles.get(component)
                 if style is None:
                     # full styles: partial ones leave auto colours ($text-muted) unresolved
@@ -162,6 +162,24 @@ class TickerStrip(Widget):
                         f"ticker--{component}")
                 text.append(chunk, style)
         return text
+
+
+def _fitting(line: tuple[Part, ...], width: int) -> tuple[Part, ...]:
+    """The parts of ``line`` that fit in ``width`` cells, whole ones only (a narrow
+    terminal loses the spread, not half a price), without a dangling label."""
+    if width <= 0:
+        return line
+    used = 0
+    kept: list[Part] = []
+    for part in line:
+        used += len(part[0])
+        if used > width:
+            break
+        kept.append(part)
+    if len(kept) < len(line):
+        while kept and kept[-1][1] == "label":
+            kept.pop()
+    return tuple(kept)
 
 
 def _last_price(view: InstrumentView) -> float | None:

@@ -5,15 +5,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from textual.app import App
+from collections.abc import Iterable
+
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 import themes
 from app.feeds.views import MarketSource
 from app.ui.commands import CryptotermCommands
+from app.ui.confirm_order import ConfirmAction
 from app.ui.help_screen import HelpScreen, binding_entries
 from app.ui.main_screen import MainScreen
+
+
+class ConfirmQuit(ConfirmAction):
+    """"Quit while an order is on its way?" (its own type: Ctrl+C on it means yes)."""
 
 
 class CryptotermApp(App[None]):
@@ -23,9 +30,16 @@ class CryptotermApp(App[None]):
     CSS_PATH = themes.CSS_PATH
     COMMANDS = App.COMMANDS | {CryptotermCommands}
     BINDINGS = [
-        Binding("q", "quit", "Quit", tooltip="Quit cryptoterm"),
+        # Ctrl+C quits like in every terminal program, even from a text field (Textual
+        # would only say "press ctrl+q"); it asks first only while an order is being sent
+        Binding("ctrl+c", "quit_safely", "Quit", show=False, priority=True,
+                tooltip="Quit (asks first while an order is being sent)"),
+        Binding("ctrl+q", "quit_safely", "Quit", show=False, priority=True,
+                tooltip="Quit (asks first while an order is being sent)"),
+        Binding("q", "quit_safely", "Quit", tooltip="Quit cryptoterm"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Show or hide this list"),
-        Binding("t", "toggle_theme", "Theme", tooltip="Toggle the dark and light themes"),
+        Binding("t", "toggle_theme", "Theme",
+                tooltip="Next cryptoterm theme: dark, light, high contrast"),
         Binding("x", "cross_venue", "Venues", tooltip="Compare prices across venues"),
     ]
 
@@ -52,8 +66,18 @@ class CryptotermApp(App[None]):
                         timeout=20, markup=False)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
-        # Built-in themes picked from the palette lack $bid/$ask; supply matching ones.
+        # A theme registered by someone else (a test, a plugin) may lack $bid/$ask.
         return themes.variable_defaults(self.current_theme.dark)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        # Textual's "Keys" panel would shadow "API keys" in a search for "keys", and its
+        # maximize duplicates the pane zoom (z); cryptoterm's own list has both.
+        for command in super().get_system_commands(screen):
+            if command.title == "Quit":  # the same question as Ctrl+C while an order is sent
+                yield SystemCommand("Quit", "Quit cryptoterm (asks first while an order is on "
+                                    "its way)", self.action_quit_safely)
+            elif command.title not in ("Keys", "Maximize", "Minimize"):
+                yield command
 
     def get_default_screen(self) -> Screen:
         return MainScreen(self.source, self._initial_instrument, fps=self.fps,
@@ -76,6 +100,29 @@ class CryptotermApp(App[None]):
 
     def action_toggle_theme(self) -> None:
         self.theme = themes.toggled(self.theme)
+        self.notify(f"theme: {themes.THEME_TITLES.get(self.theme, self.theme)}", timeout=2)
+
+    def action_quit_safely(self) -> None:
+        """Quit now, unless an order or cancel is on its way to an account: then ask (a
+        second Ctrl+C while asking quits, as the question says)."""
+        if isinstance(self.screen, ConfirmQuit):
+            self.exit()
+            return
+        sending = self.main_screen.requests_in_flight()
+        if not sending:
+            self.exit()
+            return
+        tv = self.main_screen.trading.view()  # type: ignore[union-attr]
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        question = ConfirmQuit(
+            f"{sending} order request{'s are' if sending != 1 else ' is'} still on the way",
+            f"to {tv.label}. Quitting now leaves you without its answer: check the account's "
+            "open orders afterwards. Quit anyway? (Ctrl+C again quits)", tv.env, "Quit")
+        self.push_screen(question, answer)
 
     def action_cross_venue(self) -> None:
         from app.ui.cross_venue_screen import CrossVenueScreen

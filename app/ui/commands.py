@@ -1,4 +1,7 @@
-"""Command palette (Ctrl+P) entries: open any instrument, toggle the theme, pick an interval."""
+"""Command palette (Ctrl+P) entries: every action of the market screen under a plain
+name (with its key in the help line), one entry per instrument under its display name,
+and one per cryptoterm theme. Searching "keys" finds the API keys screen, "venues" the
+cross-venue view; nothing shows an internal instrument id."""
 
 from __future__ import annotations
 
@@ -8,12 +11,69 @@ from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+import themes
+from app.ui.layout import ORDER, ORDERS, PANE_NAMES, PANES
 from app.ui.main_screen import INTERVALS
 
 if TYPE_CHECKING:
     from app.ui.app import CryptotermApp
+    from app.ui.main_screen import MainScreen
 
 Command = tuple[str, Callable[[], object], str]  # (title, callback, help)
+
+
+def _with_key(help_text: str, key: str) -> str:
+    return f"{help_text} · key {key}"
+
+
+def screen_commands(app: CryptotermApp, main: MainScreen) -> list[Command]:
+    """The market screen's actions, in the order a newcomer looks for them."""
+    commands: list[Command] = [
+        ("Switch symbol…", main.action_pick_symbol,
+         _with_key("Pick any market of any venue", "s")),
+        ("Cross-venue prices (venues)", app.action_cross_venue,
+         _with_key("Every market on every venue, deviations from the median", "x")),
+        ("Record this instrument (start/stop)", main.action_toggle_record,
+         _with_key("Record the instrument on screen to the history store", "r")),
+        ("History: browse recorded klines", main.action_history,
+         _with_key("Chart and export what was recorded", "h")),
+    ]
+    if main.trading is not None and main.trading_ready:
+        commands += [
+            ("Order entry", main.action_focus_order, _with_key("Go to the order form", "o")),
+            ("Cancel the selected order", main.action_cancel_selected,
+             _with_key("Cancel the open order selected in the blotter", "c")),
+            ("Cancel all open orders", main.action_cancel_all, _with_key("Asks first", "C")),
+            ("Account: paper, testnet or demo", main.action_account,
+             _with_key("Choose where orders go", "A")),
+            ("API keys", main.action_keys,
+             _with_key("Store or delete API keys (OS keyring)", "k")),
+        ]
+    for interval in INTERVALS:
+        key = str(INTERVALS.index(interval) + 1)
+        commands.append((f"Chart interval {interval}", partial(app.set_chart_interval, interval),
+                         _with_key(f"Show {interval} candles", key)))
+    commands += [
+        ("Grouping: coarser book prices", partial(main.action_group, 1),
+         _with_key("Group ladder levels (tick x 2, 5, 10 ...)", "+")),
+        ("Grouping: finer book prices", partial(main.action_group, -1),
+         _with_key("Back down to the tick", "-")),
+    ]
+    panes = PANES if main.trading_ready else tuple(p for p in PANES if p not in (ORDER, ORDERS))
+    for pane in panes:
+        name = PANE_NAMES[pane]
+        commands.append((f"Zoom the {name}", partial(main.zoom_pane, pane),
+                         _with_key("Show it alone; again to restore", "z on the focused pane")))
+        commands.append((f"Hide or show the {name}", partial(main.toggle_pane, pane),
+                         _with_key("Give its room to the other panes", "v on the focused pane")))
+    commands.append(("Show every pane", main.action_show_panes,
+                     _with_key("Undo hides and zoom", "V")))
+    for theme in themes.THEMES:
+        title = themes.THEME_TITLES[theme.name]
+        commands.append((f"Theme: {title}", partial(setattr, app, "theme", theme.name),
+                         _with_key(f"Switch to cryptoterm's {title} theme", "t cycles")))
+    commands.append(("Key bindings (help)", app.action_help, _with_key("Every key", "?")))
+    return commands
 
 
 class CryptotermCommands(Provider):
@@ -24,7 +84,7 @@ class CryptotermCommands(Provider):
 
     def _build(self) -> list[Command]:
         app = cast("CryptotermApp", self.app)
-        commands: list[Command] = []
+        commands = screen_commands(app, app.main_screen)
         try:
             instruments = app.source.instruments()
         except Exception as error:  # the palette must open even if the engine is unwell
@@ -32,12 +92,7 @@ class CryptotermCommands(Provider):
             instruments = []
         for instrument in instruments:
             commands.append((f"Open {instrument.label}", partial(app.open_instrument, instrument.id),
-                             f"Show {instrument.id} in every panel"))
-        commands.append(("Toggle dark/light theme", app.action_toggle_theme,
-                         "Switch between cryptoterm-dark and cryptoterm-light"))
-        for interval in INTERVALS:
-            commands.append((f"Chart interval {interval}", partial(app.set_chart_interval, interval),
-                             f"Show {interval} candles"))
+                             "Show it in every panel"))
         return commands
 
     async def discover(self) -> Hits:

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -29,23 +30,29 @@ def overview_of(source: object):
 STATE_RANK = {"failed": 0, "stopped": 0, "reconnecting": 1, "connecting": 1, "stale": 2, "connected": 3}
 
 
-def health_strip(healths) -> str:
+def health_strip(healths, width: int | None = None) -> str:
     """One entry per venue: its worst connection state, how many connections are in that
-    state, the oldest message age, and unsynced books."""
+    state, the oldest message age, and unsynced books. Narrower than ``width`` cells, the
+    ages go first, then everything but a dot per venue: every venue stays on one line."""
     by_venue: dict[str, list] = {}
     for h in healths:
         by_venue.setdefault(h.name.split(" ", 1)[0], []).append(h)
-    parts = []
+    variants: list[list[str]] = [[], [], []]
     for venue, hs in by_venue.items():
         worst = min(hs, key=lambda h: STATE_RANK.get(h.state, 0)).state
         count = sum(1 for h in hs if h.state == worst)
         ages = [h.last_message_age for h in hs if h.last_message_age is not None]
         unsynced = sum(len(h.unsynced) for h in hs)
         style = STATE_STYLE.get(worst, "white")
-        parts.append(f"{venue} [{style}]● {worst}[/] {count}/{len(hs)} "
-                     f"{fmt_age(max(ages) if ages else None)}"
-                     + (f" [bold red]{unsynced} unsynced[/]" if unsynced else ""))
-    return "  │  ".join(parts)
+        alarm = f" [bold red]{unsynced} unsynced[/]" if unsynced else ""
+        brief = f"{venue} [{style}]● {worst}[/] {count}/{len(hs)}"
+        variants[0].append(f"{brief} {fmt_age(max(ages) if ages else None)}{alarm}")
+        variants[1].append(brief + alarm)
+        variants[2].append(f"{venue} [{style}]●[/]" + (" [bold red]unsynced[/]" if unsynced else ""))
+    lines = ["  │  ".join(variants[0]), " │ ".join(variants[1]), " ".join(variants[2])]
+    if width is None:
+        return lines[0]
+    return next((line for line in lines if Text.from_markup(line).cell_len <= width), lines[-1])
 
 
 class CrossVenueScreen(Screen[None]):
@@ -87,7 +94,8 @@ class CrossVenueScreen(Screen[None]):
         rows = build_rows(get(), self.threshold_bps, self.families)
         self.query_one(CrossVenueTable).update_rows(rows)
         self._raise_alerts(rows)
-        self.query_one("#xv-health", Static).update(health_strip(self.source.health()) or "no feeds yet")
+        strip = self.query_one("#xv-health", Static)
+        strip.update(health_strip(self.source.health(), strip.size.width or None) or "no feeds yet")
 
     def _raise_alerts(self, rows) -> None:
         now = {(label, venue) for label, venue, _ in alerts(rows)}
@@ -104,8 +112,10 @@ class CrossVenueScreen(Screen[None]):
         self.action_open()
 
     def action_open(self) -> None:
-        picked = self.query_one(CrossVenueTable).selected()
+        table = self.query_one(CrossVenueTable)
+        picked = table.selected()
         if picked is None:
+            self.notify(table.why_not_selectable(), title="Nothing to open", severity="warning")
             return
         row, venue = picked
         inst_id = row.cells[venue].summary.instrument.id

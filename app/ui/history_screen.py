@@ -402,7 +402,7 @@ def toggle_recording(screen: Screen, source: Any, instrument_id: str | None) -> 
     if current is None or setter is None:
         screen.notify("this session cannot record (no history store)", severity="warning")
         return None
-    live = {i.id for i in source.instruments()}
+    live = {i.id: i for i in source.instruments()}
     if instrument_id not in live:
         screen.notify("only instruments streamed in this session can be recorded", severity="warning")
         return None
@@ -412,7 +412,8 @@ def toggle_recording(screen: Screen, source: Any, instrument_id: str | None) -> 
     except Exception as exc:  # a store that cannot open must not take the UI down
         screen.notify(f"cannot record: {exc}", severity="error")
         return None
-    screen.notify(("recording " if on else "stopped recording ") + instrument_id, title="Record")
+    screen.notify(("recording " if on else "stopped recording ") + live[instrument_id].label,
+                  title="Record")
     return on
 
 

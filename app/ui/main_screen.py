@@ -23,6 +23,7 @@ from app.feeds.views import InstrumentView, MarketSource, Unlisted, trading_of, 
 from app.market.instruments import Instrument
 from app.ui.grouping import MAX_STEPS, group_for, step_index
 from app.ui.header import AppHeader
+from app.ui.layout import BOOK, CHART, ORDER, ORDERS, PANE_NAMES, PANES, TAPE, PaneLayout, plan
 from app.ui.symbol_picker import SymbolPicker
 from app.ui.recording_keys import RecordingKeysMixin
 from app.ui.trading_panel import TradingPanelMixin
@@ -41,6 +42,11 @@ _UNSET = object()  # forces the next frame through to every widget
 INTERVALS: tuple[str, ...] = ("1m", "5m", "15m", "1h")
 LADDER_DEPTH = 20
 TAPE_TRADES = 50
+PANE_IDS = {BOOK: "ladder", CHART: "chart", TAPE: "tape", ORDER: "order-entry", ORDERS: "blotter"}
+GROUPING = Binding.Group("Group")
+INTERVAL_KEYS = Binding.Group("Interval", compact=True)
+# trading workers that send something to an account (an account switch sends no order)
+SENDING_WORKERS = ("_run_place", "_run_cancel", "_run_cancel_all")
 
 
 class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
@@ -48,16 +54,24 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
     source has a trading runtime; see TradingPanelMixin)."""
 
     BINDINGS = [
+        # first in the footer, so the key to every other key is never the one cut off
+        Binding("question_mark", "app.help", "Help", key_display="?", tooltip="Show or hide this list"),
         Binding("s", "pick_symbol", "Symbol", tooltip="Switch to another instrument"),
-        Binding("plus", "group(1)", "Group +", key_display="+",
+        Binding("z", "zoom", "Zoom", tooltip="Zoom the focused pane (Tab moves focus); again to restore"),
+        Binding("plus", "group(1)", "Group +", key_display="+", group=GROUPING,
                 tooltip="Coarser ladder grouping (tick x 2, 5, 10 ...)"),
         # "=" is "+" without shift; same action, kept out of the footer
         Binding("equals_sign", "group(1)", "Group +", key_display="=", show=False,
                 tooltip="Coarser ladder grouping (tick x 2, 5, 10 ...)"),
-        Binding("minus", "group(-1)", "Group −", key_display="-",
+        Binding("minus", "group(-1)", "Group −", key_display="-", group=GROUPING,
                 tooltip="Finer price grouping, down to the tick"),
-        *(Binding(str(n), f"interval('{interval}')", interval, tooltip=f"Chart {interval} candles")
+        *(Binding(str(n), f"interval('{interval}')", interval, group=INTERVAL_KEYS,
+                  tooltip=f"Chart {interval} candles")
           for n, interval in enumerate(INTERVALS, 1)),
+        Binding("v", "hide_pane", "Hide", show=False,
+                tooltip="Hide the focused pane (V shows every pane)"),
+        Binding("V", "show_panes", "Show all", key_display="V", show=False,
+                tooltip="Show every pane again and end a zoom"),
         *RecordingKeysMixin.RECORDING_BINDINGS,
     ]
 
@@ -85,6 +99,9 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self._trading_problem: str | None = None
         self._trading_ready = False  # order panel and blotters mounted
         self._trading_mounting = False
+        self.hidden_panes: set[str] = set()  # closed with "v" (or the palette)
+        self.zoomed: str | None = None  # the pane alone on screen ("z")
+        self.pane_layout: PaneLayout | None = None
 
     def compose(self) -> ComposeResult:
         yield AppHeader(self.app.title or "cryptoterm", self.mode_label, id="header")
@@ -99,6 +116,9 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         yield FeedStatusBar(clock=self._clock, id="status")
         yield Footer()
 
+    def on_resize(self) -> None:
+        self.apply_layout()
+
     def on_mount(self) -> None:
         # Looked up once: refresh_views runs fps times a second.
         self._ticker = self.query_one(TickerStrip)
@@ -106,6 +126,10 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self._tape = self.query_one(TradesTape)
         self._chart = self.query_one(KlineChart)
         self._status = self.query_one(FeedStatusBar)
+        for pane in (self._ladder, self._chart, self._tape):
+            pane.can_focus = True  # Tab walks the panes: "z" and "v" act on the focused one
+        self.apply_layout()
+        self._ladder.focus()
         if self.trading is not None:
             self.set_timer(2.0, self._mount_trading_widgets)  # if the market is slow to come
         self._resolve_instrument()
@@ -206,6 +230,155 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
 
         self.app.push_screen(SymbolPicker(instruments, self.instrument_id), picked)
 
+    # -- panes -------------------------------------------------------------------------
+
+    def apply_layout(self) -> None:
+        """Show the panes that fit the terminal (see app.ui.layout) at their sizes."""
+        width, height = self.size
+        if not width or not height:
+            return
+        layout = plan(width, height, trading=self._trading_ready,
+                      hidden=frozenset(self.hidden_panes), zoom=self.zoomed)
+        self.pane_layout = layout
+        def show(widget, on: bool) -> None:
+            if widget.display != on:
+                widget.display = on
+
+        def size(value: int) -> str:
+            return str(value) if value else "1fr"
+
+        show(self._ladder, layout.shows(BOOK))
+        self._ladder.styles.width = size(layout.book_width)
+        show(self._chart, layout.shows(CHART))
+        show(self._tape, layout.shows(TAPE))
+        self._tape.styles.height = size(layout.tape_height)
+        show(self.query_one("#right-column"), layout.shows(CHART) or layout.shows(TAPE))
+        show(self.query_one("#main-body"), bool(layout.visible & {BOOK, CHART, TAPE, ORDER}))
+        if self._trading_ready:
+            entry = self.query_one("#order-entry")
+            show(entry, layout.shows(ORDER))
+            entry.styles.width = size(layout.order_width)
+            blotter = self.query_one("#blotter")
+            show(blotter, layout.shows(ORDERS))
+            blotter.styles.height = size(layout.orders_height)
+        focused = self.focused
+        if focused is not None and self.pane_of(focused) not in layout.visible | {None}:
+            # focus must not stay on a pane that left the screen: keys would act unseen
+            pane = next((p for p in PANES if layout.shows(p)), None)
+            if pane is None:
+                self.set_focus(None)
+            else:
+                self._focus_pane(pane)
+
+    def _focus_pane(self, pane: str) -> None:
+        widget = self.query_one(f"#{PANE_IDS[pane]}")
+        if widget.can_focus:
+            widget.focus()
+            return
+        # a container (order form, blotter): its first focusable widget
+        target = next((w for w in widget.query("*") if w.focusable), None)
+        if target is not None:
+            target.focus()
+
+    def pane_of(self, widget) -> str | None:
+        """The pane ``widget`` is in (None: not in a pane, e.g. the header)."""
+        by_id = {v: k for k, v in PANE_IDS.items()}
+        node = widget
+        while node is not None and node is not self:
+            if node.id in by_id:
+                return by_id[node.id]
+            node = node.parent
+        return None
+
+    def zoom_pane(self, pane: str | None) -> None:
+        """Show ``pane`` alone (None: every pane again, minus those hidden)."""
+        self.zoomed = pane
+        if pane is not None:
+            self.hidden_panes.discard(pane)
+        self.apply_layout()
+        if pane is not None and (self.focused is None or self.pane_of(self.focused) != pane):
+            self._focus_pane(pane)
+
+    def toggle_pane(self, pane: str) -> None:
+        """Hide ``pane``, or show it again when it is hidden."""
+        if pane in self.hidden_panes:
+            self.hidden_panes.discard(pane)
+        else:
+            self.hidden_panes.add(pane)
+            if self.zoomed == pane:
+                self.zoomed = None
+        self.apply_layout()
+        if pane not in self.hidden_panes and self.pane_layout and not self.pane_layout.shows(pane):
+            self.notify(f"the {PANE_NAMES[pane]} does not fit in {self.size.width}x"
+                        f"{self.size.height}; zoom it (z) or enlarge the terminal",
+                        severity="warning")
+
+    def action_zoom(self) -> None:
+        if self.zoomed is not None:
+            self.zoom_pane(None)
+            return
+        pane = self.pane_of(self.focused) if self.focused is not None else None
+        self.zoom_pane(pane if pane in self._available_panes() else BOOK)
+
+    def action_hide_pane(self) -> None:
+        pane = self.pane_of(self.focused) if self.focused is not None else None
+        if pane is None:
+            self.notify("no pane has the focus: Tab to one, then v", severity="warning")
+            return
+        self.toggle_pane(pane)
+        self.notify(f"{PANE_NAMES[pane]} hidden · V shows every pane", timeout=3)
+
+    # Keys that act on the order form or the blotter first bring it on screen: typing
+    # into a form the user cannot see, or cancelling a selection they cannot see, would
+    # make a key mean something other than what the screen shows.
+
+    def reveal(self, pane: str) -> bool:
+        """Bring ``pane`` on screen (unhide it, end another pane's zoom, or zoom it when
+        the terminal has no room for it); True when it had to change the layout."""
+        layout = self.pane_layout
+        if layout is not None and layout.shows(pane):
+            return False
+        self.hidden_panes.discard(pane)
+        if self.zoomed is not None and self.zoomed != pane:
+            self.zoomed = None
+        self.apply_layout()
+        if self.pane_layout is not None and not self.pane_layout.shows(pane):
+            self.zoom_pane(pane)
+        return True
+
+    def action_focus_order(self) -> None:
+        self.reveal(ORDER)
+        super().action_focus_order()
+
+    def action_side(self, side: str) -> None:
+        self.reveal(ORDER)
+        super().action_side(side)
+
+    def action_cancel_selected(self) -> None:
+        if self.reveal(ORDERS):
+            self.notify("open orders shown: select one, then c cancels it", title="Cancel",
+                        severity="warning")
+            return
+        super().action_cancel_selected()
+
+    def action_show_panes(self) -> None:
+        self.hidden_panes.clear()
+        self.zoom_pane(None)
+
+    @property
+    def trading_ready(self) -> bool:
+        """The order panel and blotters are on the screen (their actions can run)."""
+        return self._trading_ready
+
+    def _available_panes(self) -> tuple[str, ...]:
+        return PANES if self._trading_ready else (BOOK, CHART, TAPE)
+
+    def requests_in_flight(self) -> int:
+        """Orders or cancels sent to the account and not yet answered."""
+        return sum(1 for worker in self.workers
+                   if worker.group == "trading" and worker.name in SENDING_WORKERS
+                   and not worker.is_finished)
+
     # -- frames --------------------------------------------------------------------
 
     def refresh_views(self) -> None:
@@ -279,6 +452,7 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         await self.mount(Blotter(id="blotter"), before=self._status)
         self.mount_trading()
         self._trading_ready = True
+        self.apply_layout()
 
     def _call(self, method: Callable[..., T], *args: object) -> T | None:
         """Call a MarketSource method; an engine error is reported once, not 10 times a second."""
