@@ -60,6 +60,9 @@ class OrderEntry(Vertical):
     OrderEntry.-stop #oe-stop-row { display: block; }
     OrderEntry.-stop #oe-stop-price-error.-filled { display: block; }
     OrderEntry.-spot .perp-only { display: none; }
+    OrderEntry #oe-blocked { display: none; color: $warning; height: auto; margin: 0 0 1 0; }
+    OrderEntry.-blocked #oe-blocked { display: block; }
+    OrderEntry.-blocked #oe-estimate { display: none; }
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -74,9 +77,11 @@ class OrderEntry(Vertical):
         self._position: Decimal = Decimal(0)
         self._env = Environment.PAPER
         self.pending = False  # an order is on its way: no second submit
+        self.blocked: str | None = None  # why the account cannot trade this market at all
         self.border_title = "Order"
 
     def compose(self) -> ComposeResult:
+        yield Static("", id="oe-blocked")
         with Horizontal(id="oe-sides"):
             yield Button("Buy", id="oe-buy", compact=True, classes="side -active")
             yield Button("Sell", id="oe-sell", compact=True, classes="side")
@@ -142,6 +147,17 @@ class OrderEntry(Vertical):
         for e in Environment:
             self.set_class(e is env, f"-env-{e.value}")
         self.border_title = f"Order · {env.label}"
+
+    def set_blocked(self, reason: str | None) -> None:
+        """Say plainly, above the form, why nothing can be ordered here (None: it can);
+        the balance line would otherwise read as an empty account."""
+        if reason == self.blocked:
+            return
+        self.blocked = reason
+        self.set_class(reason is not None, "-blocked")
+        if self.is_mounted:
+            self.query_one("#oe-blocked", Static).update(reason or "")
+            self.query_one("#oe-submit", Button).disabled = reason is not None
 
     # -- user actions ------------------------------------------------------------------
 
@@ -340,7 +356,7 @@ class OrderEntry(Vertical):
         submit.variant = "success" if self.side == "buy" else "error"
 
     def submit(self) -> None:
-        if self.pending or self._view is None or self._preview is None:
+        if self.pending or self.blocked or self._view is None or self._preview is None:
             return
         req = self.build()
         if req is None:

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     log.info("starting UI (%s)", "demo" if args.demo else "live data")
     try:
         app = CryptotermApp(engine, instrument_id=first, theme=cfg.theme, fps=cfg.fps,
-                            mode_label="DEMO" if args.demo else "LIVE DATA")
+                            mode_label="DEMO DATA" if args.demo else "LIVE DATA")
         app.alert_bps, app.usd_family = cfg.alert_bps, cfg.usd_family
         app.run()
     finally:
