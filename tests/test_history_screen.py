@@ -302,3 +302,17 @@ async def test_the_screen_follows_what_the_recorder_stores(tmp_path):
         assert "1 partial" in screen_text(app)
     assert on_ui_thread and not any(on_ui_thread), "the UI thread queried the database"
     engine.dispose()
+
+
+async def test_on_a_narrow_terminal_the_chart_keeps_the_width(db):
+    app = CryptotermApp(RecordingSource(db), BTC)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_history(pilot)
+        await pilot.pause()
+        assert not screen.query_one(DataTable).display
+        assert screen.query_one("#history-chart", KlineChart).size.width >= 78
+    app = CryptotermApp(RecordingSource(db), BTC)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await open_history(pilot)
+        await pilot.pause()
+        assert screen.query_one(DataTable).outer_size.width == 46

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -47,6 +47,9 @@ MIN_WINDOW = 10
 TABLE_ROWS = 2_000  # the table lists at most this many candles of the window (newest)
 ROLLUP_INTERVALS = ("5m", "15m", "1h", "4h", "1d")
 REFRESH_INTERVAL = 2.0  # s between looks for newly recorded candles
+TABLE_WIDTH = 76  # the table's full width; it gives way to the chart on narrow terminals
+MIN_CHART_WIDTH = 74
+MIN_TABLE_WIDTH = 30
 
 
 @dataclass(slots=True)
@@ -179,6 +182,14 @@ class HistoryScreen(Screen[None]):
         table.add_columns("open time (UTC)", "open", "high", "low", "close", "volume")
         self.load_choices()
         self.set_interval(self.refresh_interval, self._poll)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # the chart is the point of the screen: the table shrinks first, then goes
+        table = self.query_one(DataTable)
+        width = min(TABLE_WIDTH, event.size.width - MIN_CHART_WIDTH)
+        table.display = width >= MIN_TABLE_WIDTH
+        if table.display:
+            table.styles.width = width
 
     def now_ms(self) -> int:
         clock = self._clock or getattr(self.app, "_clock", None) or time.time
