@@ -364,7 +364,7 @@ class HistoryScreen(Screen[None]):
 
     def _apply_refresh(self, old: Loaded, result: tuple[Loaded, int] | None) -> None:
         self._polling = False
-        if self.loaded is not old or not self._is_current(old):
+        if not self.is_mounted or self.loaded is not old or not self._is_current(old):
             return  # the user chose something else meanwhile
         if result is None:
             self._redraw_if_state_changed()
