@@ -146,6 +146,7 @@ class Recorder:
         self._session_start: int | None = None
         self._started: dict[int, int] = {}
         self._seen: set[str] = set()  # ids written this session (stop marks when recording all)
+        self._stopped_keys: set[int] = set()  # keys whose recording stopped (until it starts again)
         # stats
         self._rows = 0
         self._events = 0
@@ -225,6 +226,7 @@ class Recorder:
         self._wake.set()
         thread.join(timeout)
         self._thread = None
+        self._stopped_keys.clear()  # the session is over; a bulk ingest after it records all
         if self._state == "running":
             self._state = "stopped"
 
@@ -349,6 +351,7 @@ class Recorder:
         counts = batch.counts
         key_cache: dict[str, int] = {}
         key_of = self.keys.key
+        stopped = self._stopped_keys
         rejected = 0
         for ev in events:
             kind = type(ev)
@@ -362,6 +365,10 @@ class Recorder:
                 key_cache[ev.id] = key
             if key < 0:
                 rejected += 1
+                continue
+            if key in stopped and kind is not Coverage:
+                # queued after its recording stopped (the engine thread read the old set
+                # an instant before the swap): not part of what was recorded
                 continue
             if kind is Trade:
                 price = ev.price
@@ -411,8 +418,10 @@ class Recorder:
             elif kind is Coverage:
                 if ev.on:
                     self._started[key] = ev.ts  # applies to the trades aggregated from here on
+                    stopped.discard(key)
                 else:
                     batch.stops.append((key, ev.ts))
+                    stopped.add(key)
                 continue
             # tickers are not stored: they are derivable from trades and klines
         if self._session_start is not None:

@@ -273,3 +273,20 @@ def test_a_minute_over_when_the_recording_stops_is_whole(db):
     got = [(k.open_time - M0, k.closed, k.partial)
            for k in queries.klines(db, BTC, "1m", now_ms=M0 + 3_600_000)]
     assert got == [(0, True, True), (60_000, True, False)]
+
+
+def test_an_event_queued_just_after_the_stop_is_not_recorded(db):
+    # the engine thread may read the recording set an instant before the UI swaps it and
+    # queue one more event behind the stop mark: it must not reopen the partial candle
+    from storage.recorder import Coverage
+
+    now = [M0 + 20_000]
+    rec = Recorder(db, flush_interval=30.0, record=(), clock_ms=lambda: now[0]).start()
+    rec.set_recording(ETH, True)
+    rec.on_event(Kline(ETH, "1m", M0, 10.0, 11.0, 9.0, 10.5, 59.5, closed=False))
+    rec.set_recording(ETH, False)
+    rec._queue.append(Kline(ETH, "1m", M0, 10.0, 11.0, 9.0, 10.6, 60.0, closed=False))  # the late one
+    assert isinstance(rec._queue[-2], Coverage)
+    rec.stop()
+    (k,) = queries.klines(db, ETH, "1m", now_ms=M0 + 30_000)
+    assert (k.volume, k.partial) == (59.5, True)
