@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, and_, or_, select
 
 from app.feeds.unreachable import host_of, unreachable_reason
 from app.market.instruments import Instrument, MarketType, not_listed_message, parse_display_symbol
@@ -306,7 +306,8 @@ def _merge(ranges: list[queries.Gap]) -> list[queries.Gap]:
 
 
 def plan(engine: Engine, instrument_id: str, interval: str, since: int, until: int) -> list[queries.Gap]:
-    """Ranges to fetch: stored gaps within [since, until] and candles stored while open."""
+    """Ranges to fetch: stored gaps within [since, until], candles stored while open and
+    partial candles (the recording covered part of their interval)."""
     step = interval_ms(interval)
     lo = bucket_start(since, interval)
     hi = bucket_start(until, interval)
@@ -317,7 +318,8 @@ def plan(engine: Engine, instrument_id: str, interval: str, since: int, until: i
     if key is not None:
         k = KlineRow.__table__
         stmt = select(k.c.open_time).where(and_(k.c.inst == key, k.c.interval == interval,
-                                                k.c.closed == 0, k.c.open_time >= lo,
+                                                or_(k.c.closed == 0, k.c.partial == 1),
+                                                k.c.open_time >= lo,
                                                 k.c.open_time <= hi))
         with engine.connect() as conn:
             ranges += [queries.Gap(t, t + step, step) for t in conn.execute(stmt).scalars()]
@@ -381,7 +383,7 @@ def backfill(engine: Engine, exchange: Any, instrument: Instrument, ccxt_symbol:
                     continue
                 closed = 1 if open_time + step <= now else 0
                 batch.append((key, interval, open_time, float(row[1]), float(row[2]), float(row[3]),
-                              float(row[4]), float(row[5]), closed, "rest"))
+                              float(row[4]), float(row[5]), closed, "rest", 0))
             if batch:
                 with engine.begin() as conn:
                     conn.exec_driver_sql(upsert, batch)

@@ -9,7 +9,8 @@ from typing import TextIO
 
 from app.market.events import Kline
 
-CSV_HEADER = ("open_time", "open", "high", "low", "close", "volume", "closed")
+# partial: 1 when the recording covered only part of the candle's interval
+CSV_HEADER = ("open_time", "open", "high", "low", "close", "volume", "closed", "partial")
 
 
 def write_csv(rows: Iterable[Kline], out: TextIO) -> int:
@@ -19,7 +20,7 @@ def write_csv(rows: Iterable[Kline], out: TextIO) -> int:
     n = 0
     for k in rows:
         w.writerow((k.open_time, repr(k.open), repr(k.high), repr(k.low), repr(k.close),
-                    repr(k.volume), int(k.closed)))
+                    repr(k.volume), int(k.closed), int(k.partial)))
         n += 1
     return n
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -77,13 +77,14 @@ class InstrumentKeys:
                 inst = self._known.get(instrument_id)
                 if inst is None and self.resolver is not None:
                     inst = self.resolver(instrument_id)
+                known = inst is not None  # venue metadata, so its tick and lot sizes are real
                 if inst is None:
                     inst = instrument_from_id(instrument_id)
-                key = self._ensure(inst)
+                key = self._ensure(inst, known)
                 self._keys[instrument_id] = key
             return key
 
-    def _ensure(self, inst: Instrument) -> int:
+    def _ensure(self, inst: Instrument, known: bool = True) -> int:
         table = InstrumentRow.__table__
         values = dict(id=inst.id, venue=inst.venue, market=inst.market, base=inst.base.upper(),
                       quote=inst.quote.upper(), symbol=inst.symbol, venue_symbol=inst.venue_symbol)
@@ -92,4 +93,7 @@ class InstrumentKeys:
         # committed on its own, so a key handed out is never rolled back with a failed batch
         with self.engine.begin() as own:
             own.execute(stmt)
+            if known:  # the venue's current steps (they change now and then), not a guess
+                own.execute(update(table).where(table.c.id == inst.id)
+                            .values(tick_size=inst.tick_size, lot_size=inst.lot_size))
             return own.execute(select(table.c.key).where(table.c.id == inst.id)).scalar_one()

@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlmodel import SQLModel
 
-from storage.models import SchemaVersionRow
+from storage.models import STALE_OPEN_MS, SchemaVersionRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +34,31 @@ def _baseline(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn)
 
 
+def _add_column(conn: Connection, table: str, column: str, ddl: str) -> None:
+    # a table created by create_all after this column was added to the models has it already
+    if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+
+
+def _partial_klines_and_precision(conn: Connection) -> None:
+    from app.market.klines import INTERVAL_MS
+
+    _add_column(conn, "klines", "partial", "SMALLINT NOT NULL DEFAULT 0")
+    _add_column(conn, "instruments", "tick_size", "FLOAT")
+    _add_column(conn, "instruments", "lot_size", "FLOAT")
+    # candles left open by a recording that stopped inside them (before v2 nothing said
+    # so): still open although their interval ended long ago, so they are partial
+    now = int(time.time() * 1000)
+    for interval, step in INTERVAL_MS.items():
+        conn.execute(text("UPDATE klines SET partial = 1 WHERE closed = 0 AND interval = :iv "
+                          "AND open_time + :step < :cutoff"),
+                     {"iv": interval, "step": step, "cutoff": now - STALE_OPEN_MS})
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "baseline: instruments, klines, trades, book snapshots, funding", _baseline),
+    Migration(2, "klines.partial (recording did not cover the candle); instrument tick/lot sizes",
+              _partial_klines_and_precision),
 ]
 
 

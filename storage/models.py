@@ -29,6 +29,15 @@ class InstrumentRow(SQLModel, table=True):
     quote: str = Field(sa_column=Column(String(24), nullable=False))
     symbol: str = Field(sa_column=Column(String(64), nullable=False))  # BTC/USDT, BTC/USDT:USDT
     venue_symbol: str | None = Field(default=None, sa_column=Column(String(64)))
+    # the venue's price and amount steps when its metadata was known (NULL: never told);
+    # the CLI and the history screen print prices to this precision (schema v2)
+    tick_size: float | None = Field(default=None, sa_column=Column(Float))
+    lot_size: float | None = Field(default=None, sa_column=Column(Float))
+
+
+# An open candle this long past the end of its interval is not forming any more: no
+# recorder is going to close it, so it counts as partial (a crash, a kill, a v1 file).
+STALE_OPEN_MS = 60_000
 
 
 class KlineRow(SQLModel, table=True):
@@ -47,6 +56,11 @@ class KlineRow(SQLModel, table=True):
     closed: int = Field(default=0, sa_column=Column(SmallInteger, nullable=False, default=0))
     # where the row came from: 'ws' (venue kline stream), 'agg' (built from trades), 'rest' (backfill)
     source: str = Field(default="ws", sa_column=Column(String(4), nullable=False, default="ws"))
+    # 1 when the recording did not cover the candle's whole interval (it started or stopped
+    # inside it): the row holds part of the candle only; gaps reports it, --fill-gaps
+    # replaces it from the venue (schema v2)
+    partial: int = Field(default=0, sa_column=Column(SmallInteger, nullable=False, default=0,
+                                                      server_default="0"))
 
 
 class TradeRow(SQLModel, table=True):

@@ -8,16 +8,18 @@ All reads are primary-key range scans (see storage.models).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 
 from app.market.events import BookTop, Funding, Kline, Trade
 from app.market.instruments import canonical_id, parse_display_symbol
 from app.market.klines import INTERVAL_MS, bucket_start, interval_ms
-from storage.models import BookSnapshotRow, FundingRow, InstrumentRow, KlineRow, TradeRow
+from storage.models import (STALE_OPEN_MS, BookSnapshotRow, FundingRow, InstrumentRow, KlineRow,
+                            TradeRow)
 
 _I = InstrumentRow.__table__
 _K = KlineRow.__table__
@@ -40,6 +42,8 @@ class StoredInstrument:
     quote: str
     symbol: str
     venue_symbol: str | None
+    tick_size: float | None = None  # None: the venue's metadata was never stored
+    lot_size: float | None = None
 
     @property
     def label(self) -> str:
@@ -73,7 +77,7 @@ class Gap:
 
 def _stored(row) -> StoredInstrument:
     return StoredInstrument(row.key, row.id, row.venue, row.market, row.base, row.quote,
-                            row.symbol, row.venue_symbol)
+                            row.symbol, row.venue_symbol, row.tick_size, row.lot_size)
 
 
 def instruments(engine: Engine, venue: str | None = None) -> list[StoredInstrument]:
@@ -150,21 +154,62 @@ def _window(stmt, col, since: int | None, until: int | None, limit: int | None, 
     return conn.execute(stmt).all()
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def klines(engine: Engine, instrument_id: str | None = None, interval: str = "1m", *,
            venue: str | None = None, symbol: str | None = None, since: int | None = None,
-           until: int | None = None, limit: int | None = None) -> list[Kline]:
-    """Stored klines of one interval, oldest first. ``since``/``until`` bound the open time."""
-    interval_ms(interval)  # a clear ValueError for an unknown interval
+           until: int | None = None, limit: int | None = None,
+           now_ms: int | None = None) -> list[Kline]:
+    """Stored klines of one interval, oldest first. ``since``/``until`` bound the open time.
+
+    ``partial`` is set on candles stored as partial and on open ones whose interval ended
+    more than STALE_OPEN_MS before ``now_ms`` (default: the wall clock): nothing is going
+    to complete those."""
+    step = interval_ms(interval)  # a clear ValueError for an unknown interval
     key = resolve_key(engine, instrument_id, venue, symbol)
     if key is None:
         return []
     iid = instrument_id or canonical_from_key(engine, key)
     stmt = (select(_K.c.open_time, _K.c.open, _K.c.high, _K.c.low, _K.c.close, _K.c.volume,
-                   _K.c.closed)
+                   _K.c.closed, _K.c.partial)
             .where(and_(_K.c.inst == key, _K.c.interval == interval)))
     with engine.connect() as conn:
         rows = _window(stmt, _K.c.open_time, since, until, limit, conn)
-    return [Kline(iid, interval, r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
+    stale = (_now_ms() if now_ms is None else now_ms) - STALE_OPEN_MS - step  # open before: stale
+    return [Kline(iid, interval, r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]),
+                  bool(r[7]) or (not r[6] and r[0] < stale)) for r in rows]
+
+
+def incomplete(engine: Engine, instrument_id: str, interval: str, since: int | None = None,
+               until: int | None = None, now_ms: int | None = None) -> list[int]:
+    """Open times of the partial candles (see ``klines``) between ``since`` and ``until``."""
+    step = interval_ms(interval)
+    key = resolve_key(engine, instrument_id)
+    if key is None:
+        return []
+    stale = (_now_ms() if now_ms is None else now_ms) - STALE_OPEN_MS - step
+    cond = [_K.c.inst == key, _K.c.interval == interval,
+            or_(_K.c.partial == 1, and_(_K.c.closed == 0, _K.c.open_time < stale))]
+    if since is not None:
+        cond.append(_K.c.open_time >= since)
+    if until is not None:
+        cond.append(_K.c.open_time <= until)
+    with engine.connect() as conn:
+        rows = conn.execute(select(_K.c.open_time).where(and_(*cond)).order_by(_K.c.open_time))
+        return [int(t) for t in rows.scalars()]
+
+
+def runs(open_times: Sequence[int], step: int) -> list[Gap]:
+    """Consecutive open times as [start, end) ranges (for fetching them in few requests)."""
+    out: list[Gap] = []
+    for t in open_times:
+        if out and out[-1].end == t:
+            out[-1] = Gap(out[-1].start, t + step, step)
+        else:
+            out.append(Gap(t, t + step, step))
+    return out
 
 
 def canonical_from_key(engine: Engine, key: int) -> str:
@@ -174,7 +219,8 @@ def canonical_from_key(engine: Engine, key: int) -> str:
 
 def rollup(source: Sequence[Kline], interval: str) -> list[Kline]:
     """Klines of a longer ``interval`` built from shorter ones (oldest first in, out).
-    A bucket is closed only when its last constituent candle is closed and present."""
+    A bucket is closed only when its last constituent candle is closed and present, and
+    partial when any constituent is."""
     step = interval_ms(interval)
     out: list[Kline] = []
     cur: Kline | None = None
@@ -185,13 +231,15 @@ def rollup(source: Sequence[Kline], interval: str) -> list[Kline]:
             if cur is not None:
                 cur.closed = cur.closed and last_end >= cur.open_time + step
                 out.append(cur)
-            cur = Kline(k.id, interval, start, k.open, k.high, k.low, k.close, k.volume, k.closed)
+            cur = Kline(k.id, interval, start, k.open, k.high, k.low, k.close, k.volume, k.closed,
+                        k.partial)
         else:
             cur.high = max(cur.high, k.high)
             cur.low = min(cur.low, k.low)
             cur.close = k.close
             cur.volume += k.volume
             cur.closed = k.closed
+            cur.partial = cur.partial or k.partial
         last_end = k.open_time + interval_ms(k.interval)
     if cur is not None:
         cur.closed = cur.closed and last_end >= cur.open_time + step
@@ -201,16 +249,19 @@ def rollup(source: Sequence[Kline], interval: str) -> list[Kline]:
 
 def klines_or_rollup(engine: Engine, instrument_id: str, interval: str, *,
                      since: int | None = None, until: int | None = None,
-                     limit: int | None = None, base: str = "1m") -> tuple[list[Kline], bool]:
+                     limit: int | None = None, base: str = "1m",
+                     now_ms: int | None = None) -> tuple[list[Kline], bool]:
     """Stored klines of ``interval``, or when none are stored in the range, ones rolled
     up from ``base`` klines. Returns (klines, rolled_up)."""
-    stored = klines(engine, instrument_id, interval, since=since, until=until, limit=limit)
+    stored = klines(engine, instrument_id, interval, since=since, until=until, limit=limit,
+                    now_ms=now_ms)
     if stored or interval == base or interval_ms(interval) <= interval_ms(base):
         return stored, False
     factor = interval_ms(interval) // interval_ms(base)
     base_since = None if since is None else bucket_start(since, interval)
     base_limit = None if limit is None else (limit + 1) * factor
-    rows = klines(engine, instrument_id, base, since=base_since, until=until, limit=base_limit)
+    rows = klines(engine, instrument_id, base, since=base_since, until=until, limit=base_limit,
+                  now_ms=now_ms)
     rolled = rollup(rows, interval)
     if limit is not None:
         rolled = rolled[:limit] if since is not None else rolled[-limit:]

@@ -19,6 +19,11 @@ distinct trades, never an accumulation of what passed by. A venue's own candles
 shows where the venue's kline stream is unavailable or not subscribed. Minutes without
 trades get no kline: a gap stays visible as a gap instead of becoming a made-up flat
 candle.
+
+Live recordings also say which candles they did not see whole (``klines.partial``): a
+minute aggregated from trades that the recording started inside, and every candle still
+open when the recording of its instrument stops. Start and stop travel through the queue
+as ``Coverage`` marks, so they apply in order with the events around them.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ from sqlalchemy import Connection, Engine
 from app.feeds.health import HealthView
 from app.market.events import BookTop, Funding, Kline, Trade
 from app.market.instruments import Instrument
+from app.market.klines import INTERVAL_MS
 from storage.instrument_keys import InstrumentKeys
+from storage.models import STALE_OPEN_MS
 from storage.statements import Statements, statements_for
 
 log = logging.getLogger(__name__)
@@ -65,6 +72,15 @@ class RecorderStats:
     error: str | None
 
 
+@dataclass(slots=True, frozen=True)
+class Coverage:
+    """The live recording of instrument ``id`` started (``on``) or stopped at wall time ``ts``."""
+
+    id: str
+    ts: int
+    on: bool
+
+
 @dataclass(slots=True)
 class IngestResult:
     events: int = 0
@@ -79,7 +95,7 @@ class IngestResult:
 class _Batch:
     """Rows of one transaction, converted from events."""
 
-    __slots__ = ("trades", "klines", "funding", "books", "spans", "counts")
+    __slots__ = ("trades", "klines", "funding", "books", "spans", "stops", "counts")
 
     def __init__(self) -> None:
         self.trades: list[tuple] = []
@@ -87,6 +103,7 @@ class _Batch:
         self.funding: list[tuple] = []
         self.books: list[tuple] = []
         self.spans: dict[int, list[int]] = {}  # instrument key -> [min ts, max ts] of trades
+        self.stops: list[tuple[int, int]] = []  # (instrument key, wall ms) recordings stopped
         self.counts = IngestResult()
 
     def __len__(self) -> int:
@@ -125,6 +142,11 @@ class Recorder:
         self._last_book: dict[int, int] = {}
         self._last_funding: dict[int, tuple] = {}
         self._last_book_sample = 0.0
+        # live coverage: wall ms the recording began (the session, or per instrument key)
+        self._session_start: int | None = None
+        self._started: dict[int, int] = {}
+        self._seen: set[str] = set()  # ids written this session (stop marks when recording all)
+        self._stopped_keys: set[int] = set()  # keys whose recording stopped (until it starts again)
         # stats
         self._rows = 0
         self._events = 0
@@ -144,11 +166,19 @@ class Recorder:
 
     def set_recording(self, instrument_id: str, on: bool) -> None:
         current = set(self._record or ())
+        was = instrument_id in current
         if on:
             current.add(instrument_id)
         else:
             current.discard(instrument_id)
         self._record = frozenset(current)  # one reference swap: on_event never sees a half-set
+        if was != on and self._live():
+            # after the swap: every event of the instrument queued so far is ahead of the mark
+            self._queue.append(Coverage(instrument_id, self.clock_ms(), on))  # type: ignore[misc]
+            self._wake.set()
+
+    def _live(self) -> bool:
+        return self._thread is not None and self.clock_ms is not None
 
     def register(self, instrument: Instrument) -> None:
         """Venue metadata (base, quote, venue symbol) for an instrument's first row."""
@@ -173,6 +203,11 @@ class Recorder:
         if self._thread is None:
             self._stop.clear()
             self._state = "running"
+            if self.clock_ms is not None:
+                now = self.clock_ms()
+                self._session_start = now
+                for instrument_id in sorted(self._record or ()):
+                    self._queue.append(Coverage(instrument_id, now, True))
             self._thread = threading.Thread(target=self._run, name="cryptoterm-recorder", daemon=True)
             self._thread.start()
         return self
@@ -182,10 +217,16 @@ class Recorder:
         thread = self._thread
         if thread is None:
             return
+        if self.clock_ms is not None:
+            now = self.clock_ms()
+            record = self._record
+            for instrument_id in sorted(self._seen if record is None else record):
+                self._queue.append(Coverage(instrument_id, now, False))
         self._stop.set()
         self._wake.set()
         thread.join(timeout)
         self._thread = None
+        self._stopped_keys.clear()  # the session is over; a bulk ingest after it records all
         if self._state == "running":
             self._state = "stopped"
 
@@ -310,6 +351,7 @@ class Recorder:
         counts = batch.counts
         key_cache: dict[str, int] = {}
         key_of = self.keys.key
+        stopped = self._stopped_keys
         rejected = 0
         for ev in events:
             kind = type(ev)
@@ -323,6 +365,10 @@ class Recorder:
                 key_cache[ev.id] = key
             if key < 0:
                 rejected += 1
+                continue
+            if key in stopped and kind is not Coverage:
+                # queued after its recording stopped (the engine thread read the old set
+                # an instant before the swap): not part of what was recorded
                 continue
             if kind is Trade:
                 price = ev.price
@@ -347,9 +393,10 @@ class Recorder:
                 if not (0.0 < ev.low <= ev.high < INF and ev.volume >= 0.0):
                     rejected += 1
                     continue
+                # a venue's candle is whole from its open, however late we started listening
                 batch.klines[(key, ev.interval, ev.open_time)] = (
                     key, ev.interval, ev.open_time, ev.open, ev.high, ev.low, ev.close, ev.volume,
-                    1 if ev.closed else 0, "ws")
+                    1 if ev.closed else 0, "ws", 0)
             elif kind is Funding:
                 state = (ev.rate, ev.next_funding_time)
                 last = self._last_funding.get(key)
@@ -368,7 +415,17 @@ class Recorder:
                 batch.books.append((key, ev.ts, max(len(ev.bids), len(ev.asks)),
                                     orjson.dumps(ev.bids[: self.book_depth]).decode(),
                                     orjson.dumps(ev.asks[: self.book_depth]).decode()))
+            elif kind is Coverage:
+                if ev.on:
+                    self._started[key] = ev.ts  # applies to the trades aggregated from here on
+                    stopped.discard(key)
+                else:
+                    batch.stops.append((key, ev.ts))
+                    stopped.add(key)
+                continue
             # tickers are not stored: they are derivable from trades and klines
+        if self._session_start is not None:
+            self._seen.update(i for i, k in key_cache.items() if k >= 0)
         counts.events = len(events)
         counts.rejected = rejected
         counts.trades = len(trades)
@@ -390,6 +447,25 @@ class Recorder:
         if agg:
             conn.exec_driver_sql(sql.upsert_klines, agg)
         batch.counts.klines = len(batch.klines) + len(agg)
+        for key, ts in batch.stops:
+            self._stopped(conn, key, ts)
+
+    def _stopped(self, conn: Connection, key: int, ts: int) -> None:
+        """The recording of instrument ``key`` stopped at ``ts``: a minute aggregated from
+        trades and over by then is whole (close it without waiting for the grace); every
+        candle still open is partial, since nothing will complete it now."""
+        self._open_minute.pop(key, None)
+        self._started.pop(key, None)
+        mark = "?" if self.sql.dialect == "sqlite" else "%s"
+        conn.exec_driver_sql(
+            f"UPDATE klines SET closed = 1 WHERE inst = {mark} AND interval = {mark} "
+            f"AND source = 'agg' AND closed = 0 AND open_time >= {mark} AND open_time <= {mark}",
+            (key, AGG_INTERVAL, ts - AGG_STEP - STALE_OPEN_MS, ts - AGG_STEP))
+        # per interval, so each is one primary-key range scan however long the history
+        conn.exec_driver_sql(
+            f"UPDATE klines SET partial = 1 WHERE inst = {mark} AND interval = {mark} "
+            f"AND closed = 0 AND open_time > {mark} AND open_time <= {mark}",
+            [(key, iv, ts - step - STALE_OPEN_MS, ts) for iv, step in INTERVAL_MS.items()])
 
     def _closable_minutes(self) -> bool:
         if self.clock_ms is None or not self._open_minute:
@@ -424,13 +500,16 @@ class Recorder:
                 edges.setdefault(ts, []).append((tid, price))
             newest = self._newest.get(key, 0)
             watermark = newest if horizon is None else max(newest, horizon)
+            started = self._started.get(key, self._session_start or 0)
             for start, high, low, volume, first_ts, last_ts in buckets:
                 start = int(start)
                 # ties within a millisecond: numeric venue ids order by length, then text
                 first = min(edges[first_ts], key=_id_order)[1]
                 last = max(edges[last_ts], key=_id_order)[1]
                 closed = 1 if start + AGG_STEP <= watermark else 0
-                rows.append((key, AGG_INTERVAL, start, first, high, low, last, volume, closed, "agg"))
+                partial = 1 if start < started < start + AGG_STEP else 0  # began inside it
+                rows.append((key, AGG_INTERVAL, start, first, high, low, last, volume, closed, "agg",
+                             partial))
                 if closed:
                     if self._open_minute.get(key) == start:
                         del self._open_minute[key]

@@ -9,7 +9,8 @@ gets its own rendering of the same statements.
 Kline precedence, enforced inside the upsert so concurrent writers cannot get it wrong:
 a venue's own candle (``ws`` stream or ``rest`` backfill) always beats one we aggregated
 from trades (``agg``) and is never replaced by one; between candles of the same kind, a
-closed candle is never replaced by a still-open one.
+closed candle is never replaced by a still-open one, nor a whole one by a partial one
+(``partial``: the recording covered only part of the candle's interval).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 TRADE_COLS = "inst, trade_id, ts, price, amount, side"
-KLINE_COLS = "inst, interval, open_time, open, high, low, close, volume, closed, source"
+KLINE_COLS = "inst, interval, open_time, open, high, low, close, volume, closed, source, partial"
 FUNDING_COLS = "inst, ts, rate, next_funding_time, mark_price, index_price"
 BOOK_COLS = "inst, ts, depth, bids, asks"
 
@@ -43,16 +44,18 @@ def build(dialect: str) -> Statements:
     mark = "?" if dialect == "sqlite" else "%s"
     mod = "%" if dialect == "sqlite" else "%%"  # psycopg reads a bare % as a placeholder
     kline_update = ", ".join(f"{c} = excluded.{c}" for c in
-                             ("open", "high", "low", "close", "volume", "closed", "source"))
+                             ("open", "high", "low", "close", "volume", "closed", "source",
+                              "partial"))
     return Statements(
         dialect=dialect,
         insert_trades=(f"INSERT INTO trades ({TRADE_COLS}) VALUES ({_marks(6, mark)}) "
                        "ON CONFLICT (inst, ts, trade_id) DO NOTHING"),
-        upsert_klines=(f"INSERT INTO klines ({KLINE_COLS}) VALUES ({_marks(10, mark)}) "
+        upsert_klines=(f"INSERT INTO klines ({KLINE_COLS}) VALUES ({_marks(11, mark)}) "
                        f"ON CONFLICT (inst, interval, open_time) DO UPDATE SET {kline_update} "
                        "WHERE (klines.source = 'agg' AND excluded.source <> 'agg') "
                        "OR ((klines.source = 'agg') = (excluded.source = 'agg') "
-                       "AND (klines.closed = 0 OR excluded.closed = 1))"),
+                       "AND (klines.closed = 0 OR excluded.closed = 1) "
+                       "AND NOT (klines.closed = 1 AND klines.partial = 0 AND excluded.partial = 1))"),
         upsert_funding=(f"INSERT INTO funding ({FUNDING_COLS}) VALUES ({_marks(6, mark)}) "
                         "ON CONFLICT (inst, ts) DO UPDATE SET rate = excluded.rate, "
                         "next_funding_time = excluded.next_funding_time, "

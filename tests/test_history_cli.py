@@ -56,7 +56,7 @@ def test_range_limit_and_iso_or_epoch_dates(capsys, db_path):
     assert [k["open_time"] for k in got] == [T0 + i * STEP for i in range(2, 6)]
     assert got[0] == {"type": "kline", "id": BTC, "interval": "1m", "open_time": T0 + 2 * STEP,
                       "open": 102.0, "high": 103.5, "low": 101.25, "close": 102.5, "volume": 4.0,
-                      "closed": True}
+                      "closed": True, "partial": False}
     # --limit without --since: the newest N, still oldest first
     _, out, _ = cli(capsys, "history", "binance", "BTC/USDT", "1m", "--format", "json", "--limit", "3",
                     "--db", str(db_path))
@@ -72,8 +72,10 @@ def test_table_and_rollup(capsys, db_path):
     lines = out.splitlines()
     assert lines[0] == "BTC/USDT · binance spot · 1m"
     assert lines[1].split()[:3] == ["open", "time", "(UTC)"]
-    assert lines[2].split() == ["2024-01-01", "00:00", "100", "101.5", "99.25", "100.5", "2"]
-    assert lines[-1].endswith("open")
+    # no tick size stored: as many decimals as the stored prices need, the same in every row
+    assert lines[2].split() == ["2024-01-01", "00:00", "100.00", "101.50", "99.25", "100.50", "2"]
+    # left open in 2024: no recorder is going to close it, it is a partial candle
+    assert lines[-1].endswith("partial")
     code, out, err = cli(capsys, "history", "binance", "BTC/USDT", "5m", "--format", "csv",
                          "--db", str(db_path))
     assert "rolled up from 1m" in err
@@ -169,3 +171,93 @@ def test_history_from_postgresql_with_a_db_url(capsys, tmp_path):
     assert [int(r["open_time"]) for r in rows] == [T0 + i * 3_600_000 for i in range(5)]
     code, out, _ = cli(capsys, "gaps", "binance", "BTC/USDT", "1h", "--db", url)
     assert out.startswith("no gaps: BTC/USDT 1h on binance, 5 candles")
+
+
+def test_table_prints_the_instruments_precision(capsys, tmp_path):
+    """Issue #9.12: 95312.98 was printed as 95313 (six significant digits)."""
+    from app.market.instruments import Instrument
+
+    path = tmp_path / "p.db"
+    engine = open_database(path, tmp_path)
+    rec = Recorder(engine)
+    rec.register(Instrument("binance", "spot", "BTC", "USDT", "BTCUSDT", tick_size=0.01,
+                            lot_size=0.00001))
+    rec.ingest([Kline(BTC, "1m", T0, 95312.98, 95320.0, 95301.5, 95313.0, 145.12345, closed=True),
+                Kline(BTC, "1m", T0 + STEP, 95313.0, 95315.25, 95310.0, 95312.01, 3.0, closed=True)])
+    engine.dispose()
+    code, out, err = cli(capsys, "history", "binance", "BTC/USDT", "1m", "--db", str(path))
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert rows[0][2:] == ["95312.98", "95320.00", "95301.50", "95313.00", "145.12345"]
+    assert rows[1][2:] == ["95313.00", "95315.25", "95310.00", "95312.01", "3.00000"]
+
+
+def _record_a_session(engine, start: int, stop: int) -> None:
+    """A live recording of BTC/USDT trades from ``start`` to ``stop`` (wall ms), through the
+    recorder's own writer thread, with its clock at those times."""
+    from app.market.events import Trade
+
+    now = [start]
+    rec = Recorder(engine, flush_interval=0.05, record=(), clock_ms=lambda: now[0]).start()
+    try:
+        rec.set_recording(BTC, True)
+        for i, ts in enumerate(range(start, stop, 1000)):
+            rec.on_event(Trade(BTC, ts, 30_000.0 + (i % 7), 0.5, "buy", str(i + 1)))
+        now[0] = stop
+        rec.set_recording(BTC, False)
+    finally:
+        rec.stop()
+
+
+def test_gaps_reports_partial_candles_and_fill_gaps_replaces_them(capsys, tmp_path):
+    """Issue #9.12: a recording stopped mid-minute left a partial candle that `history`
+    showed as open forever and `gaps` did not report; now both say so, and --fill-gaps
+    replaces it (and the one the recording started inside) with the venue's candles."""
+    import time
+
+    from tests.binance_rest import kline_price
+
+    now = int(time.time() * 1000)
+    base = now - now % STEP - 30 * STEP  # a minute boundary half an hour ago
+    db = str(tmp_path / "rec.db")
+    engine = open_database(db, tmp_path)
+    _record_a_session(engine, base + 20_000, base + 2 * STEP + 30_000)  # :20 of m0 to :30 of m2
+    engine.dispose()
+
+    code, out, err = cli(capsys, "history", "binance", "BTC/USDT", "1m", "--db", db)
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines()[2:]]
+    # the minutes the recording started and stopped inside hold 40 s and 30 s of trades
+    assert [(r[-2], r[-1]) for r in (rows[0], rows[2])] == [("20", "partial"), ("15", "partial")]
+    assert len(rows[1]) == 7 and rows[1][-1] == "30"  # whole: no mark
+    code, out, err = cli(capsys, "gaps", "binance", "BTC/USDT", "1m", "--db", db)
+    assert code == 0, err
+    assert out.splitlines() == [
+        "no gaps in BTC/USDT 1m on binance",
+        "2 partial candles (recorded over part of their interval only):",
+        "  " + fmt(base), "  " + fmt(base + 2 * STEP)]
+
+    with BinanceRest(now) as srv:
+        cfg = _config(tmp_path, srv.url)
+        code, out, err = cli(capsys, "--config", cfg, "gaps", "binance", "BTC/USDT", "1m",
+                             "--fill-gaps", "--quiet", "--db", db)
+        assert code == 0, err
+        assert "stored 2 klines" in out
+        assert out.rstrip().endswith("all gaps filled, 2 partial candles replaced")
+        asked = sorted(int(q["startTime"]) for q in srv.kline_requests())
+        assert asked == [base, base + 2 * STEP]  # only the partial candles, not the whole one
+    engine = open_database(db, tmp_path)
+    got = {k.open_time: k for k in queries.klines(engine, BTC, "1m")}
+    engine.dispose()
+    for t in (base, base + 2 * STEP):
+        o, h, lo, c, v = kline_price("BTCUSDT", t)
+        assert (got[t].open, got[t].close, got[t].volume, got[t].partial) == (o, c, v, False)
+    assert got[base + STEP].volume == 30.0  # the whole recorded minute is kept as recorded
+    code, out, _ = cli(capsys, "gaps", "binance", "BTC/USDT", "1m", "--db", db)
+    assert out.startswith("no gaps: BTC/USDT 1m on binance, 3 candles")
+
+
+def fmt(ms: int) -> str:
+    from app.commands.storage_opts import fmt_ms
+
+    return fmt_ms(ms)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import time
 
@@ -239,3 +240,79 @@ async def test_a_store_that_fails_is_reported_not_fatal(tmp_path):
         assert "cannot read the history store" in screen_text(app)
         await pilot.press("escape")
         assert not isinstance(app.screen, HistoryScreen)
+
+
+async def test_the_screen_follows_what_the_recorder_stores(tmp_path):
+    """Issue #9.11: left open for minutes, the screen still showed the first 2 candles with
+    the last one labelled live. Now it picks up new candles while the range reaches the
+    present, off the UI thread, and the newest candle's label follows the clock."""
+    import threading
+
+    from sqlalchemy import event
+
+    engine = open_database(tmp_path / "live.db", tmp_path)
+    m0 = T0 + 600 * STEP
+    now = [m0 + STEP + 30_000]  # half-way through the second candle
+    rec = Recorder(engine)
+
+    def candle(i: int, closed: bool, volume: float = 145.0) -> Kline:
+        return Kline(BTC, "1m", m0 + i * STEP, 42_000.0 + i, 42_010.0 + i, 41_990.0 + i,
+                     42_005.25 + i, volume, closed=closed)
+
+    rec.ingest([candle(0, True), candle(1, False, 20.0)])
+    on_ui_thread: list[bool] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def where(*_args) -> None:
+        on_ui_thread.append(threading.current_thread() is threading.main_thread())
+
+    app = CryptotermApp(RecordingSource(engine), BTC, clock=lambda: now[0] / 1000)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = HistoryScreen(engine, instrument_id=BTC, range_label="last 1h", refresh_interval=0.05)
+        await app.push_screen(screen)
+        await loaded(pilot, screen)
+        chart = screen.query_one("#history-chart", KlineChart)
+
+        async def until(check, what: str) -> None:
+            deadline = time.monotonic() + 5
+            while not check():
+                assert time.monotonic() < deadline, what
+                await pilot.pause(0.05)
+
+        await until(lambda: "(live)" in str(chart.border_subtitle), "the live label")
+        assert len(screen.loaded.klines) == 2
+        # the recorder closes candle 1 and stores five more minutes as they pass
+        for i in range(2, 7):
+            now[0] = m0 + i * STEP + 10_000
+            # written from another thread, as the recorder's writer does
+            await asyncio.to_thread(rec.ingest, [candle(i - 1, True), candle(i, False, 30.0)])
+            await until(lambda: screen.loaded.klines[-1].open_time == m0 + i * STEP,
+                        f"candle {i} on screen")
+        await until(lambda: "(live)" in str(chart.border_subtitle), "the newest candle live")
+        assert [k.closed for k in screen.loaded.klines] == [True] * 6 + [False]
+        assert screen.visible()[-1].open_time == m0 + 6 * STEP  # the window follows the newest
+        assert "7 candles" in screen_text(app)
+        assert "42,011.25" in screen_text(app)  # the table: the prices' own precision
+        # the recording stopped: once its minute is over the candle is no longer live, and
+        # a minute later nothing will close it any more: partial
+        now[0] = m0 + 7 * STEP + 5_000
+        await until(lambda: "(open)" in str(chart.border_subtitle), "the open label")
+        now[0] = m0 + 9 * STEP
+        await until(lambda: "(partial)" in str(chart.border_subtitle), "the partial label")
+        assert "1 partial" in screen_text(app)
+    assert on_ui_thread and not any(on_ui_thread), "the UI thread queried the database"
+    engine.dispose()
+
+
+async def test_on_a_narrow_terminal_the_chart_keeps_the_width(db):
+    app = CryptotermApp(RecordingSource(db), BTC)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_history(pilot)
+        await pilot.pause()
+        assert not screen.query_one(DataTable).display
+        assert screen.query_one("#history-chart", KlineChart).size.width >= 78
+    app = CryptotermApp(RecordingSource(db), BTC)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await open_history(pilot)
+        await pilot.pause()
+        assert screen.query_one(DataTable).outer_size.width == 46

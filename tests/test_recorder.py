@@ -220,3 +220,73 @@ def test_push_style_sink_for_replay(db):
     assert put.result.trades == 50 and put.result.rejected == 1
     assert count(db, "trades") == 50
     assert sum(k.volume for k in queries.klines(db, BTC, "1m")) == pytest.approx(sum(t.amount for t in trades))
+
+
+def test_recording_started_and_stopped_inside_minutes_marks_those_candles_partial(db):
+    """Issue #9.12: the minute a recording starts or stops inside is stored as partial (a
+    59.5 volume among ~145s), the whole minutes between are not."""
+    now = [M0 + 20_000]
+    rec = Recorder(db, flush_interval=0.05, record=(), clock_ms=lambda: now[0]).start()
+    try:
+        rec.set_recording(BTC, True)  # 20 s into minute 0
+        rec.set_recording(ETH, True)
+        for t in tape(start=M0 + 20_000, seconds=120):  # to 20 s into minute 2
+            rec.on_event(t)
+        # ETH through the venue's kline stream: its candle is whole from its open, however
+        # late we joined; the one still open when we stop is not
+        rec.on_event(Kline(ETH, "1m", M0, 10.0, 11.0, 9.0, 10.5, 145.0, closed=True))
+        rec.on_event(Kline(ETH, "1m", M0 + 60_000, 10.5, 11.0, 10.0, 10.8, 140.0, closed=True))
+        rec.on_event(Kline(ETH, "1m", M0 + 120_000, 10.8, 10.9, 10.7, 10.75, 59.5, closed=False))
+        now[0] = M0 + 140_000
+        rec.set_recording(BTC, False)  # 20 s into minute 2
+    finally:
+        rec.stop()  # ETH's recording stops with the recorder
+    later = M0 + 3_600_000
+    btc = [(k.open_time - M0, k.closed, k.partial) for k in queries.klines(db, BTC, "1m", now_ms=later)]
+    assert btc == [(0, True, True), (60_000, True, False), (120_000, False, True)]
+    eth = [(k.open_time - M0, k.partial) for k in queries.klines(db, ETH, "1m", now_ms=later)]
+    assert eth == [(0, False), (60_000, False), (120_000, True)]
+    assert queries.incomplete(db, BTC, "1m", now_ms=later) == [M0, M0 + 120_000]
+    # recording again inside the same minute: the venue's candle replaces the partial one
+    rec = Recorder(db, flush_interval=0.05, record=(), clock_ms=lambda: now[0]).start()
+    try:
+        rec.set_recording(ETH, True)
+        rec.on_event(Kline(ETH, "1m", M0 + 120_000, 10.8, 11.2, 10.6, 11.0, 150.0, closed=True))
+    finally:
+        rec.stop()
+    last = queries.klines(db, ETH, "1m", now_ms=later)[-1]
+    assert (last.volume, last.closed, last.partial) == (150.0, True, False)
+
+
+def test_a_minute_over_when_the_recording_stops_is_whole(db):
+    # stopped 1 s after the minute ended (inside the close grace): that minute is complete
+    now = [M0 + 30_000]
+    rec = Recorder(db, flush_interval=0.05, record=(), clock_ms=lambda: now[0]).start()
+    try:
+        rec.set_recording(BTC, True)
+        for t in tape(start=M0 + 30_000, seconds=90):  # the last trade at M0 + 119 s
+            rec.on_event(t)
+        now[0] = M0 + 121_000
+        rec.set_recording(BTC, False)
+    finally:
+        rec.stop()
+    got = [(k.open_time - M0, k.closed, k.partial)
+           for k in queries.klines(db, BTC, "1m", now_ms=M0 + 3_600_000)]
+    assert got == [(0, True, True), (60_000, True, False)]
+
+
+def test_an_event_queued_just_after_the_stop_is_not_recorded(db):
+    # the engine thread may read the recording set an instant before the UI swaps it and
+    # queue one more event behind the stop mark: it must not reopen the partial candle
+    from storage.recorder import Coverage
+
+    now = [M0 + 20_000]
+    rec = Recorder(db, flush_interval=30.0, record=(), clock_ms=lambda: now[0]).start()
+    rec.set_recording(ETH, True)
+    rec.on_event(Kline(ETH, "1m", M0, 10.0, 11.0, 9.0, 10.5, 59.5, closed=False))
+    rec.set_recording(ETH, False)
+    rec._queue.append(Kline(ETH, "1m", M0, 10.0, 11.0, 9.0, 10.6, 60.0, closed=False))  # the late one
+    assert isinstance(rec._queue[-2], Coverage)
+    rec.stop()
+    (k,) = queries.klines(db, ETH, "1m", now_ms=M0 + 30_000)
+    assert (k.volume, k.partial) == (59.5, True)

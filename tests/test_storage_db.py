@@ -57,15 +57,16 @@ def test_forward_migration_adds_without_losing_rows(tmp_path):
     def add_note(conn):
         conn.execute(text("ALTER TABLE instruments ADD COLUMN note VARCHAR(40) DEFAULT ''"))
 
-    later = migrations.MIGRATIONS + [migrations.Migration(2, "instrument notes", add_note)]
-    assert migrations.migrate(engine, later) == 2
-    assert migrations.migrate(engine, later) == 2  # applied once only
+    nxt = migrations.latest_version() + 1
+    later = migrations.MIGRATIONS + [migrations.Migration(nxt, "instrument notes", add_note)]
+    assert migrations.migrate(engine, later) == nxt
+    assert migrations.migrate(engine, later) == nxt  # applied once only
     with engine.connect() as conn:
         row = conn.execute(text("SELECT id, note FROM instruments")).one()
         assert row == ("cryptopair_binance_ethusdt", "")
-        assert migrations.current_version(conn) == 2
+        assert migrations.current_version(conn) == nxt
     engine.dispose()
-    # a cryptoterm that only knows version 1 refuses the newer file instead of guessing
+    # a cryptoterm that only knows the versions before refuses the newer file instead of guessing
     with pytest.raises(StorageError, match="newer"):
         open_database(path, tmp_path)
 
@@ -93,7 +94,9 @@ def test_a_crashed_stamp_is_not_mistaken_for_fresh(tmp_path):
     engine = open_database(path, tmp_path)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT symbol FROM instruments")).scalar() == "SOL/USDT"
-        assert migrations.current_version(conn) == 1
+        # adopted as v1, then migrated forward (the later columns added to the old table)
+        assert migrations.current_version(conn) == migrations.latest_version()
+        assert "tick_size" in {c["name"] for c in inspect(conn).get_columns("instruments")}
         assert "trades" in inspect(conn).get_table_names()
     engine.dispose()
 
@@ -110,15 +113,17 @@ def test_postgresql_gets_the_same_schema_and_migrations(tmp_path):
     def add_note(conn):
         conn.execute(text("ALTER TABLE instruments ADD COLUMN note VARCHAR(40) DEFAULT ''"))
 
-    later = migrations.MIGRATIONS + [migrations.Migration(2, "instrument notes", add_note)]
-    assert migrations.migrate(engine, later) == 2
+    nxt = migrations.latest_version() + 1
+    later = migrations.MIGRATIONS + [migrations.Migration(nxt, "instrument notes", add_note)]
+    assert migrations.migrate(engine, later) == nxt
     with engine.connect() as conn:
         assert conn.execute(text("SELECT symbol, note FROM instruments")).one() == ("BTC/USDT:USDT", "")
+        assert "partial" in {c["name"] for c in inspect(conn).get_columns("klines")}
     engine.dispose()
     with pytest.raises(StorageError, match="newer"):
         open_database(url, tmp_path)
     with engine.begin() as conn:  # back to what this cryptoterm knows, for the next check
-        conn.execute(text("DELETE FROM schema_version WHERE version = 2"))
+        conn.execute(text(f"DELETE FROM schema_version WHERE version = {nxt}"))
     # postgresql:// without a driver name uses psycopg
     plain = open_database(url.replace("postgresql+psycopg://", "postgresql://"), tmp_path)
     assert plain.dialect.driver == "psycopg"
@@ -147,4 +152,51 @@ def test_trading_tables_are_created_when_their_module_exists(tmp_path):
     wanted = {obj.__tablename__ for obj in vars(module).values()
               if isinstance(obj, type) and obj.__module__ == module.__name__ and hasattr(obj, "__table__")}
     assert wanted and wanted <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+V1_KLINES = ("CREATE TABLE klines (inst INTEGER NOT NULL, interval VARCHAR(4) NOT NULL, "
+             "open_time BIGINT NOT NULL, open FLOAT NOT NULL, high FLOAT NOT NULL, low FLOAT NOT NULL, "
+             "close FLOAT NOT NULL, volume FLOAT NOT NULL, closed SMALLINT NOT NULL, "
+             "source VARCHAR(4) NOT NULL, PRIMARY KEY (inst, interval, open_time)) WITHOUT ROWID")
+V1_INSTRUMENTS = ("CREATE TABLE instruments (key INTEGER NOT NULL PRIMARY KEY, id VARCHAR(80) NOT NULL "
+                  "UNIQUE, venue VARCHAR(32) NOT NULL, market VARCHAR(8) NOT NULL, base VARCHAR(24) "
+                  "NOT NULL, quote VARCHAR(24) NOT NULL, symbol VARCHAR(64) NOT NULL, "
+                  "venue_symbol VARCHAR(64))")
+
+
+def test_a_v1_database_gains_partial_klines_and_keeps_its_rows(tmp_path):
+    """A file written before schema v2 (no klines.partial, no tick sizes) opens, keeps every
+    row, and a candle left open long ago by a stopped recording is marked partial."""
+    import sqlite3
+    import time
+
+    from storage import queries
+
+    path = tmp_path / "v1.db"
+    now = int(time.time() * 1000)
+    minute = now - now % 60_000
+    con = sqlite3.connect(path)
+    con.execute(V1_INSTRUMENTS)
+    con.execute(V1_KLINES)
+    con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, "
+                "applied_at BIGINT NOT NULL, description VARCHAR(200) NOT NULL)")
+    con.execute("INSERT INTO schema_version VALUES (1, 0, 'created')")
+    con.execute("INSERT INTO instruments VALUES (1, 'cryptopair_binance_btcusdt', 'binance', 'spot', "
+                "'BTC', 'USDT', 'BTC/USDT', 'BTCUSDT')")
+    rows = [(1, "1m", minute - 10 * 60_000, 1.0, 2.0, 0.5, 1.5, 145.0, 1, "ws"),
+            (1, "1m", minute - 9 * 60_000, 1.0, 2.0, 0.5, 1.5, 59.5, 0, "agg"),  # left open
+            (1, "1m", minute, 1.0, 2.0, 0.5, 1.5, 3.0, 0, "ws")]  # forming right now
+    con.executemany("INSERT INTO klines VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+    con.commit()
+    con.close()
+    engine = open_database(path, tmp_path)
+    with engine.connect() as conn:
+        assert migrations.current_version(conn) == migrations.latest_version()
+        got = conn.execute(text("SELECT open_time, volume, closed, partial FROM klines "
+                                "ORDER BY open_time")).all()
+    assert got == [(minute - 10 * 60_000, 145.0, 1, 0), (minute - 9 * 60_000, 59.5, 0, 1),
+                   (minute, 3.0, 0, 0)]
+    (inst,) = queries.instruments(engine)
+    assert inst.tick_size is None  # never told: printed at the data's own precision
     engine.dispose()

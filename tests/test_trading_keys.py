@@ -104,3 +104,46 @@ def test_keys_command_output_goes_where_asked(memory_keyring):
     out = io.StringIO()
     run(argparse.Namespace(keys_command="list"), load_config(), out=out)
     assert "no keys stored" in out.getvalue()
+
+
+def test_cli_keys_list_takes_the_readmes_form(memory_keyring, capsys):
+    """Issue #9.13: `keys list binance --env testnet` (as the README writes it) was
+    "unrecognized arguments"; VENUE and --env now narrow the list down."""
+    store = KeyStore(environ={})
+    store.set("binance", "testnet", "k-123456", "s-abcdef")
+    store.set("okx", "demo", "ok-key-1", "ok-secret-1", "ok-pass-1")
+    assert main(["keys", "list", "binance", "--env", "testnet"]) == 0
+    out = capsys.readouterr().out
+    assert out.split() == ["binance", "testnet", "keyring"]
+    assert main(["keys", "list", "okx"]) == 0
+    assert capsys.readouterr().out.split() == ["okx", "demo", "keyring"]
+    assert main(["keys", "list", "--env", "testnet"]) == 0
+    assert capsys.readouterr().out.split() == ["binance", "testnet", "keyring"]
+    assert main(["keys", "list", "bybit", "--env", "testnet"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        "no keys stored for bybit testnet (add some with: cryptoterm keys set bybit --env testnet)")
+    assert main(["keys", "list", "kraken"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown venue 'kraken'" in err
+
+
+def test_cli_keys_list_without_a_keyring_says_so_not_no_keys(no_keyring, capsys, monkeypatch):
+    """Issue #9.13: with no keyring at all, `keys list` said "no keys stored"."""
+    for name in [n for n in __import__("os").environ if n.startswith("CRYPTOTERM_")]:
+        monkeypatch.delenv(name)
+    assert main(["keys", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "no keys stored" not in out
+    line, = out.splitlines()
+    assert line.startswith("no keyring backend available (keyring found no backend: ")
+    assert "keyrings.alt" in line
+    assert line.endswith("); use the CRYPTOTERM_<VENUE>_<ENV>_KEY environment variables "
+                         "(with _SECRET, and _PASSPHRASE for okx)")
+    # narrowed to one pair, the message names its variables; keys found there are listed
+    monkeypatch.setenv("CRYPTOTERM_BINANCE_TESTNET_KEY", "ek")
+    monkeypatch.setenv("CRYPTOTERM_BINANCE_TESTNET_SECRET", "es")
+    assert main(["keys", "list", "binance", "--env", "testnet"]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.split() == ["binance", "testnet", "environment"]
+    assert second.endswith("use the CRYPTOTERM_BINANCE_TESTNET_KEY and "
+                           "CRYPTOTERM_BINANCE_TESTNET_SECRET environment variables")

@@ -138,7 +138,8 @@ async def test_missing_keys_are_said_plainly(memory_keyring):
         problem = service.view().problem
         assert "no API keys for okx demo" in problem and "cryptoterm keys set okx --env demo" in problem
         with pytest.raises(TradingError, match="no API keys"):
-            await asyncio.wrap_future(service.place(OrderRequest(BTC, "buy", "market", D("1"))))
+            okx_btc = "cryptopair_okx_btcusdt"  # a market the account could trade with keys
+            await asyncio.wrap_future(service.place(OrderRequest(okx_btc, "buy", "market", D("1"))))
     finally:
         await service.aclose()
 
@@ -218,3 +219,18 @@ async def test_venue_fills_and_venue_cancels_of_resting_orders_become_notices(tm
     finally:
         await service.aclose()
         await server.stop()
+
+
+def test_which_account_can_trade_which_market():
+    from app.trading.accounts import cannot_trade
+
+    assert cannot_trade("paper", "coinbase", "spot", "BTC/USD") is None
+    assert cannot_trade("okx-demo", "okx", "perp", "BTC/USDT:USDT") is None
+    assert cannot_trade("okx-demo", "binance", "spot", "BTC/USDT") == (
+        "okx demo cannot trade BTC/USDT · binance spot: choose a binance account or switch to "
+        "an okx market")
+    assert cannot_trade("binance-testnet", "binance", "perp", "BTC/USDT:USDT") == (
+        "binance testnet trades spot only, not BTC/USDT:USDT · binance perp: choose "
+        "binanceusdm-demo or switch to a spot market")
+    assert cannot_trade("bybit-demo", "coinbase", "spot", "BTC/USD").endswith(
+        "choose paper or switch to a bybit market")  # no sandbox trades Coinbase

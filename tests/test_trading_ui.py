@@ -184,3 +184,63 @@ async def test_without_trading_the_screen_is_unchanged():
         text = screen_text(app)
         assert "PAPER" not in text and "k Keys" not in text
         await pilot.press("c", "k", "o")  # inert, no crash
+
+
+async def test_an_account_that_cannot_trade_the_market_says_so_and_the_header_reads_once(
+        demo, memory_keyring):
+    """Issue #9.13: choosing okx-demo while viewing binance spot showed only "avail 0.00",
+    and the header read "DEMO DEMO okx"."""
+    from app.ui.account_picker import AccountPicker
+    from app.ui.header import AppHeader
+
+    engine, service, sim = demo
+    app = CryptotermApp(engine, BTC, mode_label="DEMO DATA")
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(lambda: (v := engine.view(BTC)) is not None and v.synced
+                       and service.view().ready, what="a synced book")
+        await wait_for(lambda: bool(app.screen.query("#oe-price")), what="the order panel")
+        await pilot.pause(0.3)
+        assert "orders: PAPER" in screen_text(app)
+        await pilot.press("A")
+        await wait_for(lambda: isinstance(app.screen, AccountPicker), what="the account picker")
+        while app.screen.query_one("OptionList").highlighted_option.id != "okx-demo":
+            await pilot.press("down")
+        await pilot.press("enter")
+        await wait_for(lambda: service.view().account == "okx-demo", what="the switch")
+        await pilot.pause(0.4)
+        text = screen_text(app)
+        message = ("okx demo cannot trade BTC/USDT · binance spot: choose a binance account "
+                   "or switch to an okx market")
+        panel = app.screen.query_one(OrderEntry)
+        assert panel.blocked == message
+        # on screen, above the form (wrapped to the panel's width)
+        assert "okx demo cannot trade BTC/USDT ·" in text
+        assert "account or switch to an okx market" in text
+        assert "avail 0.00" not in text  # not an empty account: the wrong one for this market
+        header = str(app.screen.query_one(AppHeader).render())
+        assert "DEMO DATA" in header and "orders: okx DEMO" in header
+        assert "DEMO DEMO" not in header
+        # the submit key does nothing, and the runtime refuses the order even if asked
+        await type_into(pilot, "#oe-price", "1000")
+        await type_into(pilot, "#oe-amount", "0.01")
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, ConfirmOrder)
+        from app.trading.errors import TradingError
+        from app.trading.models import OrderRequest
+        request = OrderRequest(BTC, "buy", "limit", Decimal("0.01"), Decimal("1000"))
+        with pytest.raises(TradingError, match="okx demo cannot trade"):
+            service.place(request).result(timeout=5)
+        # back on a market it can trade (a venue account with no keys here, so still not
+        # ready), the panel no longer says it cannot
+        app.set_focus(None)  # out of the amount field, so A is the key, not a letter typed
+        await pilot.press("A")
+        await wait_for(lambda: isinstance(app.screen, AccountPicker), what="the account picker")
+        while app.screen.query_one("OptionList").highlighted_option.id != "binance-testnet":
+            await pilot.press("up")
+        await pilot.press("enter")
+        await wait_for(lambda: service.view().account == "binance-testnet", what="the switch")
+        await pilot.pause(0.4)
+        assert panel.blocked is None
+        assert "cannot trade" not in screen_text(app)
+        assert "orders: binance TESTNET" in str(app.screen.query_one(AppHeader).render())

@@ -34,3 +34,12 @@ def test_other_formats() -> None:
     assert [fmt_age(a) for a in (None, 0.05, 12.4, 300, 9000)] == ["—", "0.1s", "12s", "5m", "2h"]
     assert fmt_countdown(3_723_000) == "01:02:03" and fmt_countdown(-5) == "00:00:00"
     assert fmt_hms_utc(1_700_000_000_000) == "22:13:20"
+
+
+def test_decimals_of_stored_numbers_ignores_float_noise():
+    from widgets.format import decimals_of
+
+    assert decimals_of([95312.98, 95313.0]) == 2
+    assert decimals_of([59.500000000000014, 145.0]) == 1  # a sum of trade sizes
+    assert decimals_of([42_000.0, 41_999.0]) == 0
+    assert decimals_of([0.00001234]) == 8 and decimals_of([]) == 0

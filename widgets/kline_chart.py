@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from textual.app import ComposeResult
 from textual.color import Color
@@ -48,10 +49,14 @@ class KlineChart(Vertical):
     }
     """
 
-    def __init__(self, *, empty_text: str = WAITING_TEXT, name: str | None = None,
+    def __init__(self, *, empty_text: str = WAITING_TEXT,
+                 state_of: Callable[[Kline], str] | None = None, name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._empty_text = empty_text  # live: klines are on their way; history: none stored
+        # the word after the last candle's OHLC; live data: closed or live, history: the
+        # screen knows more (partial, or open but its interval over)
+        self._state_of = state_of or (lambda k: "closed" if k.closed else "live")
         self._view: InstrumentView | None = None
         self._drawn_key: tuple | None = None
         self._last_draw = -math.inf
@@ -96,7 +101,7 @@ class KlineChart(Vertical):
         if view is None or not view.klines:
             return None
         shown = view.klines[-self._capacity():]
-        return (view.instrument.id, view.interval, self.size,
+        return (view.instrument.id, view.interval, self.size, self._state_of(shown[-1]),
                 tuple((k.open_time, k.open, k.high, k.low, k.close, k.volume) for k in shown))
 
     def _capacity(self) -> int:
@@ -132,7 +137,7 @@ class KlineChart(Vertical):
         self._plot(klines, tick, view.interval)
         decimals = decimals_for(tick)
         last = klines[-1]
-        state = "closed" if last.closed else "live"
+        state = self._state_of(last)
         self.border_subtitle = (f"O {fmt_fixed(last.open, decimals)}  H {fmt_fixed(last.high, decimals)}"
                                 f"  L {fmt_fixed(last.low, decimals)}  C {fmt_fixed(last.close, decimals)}"
                                 f"  ({state})")

@@ -90,6 +90,9 @@ class OrderEntry(Vertical):
     OrderEntry.-stop #oe-stop-row { display: block; }
     OrderEntry.-stop #oe-stop-price-error.-filled { display: block; }
     OrderEntry.-spot .perp-only { display: none; }
+    OrderEntry #oe-blocked { display: none; color: $warning; height: auto; margin: 0 0 1 0; }
+    OrderEntry.-blocked #oe-blocked { display: block; }
+    OrderEntry.-blocked #oe-estimate { display: none; }
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -107,9 +110,11 @@ class OrderEntry(Vertical):
         self._position: Decimal = Decimal(0)
         self._env = Environment.PAPER
         self.pending = False  # an order is on its way: no second submit
+        self.blocked: str | None = None  # why the account cannot trade this market at all
         self.border_title = "Order"
 
     def compose(self) -> ComposeResult:
+        yield Static("", id="oe-blocked")
         with Horizontal(id="oe-sides"):
             yield Button("Buy", id="oe-buy", compact=True, classes="side -active")
             yield Button("Sell", id="oe-sell", compact=True, classes="side")
@@ -210,6 +215,17 @@ class OrderEntry(Vertical):
             self.set_class(e is env, f"-env-{e.value}")
         self.border_title = f"Order · {env.label}"
         self._refresh_labels()
+
+    def set_blocked(self, reason: str | None) -> None:
+        """Say plainly, above the form, why nothing can be ordered here (None: it can);
+        the balance line would otherwise read as an empty account."""
+        if reason == self.blocked:
+            return
+        self.blocked = reason
+        self.set_class(reason is not None, "-blocked")
+        if self.is_mounted:
+            self.query_one("#oe-blocked", Static).update(reason or "")
+            self.query_one("#oe-submit", Button).disabled = reason is not None
 
     # -- user actions ------------------------------------------------------------------
 
@@ -474,7 +490,7 @@ class OrderEntry(Vertical):
 
     def submit(self) -> None:
         """Check everything (every field's problem shown at once) and ask to confirm."""
-        if self.pending or self._view is None or self._preview is None:
+        if self.pending or self.blocked or self._view is None or self._preview is None:
             return
         rules, errors, req = self._check(complete=True)
         self.show_errors(errors)

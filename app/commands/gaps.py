@@ -1,5 +1,6 @@
-"""``cryptoterm gaps VENUE SYMBOL INTERVAL``: list missing kline ranges; ``--fill-gaps``
-fetches them from the venue."""
+"""``cryptoterm gaps VENUE SYMBOL INTERVAL``: list missing kline ranges and partial candles
+(stored, but the recording covered only part of their interval); ``--fill-gaps`` fetches
+both from the venue, the venue's whole candles replacing the partial ones."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ from app.commands.storage_opts import (add_db_option, add_instrument_args, add_r
                                        check_interval, check_symbol, check_venue, fmt_ms, open_db,
                                        parse_range)
 from app.config import AppConfig
+from app.market.klines import interval_ms
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "gaps", help="report (and with --fill-gaps repair) missing klines in the store",
-        description="Missing candles between the first and last stored one (or --since/--until).")
+        description="Missing candles between the first and last stored one (or --since/--until), "
+                    "and partial ones: stored, but recorded over part of their interval only "
+                    "(the recording started or stopped inside them).")
     add_instrument_args(p)
     add_range_args(p)
-    p.add_argument("--fill-gaps", action="store_true", help="fetch the missing candles from the venue")
+    p.add_argument("--fill-gaps", action="store_true",
+                   help="fetch the missing candles from the venue and replace the partial ones")
     p.add_argument("--quiet", action="store_true", help="no progress bar while filling")
     add_db_option(p)
     p.set_defaults(func=run)
@@ -27,6 +32,17 @@ def register(subparsers) -> None:
 def describe(gaps) -> list[str]:
     return [f"{fmt_ms(g.start)} → {fmt_ms(g.end - g.step)}  ({g.candles:,} candle"
             f"{'s' if g.candles != 1 else ''} missing)" for g in gaps]
+
+
+def describe_partial(open_times: list[int], shown: int = 20) -> list[str]:
+    lines = [fmt_ms(t) for t in open_times[:shown]]
+    if len(open_times) > shown:
+        lines.append(f"… and {len(open_times) - shown:,} more")
+    return lines
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def run(args: argparse.Namespace, cfg: AppConfig) -> int:
@@ -43,33 +59,50 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         except queries.QueryError as exc:
             raise CommandError(str(exc)) from None
         found = queries.gaps(engine, inst.id, interval, since, until)
+        partial = queries.incomplete(engine, inst.id, interval, since, until)
         info = {s.interval: s for s in queries.series(engine, inst.id)}.get(interval)
         where = f"{inst.symbol} {interval} on {inst.venue}"
         if info is None and not found:
             raise CommandError(f"no {interval} klines of {inst.symbol} stored on {inst.venue}")
-        if not found:
+        if not found and not partial:
             assert info is not None
             print(f"no gaps: {where}, {info.count:,} candles from {fmt_ms(info.first)} "
                   f"to {fmt_ms(info.last)}")
             return 0
-        total = sum(g.candles for g in found)
-        print(f"{len(found)} gap(s), {total:,} candles missing in {where}:")
-        for line in describe(found):
-            print("  " + line)
+        if found:
+            total = sum(g.candles for g in found)
+            print(f"{len(found)} gap(s), {total:,} candles missing in {where}:")
+            for line in describe(found):
+                print("  " + line)
+        else:
+            print(f"no gaps in {where}")
+        if partial:
+            print(f"{_plural(len(partial), 'partial candle')} (recorded over part of "
+                  f"{'its' if len(partial) == 1 else 'their'} interval only):")
+            for line in describe_partial(partial):
+                print("  " + line)
         if not args.fill_gaps:
             return 0
         from app.commands.backfill import connect, run_backfill, summary
 
+        step = interval_ms(interval)
+        ranges = sorted(found + queries.runs(partial, step), key=lambda g: g.start)
         exchange, binst, unified = connect(args.venue, args.symbol, interval, cfg)
-        result = run_backfill(engine, exchange, binst, unified, interval, found[0].start,
-                              found[-1].end - found[-1].step, args.quiet, ranges=found)
+        result = run_backfill(engine, exchange, binst, unified, interval, ranges[0].start,
+                              ranges[-1].end - step, args.quiet, ranges=ranges)
         print(summary(result, quiet_missing=True))
+        left = queries.incomplete(engine, inst.id, interval, since, until)
         if result.missing:
             print(f"still missing (the venue has no data): {len(result.missing)} range(s)")
             for line in describe(result.missing):
                 print("  " + line)
-        else:
-            print("all gaps filled")
+        if left:
+            print(f"still partial (the venue sent no whole candle): {_plural(len(left), 'candle')}")
+            for line in describe_partial(left):
+                print("  " + line)
+        if not result.missing and not left:
+            print("all gaps filled" + (f", {_plural(len(partial), 'partial candle')} replaced"
+                                       if partial else ""))
         return 0
     finally:
         engine.dispose()

@@ -57,27 +57,44 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         engine.dispose()
     if rolled:
         print(f"cryptoterm: note: no {interval} klines stored; rolled up from 1m", file=sys.stderr)
-    write(rows, args.format, sys.stdout, title=f"{inst.symbol} · {inst.venue} {inst.market} · {interval}")
+    write(rows, args.format, sys.stdout, title=f"{inst.symbol} · {inst.venue} {inst.market} · {interval}",
+          tick_size=inst.tick_size, lot_size=inst.lot_size)
     if not rows:
         print(f"cryptoterm: no {interval} klines of {inst.symbol} on {inst.venue} in that range",
               file=sys.stderr)
     return 0
 
 
-def write(rows: Iterable[Kline], fmt: str, out: TextIO, title: str = "") -> None:
+def write(rows: Iterable[Kline], fmt: str, out: TextIO, title: str = "", *,
+          tick_size: float | None = None, lot_size: float | None = None) -> None:
     if fmt == "csv":
         write_csv(rows, out)
     elif fmt == "json":
-        out.write(orjson.dumps([k.to_json() for k in rows], option=orjson.OPT_INDENT_2).decode())
+        # the event JSON plus the store's word on whether the candle is whole
+        out.write(orjson.dumps([{**k.to_json(), "partial": k.partial} for k in rows],
+                               option=orjson.OPT_INDENT_2).decode())
         out.write("\n")
     else:
-        write_table(list(rows), out, title)
+        write_table(list(rows), out, title, tick_size=tick_size, lot_size=lot_size)
 
 
-def write_table(rows: list[Kline], out: TextIO, title: str) -> None:
+def status(k: Kline) -> str:
+    """``partial``: the recording saw part of the interval; ``open``: still forming."""
+    return "partial" if k.partial else "" if k.closed else "open"
+
+
+def write_table(rows: list[Kline], out: TextIO, title: str, *, tick_size: float | None = None,
+                lot_size: float | None = None) -> None:
+    from widgets.format import decimals_for, decimals_of
+
+    # the instrument's precision, or what the stored numbers need when it was never stored
+    # (and more than the tick where old candles were quoted finer)
+    prices = [v for k in rows for v in (k.open, k.high, k.low, k.close)]
+    p = max(decimals_for(tick_size) if tick_size else 0, decimals_of(prices))
+    q = max(decimals_for(lot_size) if lot_size else 0, decimals_of(k.volume for k in rows))
     header = ("open time (UTC)", "open", "high", "low", "close", "volume", "")
-    cells = [(fmt_ms(k.open_time).removesuffix(" UTC"), f"{k.open:g}", f"{k.high:g}", f"{k.low:g}",
-              f"{k.close:g}", f"{k.volume:.6g}", "" if k.closed else "open") for k in rows]
+    cells = [(fmt_ms(k.open_time).removesuffix(" UTC"), f"{k.open:.{p}f}", f"{k.high:.{p}f}",
+              f"{k.low:.{p}f}", f"{k.close:.{p}f}", f"{k.volume:.{q}f}", status(k)) for k in rows]
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(header)]
     if title:
         out.write(title + "\n")

@@ -2,7 +2,9 @@
 
 Secrets are read with hidden prompts (never from the command line, where shell history
 and `ps` would keep them). `list` says which venue/environment pairs have keys and where
-they come from, never any part of a key.
+they come from, never any part of a key; VENUE and --env narrow it down, so the README's
+one form works for all three actions. Without a usable keyring `list` says so rather than
+"no keys stored", and names the environment variables that work instead.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def register(subparsers) -> None:
         q.add_argument("--env", required=True, metavar="ENV", help=f"one of {', '.join(ENVS)}")
         q.set_defaults(func=run)
     q = sub.add_parser("list", help="which venue/environment pairs have keys")
+    q.add_argument("venue", metavar="VENUE", nargs="?", help="only this venue's keys")
+    q.add_argument("--env", metavar="ENV", help=f"only this environment's keys ({', '.join(ENVS)})")
     q.set_defaults(func=run)
 
 
@@ -41,16 +45,7 @@ def run(args: argparse.Namespace, cfg: AppConfig, *, prompt=None, out=None) -> i
     store = KeyStore()
     try:
         if args.keys_command == "list":
-            pairs = store.list()
-            if not keyring_usable():
-                print("cryptoterm: " + NO_BACKEND.format(
-                    names="CRYPTOTERM_<VENUE>_<ENV>_KEY, _SECRET, _PASSPHRASE"), file=sys.stderr)
-            if not pairs:
-                print("no keys stored (add some with: cryptoterm keys set VENUE --env testnet)",
-                      file=out)
-            for venue, env, where in pairs:
-                print(f"{venue:12} {env:8} {where}", file=out)
-            return 0
+            return list_keys(store, getattr(args, "venue", None), getattr(args, "env", None), out)
         venue, env = check_names(args.venue, args.env)
         if env == "live" and not cfg.trading.allow_live:
             raise CommandError("live keys are only used with allow_live = true in [trading]; "
@@ -74,3 +69,29 @@ def run(args: argparse.Namespace, cfg: AppConfig, *, prompt=None, out=None) -> i
         raise CommandError(str(exc)) from None
     except (EOFError, KeyboardInterrupt):
         raise CommandError("cancelled: no keys were changed") from None
+
+
+def list_keys(store, venue: str | None, env: str | None, out) -> int:
+    """``keys list [VENUE] [--env ENV]``: the pairs with keys and where each comes from."""
+    from app.trading.keys import ENVS, VENUES, check_names, env_var_names, keyring_problem
+
+    if venue is not None:
+        venue = check_names(venue, env or ENVS[0])[0]
+    if env is not None:
+        env = check_names(venue or VENUES[0], env)[1]
+    pairs = store.list(venue, env)
+    problem = keyring_problem()
+    for v, e, where in pairs:
+        print(f"{v:12} {e:8} {where}", file=out)
+    if problem is not None:
+        if venue is not None and env is not None:
+            names = " and ".join(env_var_names(venue, env)) + " environment variables"
+        else:
+            names = ("CRYPTOTERM_<VENUE>_<ENV>_KEY environment variables (with _SECRET, and "
+                     "_PASSPHRASE for okx)")
+        print(f"no keyring backend available ({problem}); use the {names}", file=out)
+    elif not pairs:
+        which = " ".join(x for x in (venue, env) if x)
+        print(f"no keys stored{' for ' + which if which else ''} (add some with: cryptoterm keys "
+              f"set {venue or 'VENUE'} --env {env or 'testnet'})", file=out)
+    return 0

@@ -92,7 +92,7 @@ def build(args: argparse.Namespace, cfg: AppConfig):
     engine.start()
     try:
         app = CryptotermApp(engine, instrument_id=first, theme=cfg.theme, fps=cfg.fps,
-                            mode_label="DEMO" if args.demo else "LIVE DATA",
+                            mode_label="DEMO DATA" if args.demo else "LIVE DATA",
                             notices=[w.removeprefix(f"{cfg.config_path}: ") for w in cfg.warnings],
                             notices_title=f"{cfg.config_path}: ignored")
     except BaseException:

@@ -38,6 +38,9 @@ class Kline:
     close: float
     volume: float
     closed: bool = False
+    # the store's word: the recording covered only part of this candle's interval (never
+    # set by venues; not part of the event JSON)
+    partial: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "kline", "id": self.id, "interval": self.interval,

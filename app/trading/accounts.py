@@ -79,3 +79,28 @@ def check_account_name(name: str, allow_live: bool) -> str:
         raise ValueError(f"{name} trades real money and is off: set allow_live = true in [trading] "
                          "to offer it (each session still asks for a typed confirmation)")
     return name
+
+
+def cannot_trade(account: str, venue: str, market: str, symbol: str) -> str | None:
+    """Why ``account`` cannot trade the ``venue``/``market`` instrument ``symbol``, in words
+    for the order panel, or None when it can. Paper trades whatever is on screen."""
+    spec = SPECS.get(account)
+    if spec is None:
+        return None
+    if spec.data_venue == venue and market in spec.markets:
+        return None
+    who = f"{spec.venue} {spec.env.value}"
+    what = f"{symbol} · {venue} {market}"
+    able = [s.name for s in _SPECS if s.data_venue == venue and market in s.markets
+            and s.env is not Environment.LIVE]
+    if spec.data_venue != venue:
+        choose = f"choose {_a(venue)} {venue} account" if able else "choose paper"
+        return f"{who} cannot trade {what}: {choose} or switch to {_a(spec.data_venue)} " \
+               f"{spec.data_venue} market"
+    mine = "spot" if "spot" in spec.markets else "perp"
+    choose = f"choose {' or '.join(able)}" if able else "choose paper"
+    return f"{who} trades {mine} only, not {what}: {choose} or switch to {_a(mine)} {mine} market"
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"

@@ -84,6 +84,25 @@ def keyring_usable() -> bool:
     return not isinstance(backend, fail.Keyring)
 
 
+def keyring_problem() -> str | None:
+    """Why no keyring backend can hold keys here (one clause), or None when one can.
+
+    A backend that exists but fails when read (a locked or absent Secret Service behind
+    D-Bus) counts as none; only the error's class is named, never its text."""
+    try:
+        backend = keyring.get_keyring()
+    except Exception as exc:
+        return f"the keyring library failed to start: {exc.__class__.__name__}"
+    if isinstance(backend, fail.Keyring):
+        return ("keyring found no backend: start a Secret Service such as gnome-keyring or "
+                "KeePassXC, or pip install keyrings.alt")
+    try:
+        keyring.get_password(SERVICE, INDEX)
+    except (keyring.errors.KeyringError, RuntimeError) as exc:
+        return f"{type(backend).__name__} cannot be read: {exc.__class__.__name__}"
+    return None
+
+
 class KeyStore:
     """Keys per (venue, environment). ``environ`` is injectable for tests."""
 
@@ -162,11 +181,15 @@ class KeyStore:
             had = True
         return had
 
-    def list(self) -> list[tuple[str, str, str]]:
-        """(venue, env, where) for every pair that has keys: keyring first, then environment.
+    def list(self, venue: str | None = None, env: str | None = None) -> list[tuple[str, str, str]]:
+        """(venue, env, where) for every pair that has keys: keyring first, then environment;
+        only ``venue``'s and ``env``'s when given.
 
         A keyring that cannot be used is skipped here (environment keys still listed);
-        ``set`` and ``delete`` are the operations that report it."""
+        ``keyring_problem`` says why, ``set`` and ``delete`` report it."""
+        return [p for p in self._list() if venue in (None, p[0]) and env in (None, p[1])]
+
+    def _list(self) -> list[tuple[str, str, str]]:
         out: list[tuple[str, str, str]] = []
         try:
             for entry in self._index():

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from app.market.events import Funding, MarketEvent, Trade
-from app.trading.accounts import PAPER, SPECS, AccountSpec
+from app.trading.accounts import PAPER, SPECS, AccountSpec, cannot_trade
 from app.trading.errors import TradingError, ValidationFailed
 from app.trading.keys import KeyringUnavailable, KeyStore
 from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Order, OrderRequest,
@@ -260,6 +260,19 @@ class TradingService:
             cached = self._rules[instrument_id] = (inst, MarketRules.of(inst))
         return cached[1]
 
+    def cannot_trade(self, instrument_id: str) -> str | None:
+        """Why the chosen account cannot trade this instrument (another venue's market, or
+        a market type the account lacks), or None when it can."""
+        if self._spec is None:
+            return None
+        st = self.hub.state(instrument_id) if self.hub is not None else None
+        if st is not None:
+            inst = st.instrument
+            return cannot_trade(self.options.account, inst.venue, inst.market, inst.symbol)
+        kind, venue, _ = (instrument_id.split("_") + ["", ""])[:3]
+        market = "perp" if kind == "cryptoperp" else "spot"
+        return cannot_trade(self.options.account, venue, market, instrument_id)
+
     def refresh_rules(self, instrument_id: str) -> None:
         """Forget cached rules (the venue's real tick/lot replaced a preliminary guess)."""
         self._rules.pop(instrument_id, None)
@@ -393,6 +406,9 @@ class TradingService:
     async def _place(self, req: OrderRequest) -> Order:
         self._audit("submit", req.client_order_id, req.to_json(), None)
         try:
+            mismatch = self.cannot_trade(req.instrument_id)
+            if mismatch is not None:  # never send an order to an account that cannot hold it
+                raise TradingError(mismatch, "invalid_order")
             if self.paper is not None:
                 order = self.paper.place(req)
                 self._audit("place", req.client_order_id, req.to_json(), order.to_json())

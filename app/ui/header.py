@@ -1,6 +1,8 @@
-"""One-line app header: app name, the environment badge (DEMO / LIVE DATA), and the
-instrument on screen. A badge rather than a title word, because trading against the
-wrong environment is the mistake this line exists to prevent."""
+"""One-line app header: app name, the market-data badge (DEMO DATA / LIVE DATA), where
+orders go (``orders: PAPER``, ``orders: okx DEMO``), and the instrument on screen.
+Badges rather than title words, because trading against the wrong environment is the
+mistake this line exists to prevent; each badge names what it is about, so the demo
+market and a venue's demo account never read as one repeated word."""
 
 from __future__ import annotations
 
@@ -57,7 +59,7 @@ class AppHeader(Widget):
         if self.trading_env:
             # orders' destination, always visible: a second badge in its environment's colour
             text.append(" ")
-            text.append(f" {self.trading_label or self.trading_env.upper()} ",
+            text.append(f" orders: {self.trading_label or self.trading_env.upper()} ",
                         self.get_component_rich_style(f"header--env-{self.trading_env}"))
         text.append("  ")
         text.append(self.instrument_label or "no instrument",

@@ -6,6 +6,10 @@ month of minutes is ~40k rows), and the screen only slices what was loaded when 
 user pans or zooms, so keys answer immediately. When the window holds more candles
 than the chart has columns, neighbours are merged (×2, ×4 …) rather than cut off, so
 zooming out shows the whole window.
+
+While the selected range reaches the present, the screen follows what the recorder
+stores: every ``refresh_interval`` a worker reads the newest stored candle (one
+primary-key lookup) and, when it changed, only the candles from the last one shown on.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -27,9 +31,9 @@ from textual.widgets import DataTable, Footer, Select, Static
 from app.feeds.views import InstrumentView, recording_ids
 from app.market.events import Kline
 from app.market.instruments import Instrument
-from app.market.klines import INTERVAL_MS, interval_ms
+from app.market.klines import INTERVAL_MS, bucket_start, interval_ms
 from widgets.coverage_strip import CoverageStrip
-from widgets.format import decimals_for, fmt_compact, fmt_fixed
+from widgets.format import decimals_for, decimals_of, fmt_compact, fmt_fixed
 from widgets.kline_chart import KlineChart
 
 RANGES: tuple[tuple[str, int | None], ...] = (
@@ -42,6 +46,10 @@ DEFAULT_WINDOW = 90
 MIN_WINDOW = 10
 TABLE_ROWS = 2_000  # the table lists at most this many candles of the window (newest)
 ROLLUP_INTERVALS = ("5m", "15m", "1h", "4h", "1d")
+REFRESH_INTERVAL = 2.0  # s between looks for newly recorded candles
+TABLE_WIDTH = 76  # the table's full width; it gives way to the chart on narrow terminals
+MIN_CHART_WIDTH = 74
+MIN_TABLE_WIDTH = 30
 
 
 @dataclass(slots=True)
@@ -56,6 +64,30 @@ class Loaded:
     gaps: list[tuple[int, int]] = field(default_factory=list)
     rolled_up: bool = False
     truncated: bool = False
+    span: int | None = None  # the range's length (None: all)
+    base: str = "1m"  # the stored interval the candles come from (itself, or 1m when rolled up)
+    newest: tuple | None = None  # the newest stored base candle as loaded (see signature)
+    partial: int = field(init=False, default=0)  # candles recorded over part of their interval
+
+    def __post_init__(self) -> None:
+        self.partial = sum(1 for k in self.klines if k.partial)
+
+
+def signature(k: Kline | None) -> tuple | None:
+    """What tells a stored candle changed (a recorder rewrites the open one as it grows)."""
+    if k is None:
+        return None
+    return (k.open_time, k.open, k.high, k.low, k.close, k.volume, k.closed, k.partial)
+
+
+def candle_state(k: Kline, step: int, now_ms: int) -> str:
+    """The word for a candle: partial (recorded in part), closed, live (forming now), or
+    open (its interval is over and no closed version is stored yet)."""
+    if k.partial:
+        return "partial"
+    if k.closed:
+        return "closed"
+    return "live" if k.open_time + step > now_ms else "open"
 
 
 def merge_candles(klines: list[Kline], factor: int) -> list[Kline]:
@@ -69,7 +101,8 @@ def merge_candles(klines: list[Kline], factor: int) -> list[Kline]:
     for group in groups:
         out.append(Kline(group[0].id, group[0].interval, group[0].open_time, group[0].open,
                          max(k.high for k in group), min(k.low for k in group), group[-1].close,
-                         sum(k.volume for k in group), group[-1].closed))
+                         sum(k.volume for k in group), group[-1].closed,
+                         any(k.partial for k in group)))
     return out
 
 
@@ -104,8 +137,12 @@ class HistoryScreen(Screen[None]):
 
     def __init__(self, db: Any, *, source: Any = None, instrument_id: str | None = None,
                  interval: str = "1m", export_dir: Path | None = None,
-                 range_label: str = DEFAULT_RANGE) -> None:
+                 range_label: str = DEFAULT_RANGE, refresh_interval: float = REFRESH_INTERVAL,
+                 clock: Callable[[], float] | None = None) -> None:
         super().__init__()
+        self.refresh_interval = refresh_interval
+        self._clock = clock  # wall seconds; None: the app's clock (frozen in screenshot tests)
+        self._polling = False
         self.db = db
         self.source = source
         self.instrument_id = instrument_id
@@ -133,7 +170,8 @@ class HistoryScreen(Screen[None]):
                               id="history-range", allow_blank=False)
         with Horizontal(id="history-body"):
             with Vertical(id="history-left"):
-                yield KlineChart(empty_text="no klines stored for this selection", id="history-chart")
+                yield KlineChart(empty_text="no klines stored for this selection",
+                                 state_of=self._state_of, id="history-chart")
                 yield CoverageStrip(id="history-coverage")
             yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="history-status")
@@ -143,6 +181,23 @@ class HistoryScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.add_columns("open time (UTC)", "open", "high", "low", "close", "volume")
         self.load_choices()
+        self.set_interval(self.refresh_interval, self._poll)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # the chart is the point of the screen: the table shrinks first, then goes
+        table = self.query_one(DataTable)
+        width = min(TABLE_WIDTH, event.size.width - MIN_CHART_WIDTH)
+        table.display = width >= MIN_TABLE_WIDTH
+        if table.display:
+            table.styles.width = width
+
+    def now_ms(self) -> int:
+        clock = self._clock or getattr(self.app, "_clock", None) or time.time
+        return int(clock() * 1000)
+
+    def _state_of(self, k: Kline) -> str:
+        step = interval_ms(self.loaded.interval) * self.merge if self.loaded else 60_000
+        return candle_state(k, step, self.now_ms())
 
     # -- choosing ------------------------------------------------------------------
 
@@ -257,19 +312,77 @@ class HistoryScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="history-load")
     def _load(self, instrument_id: str, interval: str, span: int | None) -> None:
         try:
-            result = load_range(self.db, self._instruments[instrument_id], interval, span)
+            result = load_range(self.db, self._instruments[instrument_id], interval, span,
+                                now_ms=self.now_ms())
         except Exception as exc:
             self.app.call_from_thread(self._failed, exc)
             return
         self.app.call_from_thread(self._apply_loaded, result)
 
     def _apply_loaded(self, loaded: Loaded) -> None:
-        if loaded.instrument.id != self.instrument_id or loaded.interval != self.interval:
+        if not self._is_current(loaded):
             return  # an answer to an earlier choice
         self.loaded = loaded
         self.end_index = len(loaded.klines)
         self.window = min(max(MIN_WINDOW, self._chart_capacity()), max(MIN_WINDOW, len(loaded.klines)))
         self._redraw()
+
+    def _is_current(self, loaded: Loaded) -> bool:
+        return (loaded.instrument.id == self.instrument_id and loaded.interval == self.interval
+                and loaded.span == dict(RANGES).get(self.range_label))
+
+    # -- following the recorder ----------------------------------------------------
+
+    def follows_now(self) -> bool:
+        """The selected range reaches the present: new candles would belong in it."""
+        loaded = self.loaded
+        if loaded is None:
+            return False
+        return loaded.span is None or loaded.end == 0 or loaded.end > self.now_ms() - loaded.span
+
+    def _poll(self) -> None:
+        loaded = self.loaded
+        if loaded is None or self._polling or not self._is_current(loaded):
+            return
+        if not self.follows_now():
+            return
+        self._polling = True
+        self._refresh(loaded, self.now_ms())
+
+    @work(thread=True, exclusive=True, group="history-refresh")
+    def _refresh(self, loaded: Loaded, now_ms: int) -> None:
+        try:
+            result = refresh_range(self.db, loaded, now_ms)
+        except Exception as exc:
+            self.app.call_from_thread(self._refresh_failed, exc)
+            return
+        self.app.call_from_thread(self._apply_refresh, loaded, result)
+
+    def _refresh_failed(self, exc: Exception) -> None:
+        self._polling = False
+        self._failed(exc)
+
+    def _apply_refresh(self, old: Loaded, result: tuple[Loaded, int] | None) -> None:
+        self._polling = False
+        if not self.is_mounted or self.loaded is not old or not self._is_current(old):
+            return  # the user chose something else meanwhile
+        if result is None:
+            self._redraw_if_state_changed()
+            return
+        new, trimmed = result
+        following = self.end_index >= len(old.klines)
+        self.loaded = new
+        if not old.klines:
+            self._apply_loaded(new)  # the first candles of this selection
+            return
+        self.end_index = len(new.klines) if following else max(0, self.end_index - trimmed)
+        self._redraw()
+
+    def _redraw_if_state_changed(self) -> None:
+        # the clock alone moves the newest candle from live to open to partial
+        chart = self.query_one(KlineChart)
+        if chart._key() != chart._drawn_key:
+            self._redraw()
 
     # -- pan and zoom --------------------------------------------------------------
 
@@ -330,7 +443,8 @@ class HistoryScreen(Screen[None]):
         self._update_title()
         if shown:
             gaps = len(loaded.gaps)
-            note = " · rolled up from 1m" if loaded.rolled_up else ""
+            note = f" · {loaded.partial:,} partial" if loaded.partial else ""
+            note += " · rolled up from 1m" if loaded.rolled_up else ""
             note += f" · newest {MAX_CANDLES:,} only" if loaded.truncated else ""
             self._set_status(
                 f"{len(loaded.klines):,} candles · showing {len(shown):,} "
@@ -427,27 +541,80 @@ def default_export_dir(db: Any) -> Path:
     return Path.cwd() / "exports"
 
 
-def load_range(db: Any, stored: Any, interval: str, span: int | None) -> Loaded:
+def load_range(db: Any, stored: Any, interval: str, span: int | None,
+               now_ms: int | None = None) -> Loaded:
     """Klines of ``interval`` in the newest ``span`` ms of what is stored (all if None),
     rolled up from 1m when that interval is not stored, plus the range's gaps."""
     from storage import queries
 
-    inst = Instrument(stored.venue, stored.market, stored.base, stored.quote,  # type: ignore[arg-type]
-                      stored.venue_symbol or f"{stored.base}{stored.quote}")
     step = interval_ms(interval)
     info = {s.interval: s for s in queries.series(db, stored.id)}
     base = interval if interval in info else "1m"
     if base not in info:
-        return Loaded(inst, interval, [], 0, 0)
+        return Loaded(_instrument(stored, []), interval, [], 0, 0, span=span, base=base)
+    newest_rows = queries.klines(db, stored.id, base, limit=1, now_ms=now_ms)
     newest = info[base].last
     since = None if span is None else newest + interval_ms(base) - span
-    klines, rolled = queries.klines_or_rollup(db, stored.id, interval, since=since, limit=MAX_CANDLES + 1)
+    klines, rolled = queries.klines_or_rollup(db, stored.id, interval, since=since,
+                                              limit=MAX_CANDLES + 1, now_ms=now_ms)
     truncated = len(klines) > MAX_CANDLES
     klines = klines[-MAX_CANDLES:]
+    inst = _instrument(stored, klines)
+    common = dict(span=span, base=base, newest=signature(newest_rows[-1] if newest_rows else None))
     if not klines:
-        return Loaded(inst, interval, [], 0, 0, rolled_up=rolled)
+        return Loaded(inst, interval, [], 0, 0, rolled_up=rolled, **common)  # type: ignore[arg-type]
     start = klines[0].open_time if since is None or truncated else max(since, info[base].first)
     start = min(start, klines[0].open_time)
     end = klines[-1].open_time + step
     gaps = [(g.start, g.end) for g in queries.gaps(db, stored.id, base, start, end - 1)]
-    return Loaded(inst, interval, klines, start, end, gaps, rolled, truncated)
+    return Loaded(inst, interval, klines, start, end, gaps, rolled, truncated,
+                  **common)  # type: ignore[arg-type]
+
+
+def _instrument(stored: Any, klines: list[Kline]) -> Instrument:
+    """The stored instrument with its tick size, or (never stored) the finest step its
+    prices use, so every digit the data has is shown and none it has not."""
+    tick = getattr(stored, "tick_size", None)
+    if not tick:
+        sample = [v for k in klines[-500:] for v in (k.open, k.high, k.low, k.close)]
+        tick = 10.0 ** -decimals_of(sample) if sample else 0.01
+    return Instrument(stored.venue, stored.market, stored.base, stored.quote,  # type: ignore[arg-type]
+                      stored.venue_symbol or f"{stored.base}{stored.quote}", tick_size=tick,
+                      lot_size=getattr(stored, "lot_size", None) or 0.00001)
+
+
+def refresh_range(db: Any, loaded: Loaded, now_ms: int) -> tuple[Loaded, int] | None:
+    """``loaded`` brought up to what the store holds now, and how many candles fell off
+    the front of a fixed-length range; None when nothing was stored since."""
+    from storage import queries
+
+    inst_id = loaded.instrument.id
+    newest = queries.klines(db, inst_id, loaded.base, limit=1, now_ms=now_ms)
+    sig = signature(newest[-1] if newest else None)
+    if sig == loaded.newest:
+        return None
+    if not loaded.klines:
+        stored = queries.instrument(db, inst_id)
+        if stored is None:
+            return None
+        return load_range(db, stored, loaded.interval, loaded.span, now_ms), 0
+    step = interval_ms(loaded.interval)
+    # from the last candle shown (still forming when loaded) on; its bucket when rolled up
+    since = bucket_start(loaded.klines[-1].open_time, loaded.interval)
+    tail, _ = queries.klines_or_rollup(db, inst_id, loaded.interval, since=since, now_ms=now_ms)
+    klines = [k for k in loaded.klines if k.open_time < since] + tail
+    trimmed = 0
+    start = loaded.start
+    if loaded.span is not None and klines:
+        cut = klines[-1].open_time + step - loaded.span
+        while trimmed < len(klines) and klines[trimmed].open_time < cut:
+            trimmed += 1
+        klines = klines[trimmed:]
+        start = max(start, cut)
+    if not klines:
+        return None
+    start = min(start, klines[0].open_time)
+    end = klines[-1].open_time + step
+    gaps = [(g.start, g.end) for g in queries.gaps(db, inst_id, loaded.base, start, end - 1)]
+    return Loaded(loaded.instrument, loaded.interval, klines, start, end, gaps, loaded.rolled_up,
+                  loaded.truncated, loaded.span, loaded.base, sig), trimmed

@@ -73,6 +73,9 @@ class TradingPanelMixin:
         trading = self.trading
         entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
         entry.update_market(view)
+        # every frame: the instrument on screen changes without the account view changing
+        entry.set_blocked(trading.cannot_trade(view.instrument.id) if view is not None  # type: ignore[attr-defined]
+                          else None)
         tv = trading.view()  # type: ignore[attr-defined]
         if tv.version == self._trading_version:
             return
@@ -92,7 +95,7 @@ class TradingPanelMixin:
         header = self.query_one(AppHeader)  # type: ignore[attr-defined]
         header.trading_env = tv.env.value
         header.trading_label = tv.env.label if tv.env is Environment.PAPER else \
-            f"{tv.env.label} {tv.venue}"
+            f"{tv.venue} {tv.env.label}"
         if tv.problem and tv.problem != self._trading_problem:
             self.notify(tv.problem, title=f"{tv.env.label} account", severity="warning",  # type: ignore[attr-defined]
                         timeout=10)

@@ -130,7 +130,7 @@ def build_klines(db_path: Path, rows: int, instruments: int = 20) -> list[str]:
                     "'spot', ?, 'USDT', ?)", (iid, f"C{k}", f"C{k}/USDT"))
     keys = [r[0] for r in con.execute("SELECT key FROM instruments ORDER BY key")]
     per = rows // instruments
-    sql = "INSERT INTO klines VALUES (?, '1m', ?, ?, ?, ?, ?, ?, 1, 'rest')"
+    sql = "INSERT INTO klines VALUES (?, '1m', ?, ?, ?, ?, ?, ?, 1, 'rest', 0)"
     for key in keys:
         for start in range(0, per, 200_000):
             chunk = [(key, T0 + i * 60_000, 100.0 + i % 50, 101.0 + i % 50, 99.0 + i % 50, 100.5 + i % 50,
