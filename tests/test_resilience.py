@@ -6,6 +6,7 @@ connection. Timings are shortened through ConnectionSettings."""
 from __future__ import annotations
 
 import asyncio
+import random
 import dataclasses
 import socket
 import time
@@ -267,13 +268,21 @@ class CountingGate(ConnectGate):
         self.stamps.append(time.monotonic())
 
 
+class HighestJitter(random.Random):
+    """Jitter at the top of its range, so the test sees the backoff ceiling itself
+    (with real jitter two short waits in a row happen often enough to flake)."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
 async def test_refused_connects_keep_backing_off():
     with socket.socket() as probe:  # a port nothing listens on: every connect is refused
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     health, gate = FeedHealth("nowhere spot"), CountingGate()
     conn = WsConnection("nowhere", f"ws://127.0.0.1:{port}/ws", health, lambda c: asyncio.sleep(0),
-                        lambda f, t: None, gate=gate,
+                        lambda f, t: None, gate=gate, rng=HighestJitter(),
                         settings=ConnectionSettings(backoff_base=0.2, backoff_cap=30))
     task = asyncio.get_running_loop().create_task(conn.run())
     try:
