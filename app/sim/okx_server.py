@@ -29,8 +29,8 @@ import orjson
 from websockets.asyncio.server import ServerConnection
 
 from app.market.instruments import MarketType
-from app.sim.serving import Cadence, CandlePacer, Handler, LocalVenue, RestError, Subscribers
-from app.sim.binance_server import SimThread
+from app.sim.serving import (Cadence, CandlePacer, Handler, LocalVenue, RestError, SimThread,
+                             Subscribers)
 from app.sim.candles import Candle
 from app.sim.market import ClosedKline, ModelParams, SimMarket, SimSymbol, SymbolSim
 from app.sim.units import fmt_fixed
