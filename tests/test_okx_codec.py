@@ -582,3 +582,12 @@ def test_fast_path_rejects_bad_levels_and_the_general_path_reports_them(spot, pe
         assert venue._fast_book(raw) is None
         out = venue.decode(raw)
         assert isinstance(out, Unknown) and out.malformed, out
+
+
+def test_fast_path_large_contract_values_are_exact():
+    doge = Instrument("okx", "perp", "DOGE", "USDT", "DOGE-USDT-SWAP", tick_size=0.00001,
+                      lot_size=1000.0, contract_size=1000.0)  # ctVal 1000, lot 1 contract
+    venue = OkxVenue("perp", [doge])
+    raw = _push(doge.venue_symbol, [["0.1", "7", "0", "1"], ["0.2", "12345", "0", "1"]], [])
+    msg = venue._fast_book(raw)
+    assert msg is not None and msg.asks == [(0.1, 7000.0), (0.2, 12345000.0)]

@@ -13,8 +13,13 @@ snapshot-less mode (updates only, REST snapshot) is the second mode, chosen with
 ``snapshotless=True``.
 
 SWAP sizes are contracts on the wire; every size leaving this module is in base units
-(contracts x ``ctVal``), converted from the decimal string so the float is the correctly
-rounded base quantity.
+(contracts x ``ctVal``), the correctly rounded base quantity: from the decimal string on
+the general path, through integer lot units (checked) on the fast path.
+
+Decoding: a books push with no checksum (production) takes one typed decode straight
+into the sync's shape, levels turned into pairs in C (``_fast_book``); every other frame,
+and any push the fast path declines, takes the general path (envelope, then the
+channel's data).
 """
 
 from __future__ import annotations
@@ -128,6 +133,10 @@ class ContractScale:
     __slots__ = ("_m", "_q", "_limit")
 
     def __init__(self, exponent: int, decimals: int) -> None:
+        # both powers must be exact floats (10**22 is the last): -14 <= exponent <= 8
+        if not -14 <= exponent <= 8 or not 0 <= decimals <= 8:
+            raise ValueError(f"no exact fast path for ctVal 1e{exponent}, {decimals} decimals")
+        decimals = max(decimals, exponent)  # a divisor, not a fraction: 10**(d - e) >= 1
         self._m = 10.0 ** decimals
         self._q = 10.0 ** (decimals - exponent)
         self._limit = _EXACT_BELOW / self._m
@@ -153,7 +162,8 @@ def base_amount(size: str, contract_size: str) -> float:
 def book_levels(rows: Sequence[Sequence[str]], size: Callable[[str], float]
                 ) -> list[tuple[float, float]]:
     """OKX levels ``[px, sz, "0", orders]`` -> validated (price, base size) float pairs.
-    Raises ValueError. The hot path of every books push that carries no checksum."""
+    Raises ValueError. The exact path: REST snapshots and the pushes the fast path
+    leaves (legacy checksums, odd shapes, contracts finer than the lot)."""
     out: list[tuple[float, float]] = []
     append = out.append
     for row in rows:
@@ -700,7 +710,10 @@ class OkxVenue:
         if inst.lot_size > 0:
             lot = (Decimal(repr(inst.lot_size)) / Decimal(repr(inst.contract_size))).normalize()
             decimals = max(0, -int(lot.as_tuple().exponent))
-        return ContractScale(int(suffix[1:]), min(decimals, 8))
+        try:
+            return ContractScale(int(suffix[1:]), min(decimals, 8))
+        except ValueError:
+            return None
 
     def decode(self, raw: str | bytes) -> Decoded:
         """One frame -> a book push, an event (``Events`` when one frame carries several),
