@@ -484,3 +484,14 @@ async def test_sim_thread_serves_from_its_own_loop() -> None:
         st.set_rate(50)
         assert st.frames_sent > 0
     assert not st.running
+
+
+def test_every_venue_thread_is_the_shared_sim_thread():
+    from app.sim.bybit_server import BybitSimThread
+    from app.sim.coinbase_server import CoinbaseSimThread
+    from app.sim.okx_server import OkxSimThread
+    from app.sim.serving import SimThread
+    for cls in (BinanceSimThread, OkxSimThread, BybitSimThread, CoinbaseSimThread):
+        assert issubclass(cls, SimThread) and cls.sim_class.__module__ == cls.__module__
+    with pytest.raises(TypeError, match="names no simulator"):
+        SimThread().start()  # the shared thread alone serves no venue
