@@ -38,7 +38,8 @@ from app.market.instruments import Instrument, MarketType
 from app.market.klines import INTERVAL_MS
 from app.market.orderbook import OrderBook
 from app.venues.base import (APPLIED, IGNORED, SYNCED, Ack, BookSnapshot, ConnectionPlan, Decoded,
-                             Events, Num, Price, Resync, Size, Unknown, one_or_many)
+                             Events, Num, Price, Resync, Size, Unknown, one_or_many,
+                             parse_rejected)
 
 VENUE = "coinbase"
 HEARTBEATS = "heartbeats"
@@ -368,12 +369,9 @@ class CoinbaseDecoder:
     __call__ = decode
 
     def _decode_slow(self, raw: str | bytes) -> Decoded:
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return Unknown("not JSON", malformed=True)
+        msg = parse_rejected(raw)
         if type(msg) is not dict:
-            return Unknown("not a JSON object", malformed=True)
+            return msg
         if msg.get("type") == "error":
             text = msg.get("message") or "error"
             reason = msg.get("reason")

@@ -39,7 +39,7 @@ from app.market.events import Funding, Kline, Ticker, Trade
 from app.market.instruments import Instrument, MarketType
 from app.venues.base import (APPLIED, CHECKSUM_FAILED, GAP, IGNORED, SYNCED, Ack, BookSnapshot,
                              BufferedBookSync, ConnectionPlan, Decoded, Price, Size, Unknown,
-                             one_or_many)
+                             one_or_many, parse_rejected)
 
 VENUE = "okx"
 INST_TYPE: dict[str, str] = {"spot": "SPOT", "perp": "SWAP"}
@@ -841,10 +841,9 @@ class OkxVenue:
         return Kline(iid, interval, int(row[0]), o, h, lo, c, vol, row[8] == "1")
 
     def _event(self, raw: str | bytes, event: str) -> Decoded:
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return Unknown("not JSON", malformed=True)
+        msg = parse_rejected(raw)
+        if type(msg) is not dict:
+            return msg
         if event in ("subscribe", "unsubscribe"):
             return Ack(msg.get("id"), None, msg.get("arg"))
         if event == "error":
