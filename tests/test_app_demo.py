@@ -9,7 +9,7 @@ import pytest
 from app.config import Endpoint, load_config
 from app.feeds.connection import ConnectionSettings
 from app.feeds.engine import Engine
-from app.sim.binance_server import FROZEN_NOW_MS, SimThread
+from app.sim.binance_server import FROZEN_NOW_MS, BinanceSimThread
 from app.sim.market import default_demo_symbols
 from app.trading.service import TradingOptions, TradingService
 from app.ui.app import CryptotermApp
@@ -20,7 +20,7 @@ DEMO = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
 BTC = "cryptopair_binance_btcusdt"
 
 
-def start_engine(sim: SimThread, **kwargs) -> Engine:
+def start_engine(sim: BinanceSimThread, **kwargs) -> Engine:
     cfg = load_config()
     for key in ("binance", "binanceusdm"):
         cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))
@@ -35,7 +35,7 @@ def fmt(price: float) -> str:
 
 @pytest.fixture
 def live_demo():
-    sim = SimThread(default_demo_symbols(), seed=7, rate=40.0).start()
+    sim = BinanceSimThread(default_demo_symbols(), seed=7, rate=40.0).start()
     engine = start_engine(sim)
     yield engine
     engine.stop()
@@ -86,7 +86,7 @@ async def test_symbol_switch_and_interval(live_demo):
 @pytest.fixture
 def frozen_demo():
     start = FROZEN_NOW_MS - 300 * 100
-    sim = SimThread(default_demo_symbols(), seed=7, start_time_ms=start, warmup_steps=300,
+    sim = BinanceSimThread(default_demo_symbols(), seed=7, start_time_ms=start, warmup_steps=300,
                     warmup_step_ms=100, paused=True).start()
     engine = start_engine(sim, clock=lambda: 1000.0)
     yield engine, sim
@@ -105,7 +105,7 @@ def _settled(engine: Engine) -> bool:
 def frozen_trading_demo():
     """The frozen demo with the paper account, as `cryptoterm --demo` has it."""
     start = FROZEN_NOW_MS - 300 * 100
-    sim = SimThread(default_demo_symbols(), seed=7, start_time_ms=start, warmup_steps=300,
+    sim = BinanceSimThread(default_demo_symbols(), seed=7, start_time_ms=start, warmup_steps=300,
                     warmup_step_ms=100, paused=True).start()
     cfg = load_config()
     for key in ("binance", "binanceusdm"):

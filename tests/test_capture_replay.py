@@ -13,7 +13,7 @@ from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectionSettings
 from app.feeds.engine import Engine
 from app.feeds.replay import replay_file
-from app.sim.binance_server import SimThread
+from app.sim.binance_server import BinanceSimThread
 from app.sim.market import default_demo_symbols
 from tests.waiting import wait
 
@@ -24,7 +24,7 @@ SYMBOLS = ["BTC/USDT", "ETH/USDT", "BTC/USDT:USDT"]
 def live_capture(tmp_path_factory):
     """A live session against the simulator, with a gap and a dropped connection."""
     path = tmp_path_factory.mktemp("cap") / "session.jsonl"
-    sim = SimThread(default_demo_symbols(), seed=21, rate=150.0, depth_interval_ms=50).start()
+    sim = BinanceSimThread(default_demo_symbols(), seed=21, rate=150.0, depth_interval_ms=50).start()
     cfg = load_config(None, tmp_path_factory.mktemp("data"))
     for key in ("binance", "binanceusdm"):
         cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))

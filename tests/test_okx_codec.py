@@ -528,3 +528,66 @@ def test_klines_rest_oldest_first_in_base(perp, fixture_text):
 def test_instruments_path(spot, perp):
     assert spot.instruments_path() == "/api/v5/public/instruments?instType=SPOT"
     assert perp.instruments_path() == "/api/v5/public/instruments?instType=SWAP"
+
+
+# -- the books fast path ---------------------------------------------------------------------
+
+def _push(inst_id: str, asks: list, bids: list, checksum: int = 0, action: str = "update") -> str:
+    return orjson.dumps({"arg": {"channel": "books", "instId": inst_id}, "action": action,
+                         "data": [{"asks": asks, "bids": bids, "ts": "1786540471710",
+                                   "checksum": checksum, "prevSeqId": 5, "seqId": 9}]}).decode()
+
+
+def test_fast_path_gives_what_the_general_path_gives(spot, perp, fixture_text):
+    for venue, name in ((spot, "books_snapshot"), (spot, "books_update"), (perp, "books_snapshot_swap")):
+        raw = _zeroed(frame(fixture_text, name))  # compact, checksum 0: as production sends it
+        fast = venue._fast_book(raw)
+        assert fast is not None and fast == venue._decode_general(raw) == venue.decode(raw)
+        # a legacy checksum needs the raw strings: those pushes take the text path
+        assert venue._fast_book(orjson.dumps(orjson.loads(frame(fixture_text, name))).decode()) is None
+
+
+def test_fast_path_swap_contracts_are_exact_base_amounts():
+    swap = Instrument("okx", "perp", "ETH", "USDT", "ETH-USDT-SWAP", tick_size=0.01,
+                      lot_size=0.001, contract_size=0.1)  # lot 0.01 contracts
+    venue = OkxVenue("perp", [swap])
+    sizes = [f"{n / 100:.2f}".rstrip("0").rstrip(".") for n in range(1, 100_000, 37)]
+    rows = [[f"{3000 + i / 100:.2f}", sz, "0", "1"] for i, sz in enumerate(sizes)]
+    msg = venue._fast_book(_push(swap.venue_symbol, rows, []))
+    assert msg is not None
+    # float("12.34e-1") is the correctly rounded base amount; q * 0.1 often is not
+    assert [q for _, q in msg.asks] == [float(sz + "e-1") for sz in sizes]
+
+
+def test_contracts_finer_than_the_lot_take_the_exact_path(perp):
+    raw = _push("BTC-USDT-SWAP", [["10", "0.123456789", "0", "1"]], [["9", "3", "0", "1"]])
+    assert perp._fast_book(raw) is None  # the lot-unit check refuses it
+    msg = perp.decode(raw)
+    assert isinstance(msg, OkxBook) and msg.asks == [(10.0, 0.00123456789)] and msg.bids == [(9.0, 0.03)]
+
+
+def test_contract_size_not_a_power_of_ten_takes_the_exact_path():
+    odd = Instrument("okx", "perp", "XYZ", "USDT", "XYZ-USDT-SWAP", tick_size=0.1,
+                     lot_size=0.5, contract_size=0.5)
+    venue = OkxVenue("perp", [odd])
+    raw = _push(odd.venue_symbol, [["10", "3", "0", "1"]], [])
+    assert venue._fast_book(raw) is None and venue.decode(raw).asks == [(10.0, 1.5)]
+
+
+@pytest.mark.parametrize("levels", ['[["NaN","1","0","1"]]', '[["10","-1","0","1"]]',
+                                    '[["10","1e400","0","1"]]', '[["0","1","0","1"]]'])
+def test_fast_path_rejects_bad_levels_and_the_general_path_reports_them(spot, perp, levels):
+    for venue, inst_id in ((spot, "BTC-USDT"), (perp, "BTC-USDT-SWAP")):
+        raw = BAD_BOOK.replace("BTC-USDT", inst_id) % levels
+        assert venue._fast_book(raw) is None
+        out = venue.decode(raw)
+        assert isinstance(out, Unknown) and out.malformed, out
+
+
+def test_fast_path_large_contract_values_are_exact():
+    doge = Instrument("okx", "perp", "DOGE", "USDT", "DOGE-USDT-SWAP", tick_size=0.00001,
+                      lot_size=1000.0, contract_size=1000.0)  # ctVal 1000, lot 1 contract
+    venue = OkxVenue("perp", [doge])
+    raw = _push(doge.venue_symbol, [["0.1", "7", "0", "1"], ["0.2", "12345", "0", "1"]], [])
+    msg = venue._fast_book(raw)
+    assert msg is not None and msg.asks == [(0.1, 7000.0), (0.2, 12345000.0)]

@@ -19,7 +19,8 @@ from app.feeds.hub import MarketHub
 from app.feeds.replay import replay_file
 from app.feeds.rest import RestClient
 from app.market.instruments import Instrument
-from app.sim.okx_server import OkxSim, OkxSimThread, OkxSymbol, okx_checksum, okx_num
+from app.sim.okx_server import OkxSim, OkxSimThread, OkxSymbol
+from app.sim.okx_wire import okx_checksum, okx_num
 from app.venues.okx import OkxVenue, book_checksum, instruments_from_okx
 from tests.sim_session import FeedSession, wait_for
 

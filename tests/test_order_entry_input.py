@@ -14,7 +14,7 @@ from textual.widgets import Input
 from app.config import Endpoint, load_config
 from app.feeds.connection import ConnectionSettings
 from app.feeds.engine import Engine
-from app.sim.binance_server import SimThread
+from app.sim.binance_server import BinanceSimThread
 from app.sim.market import default_demo_symbols
 from app.trading.models import OrderRequest
 from app.trading.service import TradingOptions, TradingService
@@ -33,7 +33,7 @@ D = Decimal
 
 @pytest.fixture
 def demo():
-    sim = SimThread(default_demo_symbols(), seed=7, rate=40.0).start()
+    sim = BinanceSimThread(default_demo_symbols(), seed=7, rate=40.0).start()
     cfg = load_config()
     for key in ("binance", "binanceusdm"):
         cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))

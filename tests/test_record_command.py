@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from app.cli import main
-from app.sim.binance_server import SimThread
+from app.sim.binance_server import BinanceSimThread
 from app.sim.market import default_demo_symbols
 
 
@@ -89,7 +89,7 @@ def test_record_that_reaches_nothing_says_why_and_fails(tmp_path, capsys):
 
 def test_record_whose_stream_is_refused_names_the_stream_host(tmp_path, capsys):
     """The market list loads (REST answers) but the websocket host refuses."""
-    sim = SimThread(default_demo_symbols(), seed=3, rate=50.0).start()
+    sim = BinanceSimThread(default_demo_symbols(), seed=3, rate=50.0).start()
     try:
         port = dead_port()
         cfg = _config(tmp_path, f"ws://127.0.0.1:{port}", sim.rest_url)
@@ -108,7 +108,7 @@ def test_record_whose_stream_is_refused_names_the_stream_host(tmp_path, capsys):
 def test_record_of_only_unlisted_symbols_names_them_and_fails_at_once(tmp_path, capsys):
     """The venue answers, but lists none of the symbols asked for: say so, do not wait out
     the duration, and exit non-zero."""
-    sim = SimThread(default_demo_symbols(), seed=3, rate=50.0).start()
+    sim = BinanceSimThread(default_demo_symbols(), seed=3, rate=50.0).start()
     try:
         cfg = _config(tmp_path, sim.ws_url, sim.rest_url)
         out = tmp_path / "live.jsonl"

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from app.config import Endpoint, load_config
 from app.feeds.connection import ConnectionSettings
 from app.feeds.engine import Engine
-from app.sim.binance_server import SimThread
+from app.sim.binance_server import BinanceSimThread
 from app.sim.market import default_demo_symbols
 from storage import queries
 from storage.db import open_database
@@ -24,7 +24,7 @@ ETH = "cryptopair_binance_ethusdt"
 
 @pytest.fixture
 def session(tmp_path):
-    sim = SimThread(default_demo_symbols(), seed=5, rate=200.0).start()
+    sim = BinanceSimThread(default_demo_symbols(), seed=5, rate=200.0).start()
     cfg = load_config(data_dir=tmp_path / "data")
     for key in ("binance", "binanceusdm"):
         cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))

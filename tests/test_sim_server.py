@@ -12,7 +12,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from app.sim import BinanceSim, SimSymbol, SimThread
+from app.sim import BinanceSim, BinanceSimThread, SimSymbol
 from app.sim.binance_server import parse_ws_path
 
 SYMBOLS = [
@@ -468,7 +468,7 @@ async def test_frozen_sim_is_byte_identical_for_a_seed() -> None:
 
 
 async def test_sim_thread_serves_from_its_own_loop() -> None:
-    with SimThread(SYMBOLS, seed=3, rate=300, depth_interval_ms=20) as st:
+    with BinanceSimThread(SYMBOLS, seed=3, rate=300, depth_interval_ms=20) as st:
         assert st.ws_url.startswith("ws://127.0.0.1:")
         assert st.rest_url.startswith("http://127.0.0.1:")
         async with connect(st.ws_url + "/ws/btcusdt@aggTrade") as ws:
@@ -484,3 +484,14 @@ async def test_sim_thread_serves_from_its_own_loop() -> None:
         st.set_rate(50)
         assert st.frames_sent > 0
     assert not st.running
+
+
+def test_every_venue_thread_is_the_shared_sim_thread():
+    from app.sim.bybit_server import BybitSimThread
+    from app.sim.coinbase_server import CoinbaseSimThread
+    from app.sim.okx_server import OkxSimThread
+    from app.sim.serving import SimThread
+    for cls in (BinanceSimThread, OkxSimThread, BybitSimThread, CoinbaseSimThread):
+        assert issubclass(cls, SimThread) and cls.sim_class.__module__ == cls.__module__
+    with pytest.raises(TypeError, match="names no simulator"):
+        SimThread().start()  # the shared thread alone serves no venue

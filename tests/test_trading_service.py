@@ -13,7 +13,7 @@ import pytest
 from app.config import Endpoint, load_config
 from app.feeds.connection import ConnectionSettings
 from app.feeds.engine import Engine
-from app.sim.binance_server import SimThread
+from app.sim.binance_server import BinanceSimThread
 from app.sim.market import default_demo_symbols
 from app.trading.errors import TradingError, ValidationFailed
 from app.trading.keys import KeyStore
@@ -30,7 +30,7 @@ PERP = "cryptoperp_binance_btcusdt"
 
 
 def run_demo(tmp_path, seed=3):
-    sim = SimThread(default_demo_symbols(), seed=seed, rate=60.0).start()
+    sim = BinanceSimThread(default_demo_symbols(), seed=seed, rate=60.0).start()
     cfg = load_config()
     for key in ("binance", "binanceusdm"):
         cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))

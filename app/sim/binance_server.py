@@ -11,12 +11,9 @@ benchmarks push tens of thousands of messages a second through it.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
-import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -24,11 +21,10 @@ from websockets.asyncio.server import ServerConnection, broadcast
 
 from app.sim import binance_wire as wire
 from app.sim.serving import FROZEN_NOW_MS  # noqa: F401 (re-exported)
-from app.sim.serving import Cadence, CandlePacer, Handler, LocalVenue, RestError, Subscribers
+from app.sim.serving import (Cadence, CandlePacer, Handler, LocalVenue, RestError, SimThread,
+                             Subscribers)
 from app.sim.market import (SIM_INTERVALS, ClosedKline, ModelParams, SimMarket, SimSymbol,
                             SymbolKey, SymbolSim, default_demo_symbols)
-
-T = TypeVar("T")
 
 # 2026-01-01 12:34:56 UTC: a fixed "now" for screenshot tests, mid-day so that the
 # day's kline is not an empty one that just opened.
@@ -131,7 +127,7 @@ def _ws_error(code: int, msg: str, rid: Any) -> bytes:
 class BinanceSim(LocalVenue):
     """A local Binance: ``async with BinanceSim(symbols, seed=1) as sim: sim.ws_url``.
 
-    Test knobs (call them on the sim's event loop, or through ``SimThread``):
+    Test knobs (call them on the sim's event loop, or through ``BinanceSimThread``):
     ``pause``/``resume``, ``pump``, ``drop_connections``, ``skip_sequence``,
     ``send_malformed``, ``set_rate``, ``truth``, ``last_sent_update_id``,
     ``frames_sent``, ``connections``.
@@ -163,9 +159,9 @@ class BinanceSim(LocalVenue):
         self._mark_3s_due = Cadence.starting(now, 3 * TICKER_PUSH_MS)
 
     @classmethod
-    def in_thread(cls, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> SimThread:
+    def in_thread(cls, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> BinanceSimThread:
         """Start a sim on its own thread and loop; returns once its ports are known."""
-        return SimThread(symbols, **kwargs).start()
+        return BinanceSimThread(symbols, **kwargs).start()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -252,7 +248,7 @@ class BinanceSim(LocalVenue):
 
     # -- publishing ----------------------------------------------------------------------
 
-    def _send(self, clients: Collection[_Client], stream: str, payload: bytes) -> None:
+    def _send(self, clients: set[_Client], stream: str, payload: bytes) -> None:
         raw = []
         combined = []
         for c in clients:
@@ -282,7 +278,7 @@ class BinanceSim(LocalVenue):
         assert diff is not None
         payload = orjson.dumps(wire.depth_update(f.sim, diff, self.market.now_ms))
         for name, clients in targets:
-            self._send(self._audible(clients), name, payload)
+            self._send(clients, name, payload)
         self._last_sent_u[key] = diff.last_id
 
     def _publish_klines(self, f: _Feed, force: bool) -> None:
@@ -415,8 +411,6 @@ class BinanceSim(LocalVenue):
         target = self._target(client, name)
         if target is not None:
             self._subs.add(target, client)
-            if "@depth" in name:
-                self._book_subscribed(client)
 
     def _unsubscribe(self, client: _Client, name: str) -> None:
         if client.streams.pop(name, 0) is None:
@@ -508,152 +502,12 @@ class BinanceSim(LocalVenue):
                 for f in self._feeds if f.market == "perp"]
 
 
-class SimThread:
-    """Runs a BinanceSim on its own thread with its own event loop (``--demo`` mode).
+class BinanceSimThread(SimThread):
+    """A BinanceSim on its own thread and loop (``--demo``); every knob is marshalled
+    onto the sim's loop."""
 
-    ``start()`` returns once the ports are known; every knob is marshalled onto the
-    sim's loop, so it is safe to call from any other thread.
-    """
-
-    sim_class: type = BinanceSim  # venue subclasses name their own simulator
-
-    def __init__(self, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> None:
-        self._symbols = symbols
-        self._kwargs = kwargs
-        self._sim: BinanceSim | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self, timeout: float = 10.0) -> SimThread:
-        if self._thread is not None:
-            raise RuntimeError("SimThread already started")
-        name = type(self).sim_class.__name__.removesuffix("Sim").lower() + "-sim"
-        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError("the simulator did not start in time")
-        if self._error is not None:
-            raise RuntimeError("the simulator failed to start") from self._error
-        return self
-
-    def _main(self) -> None:
-        asyncio.run(self._amain())
-
-    async def _amain(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        try:
-            sim = type(self).sim_class(self._symbols, **self._kwargs)
-            await sim.start()
-        except BaseException as e:  # reported to the starting thread by start()
-            self._error = e
-            self._ready.set()
-            return
-        self._sim = sim
-        self._ready.set()
-        try:
-            await self._stopping.wait()
-        finally:
-            await sim.stop()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._loop is not None and self._stopping is not None and self._thread is not None:
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                self._loop.call_soon_threadsafe(self._stopping.set)
-            self._thread.join(timeout)
+    sim_class = BinanceSim
 
     @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def __enter__(self) -> SimThread:
-        return self if self._thread is not None else self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def sim(self) -> BinanceSim:
-        """The sim itself: read-only use from other threads (urls, counters)."""
-        if self._sim is None:
-            raise RuntimeError("SimThread not started")
-        return self._sim
-
-    @property
-    def ws_url(self) -> str:
-        return self.sim.ws_url
-
-    @property
-    def rest_url(self) -> str:
-        return self.sim.rest_url
-
-    def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
-        """Run ``fn(*args)`` on the sim's loop and return its result."""
-        loop = self._loop
-        if loop is None or self._sim is None:
-            raise RuntimeError("SimThread not started")
-        if threading.current_thread() is self._thread:
-            return fn(*args)
-        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                fut.set_result(fn(*args))
-            except BaseException as e:  # handed to the calling thread
-                fut.set_exception(e)
-
-        loop.call_soon_threadsafe(run)
-        return fut.result(timeout)
-
-    def pause(self) -> None:
-        self.call(self.sim.pause)
-
-    def resume(self) -> None:
-        self.call(self.sim.resume)
-
-    def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
-        self.call(self.sim.pump, steps, dt_ms)
-
-    def drop_connections(self) -> None:
-        self.call(self.sim.drop_connections)
-
-    def skip_sequence(self, symbol: str, market: str | None = None) -> None:
-        self.call(self.sim.skip_sequence, symbol, market)
-
-    def send_malformed(self) -> None:
-        self.call(self.sim.send_malformed)
-
-    def fail_rest(self, status: int = 503, seconds: float = 150.0, path: str = "",
-                  retry_after: float | None = None) -> None:
-        self.call(self.sim.fail_rest, status, seconds, path, retry_after)
-
-    def silence_books(self, sticky: bool = False) -> None:
-        self.call(self.sim.silence_books, sticky)
-
-    def unsilence_books(self) -> None:
-        self.call(self.sim.unsilence_books)
-
-    @property
-    def rest_requests(self) -> int:
-        return self.sim.rest_requests
-
-    def set_rate(self, events_per_second: float) -> None:
-        self.call(self.sim.set_rate, events_per_second)
-
-    def truth(self, symbol: str, market: str | None = None
-              ) -> tuple[int, dict[float, float], dict[float, float]]:
-        return self.call(self.sim.truth, symbol, market)
-
-    def last_sent_update_id(self, symbol: str, market: str | None = None) -> int | None:
-        return self.call(self.sim.last_sent_update_id, symbol, market)
-
-    @property
-    def frames_sent(self) -> int:
-        return self.sim.frames_sent
-
-    @property
-    def connections(self) -> int:
-        return self.sim.connections
+    def sim(self) -> BinanceSim:  # type: ignore[override]
+        return super().sim  # type: ignore[return-value]

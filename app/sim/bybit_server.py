@@ -27,8 +27,7 @@ import orjson
 from websockets.asyncio.server import ServerConnection
 
 from app.sim import bybit_wire as wire
-from app.sim.serving import Cadence, CandlePacer, Handler, LocalVenue, RestError
-from app.sim.binance_server import SimThread
+from app.sim.serving import Cadence, CandlePacer, Handler, LocalVenue, RestError, SimThread
 from app.sim.market import ClosedKline, ModelParams, SimMarket, SimSymbol, SymbolSim
 
 KLINE_PUSH_MS = 250

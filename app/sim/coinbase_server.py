@@ -25,8 +25,7 @@ from websockets.asyncio.server import ServerConnection, broadcast
 
 from app.market.klines import INTERVAL_MS
 from app.sim import coinbase_wire as wire
-from app.sim.serving import Cadence, LocalVenue, RestError, Subscribers
-from app.sim.binance_server import SimThread
+from app.sim.serving import Cadence, LocalVenue, RestError, SimThread, Subscribers
 from app.sim.market import ClosedKline, Fill, ModelParams, SimMarket, SimSymbol, SymbolSim
 
 TRADES_BATCH_MS = 250

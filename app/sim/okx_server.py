@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-import zlib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,11 +27,13 @@ from typing import Any
 import orjson
 from websockets.asyncio.server import ServerConnection
 
-from app.market.instruments import MarketType
-from app.sim.serving import Cadence, CandlePacer, Handler, LocalVenue, RestError, Subscribers
-from app.sim.binance_server import SimThread
+from app.sim import okx_wire as wire
 from app.sim.candles import Candle
-from app.sim.market import ClosedKline, ModelParams, SimMarket, SimSymbol, SymbolSim
+from app.sim.market import ClosedKline, ModelParams, SimMarket, SymbolSim
+from app.sim.okx_wire import (BAR_INTERVALS, BOOK_DEPTH, CHECKSUM_LEVELS, PUBLIC_CHANNELS,
+                              SWAP_ONLY, WS_PATHS, OkxSymbol, okx_checksum, okx_num)
+from app.sim.serving import (Cadence, CandlePacer, Handler, LocalVenue, RestError, SimThread,
+                             Subscribers)
 from app.sim.units import fmt_fixed
 
 CANDLE_PUSH_MS = 500
@@ -40,44 +41,8 @@ CANDLE_IDLE_PUSH_MS = 5000
 TICKER_PUSH_MS = 1000
 MARK_PUSH_MS = 1000
 FUNDING_PUSH_MS = 5000
-FUNDING_PERIOD_MS = 8 * 3_600_000
-BOOK_DEPTH = 400
-CHECKSUM_LEVELS = 25
-WS_PATHS = {"/ws/v5/public": "public", "/ws/v5/business": "business"}
-PUBLIC_CHANNELS = frozenset({"books", "trades", "tickers", "funding-rate", "mark-price"})
-SWAP_ONLY = frozenset({"funding-rate", "mark-price"})
-# OKX bars the simulator serves -> its model intervals (UTC-aligned days only: the plain
-# ``1D`` bar opens at Hong Kong midnight, which the model does not keep)
-BAR_INTERVALS: dict[str, str] = {"1m": "1m", "3m": "3m", "5m": "5m", "15m": "15m", "30m": "30m",
-                                 "1H": "1h", "2H": "2h", "4H": "4h", "1Dutc": "1d"}
 MALFORMED_FRAME = (b'{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update",'
                    b'"data":[{"asks":[["9')
-
-
-@dataclass(frozen=True, slots=True)
-class OkxSymbol:
-    """One listed instrument as OKX describes it (``lot``/``min_size`` in wire units:
-    base for SPOT, contracts for SWAP)."""
-
-    inst_id: str
-    base: str
-    quote: str
-    market: MarketType
-    start_price: float
-    tick: float
-    lot: float
-    min_size: float
-    ct_val: str = ""  # SWAP: base units per contract, e.g. "0.01"
-
-    @property
-    def inst_type(self) -> str:
-        return "SPOT" if self.market == "spot" else "SWAP"
-
-    def sim_symbol(self) -> SimSymbol:
-        """The model's view: sizes in base units, one lot = one wire lot."""
-        lot = self.lot if self.market == "spot" else float(Decimal(repr(self.lot)) * Decimal(self.ct_val))
-        return SimSymbol(self.inst_id, self.base, self.quote, self.market, self.start_price,
-                         self.tick, lot, 0.0)
 
 
 def okx_demo_symbols() -> list[OkxSymbol]:
@@ -87,31 +52,6 @@ def okx_demo_symbols() -> list[OkxSymbol]:
         OkxSymbol("ETH-USDT", "ETH", "USDT", "spot", 3_400.0, 0.01, 0.000001, 0.0001),
         OkxSymbol("BTC-USDT-SWAP", "BTC", "USDT", "perp", 97_050.0, 0.1, 0.01, 0.01, "0.01"),
     ]
-
-
-def okx_checksum(bids: list[list[str]], asks: list[list[str]]) -> int:
-    """OKX's CRC32 over the top 25 levels, bid then ask at each depth, as a signed int32.
-    Written here on its own (not imported from the codec) so the simulator is an
-    independent check of the client."""
-    fields: list[str] = []
-    for i in range(CHECKSUM_LEVELS):
-        for side in (bids, asks):
-            if i < len(side):
-                fields += side[i][:2]
-    value = zlib.crc32(":".join(fields).encode()) & 0xFFFFFFFF
-    return value - 0x1_0000_0000 if value & 0x8000_0000 else value
-
-
-def okx_num(text: str) -> str:
-    """OKX writes numbers without trailing zeros ("8477", "0.1"): the checksum is over
-    these exact strings, so clients must keep what they received."""
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
-
-
-def _step_text(step: float) -> str:
-    return okx_num(format(Decimal(repr(step)), "f"))
 
 
 @dataclass(eq=False, slots=True)
@@ -141,9 +81,7 @@ class _Inst:
 
     def size(self, model_text: str) -> str:
         """A model size string (base units) as OKX puts it on the wire."""
-        if self.ct is None:
-            return okx_num(model_text)
-        return okx_num(format(Decimal(model_text) / self.ct, "f"))
+        return wire.wire_size(model_text, self.ct)
 
     def px(self, ticks: int) -> str:
         return okx_num(self.sim.price.fmt(ticks))
@@ -158,11 +96,6 @@ class _Inst:
         """A ticks x lots amount as an exact decimal string."""
         p, q = self.sim.price, self.sim.qty
         return okx_num(fmt_fixed(units * p.unit * q.unit, p.decimals + q.decimals))
-
-
-def _orders(size: str) -> str:
-    # the model has no order count per level; OKX sends "0" for a removed level
-    return "0" if size == "0" else "1"
 
 
 class _RestError(RestError):
@@ -337,20 +270,12 @@ class OkxSim(LocalVenue):
         targets = self._subs.get((channel, inst.spec.inst_id)) if clients is None else clients
         if not targets:
             return
-        msg: dict[str, Any] = {"arg": {"channel": channel, "instId": inst.spec.inst_id}}
-        if action is not None:
-            msg["action"] = action
-        msg["data"] = data
-        self._broadcast(targets, orjson.dumps(msg))
+        self._broadcast(targets, wire.push(channel, inst.spec.inst_id, data, action))
 
     def _book_frame(self, inst: _Inst, action: str, bids: list[list[str]], asks: list[list[str]],
                     prev: int, seq: int, checksum: int) -> bytes:
-        return orjson.dumps({
-            "arg": {"channel": "books", "instId": inst.spec.inst_id}, "action": action,
-            "data": [{"asks": [[p, q, "0", _orders(q)] for p, q in asks],
-                      "bids": [[p, q, "0", _orders(q)] for p, q in bids],
-                      "ts": str(self.market.now_ms), "checksum": checksum,
-                      "prevSeqId": prev, "seqId": seq}]})
+        return wire.book_frame(inst.spec.inst_id, action, bids, asks, prev, seq, checksum,
+                               self.market.now_ms)
 
     def _book_checksum(self, inst: _Inst) -> int:
         return 0 if self.zero_checksum else inst.checksum()
@@ -423,10 +348,9 @@ class OkxSim(LocalVenue):
                        trade_id: int, count: int, ts: int) -> None:
         if not self._subs.get(("trades", inst.spec.inst_id)):
             return
-        self._push("trades", inst, [{
-            "instId": inst.spec.inst_id, "tradeId": str(trade_id), "px": inst.px(price),
-            "sz": inst.size(inst.sim.qty.fmt(qty)), "side": "buy" if taker_buy else "sell",
-            "ts": str(ts), "count": str(count), "source": "0"}])
+        self._push("trades", inst, [wire.trade(inst.spec.inst_id, trade_id, inst.px(price),
+                                               inst.size(inst.sim.qty.fmt(qty)), taker_buy, ts,
+                                               count)])
 
     def _candle_row(self, inst: _Inst, c: Candle) -> list[str]:
         """``[ts,o,h,l,c,vol,volCcy,volCcyQuote,confirm]``: SPOT vol is base and volCcy
@@ -485,26 +409,18 @@ class OkxSim(LocalVenue):
             return
         now = self.market.now_ms
         mark = inst.sim.mark(now).mark
-        self._push("mark-price", inst, [{
-            "instType": "SWAP", "instId": inst.spec.inst_id,
-            "markPx": okx_num(f"{mark:.{self._mark_decimals(inst)}f}"), "ts": str(now)}],
-            clients=clients)
+        mark_px = okx_num(f"{mark:.{self._mark_decimals(inst)}f}")
+        self._push("mark-price", inst, [wire.mark_price(inst.spec.inst_id, mark_px, now)],
+                   clients=clients)
 
     def _publish_funding(self, inst: _Inst, clients: list[_Client] | None = None) -> None:
         if inst.ct is None or not (clients or self._subs.get(("funding-rate", inst.spec.inst_id))):
             return
         now = self.market.now_ms
         m = inst.sim.mark(now)
-        rate = okx_num(f"{m.funding_rate:.16f}")
-        self._push("funding-rate", inst, [{
-            "formulaType": "withRate", "fundingRate": rate,
-            "fundingTime": str(m.next_funding_ms), "impactValue": "",
-            "instId": inst.spec.inst_id, "instType": "SWAP", "interestRate": "0.0001",
-            "method": "current_period", "maxFundingRate": "0.00375",
-            "minFundingRate": "-0.00375", "nextFundingRate": "",
-            "nextFundingTime": str(m.next_funding_ms + FUNDING_PERIOD_MS),
-            "premium": okx_num(f"{m.funding_rate - 1e-4:.16f}"), "settFundingRate": rate,
-            "settState": "settled", "ts": str(now)}], clients=clients)
+        self._push("funding-rate", inst, [wire.funding_rate(inst.spec.inst_id, m.funding_rate,
+                                                            m.next_funding_ms, now)],
+                   clients=clients)
 
     # -- websocket -----------------------------------------------------------------------
 
@@ -605,10 +521,10 @@ class OkxSim(LocalVenue):
     # -- REST ----------------------------------------------------------------------------
 
     def _rest(self, handler: Callable[[Any], list[Any]]) -> Handler:
-        return self._endpoint(lambda request: {"code": "0", "msg": "", "data": handler(request.query)})
+        return self._endpoint(lambda request: wire.ok(handler(request.query)))
 
     def _refusal(self, error: _RestError) -> dict[str, Any]:
-        return {"code": error.code, "msg": error.msg, "data": []}
+        return wire.error(error.code, error.msg)
 
     def _query_inst(self, query: Any) -> _Inst:
         inst_id = query.get("instId")
@@ -633,18 +549,7 @@ class OkxSim(LocalVenue):
             s = inst.spec
             if s.inst_type != inst_type or (query.get("instId") and query["instId"] != s.inst_id):
                 continue
-            spot = inst.ct is None
-            rows.append({
-                "alias": "", "baseCcy": s.base if spot else "", "category": "1",
-                "ctMult": "" if spot else "1", "ctType": "" if spot else "linear",
-                "ctVal": "" if spot else s.ct_val, "ctValCcy": "" if spot else s.base,
-                "expTime": "", "instFamily": "" if spot else f"{s.base}-{s.quote}",
-                "instId": s.inst_id, "instType": s.inst_type, "lever": "10" if spot else "100",
-                "listTime": "1606468572000", "lotSz": _step_text(s.lot),
-                "maxLmtSz": "9999999999", "maxMktSz": "1000000", "minSz": _step_text(s.min_size),
-                "optType": "", "quoteCcy": s.quote if spot else "",
-                "settleCcy": "" if spot else s.quote, "state": "live",
-                "tickSz": _step_text(s.tick), "uly": "" if spot else f"{s.base}-{s.quote}"})
+            rows.append(wire.instrument_row(s))
         return rows
 
     def _candles(self, query: Any) -> list[Any]:
@@ -675,9 +580,8 @@ class OkxSim(LocalVenue):
             raise _RestError("51000", "Parameter sz error")
         # flush first: the seqId must describe exactly this book
         self._flush_book(inst)
-        return [{"asks": [[p, q, "0", _orders(q)] for p, q in inst.levels(False, sz)],
-                 "bids": [[p, q, "0", _orders(q)] for p, q in inst.levels(True, sz)],
-                 "ts": str(self.market.now_ms), "seqId": inst.seq}]
+        return wire.rest_book(inst.levels(True, sz), inst.levels(False, sz), inst.seq,
+                              self.market.now_ms)
 
 
 class OkxSimThread(SimThread):

@@ -1,12 +1,15 @@
 """What every simulated venue shares: listening on 127.0.0.1 (websocket + REST on
 ephemeral ports), the clock task that turns wall time into model events, connection and
-subscriber bookkeeping, JSON REST endpoints, shutdown, and the rate/pause knobs."""
+subscriber bookkeeping, JSON REST endpoints, shutdown, the rate/pause knobs, and the
+thread that runs a simulator beside the app (``SimThread``)."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import socket
+import threading
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -25,6 +28,7 @@ Handler = Callable[[web.Request], Awaitable[web.Response]]
 FROZEN_NOW_MS = 1_767_270_896_000  # 2026-01-01 12:34:56 UTC: "now" in screenshot tests
 K = TypeVar("K")
 C = TypeVar("C")
+T = TypeVar("T")
 
 
 class Paced(Protocol):
@@ -376,3 +380,157 @@ class LocalVenue:
                 body, status = orjson.dumps(self._refusal(e)), e.status
             return web.Response(body=body, status=status, content_type="application/json")
         return respond
+
+
+class SimThread:
+    """Runs a simulator on its own thread with its own event loop (``--demo`` mode).
+
+    Each venue's subclass names its simulator in ``sim_class`` and adds its own knobs.
+    ``start()`` returns once the ports are known; every knob is marshalled onto the
+    sim's loop, so it is safe to call from any other thread.
+    """
+
+    sim_class: type[LocalVenue]  # set by each venue's subclass
+
+    def __init__(self, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> None:
+        self._symbols = symbols
+        self._kwargs = kwargs
+        self._sim: LocalVenue | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 10.0) -> SimThread:
+        if self._thread is not None:
+            raise RuntimeError(f"{type(self).__name__} already started")
+        if not hasattr(type(self), "sim_class"):
+            raise TypeError(f"{type(self).__name__} names no simulator (sim_class)")
+        name = type(self).sim_class.__name__.removesuffix("Sim").lower() + "-sim"
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the simulator did not start in time")
+        if self._error is not None:
+            raise RuntimeError("the simulator failed to start") from self._error
+        return self
+
+    def _main(self) -> None:
+        asyncio.run(self._amain())
+
+    async def _amain(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        try:
+            sim = type(self).sim_class(self._symbols, **self._kwargs)
+            await sim.start()
+        except BaseException as e:  # reported to the starting thread by start()
+            self._error = e
+            self._ready.set()
+            return
+        self._sim = sim
+        self._ready.set()
+        try:
+            await self._stopping.wait()
+        finally:
+            await sim.stop()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._loop is not None and self._stopping is not None and self._thread is not None:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                self._loop.call_soon_threadsafe(self._stopping.set)
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> SimThread:
+        return self if self._thread is not None else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def sim(self) -> Any:
+        """The sim itself: read-only use from other threads (urls, counters)."""
+        if self._sim is None:
+            raise RuntimeError(f"{type(self).__name__} not started")
+        return self._sim
+
+    @property
+    def ws_url(self) -> str:
+        return self.sim.ws_url
+
+    @property
+    def rest_url(self) -> str:
+        return self.sim.rest_url
+
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
+        """Run ``fn(*args)`` on the sim's loop and return its result."""
+        loop = self._loop
+        if loop is None or self._sim is None:
+            raise RuntimeError(f"{type(self).__name__} not started")
+        if threading.current_thread() is self._thread:
+            return fn(*args)
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as e:  # handed to the calling thread
+                fut.set_exception(e)
+
+        loop.call_soon_threadsafe(run)
+        return fut.result(timeout)
+
+    def pause(self) -> None:
+        self.call(self.sim.pause)
+
+    def resume(self) -> None:
+        self.call(self.sim.resume)
+
+    def pump(self, steps: int = 1, dt_ms: int = 0) -> None:
+        self.call(self.sim.pump, steps, dt_ms)
+
+    def drop_connections(self) -> None:
+        self.call(self.sim.drop_connections)
+
+    def skip_sequence(self, symbol: str, market: str | None = None) -> None:
+        self.call(self.sim.skip_sequence, symbol, market)
+
+    def send_malformed(self) -> None:
+        self.call(self.sim.send_malformed)
+
+    def fail_rest(self, status: int = 503, seconds: float = 150.0, path: str = "",
+                  retry_after: float | None = None) -> None:
+        self.call(self.sim.fail_rest, status, seconds, path, retry_after)
+
+    def silence_books(self, sticky: bool = False) -> None:
+        self.call(self.sim.silence_books, sticky)
+
+    def unsilence_books(self) -> None:
+        self.call(self.sim.unsilence_books)
+
+    @property
+    def rest_requests(self) -> int:
+        return self.sim.rest_requests
+
+    def set_rate(self, events_per_second: float) -> None:
+        self.call(self.sim.set_rate, events_per_second)
+
+    def truth(self, symbol: str, market: str | None = None
+              ) -> tuple[int, dict[float, float], dict[float, float]]:
+        return self.call(self.sim.truth, symbol, market)
+
+    def last_sent_update_id(self, symbol: str, market: str | None = None) -> int | None:
+        return self.call(self.sim.last_sent_update_id, symbol, market)
+
+    @property
+    def frames_sent(self) -> int:
+        return self.sim.frames_sent
+
+    @property
+    def connections(self) -> int:
+        return self.sim.connections

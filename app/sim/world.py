@@ -11,7 +11,7 @@ from app.sim.underlying import Anchors
 
 # venue -> (module, thread class, demo-symbols function, config keys it serves)
 SIMULATORS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    "binance": ("app.sim.binance_server", "SimThread", "app.sim.market:default_demo_symbols",
+    "binance": ("app.sim.binance_server", "BinanceSimThread", "app.sim.market:default_demo_symbols",
                 ("binance", "binanceusdm")),
     "okx": ("app.sim.okx_server", "OkxSimThread", "app.sim.okx_server:okx_demo_symbols", ("okx",)),
     "bybit": ("app.sim.bybit_server", "BybitSimThread", "app.sim.bybit_server:bybit_demo_symbols",

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
+
+import msgspec
+import orjson
 
 from app.market.events import Kline, MarketEvent
 from app.market.instruments import Instrument
 from app.market.orderbook import OrderBook
+
+
+# Venues send numbers as strings; typed decoders (``strict=False``) convert them, and these
+# bounds reject NaN, infinities and negative values at decode time.
+Price = Annotated[float, msgspec.Meta(gt=0.0, lt=1e18)]
+Size = Annotated[float, msgspec.Meta(ge=0.0, lt=1e18)]
+Num = Annotated[float, msgspec.Meta(gt=-1e18, lt=1e18)]
+
+# A diff buffer this long means the snapshot is not coming: a gap, and the book starts over.
+MAX_BUFFERED_DIFFS = 20_000
 
 
 @dataclass(slots=True)
@@ -81,6 +94,26 @@ class Events:
 Decoded = MarketEvent | DepthDiff | Ack | Unknown | Resync | Events | None
 
 
+def one_or_many(items: list) -> Decoded:
+    """A frame's decoded items as the feed routes them: nearly every frame carries one,
+    returned bare; several come wrapped in ``Events``; none gives None."""
+    if len(items) == 1:
+        return items[0]
+    return Events(items) if items else None
+
+
+def parse_rejected(raw: str | bytes) -> dict | Unknown:
+    """The slow look at a frame the typed decoders rejected: its JSON object, for the
+    venue to say what it is, or Unknown when it is not a JSON object at all."""
+    try:
+        msg = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return Unknown("not JSON", malformed=True)
+    if type(msg) is not dict:
+        return Unknown("not a JSON object", malformed=True)
+    return msg
+
+
 class BookSync(Protocol):
     """Turns a venue's snapshot + delta stream into a correct OrderBook, or says it cannot.
 
@@ -94,6 +127,126 @@ class BookSync(Protocol):
     def reset(self) -> None: ...
     def on_diff(self, diff) -> int: ...
     def on_snapshot(self, snap: BookSnapshot) -> int: ...
+
+
+class BufferedBookSync:
+    """The sync every REST-snapshot venue shares: buffer diffs until the snapshot comes,
+    refuse a snapshot older than the buffer, drop what it already holds, check that the
+    first kept diff joins it, then replay the rest and follow the stream.
+
+    A venue supplies only its sequence rule, as hooks:
+
+    * ``_step(diff)``: a diff on a synced book. Applies it and returns APPLIED (0, so
+      the hot path is one truth test), or IGNORED, or GAP / CHECKSUM_FAILED (this class
+      then starts over with ``_gap``), or SYNCED for a venue's own full-book message.
+    * ``_accept(diff)``: a diff while unsynced. None buffers it (the default); anything
+      else is the result (a pushed snapshot loads the book, a repeat is IGNORED...).
+    * ``_opens(diff)``: the id the snapshot must not predate (also ``first_buffered``).
+    * ``_keeps(diff, snap_id)``: whether the snapshot does not hold the diff yet.
+    * ``_joins(diff, snap_id)``: whether the first kept diff straddles the snapshot.
+    * ``_load(snap, snap_id, kept, buffered)``: replace the book and set ``last_id`` so
+      the kept diffs replay through ``_step``.
+
+    After a REST snapshot ``_first_after`` is True until a rule clears it (rules whose
+    first diff after the snapshot is checked differently read it). A buffer reaching
+    MAX_BUFFERED_DIFFS is a gap: the feed counts it and asks for a new snapshot."""
+
+    __slots__ = ("book", "synced", "needs_snapshot", "last_id", "_buffer", "_first_after")
+    snapshot_mode = True  # the book is (re)built from a REST snapshot
+
+    def __init__(self) -> None:
+        self.book = OrderBook()
+        self.synced = False
+        self.needs_snapshot = self.snapshot_mode
+        self.last_id = -1
+        self._buffer: list = []
+        self._first_after = False
+
+    def reset(self) -> None:
+        self.book.clear()
+        self.synced = False
+        self.needs_snapshot = self.snapshot_mode
+        self.last_id = -1
+        self._buffer.clear()
+        self._first_after = False
+
+    @property
+    def first_buffered(self) -> int | None:
+        return self._opens(self._buffer[0]) if self._buffer else None
+
+    def on_diff(self, diff) -> int:
+        if self.synced:
+            result = self._step(diff)
+            if not result:
+                return APPLIED  # the hot path: nothing more than the rule itself
+        else:
+            result = self._accept(diff)
+            if result is None:
+                buf = self._buffer
+                if len(buf) < MAX_BUFFERED_DIFFS:
+                    buf.append(diff)
+                    return BUFFERED
+                result = GAP  # the snapshot is not coming: start over, counted
+        if result == GAP or result == CHECKSUM_FAILED:
+            self._gap(diff)
+        return result
+
+    def _gap(self, diff) -> None:
+        """Start over. The diff that revealed the gap is the first of the stream as it
+        now is, so it opens the new buffer (a replay then asks for the same snapshot
+        the live session did)."""
+        self.reset()
+        if self.needs_snapshot and diff is not None:
+            self._buffer.append(diff)
+
+    def on_snapshot(self, snap: BookSnapshot) -> int:
+        """Load a REST snapshot and replay the buffer; STALE_SNAPSHOT asks for a newer one,
+        GAP means the buffer does not connect to it (the sync has started over)."""
+        sid = self._snapshot_id(snap)
+        buffered = self._buffer
+        if buffered and sid < self._opens(buffered[0]):
+            return STALE_SNAPSHOT
+        keeps = self._keeps
+        kept = [d for d in buffered if keeps(d, sid)]
+        self._buffer = []
+        self._load(snap, sid, kept, buffered)
+        self.synced = True
+        self.needs_snapshot = False
+        self._first_after = True
+        if kept and not self._joins(kept[0], sid):
+            self.reset()
+            return GAP
+        step = self._step
+        for diff in kept:
+            if step(diff) not in (APPLIED, IGNORED):
+                # the buffer does not connect, or the result fails its checksum
+                self.reset()
+                return GAP
+        return SYNCED
+
+    # -- the venue's sequence rule -------------------------------------------------------
+
+    def _step(self, diff) -> int:
+        raise NotImplementedError
+
+    def _accept(self, diff) -> int | None:
+        return None
+
+    def _opens(self, diff) -> int:
+        raise NotImplementedError
+
+    def _keeps(self, diff, snap_id: int) -> bool:
+        raise NotImplementedError
+
+    def _joins(self, diff, snap_id: int) -> bool:
+        return True
+
+    def _snapshot_id(self, snap: BookSnapshot) -> int:
+        return snap.last_update_id
+
+    def _load(self, snap: BookSnapshot, snap_id: int, kept: list, buffered: list) -> None:
+        self.book.load_snapshot(snap.bids, snap.asks, snap.ts)
+        self.last_id = snap_id
 
 
 class Venue(Protocol):

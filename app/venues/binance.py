@@ -7,7 +7,7 @@ what the snapshot already holds, then chain — spot on ``U <= local+1``, future
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Any, Union
 from urllib.parse import urlencode
 
 import msgspec
@@ -15,9 +15,9 @@ import orjson
 
 from app.market.events import Funding, Kline, Ticker, Trade
 from app.market.instruments import Instrument, MarketType
-from app.market.orderbook import OrderBook
-from app.venues.base import (APPLIED, BUFFERED, GAP, IGNORED, STALE_SNAPSHOT, SYNCED, Ack,
-                             BookSnapshot, ConnectionPlan, Decoded, DepthDiff, Unknown)
+from app.venues.base import (APPLIED, GAP, IGNORED, Ack, BookSnapshot, BufferedBookSync,
+                             ConnectionPlan, Decoded, DepthDiff, Num, Price, Size, Unknown,
+                             parse_rejected)
 
 VENUE = "binance"
 SPOT_SNAPSHOT_LIMIT = 5000
@@ -26,17 +26,10 @@ PERP_SNAPSHOT_LIMIT = 1000
 MAX_STREAMS_PER_CONNECTION = {"spot": 1000, "perp": 200}
 # Params per SUBSCRIBE message: a few large messages respect the 5 msgs/s inbound limit.
 STREAMS_PER_SUBSCRIBE = 100
-# A diff buffer this long means the snapshot is not coming: count a gap and start over
-# rather than grow.
-MAX_BUFFERED_DIFFS = 20_000
 
 
 # -- wire structs ----------------------------------------------------------------------
-# Binance sends numbers as strings; strict=False lets msgspec convert them, and these
-# bounds reject NaN, infinities and negative values at decode time.
-Price = Annotated[float, msgspec.Meta(gt=0.0, lt=1e18)]
-Size = Annotated[float, msgspec.Meta(ge=0.0, lt=1e18)]
-Num = Annotated[float, msgspec.Meta(gt=-1e18, lt=1e18)]
+# Numbers arrive as strings; strict=False converts them into base.py's bounded types.
 
 
 class BinanceDepth(msgspec.Struct, tag_field="e", tag="depthUpdate", gc=False):
@@ -164,96 +157,48 @@ def instruments_from_exchange_info(data: dict, market: MarketType,
     return out
 
 
-class BinanceBookSync:
-    """Binance's diff-depth sync for one instrument (spot or USD-M rules)."""
+class BinanceBookSync(BufferedBookSync):
+    """Binance's diff-depth sync for one instrument: the shared buffered sync with spot's
+    or USD-M's sequence rule."""
 
-    __slots__ = ("book", "perp", "synced", "needs_snapshot", "last_id", "_buffer", "_first_after")
+    __slots__ = ("perp",)
 
     def __init__(self, perp: bool) -> None:
-        self.book = OrderBook()
+        super().__init__()
         self.perp = perp
-        self.synced = False
-        self.needs_snapshot = True
-        self.last_id = -1
-        self._buffer: list[DepthDiff | BinanceDepth] = []
-        self._first_after = False  # futures: the next diff straddles the snapshot
 
-    def reset(self) -> None:
-        self.book.clear()
-        self.synced = False
-        self.needs_snapshot = True
-        self.last_id = -1
-        self._buffer.clear()
-        self._first_after = False
-
-    @property
-    def first_buffered(self) -> int | None:
-        return self._buffer[0].first if self._buffer else None
-
-    def on_diff(self, diff: DepthDiff | BinanceDepth) -> int:
+    def _step(self, diff: DepthDiff | BinanceDepth) -> int:
         # The hot path: one branch to the common case, then the book's C-level update.
-        if self.synced:
-            last = diff.last
-            last_id = self.last_id
-            if self.perp:
-                if last < last_id:
-                    return IGNORED
-                if self._first_after:
-                    if not (diff.first <= last_id <= last):
-                        return self._gap(diff)
-                    self._first_after = False
-                elif diff.prev != last_id:
-                    return self._gap(diff)
-            elif last <= last_id:
-                return IGNORED
-            elif diff.first > last_id + 1:
-                return self._gap(diff)
-            self.book.apply(diff.bids, diff.asks, diff.ts)
-            self.last_id = last
-            return APPLIED
-        if len(self._buffer) >= MAX_BUFFERED_DIFFS:
-            # the snapshot is not coming: the diffs so far are lost to the book (a gap);
-            # a snapshot must now meet this diff, which opens the buffer again
-            return self._gap(diff)
-        self._buffer.append(diff)
-        return BUFFERED
-
-    def _gap(self, diff=None) -> int:
-        """Start over. The diff that revealed the gap is the first of the stream as it
-        now is, so it opens the new buffer (a replay then asks for the same snapshot
-        the live session did)."""
-        self.reset()
-        if diff is not None:
-            self._buffer.append(diff)
-        return GAP
-
-    def on_snapshot(self, snap: BookSnapshot) -> int:
-        """Load a REST snapshot and replay the buffer; STALE_SNAPSHOT asks for a newer one,
-        GAP means the buffer does not connect to it (the caller resyncs)."""
-        lid = snap.last_update_id
-        buffered = self._buffer
-        if buffered and lid < buffered[0].first:
-            return STALE_SNAPSHOT
+        last = diff.last
+        last_id = self.last_id
         if self.perp:
-            kept = [d for d in buffered if d.last >= lid]
-        else:
-            kept = [d for d in buffered if d.last > lid]
-        self._buffer = []
-        self.book.load_snapshot(snap.bids, snap.asks, snap.ts)
-        self.last_id = lid
-        self.synced = True
-        self.needs_snapshot = False
-        self._first_after = self.perp
-        if kept:
-            first = kept[0]
-            straddles = (first.first <= lid <= first.last) if self.perp else (first.first <= lid + 1 <= first.last)
-            if not straddles:
-                self.reset()
-                return GAP
-            for diff in kept:
-                if self.on_diff(diff) == GAP:
+            if last < last_id:
+                return IGNORED
+            if self._first_after:
+                if not (diff.first <= last_id <= last):
                     return GAP
-        return SYNCED
+                self._first_after = False
+            elif diff.prev != last_id:
+                return GAP
+        elif last <= last_id:
+            return IGNORED
+        elif diff.first > last_id + 1:
+            return GAP
+        self.book.apply(diff.bids, diff.asks, diff.ts)
+        self.last_id = last
+        return APPLIED
+
+    def _opens(self, diff: DepthDiff | BinanceDepth) -> int:
+        return diff.first
+
+    def _keeps(self, diff: DepthDiff | BinanceDepth, snap_id: int) -> bool:
+        # futures keep the diff ending at the snapshot's id; spot drops it
+        return diff.last >= snap_id if self.perp else diff.last > snap_id
+
+    def _joins(self, diff: DepthDiff | BinanceDepth, snap_id: int) -> bool:
+        if self.perp:
+            return diff.first <= snap_id <= diff.last
+        return diff.first <= snap_id + 1 <= diff.last
 
 
 class BinanceVenue:
@@ -358,12 +303,9 @@ class BinanceVenue:
         return msg.to_event(inst.id)
 
     def _decode_slow(self, raw: str | bytes) -> Decoded:
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return Unknown("not JSON", malformed=True)
+        msg = parse_rejected(raw)
         if type(msg) is not dict:
-            return Unknown("not a JSON object", malformed=True)
+            return msg
         data = msg.get("data", msg)
         if type(data) is not dict:
             return Unknown("stream data is not an object", malformed=True)

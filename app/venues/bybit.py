@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import msgspec
@@ -25,8 +25,9 @@ from app.market.events import Funding, Kline, Ticker, Trade
 from app.market.instruments import Instrument, MarketType
 from app.market.klines import INTERVAL_MS
 from app.market.orderbook import OrderBook
-from app.venues.base import (APPLIED, BUFFERED, GAP, IGNORED, STALE_SNAPSHOT, SYNCED, Ack,
-                             BookSnapshot, ConnectionPlan, Decoded, Events, Unknown)
+from app.venues.base import (APPLIED, GAP, IGNORED, SYNCED, Ack, BookSnapshot, BufferedBookSync,
+                             ConnectionPlan, Decoded, Price, Size, Unknown, one_or_many,
+                             parse_rejected)
 
 VENUE = "bybit"
 # Spot rejects a subscribe request with more than 10 args; linear is kept as modest.
@@ -36,7 +37,6 @@ MAX_TOPICS_PER_CONNECTION = 400
 BOOK_DEPTHS = {"spot": (1, 50, 200, 1000), "perp": (1, 50, 200, 1000)}
 KLINE_LIMIT = 1000  # rows per /v5/market/kline request
 ORDERBOOK_REST_LIMIT = {"spot": 200, "perp": 500}
-MAX_BUFFERED_DIFFS = 20_000
 KEEPALIVE_SECONDS = 20.0
 PING = '{"op":"ping"}'
 
@@ -59,10 +59,7 @@ def bybit_interval(interval: str) -> str:
 
 
 # -- wire structs ----------------------------------------------------------------------
-# Bybit sends numbers as strings; strict=False converts them, and the bounds reject NaN,
-# infinities and negative values at decode time.
-Price = Annotated[float, msgspec.Meta(gt=0.0, lt=1e18)]
-Size = Annotated[float, msgspec.Meta(ge=0.0, lt=1e18)]
+# Numbers arrive as strings; strict=False converts them into base.py's bounded types.
 
 
 class BybitBookData(msgspec.Struct, gc=False):
@@ -282,90 +279,79 @@ class BybitBookSync:
         return SYNCED
 
 
-class BybitFullBookSync:
-    """``orderbook.full``: buffer deltas until the REST full book arrives, drop what it
-    already holds (``seq < snapshot.seq``), then ``u`` goes up by exactly 1 per delta."""
+class BybitFullBookSync(BufferedBookSync):
+    """``orderbook.full``: the shared buffered sync; the REST full book lines up with the
+    buffer on ``seq`` (drop ``seq < snapshot.seq``), then ``u`` goes up by exactly 1 per
+    delta. ``last_id`` is the ``u`` of the last delta received, applied or not."""
 
-    __slots__ = ("book", "synced", "needs_snapshot", "last_id", "_buffer", "_snap_seq")
+    __slots__ = ("_snap_seq",)
 
     def __init__(self) -> None:
-        self.book = OrderBook()
-        self.synced = False
-        self.needs_snapshot = True
-        self.last_id = -1  # u of the last delta received, applied or not
-        self._buffer: list[BybitBook] = []
+        super().__init__()
         self._snap_seq = -1
 
     def reset(self) -> None:
-        self.book.clear()
-        self.synced = False
-        self.needs_snapshot = True
-        self.last_id = -1
-        self._buffer.clear()
+        super().reset()
         self._snap_seq = -1
 
-    @property
-    def first_buffered(self) -> int | None:
-        return self._buffer[0].data.seq if self._buffer else None
-
-    def on_diff(self, msg: BybitBook) -> int:
+    def _step(self, msg: BybitBook) -> int:
         d = msg.data
         u = d.u
         if msg.type == "snapshot":
-            # the channel is delta-only, but a snapshot is a whole book whatever the channel
-            was_synced = self.synced
-            self._buffer.clear()
-            self.book.load_snapshot(d.b, d.a, msg.ts)
+            self._load_pushed(msg)
+            return APPLIED  # on a book that is already right, an ordinary update
+        last = self.last_id
+        if u == last + 1 or last < 0:
             self.last_id = u
-            self._snap_seq = -1
-            self.synced = True
-            self.needs_snapshot = False
-            return APPLIED if was_synced else SYNCED
-        if self.synced:
-            last = self.last_id
-            if u == last + 1 or last < 0:
-                self.last_id = u
-                if d.seq < self._snap_seq:
-                    return IGNORED  # in flight while the snapshot was taken: already in it
-                self.book.apply(d.b, d.a, msg.ts)
-                return APPLIED
-            if u == last:
-                return IGNORED  # a repeat
-            return self._gap(msg)  # a lost delta, or u went back (a service restart)
+            if d.seq < self._snap_seq:
+                return IGNORED  # in flight while the snapshot was taken: already in it
+            self.book.apply(d.b, d.a, msg.ts)
+            return APPLIED
+        if u == last:
+            return IGNORED  # a repeat
+        return GAP  # a lost delta, or u went back (a service restart)
+
+    def _accept(self, msg: BybitBook) -> int | None:
+        if msg.type == "snapshot":
+            self._load_pushed(msg)
+            return SYNCED
         buf = self._buffer
         if buf:
             prev = buf[-1].data.u
-            if u == prev:
+            if msg.data.u == prev:
                 return IGNORED
-            if len(buf) >= MAX_BUFFERED_DIFFS:
-                return self._gap(msg)  # the snapshot is not coming: a gap, start over
-            if u != prev + 1:
+            if msg.data.u != prev + 1:
                 # a hole (or a restart) inside the buffer: only what follows can meet a snapshot
                 buf.clear()
-        buf.append(msg)
-        return BUFFERED
+        return None
 
-    def _gap(self, msg: BybitBook) -> int:
-        """Start over; the delta that revealed the gap opens the new buffer."""
-        self.reset()
-        self._buffer.append(msg)
-        return GAP
-
-    def on_snapshot(self, snap: BookSnapshot) -> int:
-        seq = getattr(snap, "seq", -1)
-        buf = self._buffer
-        if buf and seq < buf[0].data.seq:
-            return STALE_SNAPSHOT  # older than the first buffered delta: a hole between them
-        kept = [m for m in buf if m.data.seq >= seq]
-        self.book.load_snapshot(snap.bids, snap.asks, snap.ts)
-        self.last_id = buf[-1].data.u if buf else -1
-        self._buffer = []
-        self._snap_seq = seq
+    def _load_pushed(self, msg: BybitBook) -> None:
+        """The channel is delta-only, but a snapshot is a whole book whatever the channel."""
+        self._buffer.clear()
+        self.book.load_snapshot(msg.data.b, msg.data.a, msg.ts)
+        self.last_id = msg.data.u
+        self._snap_seq = -1
         self.synced = True
         self.needs_snapshot = False
-        for m in kept:  # contiguous on u: the buffer restarts at any hole
-            self.book.apply(m.data.b, m.data.a, m.ts)
-        return SYNCED
+
+    def _opens(self, msg: BybitBook) -> int:
+        return msg.data.seq
+
+    def _snapshot_id(self, snap: BookSnapshot) -> int:
+        return getattr(snap, "seq", -1)
+
+    def _keeps(self, msg: BybitBook, snap_seq: int) -> bool:
+        return msg.data.seq >= snap_seq
+
+    def _load(self, snap: BookSnapshot, snap_seq: int, kept: list, buffered: list) -> None:
+        self.book.load_snapshot(snap.bids, snap.asks, snap.ts)
+        self._snap_seq = snap_seq
+        # the buffer is contiguous on u (it restarts at any hole): the kept deltas replay
+        # from just before the first of them, and the chain goes on from the last received
+        if kept:
+            self.last_id = kept[0].data.u - 1
+        else:
+            self.last_id = buffered[-1].data.u if buffered else -1
 
 
 # -- the codec -------------------------------------------------------------------------------
@@ -500,12 +486,9 @@ class BybitVenue:
         return self._decode(raw)
 
     def _undecodable(self, raw: str | bytes) -> Unknown:
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return Unknown("not JSON", malformed=True)
+        msg = parse_rejected(raw)
         if type(msg) is not dict:
-            return Unknown("not a JSON object", malformed=True)
+            return msg
         return Unknown(f"bad control frame: {str(raw)[:120]}", malformed=True)
 
     @staticmethod
@@ -526,9 +509,7 @@ class BybitVenue:
             if inst is None:
                 return Unknown(f"unknown symbol {t.s!r}")
             out.append(Trade(inst.id, t.T, t.p, t.v, "buy" if t.S == "Buy" else "sell", t.i))
-        if len(out) == 1:
-            return out[0]
-        return Events(out) if out else None
+        return one_or_many(out)
 
     def _klines(self, frame: _KlineFrame) -> Decoded:
         parts = frame.topic.split(".")
@@ -542,9 +523,7 @@ class BybitVenue:
                 return Unknown(f"unsupported kline interval {k.interval!r}")
             out.append(Kline(inst.id, interval, k.start, k.open, k.high, k.low, k.close,
                              k.volume, k.confirm))
-        if len(out) == 1:
-            return out[0]
-        return Events(out) if out else None
+        return one_or_many(out)
 
     def _ticker(self, frame: _TickerFrame, tickers: dict[str, dict[str, Any]]) -> Decoded:
         data = frame.data
@@ -573,9 +552,7 @@ class BybitVenue:
                                _int(state, "nextFundingTime"), _num(state, "markPrice"),
                                _num(state, "indexPrice")))
         tickers[sym] = state
-        if len(out) == 1:
-            return out[0]
-        return Events(out) if out else None
+        return one_or_many(out)
 
     # -- REST --------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal, Union
 from urllib.parse import quote, urlencode
 
 import msgspec
@@ -38,7 +38,8 @@ from app.market.instruments import Instrument, MarketType
 from app.market.klines import INTERVAL_MS
 from app.market.orderbook import OrderBook
 from app.venues.base import (APPLIED, IGNORED, SYNCED, Ack, BookSnapshot, ConnectionPlan, Decoded,
-                             Events, Resync, Unknown)
+                             Events, Num, Price, Resync, Size, Unknown, one_or_many,
+                             parse_rejected)
 
 VENUE = "coinbase"
 HEARTBEATS = "heartbeats"
@@ -94,11 +95,7 @@ def iso_ms(text: str) -> int:
 
 
 # -- wire structs ----------------------------------------------------------------------
-# Coinbase sends numbers as strings; strict=False lets msgspec convert them, and these
-# bounds reject NaN, infinities and negative values at decode time.
-Price = Annotated[float, msgspec.Meta(gt=0.0, lt=1e18)]
-Size = Annotated[float, msgspec.Meta(ge=0.0, lt=1e18)]
-Num = Annotated[float, msgspec.Meta(gt=-1e18, lt=1e18)]
+# Numbers arrive as strings; strict=False converts them into base.py's bounded types.
 
 
 @dataclass(slots=True)
@@ -142,9 +139,7 @@ class _L2Frame(msgspec.Struct, tag_field="channel", tag="l2_data", gc=False):
                 else:
                     add_ask((u.price_level, u.new_quantity))
             out.append(CoinbaseBook(ev.product_id, ts, ev.type == "snapshot", bids, asks))
-        if len(out) == 1:
-            return out[0]
-        return Events(out) if out else None  # type: ignore[return-value]
+        return one_or_many(out)
 
 
 class _Trade(msgspec.Struct, gc=False):
@@ -374,12 +369,9 @@ class CoinbaseDecoder:
     __call__ = decode
 
     def _decode_slow(self, raw: str | bytes) -> Decoded:
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return Unknown("not JSON", malformed=True)
+        msg = parse_rejected(raw)
         if type(msg) is not dict:
-            return Unknown("not a JSON object", malformed=True)
+            return msg
         if msg.get("type") == "error":
             text = msg.get("message") or "error"
             reason = msg.get("reason")

@@ -13,17 +13,23 @@ snapshot-less mode (updates only, REST snapshot) is the second mode, chosen with
 ``snapshotless=True``.
 
 SWAP sizes are contracts on the wire; every size leaving this module is in base units
-(contracts x ``ctVal``), converted from the decimal string so the float is the correctly
-rounded base quantity.
+(contracts x ``ctVal``), the correctly rounded base quantity: from the decimal string on
+the general path, through integer lot units (checked) on the fast path.
+
+Decoding: a books push with no checksum (production) takes one typed decode straight
+into the sync's shape, levels turned into pairs in C (``_fast_book``); every other frame,
+and any push the fast path declines, takes the general path (envelope, then the
+channel's data).
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from itertools import repeat
+from operator import add, attrgetter, mul, sub, truediv
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import msgspec
@@ -31,9 +37,9 @@ import orjson
 
 from app.market.events import Funding, Kline, Ticker, Trade
 from app.market.instruments import Instrument, MarketType
-from app.market.orderbook import OrderBook
-from app.venues.base import (APPLIED, BUFFERED, CHECKSUM_FAILED, GAP, IGNORED, STALE_SNAPSHOT,
-                             SYNCED, Ack, BookSnapshot, ConnectionPlan, Decoded, Events, Unknown)
+from app.venues.base import (APPLIED, CHECKSUM_FAILED, GAP, IGNORED, SYNCED, Ack, BookSnapshot,
+                             BufferedBookSync, ConnectionPlan, Decoded, Price, Size, Unknown,
+                             one_or_many, parse_rejected)
 
 VENUE = "okx"
 INST_TYPE: dict[str, str] = {"spot": "SPOT", "perp": "SWAP"}
@@ -45,7 +51,6 @@ MAX_STREAMS_PER_BUSINESS_CONNECTION = 200
 # OKX refuses a request whose args exceed 64 KB.
 MAX_ARGS_BYTES = 60_000
 KLINE_LIMIT = 300  # rows per /market/candles request
-MAX_BUFFERED_DIFFS = 20_000
 BOOK_CHANNELS = frozenset({"books", "books-l2-tbt", "books50-l2-tbt"})
 # Our intervals -> OKX bars. Days and weeks use the UTC-aligned bars: plain ``1D`` opens
 # at 00:00 Hong Kong time and would not line up with any other venue.
@@ -63,20 +68,90 @@ NO_SEQ = -2
 
 # -- numbers ---------------------------------------------------------------------------
 
+def exponent_suffix(contract_size: float) -> str | None:
+    """``"e-2"`` for a ``ctVal`` of 0.01 (``""`` for 1): appended to a contracts string it
+    makes the base amount, which ``float`` then rounds correctly. None when ``ctVal`` is
+    not a power of ten."""
+    if contract_size == 1.0:
+        return ""
+    dec = Decimal(repr(contract_size)).normalize()
+    sign, digits, exponent = dec.as_tuple()
+    if not sign and digits == (1,) and isinstance(exponent, int):
+        return f"e{exponent}"
+    return None
+
+
 def size_parser(contract_size: float) -> Callable[[str], float]:
     """A function turning a wire size string into base units, correctly rounded.
 
     For a power-of-ten ``ctVal`` (0.01 BTC, 0.1 ETH, 1000 DOGE) the contracts are shifted
     by an exponent suffix (``"12.34" -> float("12.34e-2")``), one C-level parse and exact;
     ``float(s) * 0.01`` would be off by an ulp for a quarter of all values."""
-    if contract_size == 1.0:
+    suffix = exponent_suffix(contract_size)
+    if suffix == "":
         return float
-    dec = Decimal(repr(contract_size)).normalize()
-    sign, digits, exponent = dec.as_tuple()
-    if not sign and digits == (1,) and isinstance(exponent, int):
-        suffix = f"e{exponent}"
+    if suffix is not None:
         return lambda s: float(s + suffix)
+    dec = Decimal(repr(contract_size)).normalize()
     return lambda s: float(Decimal(s) * dec)
+
+
+class _Level(msgspec.Struct, array_like=True, gc=False):
+    """A level ``[px, sz, "0", orders]`` as the fast path decodes it: the two numbers
+    that matter, validated; the trailing fields are skipped."""
+
+    px: Price
+    sz: Size
+
+
+_pair = attrgetter("px", "sz")
+_price_of = attrgetter("px")
+_size_of = attrgetter("sz")
+
+
+def level_pairs(rows: list[_Level]) -> list[tuple[float, float]]:
+    """Typed-decoded levels -> (price, size) pairs, in C."""
+    return list(map(_pair, rows))
+
+
+# 1.5 * 2**52: adding and subtracting it rounds a float in [0, 2**51) to an integer, in C
+_ROUNDER = 6755399441055744.0
+_EXACT_BELOW = 2.0 ** 51
+
+
+class ContractScale:
+    """Typed-decoded levels with sizes in contracts -> (price, base size) pairs for a
+    power-of-ten ``ctVal`` (``10**exponent``), correctly rounded, without a Python-level
+    loop over the levels.
+
+    A size with at most ``decimals`` decimals is an integer N of ``10**-decimals``
+    contracts, and N / 10**(decimals - exponent) is one IEEE division: the correctly
+    rounded base amount. Every size is checked to come back from its N; one that does
+    not (more decimals than the lot has, or too large) raises ValueError, and the caller
+    takes the exact string path."""
+
+    __slots__ = ("_m", "_q", "_limit")
+
+    def __init__(self, exponent: int, decimals: int) -> None:
+        # both powers must be exact floats (10**22 is the last): -14 <= exponent <= 8
+        if not -14 <= exponent <= 8 or not 0 <= decimals <= 8:
+            raise ValueError(f"no exact fast path for ctVal 1e{exponent}, {decimals} decimals")
+        decimals = max(decimals, exponent)  # a divisor, not a fraction: 10**(d - e) >= 1
+        self._m = 10.0 ** decimals
+        self._q = 10.0 ** (decimals - exponent)
+        self._limit = _EXACT_BELOW / self._m
+
+    def __call__(self, rows: list[_Level]) -> list[tuple[float, float]]:
+        m = self._m
+        sizes = list(map(_size_of, rows))
+        if not sizes:
+            return []
+        if max(sizes) >= self._limit:
+            raise ValueError("contracts too large for the fast path")
+        units = list(map(sub, map(add, map(mul, sizes, repeat(m)), repeat(_ROUNDER)), repeat(_ROUNDER)))
+        if list(map(truediv, units, repeat(m))) != sizes:
+            raise ValueError("contracts finer than the lot")
+        return list(zip(map(_price_of, rows), map(truediv, units, repeat(self._q))))
 
 
 def base_amount(size: str, contract_size: str) -> float:
@@ -87,7 +162,8 @@ def base_amount(size: str, contract_size: str) -> float:
 def book_levels(rows: Sequence[Sequence[str]], size: Callable[[str], float]
                 ) -> list[tuple[float, float]]:
     """OKX levels ``[px, sz, "0", orders]`` -> validated (price, base size) float pairs.
-    Raises ValueError. The hot path of every books push that carries no checksum."""
+    Raises ValueError. The exact path: REST snapshots and the pushes the fast path
+    leaves (legacy checksums, odd shapes, contracts finer than the lot)."""
     out: list[tuple[float, float]] = []
     append = out.append
     for row in rows:
@@ -166,10 +242,10 @@ def book_checksum(bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]) 
 
 # -- decoded records -------------------------------------------------------------------
 
-@dataclass(slots=True)
-class OkxBook:
+class OkxBook(msgspec.Struct, gc=False):
     """One ``books`` push, decoded: levels in base units, plus the raw strings when the
-    push carries a checksum (``None`` otherwise: nothing would ever read them)."""
+    push carries a checksum (``None`` otherwise: nothing would ever read them). A Struct:
+    built once per push, in C."""
 
     symbol: str  # instId, e.g. "BTC-USDT-SWAP"
     action: str  # "snapshot" | "update"
@@ -186,7 +262,6 @@ class OkxBook:
 # -- wire structs ----------------------------------------------------------------------
 # OKX sends numbers as strings; strict=False lets msgspec convert ids and times. Sizes stay
 # strings because SWAP contracts are converted exactly and the checksum needs the text.
-Price = Annotated[float, msgspec.Meta(gt=0.0, lt=_MAX)]
 
 
 class _Arg(msgspec.Struct, gc=False):
@@ -210,6 +285,30 @@ class _BookData(msgspec.Struct, gc=False):
     seqId: int = NO_SEQ
     prevSeqId: int = -1
     checksum: int = 0
+
+
+# The books fast path: the whole push in one typed decode, levels converted in C; a push
+# of another shape fails it and takes the general path.
+class _FastBookData(msgspec.Struct, gc=False):
+    asks: list[_Level]
+    bids: list[_Level]
+    ts: int
+    seqId: int = NO_SEQ
+    prevSeqId: int = -1
+    checksum: int = 0
+
+
+class _FastBookFrame(msgspec.Struct, gc=False):
+    """A books push; SWAP sizes (contracts) are scaled after the decode."""
+
+    arg: _Arg
+    data: list[_FastBookData]
+    action: str = ""
+
+
+_BOOKS_PREFIX = '{"arg":{"channel":"books",'
+_BOOKS_PREFIX_BYTES = _BOOKS_PREFIX.encode()
+_Invalid = (msgspec.ValidationError, msgspec.DecodeError)
 
 
 class _TradeData(msgspec.Struct, gc=False):
@@ -251,6 +350,7 @@ _decode_tickers = msgspec.json.Decoder(list[_TickerData], strict=False).decode
 _decode_funding = msgspec.json.Decoder(list[_FundingData], strict=False).decode
 _decode_marks = msgspec.json.Decoder(list[_MarkData], strict=False).decode
 _decode_rows = msgspec.json.Decoder(list[list[str]], strict=False).decode
+_decode_book_push = msgspec.json.Decoder(_FastBookFrame, strict=False).decode
 
 
 # -- instruments -----------------------------------------------------------------------
@@ -307,7 +407,7 @@ def instruments_from_okx(data: dict, market: MarketType,
 
 # -- book sync -------------------------------------------------------------------------
 
-class OkxBookSync:
+class OkxBookSync(BufferedBookSync):
     """OKX ``books`` sync for one instrument.
 
     Default mode: the pushed snapshot loads the book (SYNCED); updates chain on
@@ -327,15 +427,11 @@ class OkxBookSync:
     buffered ``prevSeqId``; buffered updates with ``seqId <= snapshot seqId`` are dropped
     and the first kept one must straddle it (``prevSeqId <= seqId_snap < seqId``)."""
 
-    __slots__ = ("book", "synced", "needs_snapshot", "seq", "snapshotless", "checksums_checked",
-                 "_size", "_tracking", "_raw_bids", "_raw_asks", "_buffer", "_first_after")
+    __slots__ = ("snapshot_mode", "snapshotless", "checksums_checked", "_size", "_tracking",
+                 "_raw_bids", "_raw_asks")
 
     def __init__(self, size: Callable[[str], float] = float, snapshotless: bool = False) -> None:
-        self.book = OrderBook()
-        self.snapshotless = snapshotless
-        self.synced = False
-        self.needs_snapshot = snapshotless
-        self.seq = -1
+        self.snapshotless = self.snapshot_mode = snapshotless
         self.checksums_checked = 0
         self._size = size
         # raw (px, sz) strings of every live level while ``_tracking``: the checksum must
@@ -343,16 +439,12 @@ class OkxBookSync:
         self._tracking = False
         self._raw_bids: dict[float, tuple[str, str]] = {}
         self._raw_asks: dict[float, tuple[str, str]] = {}
-        self._buffer: list[OkxBook] = []
-        self._first_after = False  # after a REST snapshot the next update may straddle it
+        super().__init__()
 
     @property
-    def last_id(self) -> int:
-        return self.seq
-
-    @property
-    def first_buffered(self) -> int | None:
-        return self._buffer[0].prev if self._buffer else None
+    def seq(self) -> int:
+        """The seqId the book is at (``last_id``, under OKX's name)."""
+        return self.last_id
 
     @property
     def verifies_checksums(self) -> bool:
@@ -360,37 +452,26 @@ class OkxBookSync:
         return self._tracking
 
     def reset(self) -> None:
-        self.book.clear()
+        super().reset()
         self._stop_tracking()
-        self.synced = False
-        self.needs_snapshot = self.snapshotless
-        self.seq = -1
-        self._buffer.clear()
-        self._first_after = False
 
-    # -- updates -------------------------------------------------------------------------
+    # -- the sequence rule ---------------------------------------------------------------
 
-    def on_diff(self, msg: OkxBook) -> int:
+    def _step(self, msg: OkxBook) -> int:
         if msg.action == "snapshot":
             return self._load_pushed(msg)
-        if not self.synced:
-            if not self.snapshotless:
-                return IGNORED  # the tail of an old subscription; the snapshot is coming
-            if len(self._buffer) >= MAX_BUFFERED_DIFFS:
-                self._buffer.clear()
-            self._buffer.append(msg)
-            return BUFFERED
-        if msg.prev != self.seq:
-            if msg.seq == NO_SEQ or self.seq == NO_SEQ:
+        last_id = self.last_id
+        if msg.prev != last_id:
+            if msg.seq == NO_SEQ or last_id == NO_SEQ:
                 # The venue sends no sequence ids (or starts sending them on a book that
                 # had none): nothing to chain, the checksum alone keeps the book honest.
                 pass
             elif not self._first_after:
-                return self._gap(msg)
-            elif msg.seq <= self.seq:
+                return GAP
+            elif msg.seq <= last_id:
                 return IGNORED  # already inside the REST snapshot
-            elif not msg.prev <= self.seq < msg.seq:
-                return self._gap(msg)
+            elif not msg.prev <= last_id < msg.seq:
+                return GAP
         # No ``seqId > prevSeqId`` check: keepalives repeat the id and maintenance resets it.
         self._first_after = False
         if msg.checksum:
@@ -398,8 +479,25 @@ class OkxBookSync:
         if self._tracking:
             self._stop_tracking()  # the venue stopped sending checksums
         self.book.apply(msg.bids, msg.asks, msg.ts)
-        self.seq = msg.seq
+        self.last_id = msg.seq
         return APPLIED
+
+    def _accept(self, msg: OkxBook) -> int | None:
+        if msg.action == "snapshot":
+            return self._load_pushed(msg)
+        if not self.snapshotless:
+            return IGNORED  # the tail of an old subscription; the snapshot is coming
+        return None
+
+    def _opens(self, msg: OkxBook) -> int:
+        return msg.prev
+
+    def _keeps(self, msg: OkxBook, snap_id: int) -> bool:
+        return msg.seq > snap_id
+
+    def _gap(self, msg: OkxBook | None) -> None:
+        # a snapshot push that failed its checksum is not the start of a new buffer
+        super()._gap(None if msg is None or msg.action == "snapshot" else msg)
 
     def _apply_verified(self, msg: OkxBook) -> int:
         """An update with a legacy checksum: apply it, keep its text and check the result."""
@@ -407,13 +505,13 @@ class OkxBookSync:
         if not self._tracking or raw_bids is None or raw_asks is None:
             # the book was loaded without raw strings, so it cannot be verified; the
             # resubscribe (or REST snapshot) brings text to verify from
-            return self._gap(msg)
+            return GAP
         self.book.apply(msg.bids, msg.asks, msg.ts)
         _track(self._raw_bids, msg.bids, raw_bids)
         _track(self._raw_asks, msg.asks, raw_asks)
-        self.seq = msg.seq
+        self.last_id = msg.seq
         if msg.checksum != self.checksum():
-            return self._checksum_failed(msg)
+            return CHECKSUM_FAILED
         return APPLIED
 
     def _stop_tracking(self) -> None:
@@ -421,28 +519,29 @@ class OkxBookSync:
         self._raw_bids.clear()
         self._raw_asks.clear()
 
-    def _load(self, bids: list[tuple[float, float]], asks: list[tuple[float, float]],
-              raw_bids: list[tuple[str, str]] | None, raw_asks: list[tuple[str, str]] | None,
-              seq: int, ts: int) -> None:
+    def _load_book(self, bids: list[tuple[float, float]], asks: list[tuple[float, float]],
+                   raw_bids: list[tuple[str, str]] | None, raw_asks: list[tuple[str, str]] | None,
+                   seq: int, ts: int) -> None:
         """Replace the book; raw strings given (both sides) turn checksum tracking on."""
         self.reset()
-        self.book.load_snapshot(bids, asks, ts)
+        # the levels are validated float pairs already: merged in C, not parsed again
+        self.book.apply(bids, asks, ts)
         if raw_bids is not None and raw_asks is not None:
             self._tracking = True
             _track(self._raw_bids, bids, raw_bids)
             _track(self._raw_asks, asks, raw_asks)
-        self.seq = seq
+        self.last_id = seq
         self.synced = True
         self.needs_snapshot = False
 
     def _load_pushed(self, msg: OkxBook) -> int:
         """A snapshot push replaces everything: updates buffered before it are in it."""
         if not msg.checksum or msg.raw_bids is None or msg.raw_asks is None:
-            self._load(msg.bids, msg.asks, None, None, msg.seq, msg.ts)
+            self._load_book(msg.bids, msg.asks, None, None, msg.seq, msg.ts)
             return SYNCED
-        self._load(msg.bids, msg.asks, msg.raw_bids, msg.raw_asks, msg.seq, msg.ts)
+        self._load_book(msg.bids, msg.asks, msg.raw_bids, msg.raw_asks, msg.seq, msg.ts)
         if msg.checksum != self.checksum():
-            return self._checksum_failed(None)
+            return CHECKSUM_FAILED
         return SYNCED
 
     def checksum(self) -> int:
@@ -453,18 +552,6 @@ class OkxBookSync:
         rb, ra = self._raw_bids, self._raw_asks
         return book_checksum([rb[p] for p, _ in bids], [ra[p] for p, _ in asks])
 
-    def _gap(self, msg: OkxBook | None) -> int:
-        """Start over. In snapshot-less mode the update that revealed the problem opens
-        the new buffer, so the feed asks for a REST snapshot at once."""
-        self.reset()
-        if self.snapshotless and msg is not None:
-            self._buffer.append(msg)
-        return GAP
-
-    def _checksum_failed(self, msg: OkxBook | None) -> int:
-        self._gap(msg)
-        return CHECKSUM_FAILED
-
     # -- REST snapshot (snapshot-less mode) ----------------------------------------------
 
     def on_snapshot(self, snap: BookSnapshot) -> int:
@@ -472,26 +559,16 @@ class OkxBookSync:
         and replay the buffer. Raises ValueError on unusable levels."""
         if self.synced:
             return IGNORED  # a pushed snapshot got there first
-        sid = snap.last_update_id
-        buffered = self._buffer
-        if buffered and sid < buffered[0].prev:
-            return STALE_SNAPSHOT
+        return super().on_snapshot(snap)
+
+    def _load(self, snap: BookSnapshot, snap_id: int, kept: list, buffered: list) -> None:
         # A REST snapshot has no checksum field to tell the mode, so it always starts with
         # tracking on (its text is at hand, once per resync): the first update then
         # decides, a zero checksum turning tracking off. Deciding from the buffer would
         # still need a rule for a buffer the snapshot covers entirely, for no real saving.
         bids, raw_bids = parse_book_levels(snap.bids, self._size)
         asks, raw_asks = parse_book_levels(snap.asks, self._size)
-        kept = [d for d in buffered if d.seq > sid]
-        self._load(bids, asks, raw_bids, raw_asks, sid, snap.ts)
-        self._first_after = True
-        for diff in kept:
-            if self.on_diff(diff) not in (APPLIED, IGNORED):
-                # the buffer does not connect to the snapshot, or the result fails its
-                # checksum: either way the book is not built (counted as a gap)
-                self.reset()
-                return GAP
-        return SYNCED
+        self._load_book(bids, asks, raw_bids, raw_asks, snap_id, snap.ts)
 
 
 def _track(side: dict[float, tuple[str, str]], levels: list[tuple[float, float]],
@@ -526,6 +603,8 @@ class OkxVenue:
         self.recovery = "snapshot" if snapshotless else "resubscribe"
         self._by_symbol = {i.venue_symbol.upper(): i for i in instruments}
         self._sizes = {sym: size_parser(i.contract_size) for sym, i in self._by_symbol.items()}
+        self._to_pairs: dict[str, Callable[[list], list[tuple[float, float]]] | None] = {
+            sym: self._pairs_for(i) for sym, i in self._by_symbol.items()}
         self._req_id = 0
         self._handlers: dict[str, Callable[[str, bytes, str], Decoded]] = {
             "trades": self._trades, "tickers": self._tickers,
@@ -617,11 +696,62 @@ class OkxVenue:
     def new_decoder(self):
         return self.decode  # OKX frames carry no per-connection state
 
+    @staticmethod
+    def _pairs_for(inst: Instrument) -> Callable[[list], list[tuple[float, float]]] | None:
+        """How the fast path turns an instrument's typed levels into base-unit pairs
+        (None: a ``ctVal`` that is not a power of ten, left to the exact string path)."""
+        suffix = exponent_suffix(inst.contract_size)
+        if suffix == "":
+            return level_pairs
+        if suffix is None:
+            return None
+        # decimals of the lot in contracts (book sizes are sums of lots); 8 if unknown
+        decimals = 8
+        if inst.lot_size > 0:
+            lot = (Decimal(repr(inst.lot_size)) / Decimal(repr(inst.contract_size))).normalize()
+            decimals = max(0, -int(lot.as_tuple().exponent))
+        try:
+            return ContractScale(int(suffix[1:]), min(decimals, 8))
+        except ValueError:
+            return None
+
     def decode(self, raw: str | bytes) -> Decoded:
         """One frame -> a book push, an event (``Events`` when one frame carries several),
         an Ack, None (pong, notices) or Unknown. Never raises."""
-        if raw == "pong" or raw == b"pong":
+        if raw.startswith(_BOOKS_PREFIX if type(raw) is str else _BOOKS_PREFIX_BYTES):
+            book = self._fast_book(raw)
+            if book is not None:
+                return book
+        elif raw == "pong" or raw == b"pong":
             return None
+        return self._decode_general(raw)
+
+    def _fast_book(self, raw: str | bytes) -> OkxBook | None:
+        """A books push (nearly every frame) in one typed decode, straight into the sync's
+        shape. None sends the frame down the general path: a legacy checksum (its raw
+        strings are needed), an odd shape, or anything the typed decode rejects, which
+        the general path then explains."""
+        try:
+            frame = _decode_book_push(raw)
+        except _Invalid:
+            return None
+        data = frame.data
+        if len(data) != 1:
+            return None
+        d = data[0]
+        action = frame.action
+        to_pairs = self._to_pairs.get(frame.arg.instId)
+        if d.checksum or to_pairs is None or (action != "update" and action != "snapshot"):
+            return None
+        try:
+            bids, asks = to_pairs(d.bids), to_pairs(d.asks)
+        except (ValueError, ArithmeticError):
+            return None
+        return OkxBook(frame.arg.instId, action, d.ts, d.seqId, d.prevSeqId, 0, bids, asks, None, None)
+
+    def _decode_general(self, raw: str | bytes) -> Decoded:
+        """Every frame the books fast path does not take: parse the envelope, then the
+        channel's data."""
         try:
             env = _decode_envelope(raw)
         except (msgspec.ValidationError, msgspec.DecodeError):
@@ -666,12 +796,7 @@ class OkxVenue:
 
     @staticmethod
     def _one(events: list) -> Decoded:
-        # Nearly every OKX push carries one item; a frame with several returns them all.
-        if len(events) == 1:
-            return events[0]
-        if not events:
-            return Unknown("empty data")
-        return Events(events)
+        return one_or_many(events) or Unknown("empty data")
 
     def _trades(self, iid: str, data: bytes, inst_id: str):
         size = self._sizes[inst_id]
@@ -716,10 +841,9 @@ class OkxVenue:
         return Kline(iid, interval, int(row[0]), o, h, lo, c, vol, row[8] == "1")
 
     def _event(self, raw: str | bytes, event: str) -> Decoded:
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return Unknown("not JSON", malformed=True)
+        msg = parse_rejected(raw)
+        if type(msg) is not dict:
+            return msg
         if event in ("subscribe", "unsubscribe"):
             return Ack(msg.get("id"), None, msg.get("arg"))
         if event == "error":

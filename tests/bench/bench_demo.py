@@ -62,12 +62,12 @@ def thread_cpu(native_id: int) -> float:
 def cpu_at_rate(seconds: float, rate: float) -> None:
     from app.config import Endpoint, load_config
     from app.feeds.engine import Engine
-    from app.sim.binance_server import SimThread
+    from app.sim.binance_server import BinanceSimThread
     from app.sim.market import default_demo_symbols
     from app.ui.app import CryptotermApp
 
     os.environ.setdefault("CRYPTOTERM_HOME", tempfile.mkdtemp(prefix="ct-bench-"))
-    sim = SimThread(default_demo_symbols(), seed=7, rate=rate, depth_interval_ms=0).start()
+    sim = BinanceSimThread(default_demo_symbols(), seed=7, rate=rate, depth_interval_ms=0).start()
     cfg = load_config()
     for key in ("binance", "binanceusdm"):
         cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))
