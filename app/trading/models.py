@@ -17,6 +17,7 @@ Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop"]  # "stop" = stop-loss, executes as market
 TimeInForce = Literal["GTC", "PO"]  # PO = post-only (maker or cancelled)
 MarginMode = Literal["cross", "isolated"]
+Liquidity = Literal["maker", "taker"]
 OrderStatus = Literal["pending", "open", "partially_filled", "filled", "canceled", "rejected",
                       "unknown"]
 
@@ -145,7 +146,7 @@ class Fill:
     amount: Decimal
     fee: Decimal
     fee_asset: str
-    liquidity: Literal["maker", "taker"]
+    liquidity: Liquidity
     ts: int
 
     def to_json(self) -> dict:
