@@ -20,14 +20,19 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 from app.market.events import Level, MarketEvent
 from app.trading.models import Balance, Environment, Fill, Order, OrderRequest, Position
 from app.trading.validation import MarketRules
 
+# what the audit trail records, in the order an action goes: asked, checked, sent, answered
+AuditAction = Literal[
+    "submit", "validation_failed", "rejected", "place", "place_failed", "place_timeout",
+    "reconcile", "cancel_request", "cancel", "cancel_failed", "cancel_rejected", "cancel_all",
+    "fill", "stop_triggered", "switch_account"]
 # audit(action, client_order_id, request, response): one row of the audit trail
-AuditFn = Callable[[str, str | None, Any, Any], None]
+AuditFn = Callable[[AuditAction, str | None, Any, Any], None]
 # the top of an instrument's book, (bids, asks) of (price, amount), best first
 BookTop = tuple[Sequence[Level], Sequence[Level]]
 BookFn = Callable[[str], BookTop | None]
@@ -127,5 +132,5 @@ class Account(Protocol):
         """Execute a stop that ``on_market`` reported triggered; None if it no longer applies."""
 
 
-__all__ = ["Account", "AccountSnapshot", "AuditFn", "BookFn", "BookTop", "MarketEffect", "PriceFn",
+__all__ = ["Account", "AccountSnapshot", "AuditAction", "AuditFn", "BookFn", "BookTop", "MarketEffect", "PriceFn",
            "RulesFn"]

@@ -31,8 +31,8 @@ import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 from ccxt.base import errors as cx  # type: ignore[import-untyped]
 
 from app.market.events import MarketEvent
-from app.market.instruments import canonical_id
-from app.trading.account import AccountSnapshot, AuditFn, BookFn, MarketEffect, PriceFn
+from app.market.instruments import MarketType, canonical_id
+from app.trading.account import AccountSnapshot, AuditAction, AuditFn, BookFn, MarketEffect, PriceFn
 from app.trading.accounts import AccountSpec
 from app.trading.errors import ErrorKind, TradingError, ValidationFailed
 from app.trading.keys import Credentials
@@ -54,7 +54,8 @@ STATUSES: dict[str, OrderStatus] = {"open": "open", "closed": "filled", "cancele
                                     "cancelled": "canceled", "expired": "canceled",
                                     "rejected": "rejected"}
 
-Audit3 = Callable[[str, dict[str, Any], "dict[str, Any] | None"], None]  # one order's audit rows
+# one order's audit rows: (action, request, response)
+Audit3 = Callable[[AuditAction, dict[str, Any], "dict[str, Any] | None"], None]
 
 
 def plain_error(exc: Exception, venue: str, env: Environment) -> TradingError:
@@ -323,6 +324,7 @@ class CcxtAccount:
     # -- markets ------------------------------------------------------------------------
 
     def _instrument_id(self, m: dict[str, Any]) -> str | None:
+        market: MarketType
         if m.get("spot"):
             market = "spot"
         elif m.get("swap") and m.get("linear"):
@@ -331,7 +333,7 @@ class CcxtAccount:
             return None
         if market not in self.spec.markets:
             return None
-        return canonical_id(self.spec.data_venue, market, m["base"], m["quote"])  # type: ignore[arg-type]
+        return canonical_id(self.spec.data_venue, market, m["base"], m["quote"])
 
     def market_for(self, instrument_id: str) -> dict[str, Any] | None:
         """The ccxt market of the same base/quote/type (instrument ids of any data venue)."""
@@ -358,7 +360,7 @@ class CcxtAccount:
         min_amount = dec((limits.get("amount") or {}).get("min") or 0) * contract or lot
         min_cost = dec((limits.get("cost") or {}).get("min") or 0)
         max_lev = int((limits.get("leverage") or {}).get("max") or (125 if m.get("swap") else 1))
-        market = "perp" if m.get("swap") else "spot"
+        market: MarketType = "perp" if m.get("swap") else "spot"
         return MarketRules(instrument_id, m["symbol"], market, m["base"], m["quote"], tick, lot,
                            min_amount, min_cost, max_lev, contract)
 
@@ -644,7 +646,8 @@ class CcxtAccount:
 def _for_order(audit: AuditFn, client_order_id: str) -> Audit3:
     """The service's audit, bound to one order (the venue calls log per order)."""
 
-    def write(action: str, request: dict[str, Any], response: dict[str, Any] | None) -> None:
+    def write(action: AuditAction, request: dict[str, Any],
+              response: dict[str, Any] | None) -> None:
         audit(action, client_order_id, request, response)
 
     return write

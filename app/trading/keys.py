@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import keyring
 import keyring.errors
@@ -52,7 +53,7 @@ class Credentials:
     api_key: SafeText
     secret: SafeText
     passphrase: SafeText | None = None
-    source: str = "keyring"  # or "environment"
+    source: Literal["keyring", "environment"] = "keyring"
 
     def __repr__(self) -> str:  # never the values, whatever prints this
         return f"Credentials({self.venue}/{self.env} from {self.source})"

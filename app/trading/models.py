@@ -178,7 +178,7 @@ class Position:
     liquidation_price: Decimal | None = None
 
     @property
-    def side(self) -> str:
+    def side(self) -> Literal["long", "short"]:
         return "long" if self.size > 0 else "short"
 
 

@@ -26,12 +26,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from app.market.events import MarketEvent
-from app.trading.account import Account, AccountSnapshot, BookTop
+from app.trading.account import Account, AccountSnapshot, AuditAction, BookTop
 from app.trading.accounts import PAPER, SPECS, AccountSpec
 from app.trading.errors import ErrorKind, TradingError, ValidationFailed
 from app.trading.keys import KeyringUnavailable, KeyStore
 from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Order, OrderRequest,
-                                Position, dec)
+                                OrderStatus, Position, dec)
 from app.trading.paper import PaperAccount, PaperFees
 from app.trading.redact import redact
 from app.trading.validation import AccountContext, MarketRules, fmt, validate
@@ -145,7 +145,7 @@ class TradingService:
         self.audit_log: deque[dict[str, Any]] = deque(maxlen=200)  # recent actions (also stored)
         # what each order looked like when last announced (or done by the user): a change
         # from there that the user did not make is a notice
-        self._seen: dict[str, tuple[str, Decimal]] = {}
+        self._seen: dict[str, tuple[OrderStatus, Decimal]] = {}
         self._notices: deque[OrderNotice] = deque(maxlen=NOTICES_KEPT)
         self._notice_seq = 0
         spec = SPECS.get(self.options.account)
@@ -396,7 +396,8 @@ class TradingService:
 
     # -- actions (engine loop) --------------------------------------------------------------
 
-    def _audit(self, action: str, client_order_id: str | None, request: Any, response: Any) -> None:
+    def _audit(self, action: AuditAction, client_order_id: str | None, request: Any,
+               response: Any) -> None:
         view = self._view
         account = self.account.name if self.account is not None else view.account
         entry = {"ts": self.clock(), "account": account, "env": view.env.value,
