@@ -43,6 +43,7 @@ class FakeBinanceTestnet:
         self.bad_signatures = 0
         self.delay_order_response = 0.0  # seconds to hold the next order response (timeouts)
         self.fail_next_order: tuple[int, dict] | None = None  # (http status, body)
+        self.fail_account: tuple[int, dict] | None = None  # every balance request, while set
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers
         self.url = ""
         self._runner: web.AppRunner | None = None
@@ -231,6 +232,9 @@ class FakeBinanceTestnet:
         return web.json_response(out)
 
     async def _account(self, p: dict[str, str]) -> web.Response:
+        if self.fail_account is not None:
+            status, body = self.fail_account
+            return web.json_response(body, status=status)
         return web.json_response({
             "makerCommission": 10, "takerCommission": 10, "canTrade": True, "canWithdraw": False,
             "canDeposit": False, "updateTime": _now(), "accountType": "SPOT",

@@ -10,7 +10,7 @@ import pytest
 from keyring.backends import fail
 
 from app.cli import main
-from app.trading.keys import SERVICE, KeyError_, KeyringUnavailable, KeyStore
+from app.trading.keys import SERVICE, KeyInputError, KeyringUnavailable, KeyStore
 
 
 @pytest.fixture
@@ -39,11 +39,11 @@ def test_set_list_load_delete(memory_keyring):
 
 def test_bad_names_and_missing_parts_are_refused(memory_keyring):
     store = KeyStore(environ={})
-    with pytest.raises(KeyError_, match="unknown venue 'kraken'"):
+    with pytest.raises(KeyInputError, match="unknown venue 'kraken'"):
         store.set("kraken", "testnet", "k", "s")
-    with pytest.raises(KeyError_, match="unknown environment 'prod'"):
+    with pytest.raises(KeyInputError, match="unknown environment 'prod'"):
         store.set("binance", "prod", "k", "s")
-    with pytest.raises(KeyError_, match="okx keys also need the passphrase"):
+    with pytest.raises(KeyInputError, match="okx keys also need the passphrase"):
         store.set("okx", "demo", "k", "s")
     assert memory_keyring.data == {}
 

@@ -115,8 +115,8 @@ async def test_venue_account_through_the_service_with_audit(tmp_path, memory_key
         assert server.order_posts == 1  # the invalid one never left
         # polling: the symbols traded here cost 6 weight each, a sweep of all 80
         server.open_order_symbols.clear()
-        await service._refresh_venue(sweep=False)
-        await service._refresh_venue(sweep=True)
+        await service._refresh(sweep=False)
+        await service._refresh(sweep=True)
         assert server.open_order_symbols == ["BTCUSDT", None]
         assert [o.client_order_id for o in service.view().open_orders] == [req.client_order_id]
         await asyncio.wrap_future(service.cancel(req.client_order_id))
@@ -183,13 +183,13 @@ async def test_venue_fills_and_venue_cancels_of_resting_orders_become_notices(tm
         second = OrderRequest(BTC, "buy", "limit", D("0.02"), D("28000"))
         for req in (first, second):
             await asyncio.wrap_future(service.place(req))
-        await service._refresh_venue()
+        await service._refresh()
         assert service.view().notices == ()  # placing them is the user's doing, said elsewhere
         by_cid = {o["clientOrderId"]: o for o in server.orders.values()}
         server._fill(by_cid[first.client_order_id], D("29000"))  # the venue matched it
         server._release(by_cid[second.client_order_id])
         by_cid[second.client_order_id]["status"] = "EXPIRED"  # the venue dropped it
-        await service._refresh_venue()
+        await service._refresh()
         notices = {n.kind: n for n in service.view().notices}
         assert set(notices) == {"filled", "canceled"}
         assert notices["filled"].title == "Order filled"
@@ -197,7 +197,7 @@ async def test_venue_fills_and_venue_cancels_of_resting_orders_become_notices(tm
         assert notices["canceled"].title == "Order cancelled by the venue"
         assert "0.02 BTC/USDT · binance spot @ 28000" in notices["canceled"].text
         assert all("cryptopair_" not in n.text for n in notices.values())
-        await service._refresh_venue()
+        await service._refresh()
         assert len(service.view().notices) == 2  # each said once
         # an order the venue rejects after taking it (Binance: status REJECTED)
         late = OrderRequest(BTC, "buy", "limit", D("0.01"), D("27500"))
@@ -206,7 +206,7 @@ async def test_venue_fills_and_venue_cancels_of_resting_orders_become_notices(tm
                       if o["clientOrderId"] == late.client_order_id)
         server._release(stored)
         stored["status"] = "REJECTED"
-        await service._refresh_venue()
+        await service._refresh()
         rejected = service.view().notices[-1]
         assert (rejected.kind, rejected.title) == ("rejected", "Order rejected")
         assert rejected.text.startswith("BUY 0.01 BTC/USDT · binance spot @ 27500 (limit)")
@@ -214,7 +214,7 @@ async def test_venue_fills_and_venue_cancels_of_resting_orders_become_notices(tm
         third = OrderRequest(BTC, "buy", "limit", D("0.01"), D("27000"))
         await asyncio.wrap_future(service.place(third))
         await asyncio.wrap_future(service.cancel(third.client_order_id))
-        await service._refresh_venue()
+        await service._refresh()
         assert len(service.view().notices) == 3
     finally:
         await service.aclose()

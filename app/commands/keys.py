@@ -37,7 +37,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace, cfg: AppConfig, *, prompt=None, out=None) -> int:
     from app.trading.accounts import COINBASE_NO_SANDBOX
-    from app.trading.keys import (NO_BACKEND, PASSPHRASE_VENUES, KeyError_, KeyringUnavailable,
+    from app.trading.keys import (NO_BACKEND, PASSPHRASE_VENUES, KeyInputError, KeyringUnavailable,
                                   KeyStore, check_names, env_var_names, keyring_usable)
 
     prompt = prompt or getpass.getpass  # looked up now: tests replace it
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, cfg: AppConfig, *, prompt=None, out=None) -> i
         store.set(venue, env, key, secret, passphrase)
         print(f"saved keys for {venue} {env} in the OS keyring", file=out)
         return 0
-    except (KeyError_, KeyringUnavailable) as exc:
+    except (KeyInputError, KeyringUnavailable) as exc:
         raise CommandError(str(exc)) from None
     except (EOFError, KeyboardInterrupt):
         raise CommandError("cancelled: no keys were changed") from None

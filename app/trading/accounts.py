@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.market.instruments import MarketType
 from app.trading.models import Environment
 
 PAPER = "paper"
@@ -22,7 +23,7 @@ class AccountSpec:
     venue: str  # ccxt id and keyring venue: binance, binanceusdm, okx, bybit
     env: Environment
     title: str  # "Binance spot testnet"
-    markets: tuple[str, ...]  # which of spot/perp it trades
+    markets: tuple[MarketType, ...]  # which of spot/perp it trades
     default_rest: str  # the venue's REST host for that environment
     needs_passphrase: bool = False
 

@@ -8,6 +8,11 @@ Never a double submit: every order carries a client order id. When the venue doe
 answer in time the order may or may not exist, so before any retry the account asks the
 venue for that client id; it resubmits (same id) only when the venue says it has no such
 order, and reports "unknown" rather than guess when it cannot find out.
+
+It implements ``app.trading.account.Account``: ``refresh`` polls the venue into a snapshot
+that the synchronous reads answer from, and remembers the final state of orders that left
+the open list so the service can tell a fill from a venue-side cancel. ``place`` /
+``cancel`` / ``open_orders`` / ``balances`` ... are the plain venue calls underneath.
 """
 
 from __future__ import annotations
@@ -22,15 +27,17 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-import ccxt.async_support as ccxt_async
-from ccxt.base import errors as cx
+import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+from ccxt.base import errors as cx  # type: ignore[import-untyped]
 
-from app.market.instruments import canonical_id
+from app.market.events import MarketEvent
+from app.market.instruments import MarketType, canonical_id
+from app.trading.account import AccountSnapshot, AuditAction, AuditFn, BookFn, MarketEffect, PriceFn
 from app.trading.accounts import AccountSpec
-from app.trading.errors import TradingError
+from app.trading.errors import ErrorKind, TradingError, ValidationFailed
 from app.trading.keys import Credentials
-from app.trading.models import (ZERO, Balance, Environment, Fill, Order, OrderRequest, Position,
-                                dec)
+from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Order, OrderRequest,
+                                OrderStatus, OrderType, Position, dec)
 from app.trading.redact import redact, scrub
 from app.trading.validation import AccountContext, MarketRules, validate
 
@@ -41,6 +48,14 @@ RECONCILE_ATTEMPTS = 3
 # and makes an order wait seconds behind a balance poll; these match today's limits
 # (spot 6000/min, USD-M 2400/min) with a margin.
 RATE_LIMIT_MS = {"binance": 12, "binanceusdm": 30}
+# past this many symbols traded here, one sweep of all open orders is the cheaper call
+MAX_SYMBOLS_PER_POLL = 5
+STATUSES: dict[str, OrderStatus] = {"open": "open", "closed": "filled", "canceled": "canceled",
+                                    "cancelled": "canceled", "expired": "canceled",
+                                    "rejected": "rejected"}
+
+# one order's audit rows: (action, request, response)
+Audit3 = Callable[[AuditAction, dict[str, Any], "dict[str, Any] | None"], None]
 
 
 def plain_error(exc: Exception, venue: str, env: Environment) -> TradingError:
@@ -48,26 +63,29 @@ def plain_error(exc: Exception, venue: str, env: Environment) -> TradingError:
     detail = _venue_message(str(exc))
     where = f"{venue} {env.value}"
     if isinstance(exc, cx.InsufficientFunds) or "insufficient" in detail.lower():
-        return TradingError(f"insufficient funds on {where}: {detail}", "insufficient_funds")
+        return TradingError(f"insufficient funds on {where}: {detail}",
+                            ErrorKind.INSUFFICIENT_FUNDS)
     if isinstance(exc, cx.OrderNotFound):
-        return TradingError(f"{where} has no such order (already filled or cancelled?)", "not_found")
+        return TradingError(f"{where} has no such order (already filled or cancelled?)",
+                            ErrorKind.NOT_FOUND)
     if isinstance(exc, cx.AuthenticationError):
         return TradingError(f"{where} refused the API key: check key, secret (and passphrase), that "
-                            f"they were made for {env.value}, and their trading permission", "auth")
+                            f"they were made for {env.value}, and their trading permission",
+                            ErrorKind.AUTH)
     if isinstance(exc, (cx.RateLimitExceeded, cx.DDoSProtection)):
         return TradingError(f"{where} is rate limiting us: wait a few seconds and try again",
-                            "rate_limit")
+                            ErrorKind.RATE_LIMIT)
     if isinstance(exc, cx.OnMaintenance):
-        return TradingError(f"{where} is under maintenance: try again later", "unavailable")
+        return TradingError(f"{where} is under maintenance: try again later", ErrorKind.UNAVAILABLE)
     if isinstance(exc, cx.RequestTimeout):
-        return TradingError(f"{where} did not answer in time", "timeout")
+        return TradingError(f"{where} did not answer in time", ErrorKind.TIMEOUT)
     if isinstance(exc, (cx.ExchangeNotAvailable, cx.NetworkError)):
-        return TradingError(f"{where} is unreachable or down: {detail}", "unavailable")
+        return TradingError(f"{where} is unreachable or down: {detail}", ErrorKind.UNAVAILABLE)
     if isinstance(exc, (cx.InvalidOrder, cx.BadRequest, cx.BadSymbol, cx.OperationRejected)):
-        return TradingError(f"{where} rejected the order: {detail}", "invalid_order")
+        return TradingError(f"{where} rejected the order: {detail}", ErrorKind.INVALID_ORDER)
     if isinstance(exc, cx.NotSupported):
-        return TradingError(f"{where} does not support this: {detail}", "not_supported")
-    return TradingError(f"{where} error: {detail}", "error")
+        return TradingError(f"{where} does not support this: {detail}", ErrorKind.NOT_SUPPORTED)
+    return TradingError(f"{where} error: {detail}", ErrorKind.ERROR)
 
 
 def _venue_message(text: str) -> str:
@@ -111,12 +129,18 @@ def override_urls(exchange: Any, default_rest: str, rest_url: str) -> None:
 
 
 class CcxtAccount:
-    """Orders, balances, positions and fills of one venue account, through async ccxt."""
+    """Orders, balances, positions and fills of one venue account, through async ccxt.
+
+    ``book`` and ``last_price`` (the market data the UI shows) give validation its
+    reference prices; without them orders are checked without one."""
+
+    remote = True
 
     def __init__(self, spec: AccountSpec, credentials: Credentials, *, rest_url: str | None = None,
                  timeout_ms: int = 10_000,
                  clock: Callable[[], int] = lambda: int(time.time() * 1000),
-                 reconcile_delay: float = 0.5, rate_limit: bool = True) -> None:
+                 reconcile_delay: float = 0.5, rate_limit: bool = True,
+                 book: BookFn | None = None, last_price: PriceFn | None = None) -> None:
         self.spec = spec
         self.env = spec.env
         self.venue = spec.venue
@@ -129,10 +153,18 @@ class CcxtAccount:
         self._timeout_ms = timeout_ms
         self._rate_limit = rate_limit
         self.exchange: Any = None
-        self._markets_by_id: dict[str, dict] = {}  # canonical instrument id -> ccxt market
+        self._book = book
+        self._last_price = last_price
+        self._markets_by_id: dict[str, dict[str, Any]] = {}  # canonical instrument id -> market
         self._perp_settings: dict[str, tuple[int | None, str | None]] = {}
         self.symbols_used: set[str] = set()
         self._client_ids: dict[str, str] = {}  # venue order id -> our client id (for fills)
+        # what the last refresh saw (and what this session did since)
+        self._orders: list[Order] = []
+        self._finals: list[Order] = []  # final states of orders that left the open list
+        self._balances: list[Balance] = []
+        self._positions: list[Position] = []
+        self._fills: list[Fill] = []
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -186,9 +218,113 @@ class CcxtAccount:
             await self.exchange.close()
             self.exchange = None
 
+    # -- the Account protocol ------------------------------------------------------------
+
+    def state(self) -> None:
+        return None  # the venue keeps it
+
+    async def refresh(self, *, orders: bool = True, fills: bool = False,
+                      sweep: bool = True) -> None:
+        if orders:
+            before = self._orders
+            used = set(self.symbols_used)
+            looked: set[str] | None = None
+            if sweep or not used or len(used) > MAX_SYMBOLS_PER_POLL:
+                self._orders = await self.open_orders()
+            else:
+                # other symbols keep what the last sweep saw
+                fresh = await self.open_orders(used)
+                self._orders = [o for o in before if o.symbol not in used] + fresh
+                looked = used
+            self._finals = await self._final_states(before, self._orders, looked)
+        self._balances = await self.balances()
+        self._positions = await self.positions()
+        if fills or not self._fills:
+            self._fills = await self.fills()
+
+    async def _final_states(self, before: list[Order], after: list[Order],
+                            looked: set[str] | None) -> list[Order]:
+        """What became of the orders that left the open list (of the symbols looked at):
+        filled, or cancelled / rejected by the venue."""
+        still = {o.client_order_id for o in after}
+        gone = [o for o in before if o.client_order_id not in still
+                and (looked is None or o.symbol in looked)]
+        final = []
+        for o in gone:
+            try:
+                found = await self.fetch_order(o)
+            except TradingError as exc:
+                log.warning("trading: final state of %s unknown: %s", o.client_order_id, exc)
+                found = None
+            final.append(found if found is not None else o.evolve(
+                status="canceled", message="no longer open on the venue (final state unknown)"))
+        return final
+
+    def fee_rates(self, rules: MarketRules) -> tuple[Decimal, Decimal]:
+        m = (self.exchange.markets.get(rules.symbol) if self.exchange is not None else None) or {}
+        return dec(m.get("maker") or "0.001"), dec(m.get("taker") or "0.001")
+
+    def leverage(self, instrument_id: str) -> int | None:
+        pos = next((p for p in self._positions if p.instrument_id == instrument_id), None)
+        return pos.leverage if pos is not None else self.leverage_set(instrument_id)
+
+    def snapshot(self) -> AccountSnapshot:
+        return AccountSnapshot(tuple(sorted(self._orders, key=lambda o: o.created_ts)),
+                               tuple(self._positions), tuple(self._balances), tuple(self._fills))
+
+    def orders_seen(self) -> list[Order]:
+        return [*self._orders, *self._finals]
+
+    async def submit(self, req: OrderRequest, audit: AuditFn) -> Order:
+        top = self._book(req.instrument_id) if self._book is not None else None
+        ref = None
+        if top is not None:
+            levels = top[1] if req.side == "buy" else top[0]
+            ref = dec(levels[0][0]) if levels else None
+        last = self._last_price(req.instrument_id) if self._last_price is not None else None
+        rules, errors = self.check(req, self._balances, self._positions, ref, last)
+        if errors:
+            raise ValidationFailed(errors)
+        order = await self.place(req, rules, _for_order(audit, req.client_order_id))
+        self._orders = [o for o in self._orders if o.client_order_id != order.client_order_id]
+        if order.is_open:
+            self._orders.append(order)
+        return order
+
+    async def cancel_order(self, client_order_id: str, audit: AuditFn) -> Order:
+        order = next((o for o in self._orders if o.client_order_id == client_order_id), None)
+        if order is None:
+            raise TradingError(f"no open order {client_order_id}", ErrorKind.NOT_FOUND)
+        result = await self.cancel(order, _for_order(audit, client_order_id))
+        self._orders = [o for o in self._orders if o.client_order_id != client_order_id]
+        return result
+
+    async def cancel_all(self, instrument_id: str | None, audit: AuditFn) -> list[Order]:
+        targets = [o for o in self._orders
+                   if instrument_id is None or o.instrument_id == instrument_id]
+        audit("cancel_all", None, {"instrument_id": instrument_id,
+                                   "orders": [o.client_order_id for o in targets]}, None)
+        out: list[Order] = []
+        problems: list[str] = []
+        for o in targets:  # one by one: each its own request, its own answer, its own row
+            try:
+                out.append(await self.cancel_order(o.client_order_id, audit))
+            except TradingError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise TradingError(f"cancelled {len(out)}; failed {len(problems)}: {problems[0]}")
+        return out
+
+    def on_market(self, ev: MarketEvent) -> MarketEffect:
+        return None  # the venue matches its orders itself
+
+    def run_triggered(self, client_order_id: str) -> Order | None:
+        return None
+
     # -- markets ------------------------------------------------------------------------
 
-    def _instrument_id(self, m: dict) -> str | None:
+    def _instrument_id(self, m: dict[str, Any]) -> str | None:
+        market: MarketType
         if m.get("spot"):
             market = "spot"
         elif m.get("swap") and m.get("linear"):
@@ -197,9 +333,9 @@ class CcxtAccount:
             return None
         if market not in self.spec.markets:
             return None
-        return canonical_id(self.spec.data_venue, market, m["base"], m["quote"])  # type: ignore[arg-type]
+        return canonical_id(self.spec.data_venue, market, m["base"], m["quote"])
 
-    def market_for(self, instrument_id: str) -> dict | None:
+    def market_for(self, instrument_id: str) -> dict[str, Any] | None:
         """The ccxt market of the same base/quote/type (instrument ids of any data venue)."""
         m = self._markets_by_id.get(instrument_id)
         if m is not None:
@@ -224,7 +360,7 @@ class CcxtAccount:
         min_amount = dec((limits.get("amount") or {}).get("min") or 0) * contract or lot
         min_cost = dec((limits.get("cost") or {}).get("min") or 0)
         max_lev = int((limits.get("leverage") or {}).get("max") or (125 if m.get("swap") else 1))
-        market = "perp" if m.get("swap") else "spot"
+        market: MarketType = "perp" if m.get("swap") else "spot"
         return MarketRules(instrument_id, m["symbol"], market, m["base"], m["quote"], tick, lot,
                            min_amount, min_cost, max_lev, contract)
 
@@ -308,10 +444,11 @@ class CcxtAccount:
 
     def check(self, req: OrderRequest, balances: list[Balance], positions: list[Position],
               reference_price: Decimal | None, last_price: Decimal | None
-              ) -> tuple[MarketRules, list]:
+              ) -> tuple[MarketRules, list[FieldError]]:
         rules = self.rules(req.instrument_id)
         if rules is None:
-            raise TradingError(f"{self.spec.title} does not list this instrument", "invalid_order")
+            raise TradingError(f"{self.spec.title} does not list this instrument",
+                               ErrorKind.INVALID_ORDER)
         free = {b.asset: b.available for b in balances}
         pos = next((p for p in positions if p.symbol == rules.symbol), None)
         fees = self.exchange.markets[rules.symbol] if self.exchange else {}
@@ -326,7 +463,8 @@ class CcxtAccount:
 
     # -- orders ---------------------------------------------------------------------------
 
-    def _create_args(self, req: OrderRequest, rules: MarketRules) -> tuple[list, dict]:
+    def _create_args(self, req: OrderRequest,
+                     rules: MarketRules) -> tuple[list[Any], dict[str, Any]]:
         params: dict[str, Any] = {"clientOrderId": req.client_order_id}
         amount = float(req.amount / rules.contract_size)  # ccxt sizes perps in contracts
         price = None
@@ -363,7 +501,7 @@ class CcxtAccount:
         self._perp_settings[rules.symbol] = wanted
 
     async def place(self, req: OrderRequest, rules: MarketRules,
-                    audit: Callable[[str, dict, dict | None], None] = lambda *a: None) -> Order:
+                    audit: Audit3 = lambda *a: None) -> Order:
         """Send a validated order; on an ambiguous failure reconcile by client id first."""
         await self._apply_perp_settings(req, rules)
         args, params = self._create_args(req, rules)
@@ -390,10 +528,10 @@ class CcxtAccount:
                 audit("place_failed", request, {"error": redact(str(exc))})
                 raise plain_error(exc, self.venue, self.env) from None
         raise TradingError(f"{self.venue} {self.env.value} did not take the order after two tries "
-                           "(nothing was placed)", "unavailable")
+                           "(nothing was placed)", ErrorKind.UNAVAILABLE)
 
     async def _reconcile(self, req: OrderRequest, rules: MarketRules,
-                         audit: Callable[[str, dict, dict | None], None]) -> Order | None:
+                         audit: Audit3) -> Order | None:
         """Ask the venue for the order by client id. An Order when it exists, None when the
         venue says it does not; TradingError ("unknown") when the venue cannot tell us."""
         params: dict[str, Any] = {"clientOrderId": req.client_order_id}
@@ -418,7 +556,7 @@ class CcxtAccount:
             return self._order(raw, req)
         raise TradingError(f"{self.venue} {self.env.value} did not answer: the order may or may not "
                            "exist; it was NOT sent again. Check open orders before retrying.",
-                           "unknown")
+                           ErrorKind.UNKNOWN)
 
     async def fetch_order(self, order: Order) -> Order | None:
         """The venue's current state of ``order`` (to tell a fill from a venue-side cancel
@@ -447,8 +585,7 @@ class CcxtAccount:
             return None
         return (self._perp_settings.get(rules.symbol) or (None, None))[0]
 
-    async def cancel(self, order: Order,
-                     audit: Callable[[str, dict, dict | None], None] = lambda *a: None) -> Order:
+    async def cancel(self, order: Order, audit: Audit3 = lambda *a: None) -> Order:
         request = {"client_order_id": order.client_order_id, "symbol": order.symbol}
         params: dict[str, Any] = {"clientOrderId": order.client_order_id}
         if order.type == "stop":
@@ -464,21 +601,27 @@ class CcxtAccount:
             result = result.evolve(status="canceled")
         return result
 
-    def _order(self, raw: dict, req: OrderRequest | None = None) -> Order:
-        symbol = raw.get("symbol") or (req and self.rules(req.instrument_id).symbol)  # type: ignore[union-attr]
-        m = self.exchange.market(symbol) if symbol else {}
+    def _order(self, raw: dict[str, Any], req: OrderRequest | None = None) -> Order:
+        symbol: str = raw.get("symbol") or ""
+        if not symbol and req is not None:
+            rules = self.rules(req.instrument_id)
+            symbol = rules.symbol if rules is not None else ""
+        m: dict[str, Any] = self.exchange.market(symbol) if symbol else {}
         contract = dec(m.get("contractSize") or 1) if m.get("contract") else Decimal(1)
         iid = (req.instrument_id if req else None) or self._instrument_id(m) or symbol
-        status = {"open": "open", "closed": "filled", "canceled": "canceled",
-                  "cancelled": "canceled", "expired": "canceled", "rejected": "rejected"}.get(
-            raw.get("status") or "", "unknown")
+        status = STATUSES.get(raw.get("status") or "", "unknown")
         filled = dec(raw.get("filled") or 0) * contract
         if status == "open" and filled > 0:
             status = "partially_filled"
-        kind = req.type if req else ("stop" if raw.get("stopPrice") or raw.get("triggerPrice")
-                                     else (raw.get("type") or "limit"))
-        if kind not in ("market", "limit", "stop"):
-            kind = "stop" if "stop" in kind else "limit"
+        kind: OrderType
+        if req is not None:
+            kind = req.type
+        elif raw.get("stopPrice") or raw.get("triggerPrice"):
+            kind = "stop"
+        else:
+            venue_type = str(raw.get("type") or "limit")
+            kind = "market" if venue_type == "market" else (
+                "stop" if "stop" in venue_type else "limit")
         amount = dec(raw["amount"]) * contract if raw.get("amount") is not None else \
             (req.amount if req else ZERO)
         fee = raw.get("fee") or {}
@@ -488,7 +631,7 @@ class CcxtAccount:
             self._client_ids[str(raw["id"])] = str(cid)
         return Order(
             client_order_id=str(raw.get("clientOrderId") or (req.client_order_id if req else raw.get("id"))),
-            instrument_id=iid, symbol=symbol or "", side=raw.get("side") or (req.side if req else "buy"),
+            instrument_id=iid, symbol=symbol, side=raw.get("side") or (req.side if req else "buy"),
             type=kind, amount=amount,
             price=dec(raw["price"]) if raw.get("price") else (req.price if req else None),
             stop_price=dec(raw["triggerPrice"]) if raw.get("triggerPrice") else
@@ -498,6 +641,16 @@ class CcxtAccount:
             fee=dec(fee.get("cost") or 0), fee_asset=fee.get("currency"),
             time_in_force="PO" if raw.get("postOnly") else "GTC",
             reduce_only=bool(raw.get("reduceOnly")), venue_order_id=str(raw.get("id") or "") or None)
+
+
+def _for_order(audit: AuditFn, client_order_id: str) -> Audit3:
+    """The service's audit, bound to one order (the venue calls log per order)."""
+
+    def write(action: AuditAction, request: dict[str, Any],
+              response: dict[str, Any] | None) -> None:
+        audit(action, client_order_id, request, response)
+
+    return write
 
 
 __all__ = ["CcxtAccount", "override_urls", "plain_error"]

@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from app.trading.models import FieldError
+
+
+class ErrorKind(StrEnum):
+    """What kind of failure an order action met: the UI picks a colour or a field by it.
+
+    A ``StrEnum``, so the audit trail records the plain word (``"auth"``) and a kind still
+    compares equal to it."""
+
+    ERROR = "error"  # nothing more specific is known
+    VALIDATION = "validation"  # broke the market's rules or the account's limits; nothing sent
+    INVALID_ORDER = "invalid_order"  # the venue (or the account) refused the order as such
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    NOT_FOUND = "not_found"  # no such order
+    NOT_OPEN = "not_open"  # the order is already filled / cancelled / rejected
+    AUTH = "auth"  # the venue refused the API key
+    RATE_LIMIT = "rate_limit"
+    TIMEOUT = "timeout"
+    UNAVAILABLE = "unavailable"  # no account, venue down or under maintenance
+    NOT_SUPPORTED = "not_supported"
+    UNKNOWN = "unknown"  # the venue could not tell whether the order exists
 
 
 class TradingError(Exception):
     """An order action failed. ``kind`` lets the UI pick a colour or a field; ``str()`` is
     the sentence shown to the user."""
 
-    def __init__(self, message: str, kind: str = "error") -> None:
+    def __init__(self, message: str, kind: ErrorKind = ErrorKind.ERROR) -> None:
         super().__init__(message)
-        self.kind = kind  # insufficient_funds, invalid_order, auth, rate_limit, unavailable, ...
+        self.kind = kind
 
 
 class ValidationFailed(TradingError):
     """The order broke the market's rules or the account's limits; nothing was sent."""
 
     def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors), "validation")
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors), ErrorKind.VALIDATION)
         self.errors = errors

@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import keyring
 import keyring.errors
@@ -40,8 +41,9 @@ class KeyringUnavailable(Exception):
     """No keyring backend can store or read secrets here; the message names the fixes."""
 
 
-class KeyError_(ValueError):
-    """A bad venue or environment name (message fit for the CLI)."""
+class KeyInputError(ValueError):
+    """Bad input for the key store: an unknown venue or environment, a key without its
+    secret or passphrase (the message is fit for the CLI)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ class Credentials:
     api_key: SafeText
     secret: SafeText
     passphrase: SafeText | None = None
-    source: str = "keyring"  # or "environment"
+    source: Literal["keyring", "environment"] = "keyring"
 
     def __repr__(self) -> str:  # never the values, whatever prints this
         return f"Credentials({self.venue}/{self.env} from {self.source})"
@@ -62,9 +64,9 @@ class Credentials:
 def check_names(venue: str, env: str) -> tuple[str, str]:
     venue, env = venue.lower().strip(), env.lower().strip()
     if venue not in VENUES:
-        raise KeyError_(f"unknown venue {venue!r} (use one of {', '.join(VENUES)})")
+        raise KeyInputError(f"unknown venue {venue!r} (use one of {', '.join(VENUES)})")
     if env not in ENVS:
-        raise KeyError_(f"unknown environment {env!r} (use one of {', '.join(ENVS)})")
+        raise KeyInputError(f"unknown environment {env!r} (use one of {', '.join(ENVS)})")
     return venue, env
 
 
@@ -156,9 +158,9 @@ class KeyStore:
             passphrase: str | None = None) -> None:
         venue, env = check_names(venue, env)
         if not api_key.strip() or not secret.strip():
-            raise KeyError_("both the API key and the secret are needed")
+            raise KeyInputError("both the API key and the secret are needed")
         if venue in PASSPHRASE_VENUES and not (passphrase or "").strip():
-            raise KeyError_(f"{venue} keys also need the passphrase chosen when the key was made")
+            raise KeyInputError(f"{venue} keys also need the passphrase chosen when the key was made")
         register_secret(api_key, secret, passphrase)
         self._set(f"{venue}:{env}:key", api_key.strip(), venue, env)
         self._set(f"{venue}:{env}:secret", secret.strip(), venue, env)

@@ -11,12 +11,13 @@ import secrets
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop"]  # "stop" = stop-loss, executes as market
 TimeInForce = Literal["GTC", "PO"]  # PO = post-only (maker or cancelled)
 MarginMode = Literal["cross", "isolated"]
+Liquidity = Literal["maker", "taker"]
 OrderStatus = Literal["pending", "open", "partially_filled", "filled", "canceled", "rejected",
                       "unknown"]
 
@@ -69,7 +70,7 @@ class OrderRequest:
     margin_mode: MarginMode | None = None  # perps only
     client_order_id: str = field(default_factory=new_client_order_id)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"instrument_id": self.instrument_id, "side": self.side, "type": self.type,
                 "amount": str(self.amount),
                 "price": None if self.price is None else str(self.price),
@@ -109,10 +110,10 @@ class Order:
     def remaining(self) -> Decimal:
         return self.amount - self.filled
 
-    def evolve(self, **changes) -> Order:
+    def evolve(self, **changes: Any) -> Order:
         return replace(self, **changes)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"client_order_id": self.client_order_id, "instrument_id": self.instrument_id,
                 "symbol": self.symbol, "side": self.side, "type": self.type,
                 "amount": str(self.amount), "price": _s(self.price),
@@ -124,7 +125,7 @@ class Order:
                 "message": self.message}
 
     @classmethod
-    def from_json(cls, d: dict) -> Order:
+    def from_json(cls, d: dict[str, Any]) -> Order:
         return cls(d["client_order_id"], d["instrument_id"], d["symbol"], d["side"], d["type"],
                    Decimal(d["amount"]), _d(d.get("price")), _d(d.get("stop_price")),
                    d["status"], int(d["created_ts"]), int(d["updated_ts"]),
@@ -145,17 +146,17 @@ class Fill:
     amount: Decimal
     fee: Decimal
     fee_asset: str
-    liquidity: Literal["maker", "taker"]
+    liquidity: Liquidity
     ts: int
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"fill_id": self.fill_id, "client_order_id": self.client_order_id,
                 "instrument_id": self.instrument_id, "symbol": self.symbol, "side": self.side,
                 "price": str(self.price), "amount": str(self.amount), "fee": str(self.fee),
                 "fee_asset": self.fee_asset, "liquidity": self.liquidity, "ts": self.ts}
 
     @classmethod
-    def from_json(cls, d: dict) -> Fill:
+    def from_json(cls, d: dict[str, Any]) -> Fill:
         return cls(d["fill_id"], d["client_order_id"], d["instrument_id"], d["symbol"], d["side"],
                    Decimal(d["price"]), Decimal(d["amount"]), Decimal(d["fee"]), d["fee_asset"],
                    d["liquidity"], int(d["ts"]))
@@ -177,7 +178,7 @@ class Position:
     liquidation_price: Decimal | None = None
 
     @property
-    def side(self) -> str:
+    def side(self) -> Literal["long", "short"]:
         return "long" if self.size > 0 else "short"
 
 

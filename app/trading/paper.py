@@ -13,25 +13,28 @@ Rules, chosen to be conservative (a paper result should not flatter the user):
   positions liquidated when their margin is gone.
 
 Pure state: no I/O, no threads, no wall clock (``clock`` is injected). It runs on the
-engine loop only; ``to_state`` / ``from_state`` let the service persist it.
+engine loop only; ``to_state`` / ``load_state`` let the service persist it.
+
+``place`` / ``cancel`` are its synchronous core (tests and benchmarks drive it directly);
+``submit`` / ``cancel_order`` / ``cancel_all`` and the rest of the ``Account`` protocol
+wrap it for the service, which treats it like any venue's account.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from app.market.events import Funding, Trade
-from app.trading.errors import TradingError, ValidationFailed
-from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, MarginMode, Order,
-                                OrderRequest, Position, dec)
+from app.market.events import Funding, MarketEvent, Trade
+from app.trading.account import AccountSnapshot, AuditFn, BookFn, MarketEffect, RulesFn
+from app.trading.errors import ErrorKind, TradingError, ValidationFailed
+from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Liquidity,
+                                MarginMode, Order, OrderRequest, Position, Side, dec)
 from app.trading.validation import AccountContext, MarketRules, validate
-
-BookFn = Callable[[str], "tuple[list, list] | None"]  # (bids, asks) float levels best first
-RulesFn = Callable[[str], "MarketRules | None"]
 
 MAINTENANCE_MARGIN = Decimal("0.005")  # 0.5 % of notional, Binance's first tier for BTC
 MAX_CLOSED_ORDERS = 200
@@ -48,7 +51,7 @@ class PaperFees:
     perp_maker: Decimal = Decimal("0.0002")
     perp_taker: Decimal = Decimal("0.0005")
 
-    def rate(self, rules: MarketRules, liquidity: str) -> Decimal:
+    def rate(self, rules: MarketRules, liquidity: Liquidity) -> Decimal:
         if rules.is_perp:
             return self.perp_maker if liquidity == "maker" else self.perp_taker
         return self.spot_maker if liquidity == "maker" else self.spot_taker
@@ -78,9 +81,12 @@ class _FundingClock:
 
 
 class PaperAccount:
+    """A local account (implements ``app.trading.account.Account``)."""
+
     env = Environment.PAPER
     venue = "paper"
     label = "PAPER"
+    remote = False
 
     def __init__(self, rules: RulesFn, book: BookFn, *, name: str = "paper",
                  balances: dict[str, Decimal] | None = None, fees: PaperFees | None = None,
@@ -104,6 +110,68 @@ class PaperAccount:
         self.fills: deque[Fill] = deque(maxlen=MAX_FILLS)
         self._fill_seq = 0
         self.version = 0  # bumps on every change (views and persistence skip equal versions)
+
+    # -- the Account protocol ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def close(self) -> None:
+        """Nothing to release (the service keeps the state)."""
+
+    async def refresh(self, *, orders: bool = True, fills: bool = False,
+                      sweep: bool = True) -> None:
+        """Always current: every change happens here."""
+
+    def state(self) -> dict[str, Any]:
+        return self.to_state()
+
+    def fee_rates(self, rules: MarketRules) -> tuple[Decimal, Decimal]:
+        return self.fees.rate(rules, "maker"), self.fees.rate(rules, "taker")
+
+    def leverage(self, instrument_id: str) -> int:
+        settings = self.settings.get(instrument_id)
+        return settings.leverage if settings else self.default_leverage
+
+    def snapshot(self) -> AccountSnapshot:
+        return AccountSnapshot(tuple(self.open_orders()), tuple(self.position_views()),
+                               tuple(self.balance_views()), tuple(self.fills))
+
+    def orders_seen(self) -> Collection[Order]:
+        return self.orders.values()
+
+    async def submit(self, req: OrderRequest, audit: AuditFn) -> Order:
+        order = self.place(req)
+        audit("place", req.client_order_id, req.to_json(), order.to_json())
+        return order
+
+    async def cancel_order(self, client_order_id: str, audit: AuditFn) -> Order:
+        order = self.cancel(client_order_id)
+        audit("cancel", client_order_id, None, order.to_json())
+        return order
+
+    async def cancel_all(self, instrument_id: str | None, audit: AuditFn) -> list[Order]:
+        targets = [o for o in self.open_orders()
+                   if instrument_id is None or o.instrument_id == instrument_id]
+        orders = [self.cancel(o.client_order_id) for o in targets]  # cannot fail: all open
+        audit("cancel_all", None, {"instrument_id": instrument_id},
+              {"canceled": [o.client_order_id for o in orders]})
+        return orders
+
+    def on_market(self, ev: MarketEvent) -> MarketEffect:
+        if type(ev) is Trade:
+            if ev.id not in self.resting and ev.id not in self.positions:
+                self.last_raw[ev.id] = ev.price  # a float store; Decimal only when needed
+                return None
+            return tuple(self.on_trade(ev))
+        if type(ev) is Funding:
+            had = ev.id in self.positions
+            self.on_funding(ev)
+            return () if had else None
+        return None
+
+    def run_triggered(self, client_order_id: str) -> Order | None:
+        return self.execute_stop(client_order_id)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -211,7 +279,7 @@ class PaperAccount:
     def check(self, req: OrderRequest) -> tuple[MarketRules, list[FieldError]]:
         rules = self.rules(req.instrument_id)
         if rules is None:
-            raise TradingError(f"unknown instrument {req.instrument_id}", "invalid_order")
+            raise TradingError(f"unknown instrument {req.instrument_id}", ErrorKind.INVALID_ORDER)
         return rules, validate(req, rules, self.context(req, rules))
 
     def place(self, req: OrderRequest) -> Order:
@@ -245,9 +313,10 @@ class PaperAccount:
     def cancel(self, client_order_id: str) -> Order:
         order = self.orders.get(client_order_id)
         if order is None:
-            raise TradingError(f"no order {client_order_id}", "not_found")
+            raise TradingError(f"no order {client_order_id}", ErrorKind.NOT_FOUND)
         if not order.is_open:
-            raise TradingError(f"order {client_order_id} is already {order.status}", "not_open")
+            raise TradingError(f"order {client_order_id} is already {order.status}",
+                               ErrorKind.NOT_OPEN)
         book = self.resting.get(order.instrument_id, {})
         book.pop(client_order_id, None)
         if not book:
@@ -255,11 +324,6 @@ class PaperAccount:
         order = self._store(order.evolve(status="canceled", updated_ts=self.clock()))
         self.version += 1
         return order
-
-    def cancel_all(self, instrument_id: str | None = None) -> list[Order]:
-        targets = [o for o in self.open_orders()
-                   if instrument_id is None or o.instrument_id == instrument_id]
-        return [self.cancel(o.client_order_id) for o in targets]
 
     def find(self, client_order_id: str) -> Order | None:
         return self.orders.get(client_order_id)
@@ -277,14 +341,15 @@ class PaperAccount:
         if book:
             rules = self.rules(trade.id)
             for order in list(book.values()):
-                if order.type == "limit":
-                    through = (order.side == "buy" and price < order.price) or \
-                              (order.side == "sell" and price > order.price)
+                limit, stop = order.price, order.stop_price
+                if order.type == "limit" and limit is not None:
+                    through = (order.side == "buy" and price < limit) or \
+                              (order.side == "sell" and price > limit)
                     if through and rules is not None:
-                        self._fill(order, rules, order.price, order.remaining, "maker", trade.ts)
-                elif order.type == "stop":
-                    if (order.side == "sell" and price <= order.stop_price) or \
-                            (order.side == "buy" and price >= order.stop_price):
+                        self._fill(order, rules, limit, order.remaining, "maker", trade.ts)
+                elif order.type == "stop" and stop is not None:
+                    if (order.side == "sell" and price <= stop) or \
+                            (order.side == "buy" and price >= stop):
                         triggered.append(order.client_order_id)
         if trade.id in self.positions:
             self._check_liquidation(trade.id, trade.ts)
@@ -377,7 +442,7 @@ class PaperAccount:
         return self._store(order.evolve(message=note)) if note else order
 
     def _fill(self, order: Order, rules: MarketRules, price: Decimal, qty: Decimal,
-              liquidity: str, ts: int) -> Order:
+              liquidity: Liquidity, ts: int) -> Order:
         fee = price * qty * self.fees.rate(rules, liquidity)
         if rules.is_perp:
             self._perp_fill(order.instrument_id, order.side, price, qty, rules)
@@ -396,7 +461,7 @@ class PaperAccount:
         self._fill_seq += 1
         self.fills.appendleft(Fill(f"{order.client_order_id}-{self._fill_seq}", order.client_order_id,
                                    order.instrument_id, rules.symbol, order.side, price, qty, fee,
-                                   rules.quote, liquidity, ts))  # type: ignore[arg-type]
+                                   rules.quote, liquidity, ts))
         order = self._store(order.evolve(filled=filled, average=average, fee=order.fee + fee,
                                          fee_asset=rules.quote, status=status, updated_ts=ts))
         if status == "filled":
@@ -406,7 +471,7 @@ class PaperAccount:
         self.version += 1
         return order
 
-    def _perp_fill(self, iid: str, side: str, price: Decimal, qty: Decimal,
+    def _perp_fill(self, iid: str, side: Side, price: Decimal, qty: Decimal,
                    rules: MarketRules) -> None:
         settings = self.settings_for(iid)
         pos = self.positions.get(iid)
@@ -468,8 +533,8 @@ class PaperAccount:
         pos.realized -= pos.margin
         now = ts
         cid = f"liq{now}"
-        side = "sell" if pos.size > 0 else "buy"
-        self.fills.appendleft(Fill(f"{cid}-1", cid, iid, rules.symbol, side, mark,  # type: ignore[arg-type]
+        side: Side = "sell" if pos.size > 0 else "buy"
+        self.fills.appendleft(Fill(f"{cid}-1", cid, iid, rules.symbol, side, mark,
                                    abs(pos.size), ZERO, rules.quote, "taker", now))
         pos.size = ZERO
         pos.entry = ZERO
@@ -505,7 +570,7 @@ class PaperAccount:
 
     # -- persistence ----------------------------------------------------------------------
 
-    def to_state(self) -> dict:
+    def to_state(self) -> dict[str, Any]:
         """Everything needed to restore the account, JSON-able (Decimals as strings)."""
         return {
             "wallet": {a: str(v) for a, v in self.wallet.items()},
@@ -523,7 +588,7 @@ class PaperAccount:
             "fill_seq": self._fill_seq,
         }
 
-    def load_state(self, state: dict) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:
         self.wallet = {a: Decimal(v) for a, v in state.get("wallet", {}).items()}
         self.orders = {}
         self.resting = {}

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from app.config import AppConfig, ConfigError
 from app.trading.accounts import SPECS, AccountSpec
 from app.trading.errors import TradingError
 from app.trading.models import Environment
 from app.trading.service import TradingOptions, TradingService
+
+if TYPE_CHECKING:
+    from app.trading.store import TradingStore
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +33,7 @@ def endpoint_for(cfg: AppConfig) -> Callable[[AccountSpec], str | None]:
     return lookup
 
 
-def open_store(cfg: AppConfig):
+def open_store(cfg: AppConfig) -> TradingStore | None:
     """The trading store in the app's database, or None (trading still works, unrecorded)."""
     try:
         from app.trading.store import TradingStore
@@ -43,7 +47,7 @@ def open_store(cfg: AppConfig):
 
 def build_trading(cfg: AppConfig, *, demo: bool = False,
                   confirm_live: Callable[[str], bool] | None = None,
-                  store=None) -> TradingService:
+                  store: TradingStore | None = None) -> TradingService:
     """The session's TradingService. A live account needs ``allow_live`` in the config *and*
     ``confirm_live(account)`` returning True (the CLI asks the user to type LIVE)."""
     options = TradingOptions.from_config(cfg)

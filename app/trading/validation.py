@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.market.instruments import Instrument
+from app.market.instruments import Instrument, MarketType
 from app.trading.models import ZERO, FieldError, MarginMode, OrderRequest, dec
 
 DEFAULT_MAX_LEVERAGE = 100
@@ -22,7 +22,7 @@ class MarketRules:
 
     instrument_id: str
     symbol: str  # ccxt unified symbol
-    market: str  # "spot" | "perp"
+    market: MarketType
     base: str
     quote: str
     tick: Decimal

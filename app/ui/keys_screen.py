@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from app.trading.accounts import COINBASE_NO_SANDBOX
-from app.trading.keys import PASSPHRASE_VENUES, KeyError_, KeyringUnavailable, KeyStore
+from app.trading.keys import PASSPHRASE_VENUES, KeyInputError, KeyringUnavailable, KeyStore
 
 VENUE_OPTIONS = [("Binance spot", "binance"), ("Binance USD-M", "binanceusdm"), ("OKX", "okx"),
                  ("Bybit", "bybit")]
@@ -104,7 +104,7 @@ class KeysScreen(ModalScreen[None]):
         try:
             self.store.set(venue, env, key, secret,
                            passphrase if venue in PASSPHRASE_VENUES else None)
-        except (KeyError_, KeyringUnavailable) as exc:
+        except (KeyInputError, KeyringUnavailable) as exc:
             self.message(str(exc), error=True)
             return
         for i in inputs:
@@ -116,7 +116,7 @@ class KeysScreen(ModalScreen[None]):
         venue, env = self._pair()
         try:
             had = self.store.delete(venue, env)
-        except (KeyError_, KeyringUnavailable) as exc:
+        except (KeyInputError, KeyringUnavailable) as exc:
             self.message(str(exc), error=True)
             return
         self.message(f"deleted keys for {venue} {env}" if had else f"no keys for {venue} {env}")
