@@ -114,13 +114,13 @@ async def test_resync_honours_retry_after_and_the_weight_budget():
 
 def test_buffer_overflow_counts_a_gap():
     from app.venues import binance
-    from app.venues.base import BUFFERED, GAP, DepthDiff
+    from app.venues.base import BUFFERED, GAP, MAX_BUFFERED_DIFFS, DepthDiff
 
     sync = binance.BinanceBookSync(perp=False)
     results = [sync.on_diff(DepthDiff("BTCUSDT", 0, i, i, -1, [], []))
-               for i in range(binance.MAX_BUFFERED_DIFFS + 1)]
-    assert results[:-1] == [BUFFERED] * binance.MAX_BUFFERED_DIFFS
-    assert results[-1] == GAP and sync.first_buffered == binance.MAX_BUFFERED_DIFFS
+               for i in range(MAX_BUFFERED_DIFFS + 1)]
+    assert results[:-1] == [BUFFERED] * MAX_BUFFERED_DIFFS
+    assert results[-1] == GAP and sync.first_buffered == MAX_BUFFERED_DIFFS
 
 
 # -- 2. a silent book channel on a live connection ---------------------------------------------

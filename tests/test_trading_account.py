@@ -11,7 +11,7 @@ from decimal import Decimal
 from app.config import Endpoint, load_config
 from app.feeds.connection import ConnectionSettings
 from app.feeds.engine import Engine
-from app.sim.binance_server import SimThread
+from app.sim.binance_server import BinanceSimThread
 from app.sim.market import default_demo_symbols
 from app.trading.keys import KeyStore
 from app.trading.models import OrderRequest
@@ -100,7 +100,7 @@ async def test_cancel_all_on_a_venue_cancels_each_and_announces_none(tmp_path, m
 
 
 def test_switching_to_a_venue_and_back_keeps_the_paper_account(tmp_path, memory_keyring):
-    sim = SimThread(default_demo_symbols(), seed=5, rate=60.0).start()
+    sim = BinanceSimThread(default_demo_symbols(), seed=5, rate=60.0).start()
     venue = FakeTestnetThread().start()
     KeyStore(environ={}).set("binance", "testnet", API_KEY, SECRET)
     cfg = load_config()

@@ -11,7 +11,7 @@ benchmarks push tens of thousands of messages a second through it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -248,7 +248,7 @@ class BinanceSim(LocalVenue):
 
     # -- publishing ----------------------------------------------------------------------
 
-    def _send(self, clients: set[_Client], stream: str, payload: bytes) -> None:
+    def _send(self, clients: Collection[_Client], stream: str, payload: bytes) -> None:
         raw = []
         combined = []
         for c in clients:
@@ -278,7 +278,7 @@ class BinanceSim(LocalVenue):
         assert diff is not None
         payload = orjson.dumps(wire.depth_update(f.sim, diff, self.market.now_ms))
         for name, clients in targets:
-            self._send(clients, name, payload)
+            self._send(self._audible(clients), name, payload)
         self._last_sent_u[key] = diff.last_id
 
     def _publish_klines(self, f: _Feed, force: bool) -> None:
@@ -411,6 +411,8 @@ class BinanceSim(LocalVenue):
         target = self._target(client, name)
         if target is not None:
             self._subs.add(target, client)
+            if "@depth" in name:
+                self._book_subscribed(client)
 
     def _unsubscribe(self, client: _Client, name: str) -> None:
         if client.streams.pop(name, 0) is None:
