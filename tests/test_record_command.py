@@ -124,3 +124,11 @@ def test_record_of_only_unlisted_symbols_names_them_and_fails_at_once(tmp_path, 
     assert err.strip().splitlines()[-1] == ("cryptoterm: error: none of the requested symbols is "
                                             "listed on binance: nothing to record")
     assert took < 15
+
+
+def test_demo_record_does_not_list_the_coins_a_simulated_venue_lacks(tmp_path, capsys):
+    out = tmp_path / "demo.jsonl"
+    rc, _, err = run_cli(capsys, "--data-dir", str(tmp_path / "data"), "record", "--raw", str(out),
+                         "--demo", "--duration", "2")
+    assert rc == 0
+    assert "not listed" not in err, err

@@ -113,7 +113,9 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     if interactive:
         print(file=sys.stderr)
     print(f"recorded {capture.lines} lines ({capture.bytes / 1e6:.1f} MB) to {args.raw}", file=sys.stderr)
-    for problem in engine.problems:
+    # the demo's simulated venues list different coins on purpose (as in the TUI, only
+    # symbols the user asked for are worth a word)
+    for problem in engine.problems if not args.demo or args.symbols else ():
         print(f"cryptoterm: {problem}", file=sys.stderr)
     for text in watch.unreached(elapsed):
         print(f"cryptoterm: {text}", file=sys.stderr)
