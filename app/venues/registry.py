@@ -46,11 +46,11 @@ def config_key(venue: str, market: MarketType) -> str:
     return facts(venue, market).hosts.key
 
 
-def _hosts() -> dict[str, Hosts]:
+def collect_hosts(venues: dict[str, VenueDescriptor]) -> dict[str, Hosts]:
     """Every host set by its key (config section and ccxt id), in venue order. Two
     markets sharing a key must share the hosts: one config section cannot mean two."""
     out: dict[str, Hosts] = {}
-    for d in VENUES.values():
+    for d in venues.values():
         for market, f in d.markets.items():
             seen = out.setdefault(f.hosts.key, f.hosts)
             if seen != f.hosts:
@@ -59,7 +59,7 @@ def _hosts() -> dict[str, Hosts]:
 
 
 # every host set by its key (config section and ccxt id), in venue order
-HOSTS: dict[str, Hosts] = _hosts()
+HOSTS: dict[str, Hosts] = collect_hosts(VENUES)
 
 
 def markets_of(key: str) -> list[tuple[str, MarketType, MarketFacts]]:
