@@ -214,7 +214,7 @@ class BinanceVenue:
 
     def __init__(self, market: MarketType, instruments: list[Instrument]) -> None:
         self.market: MarketType = market
-        self.config_key = "binance" if market == "spot" else "binanceusdm"
+        self.config_key = DESCRIPTOR.markets[market].hosts.key
         self._by_symbol = {i.venue_symbol.upper(): i for i in instruments}
         self._ids = {sym: i.id for sym, i in self._by_symbol.items()}
         self._req_id = 0
@@ -332,7 +332,7 @@ class BinanceVenue:
         return f"{self._api()}/exchangeInfo"
 
     def snapshot_path(self, inst: Instrument) -> str:
-        limit = SPOT_SNAPSHOT_LIMIT if self.market == "spot" else PERP_SNAPSHOT_LIMIT
+        limit = DESCRIPTOR.markets[self.market].snapshot_depth
         return f"{self._api()}/depth?symbol={inst.venue_symbol.upper()}&limit={limit}"
 
     def snapshot_weight(self) -> int:

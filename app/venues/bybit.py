@@ -566,7 +566,7 @@ class BybitVenue:
         params = {"category": self.category, "symbol": inst.venue_symbol.upper()}
         if self.book_depth == "full":
             return f"/v5/market/full_orderbook?{urlencode(params)}"
-        params["limit"] = str(ORDERBOOK_REST_LIMIT[self.market])
+        params["limit"] = str(DESCRIPTOR.markets[self.market].snapshot_depth)
         return f"/v5/market/orderbook?{urlencode(params)}"
 
     def snapshot_weight(self) -> int:

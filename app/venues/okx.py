@@ -859,7 +859,8 @@ class OkxVenue:
         return f"/api/v5/public/instruments?instType={INST_TYPE[self.market]}"
 
     def snapshot_path(self, inst: Instrument) -> str:
-        return f"/api/v5/market/books?{urlencode({'instId': inst.venue_symbol, 'sz': BOOK_DEPTH})}"
+        depth = DESCRIPTOR.markets[self.market].snapshot_depth
+        return f"/api/v5/market/books?{urlencode({'instId': inst.venue_symbol, 'sz': depth})}"
 
     def snapshot_weight(self) -> int:
         return 1  # OKX limits books by request count (40 per 2 s), not weight
