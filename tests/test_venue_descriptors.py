@@ -70,8 +70,8 @@ def test_consumers_read_the_descriptors():
 
 def test_two_markets_on_one_config_section_must_agree_on_its_hosts():
     f = registry.facts("okx", "perp")
-    other = dataclasses.replace(f.hosts, endpoints={**f.hosts.endpoints,
-                                                    "live": Endpoints("wss://elsewhere", "https://elsewhere")})
+    moved = Endpoints("wss://elsewhere", "https://elsewhere")
+    other = dataclasses.replace(f.hosts, endpoints={**f.hosts.endpoints, "live": moved})
     bad = dataclasses.replace(okx.DESCRIPTOR, markets={"spot": registry.facts("okx", "spot"),
                                                        "perp": dataclasses.replace(f, hosts=other)})
     with pytest.raises(ValueError, match="okx perp: hosts 'okx' differ"):
@@ -99,7 +99,8 @@ FIFTH = textwrap.dedent("""
     from app.trading import accounts, keys
     from storage import backfill
     tmp = pathlib.Path(tempfile.mkdtemp()) / "config.toml"
-    tmp.write_text('[app]\\nvenues = ["examplex"]\\n[venues.examplex.live]\\nrest_url = "http://127.0.0.1:1"\\n')
+    tmp.write_text('[app]\\nvenues = ["examplex"]\\n'
+                   '[venues.examplex.live]\\nrest_url = "http://127.0.0.1:1"\\n')
     cfg = config.load_config(tmp, tmp.parent)
     assert cfg.venues == ["examplex"] and not cfg.warnings, cfg.warnings
     assert cfg.endpoint(registry.config_key("examplex", "spot")).rest_url == "http://127.0.0.1:1"
@@ -129,3 +130,7 @@ def test_hosts_and_facts_are_frozen():
         registry.facts("bybit", "spot").kline_page_limit = 5  # type: ignore[misc]
     assert isinstance(registry.HOSTS["bybit"], Hosts)
     assert isinstance(registry.facts("bybit", "perp"), MarketFacts)
+    with pytest.raises(TypeError):
+        registry.HOSTS["okx"].endpoints["live"] = Endpoints("wss://x", "https://x")  # type: ignore[index]
+    with pytest.raises(TypeError):
+        registry.VENUES["okx"].markets["spot"] = registry.facts("okx", "perp")  # type: ignore[index]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Annotated, Any, Protocol
 
 import msgspec
@@ -323,6 +324,10 @@ class Hosts:
     # ccxt's load_markets also fetches other hosts' market types unless told which (Binance)
     narrow_markets: bool = False
 
+    def __post_init__(self) -> None:
+        # read-only, so no caller can change a venue's hosts for everyone else
+        object.__setattr__(self, "endpoints", MappingProxyType(dict(self.endpoints)))
+
 
 @dataclass(frozen=True, slots=True)
 class MarketFacts:
@@ -349,3 +354,6 @@ class VenueDescriptor:
     metadata_path: Callable[[MarketType], str]  # REST path (with query) of the market list
     parse_metadata: Callable[[Any, MarketType], list[Instrument]]  # decoded JSON -> instruments
     connects_per_sec: float  # websocket connection attempts, under the venue's per-IP limit
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "markets", MappingProxyType(dict(self.markets)))
