@@ -17,43 +17,18 @@ from typing import Any
 import platformdirs
 
 from app.market.instruments import parse_display_symbol
+from app.venues import registry
 
 APP_NAME = "cryptoterm"
 ENVIRONMENTS = ("live", "testnet", "demo")
 THEMES = ("cryptoterm-dark", "cryptoterm-light", "cryptoterm-high-contrast")
 
-# Public endpoints per ccxt-style venue key and environment. Config may override any.
+# Public endpoints per ccxt-style venue key and environment, from the venue modules'
+# descriptors. Config may override any.
 DEFAULT_ENDPOINTS: dict[str, dict[str, dict[str, str]]] = {
-    "binance": {
-        "live": {"ws_url": "wss://stream.binance.com:9443", "rest_url": "https://api.binance.com"},
-        "testnet": {"ws_url": "wss://stream.testnet.binance.vision", "rest_url": "https://testnet.binance.vision"},
-        "demo": {"ws_url": "wss://demo-stream.binance.com", "rest_url": "https://demo-api.binance.com"},
-    },
-    "binanceusdm": {
-        "live": {"ws_url": "wss://fstream.binance.com", "rest_url": "https://fapi.binance.com"},
-        "testnet": {"ws_url": "wss://fstream.binancefuture.com", "rest_url": "https://testnet.binancefuture.com"},
-        "demo": {"ws_url": "wss://fstream.binancefuture.com", "rest_url": "https://demo-fapi.binance.com"},
-    },
-    # OKX: the base of /public, /business and /private; demo trading = same REST host
-    "okx": {
-        "live": {"ws_url": "wss://ws.okx.com:8443/ws/v5", "rest_url": "https://www.okx.com"},
-        "testnet": {"ws_url": "wss://wspap.okx.com:8443/ws/v5", "rest_url": "https://www.okx.com"},
-        "demo": {"ws_url": "wss://wspap.okx.com:8443/ws/v5", "rest_url": "https://www.okx.com"},
-    },
-    # Bybit: the base of /spot and /linear; demo's websocket is private only
-    "bybit": {
-        "live": {"ws_url": "wss://stream.bybit.com/v5/public", "rest_url": "https://api.bybit.com"},
-        "testnet": {"ws_url": "wss://stream-testnet.bybit.com/v5/public", "rest_url": "https://api-testnet.bybit.com"},
-        "demo": {"ws_url": "wss://stream.bybit.com/v5/public", "rest_url": "https://api-demo.bybit.com"},
-    },
-    # Coinbase Advanced Trade has no sandbox: every environment reads live public data
-    "coinbase": {
-        "live": {"ws_url": "wss://advanced-trade-ws.coinbase.com", "rest_url": "https://api.coinbase.com"},
-        "testnet": {"ws_url": "wss://advanced-trade-ws.coinbase.com", "rest_url": "https://api.coinbase.com"},
-        "demo": {"ws_url": "wss://advanced-trade-ws.coinbase.com", "rest_url": "https://api.coinbase.com"},
-    },
-}
-VENUES = ("binance", "okx", "bybit", "coinbase")
+    key: {env: {"ws_url": e.ws_url, "rest_url": e.rest_url} for env, e in hosts.endpoints.items()}
+    for key, hosts in registry.HOSTS.items()}
+VENUES = tuple(registry.VENUES)
 
 DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
 
@@ -63,7 +38,7 @@ EXAMPLE_CONFIG = """\
 [app]
 theme = "cryptoterm-dark"    # or "cryptoterm-light", "cryptoterm-high-contrast"
 fps = 10                     # UI frames per second
-venues = ["binance"]         # any of "binance", "okx", "bybit", "coinbase"
+venues = ["binance"]         # any of @VENUES@
 symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
 alert_bps = 50               # cross-venue view: deviation from the median that alerts
 usd_family = true            # compare USD, USDT and USDC markets as one
@@ -88,7 +63,7 @@ allow_live = false           # true offers real-money accounts (each session ask
 price_warn_pct = 5           # a limit/stop this far from the mid (%) must be confirmed again
 bell = false                 # ring the terminal bell on fills, rejects and venue cancels
 # rest_url = "https://..."   # send the chosen account's REST calls elsewhere (proxy, tests)
-"""
+""".replace("@VENUES@", ", ".join(f'"{v}"' for v in VENUES))
 
 
 class ConfigError(Exception):

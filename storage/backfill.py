@@ -28,6 +28,7 @@ from sqlalchemy import Engine, and_, or_, select
 from app.feeds.unreachable import host_of, unreachable_reason
 from app.market.instruments import Instrument, MarketType, not_listed_message, parse_display_symbol
 from app.market.klines import bucket_start, interval_ms
+from app.venues import registry
 from storage import queries
 from storage.instrument_keys import InstrumentKeys
 from storage.models import KlineRow
@@ -36,32 +37,21 @@ from storage.statements import statements_for
 log = logging.getLogger(__name__)
 
 # Rows per klines request, per ccxt exchange id (the venues' documented maxima).
-ROW_LIMITS: dict[str, int] = {
-    "binance": 1000,
-    "binanceusdm": 1500,
-    "okx": 300,
-    "bybit": 1000,
-    "coinbase": 350,
-}
+ROW_LIMITS: dict[str, int] = {f.hosts.key: f.kline_page_limit
+                              for d in registry.VENUES.values() for f in d.markets.values()}
 
 # Our venue name -> ccxt exchange id per market. Binance splits spot and USD-M futures
 # into two ccxt exchanges; the others serve both from one.
 VENUES: dict[str, dict[MarketType, str]] = {
-    "binance": {"spot": "binance", "perp": "binanceusdm"},
-    "okx": {"spot": "okx", "perp": "okx"},
-    "bybit": {"spot": "bybit", "perp": "bybit"},
-    "coinbase": {"spot": "coinbase"},
-}
+    name: {market: f.hosts.key for market, f in d.markets.items()} for name, d in registry.VENUES.items()}
 # names users may type for a venue (ccxt ids included)
-VENUE_ALIASES = {"binanceusdm": "binance"}
+VENUE_ALIASES = {key: name for name, ids in VENUES.items() for key in ids.values() if key != name}
 
 # ccxt options that keep load_markets to the one market type we need (Binance would
 # otherwise also load coin-margined futures and options from other hosts)
 _MARKET_OPTIONS: dict[str, dict[str, Any]] = {
-    "binance": {"fetchMarkets": {"types": ["spot"]}},
-    "binanceusdm": {"fetchMarkets": {"types": ["linear"]}},
-}
-
+    key: {"fetchMarkets": {"types": [f.ccxt_type for _, _, f in registry.markets_of(key)]}}
+    for key, hosts in registry.HOSTS.items() if hosts.narrow_markets}
 
 
 def _fetch_page(exchange: Any, symbol: str, interval: str, since: int, limit: int) -> list:

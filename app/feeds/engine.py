@@ -25,15 +25,6 @@ from app.venues import registry
 
 log = logging.getLogger(__name__)
 
-# REST budgets per minute, in each venue's own weight units (we use most, never all):
-# Binance weights 6000 spot / 2400 futures; OKX 20-40 req/2 s; Bybit 600 req/5 s;
-# Coinbase 10 req/s.
-WEIGHT_PER_MINUTE = {("binance", "spot"): 5000, ("binance", "perp"): 2000, ("okx", "spot"): 500,
-                     ("okx", "perp"): 500, ("bybit", "spot"): 3000, ("bybit", "perp"): 3000,
-                     ("coinbase", "spot"): 400}
-# Connection attempts per second per venue, under each venue's per-IP limit
-# (Binance 300 per 5 min, OKX 3/s, Bybit 500 per 5 min, Coinbase 8/s).
-CONNECTS_PER_SEC = {"binance": 0.9, "okx": 2.5, "bybit": 1.5, "coinbase": 6.0}
 USD_FAMILY = ("USDT", "USD", "USDC")
 
 
@@ -202,8 +193,8 @@ class Engine:
         name = f"{venue} {market}"
         endpoint = self.cfg.endpoint(registry.config_key(venue, market))
         recorder = None if self.capture is None else self.capture.rest_recorder(venue, market)
-        rest = RestClient(endpoint.rest_url, WeightBudget(WEIGHT_PER_MINUTE.get((venue, market), 500)),
-                          on_response=recorder)
+        budget = WeightBudget(registry.facts(venue, market).rest_weight_per_minute)
+        rest = RestClient(endpoint.rest_url, budget, on_response=recorder)
         self._rests.append(rest)
         health = FeedHealth(name, clock=self.clock)
         with self.hub.lock:
@@ -245,7 +236,7 @@ class Engine:
         codec = registry.make_venue(venue, market, list(self._available[(venue, market)].values()))
         gate = self._gates.get(venue)
         if gate is None:
-            gate = self._gates[venue] = ConnectGate(CONNECTS_PER_SEC.get(venue, 2.0))
+            gate = self._gates[venue] = ConnectGate(registry.VENUES[venue].connects_per_sec)
         feed = VenueFeed(codec, self.hub, endpoint.ws_url, rest, instruments, settings=self.settings,
                          clock=self.clock, capture=self.capture, gate=gate)
         self._feeds[(venue, market)] = feed

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from app.market.instruments import MarketType
 from app.trading.models import Environment
+from app.venues import registry
 
 PAPER = "paper"
 COINBASE_NO_SANDBOX = ("Coinbase Advanced Trade has no sandbox or testnet: practise on the paper "
@@ -30,32 +31,31 @@ class AccountSpec:
     @property
     def data_venue(self) -> str:
         """The venue part of canonical instrument ids (binanceusdm trades binance perps)."""
-        return "binance" if self.venue.startswith("binance") else self.venue
+        return registry.markets_of(self.venue)[0][0]
 
 
-_SPECS = [
-    AccountSpec("binance-testnet", "binance", Environment.TESTNET, "Binance spot testnet",
-                ("spot",), "https://testnet.binance.vision"),
-    AccountSpec("binance-demo", "binance", Environment.DEMO, "Binance spot demo trading",
-                ("spot",), "https://demo-api.binance.com"),
-    AccountSpec("binanceusdm-demo", "binanceusdm", Environment.DEMO, "Binance USD-M demo trading",
-                ("perp",), "https://demo-fapi.binance.com"),
-    AccountSpec("okx-demo", "okx", Environment.DEMO, "OKX demo trading", ("spot", "perp"),
-                "https://www.okx.com", needs_passphrase=True),
-    AccountSpec("bybit-testnet", "bybit", Environment.TESTNET, "Bybit testnet", ("spot", "perp"),
-                "https://api-testnet.bybit.com"),
-    AccountSpec("bybit-demo", "bybit", Environment.DEMO, "Bybit demo trading", ("spot", "perp"),
-                "https://api-demo.bybit.com"),
-    # real money: offered only with allow_live = true and a typed confirmation
-    AccountSpec("binance-live", "binance", Environment.LIVE, "Binance spot (REAL MONEY)",
-                ("spot",), "https://api.binance.com"),
-    AccountSpec("binanceusdm-live", "binanceusdm", Environment.LIVE, "Binance USD-M (REAL MONEY)",
-                ("perp",), "https://fapi.binance.com"),
-    AccountSpec("okx-live", "okx", Environment.LIVE, "OKX (REAL MONEY)", ("spot", "perp"),
-                "https://www.okx.com", needs_passphrase=True),
-    AccountSpec("bybit-live", "bybit", Environment.LIVE, "Bybit (REAL MONEY)", ("spot", "perp"),
-                "https://api.bybit.com"),
-]
+_TITLE = {Environment.TESTNET: "{} testnet", Environment.DEMO: "{} demo trading",
+          Environment.LIVE: "{} (REAL MONEY)"}
+
+
+def _specs() -> list[AccountSpec]:
+    """One spec per host set and environment its venue descriptor offers an account in:
+    sandboxes first, in venue order, then the real-money ones (offered only with
+    allow_live = true and a typed confirmation)."""
+    out: list[AccountSpec] = []
+    for live in (False, True):
+        for key, hosts in registry.HOSTS.items():
+            markets = tuple(m for _, m, _ in registry.markets_of(key))
+            for env_name in hosts.accounts:
+                env = Environment(env_name)
+                if (env is Environment.LIVE) is live:
+                    out.append(AccountSpec(f"{key}-{env_name}", key, env, _TITLE[env].format(hosts.title),
+                                           markets, hosts.endpoints[env_name].rest_url,
+                                           needs_passphrase=hosts.passphrase))
+    return out
+
+
+_SPECS = _specs()
 SPECS: dict[str, AccountSpec] = {s.name: s for s in _SPECS}
 NO_SANDBOX = {"coinbase": COINBASE_NO_SANDBOX, "coinbase-testnet": COINBASE_NO_SANDBOX,
               "coinbase-demo": COINBASE_NO_SANDBOX}

@@ -40,14 +40,16 @@ from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Or
                                 OrderStatus, OrderType, Position, dec)
 from app.trading.redact import redact, scrub
 from app.trading.validation import AccountContext, MarketRules, validate
+from app.venues import registry
 
 log = logging.getLogger(__name__)
 
 RECONCILE_ATTEMPTS = 3
-# ms per unit of request weight. ccxt's binance default (50) models the old 1200/min limit
-# and makes an order wait seconds behind a balance poll; these match today's limits
-# (spot 6000/min, USD-M 2400/min) with a margin.
-RATE_LIMIT_MS = {"binance": 12, "binanceusdm": 30}
+# ms per unit of request weight, where a venue descriptor says ccxt's default is wrong
+# (ccxt's binance 50 models the old 1200/min limit and makes an order wait seconds
+# behind a balance poll).
+RATE_LIMIT_MS = {key: h.rate_limit_ms for key, h in registry.HOSTS.items()
+                 if h.rate_limit_ms is not None}
 # past this many symbols traded here, one sweep of all open orders is the cheaper call
 MAX_SYMBOLS_PER_POLL = 5
 STATUSES: dict[str, OrderStatus] = {"open": "open", "closed": "filled", "canceled": "canceled",
@@ -184,7 +186,7 @@ class CcxtAccount:
         if self.env is Environment.TESTNET:
             exchange.set_sandbox_mode(True)
         elif self.env is Environment.DEMO:
-            if self.spec.venue == "okx":
+            if registry.HOSTS[self.spec.venue].demo_is_sandbox:
                 exchange.set_sandbox_mode(True)  # OKX demo = same host + x-simulated-trading: 1
             else:
                 exchange.enable_demo_trading(True)
@@ -192,14 +194,7 @@ class CcxtAccount:
         return exchange
 
     def _market_types(self) -> list[str]:
-        venue = self.spec.venue
-        if venue == "binance":
-            return ["spot"]
-        if venue == "binanceusdm":
-            return ["linear"]
-        if venue == "okx":
-            return ["spot", "swap"]
-        return ["spot", "linear"]
+        return [f.ccxt_type for _, _, f in registry.markets_of(self.spec.venue)]
 
     async def start(self) -> None:
         self.exchange = self._make_exchange()

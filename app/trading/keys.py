@@ -24,12 +24,13 @@ import keyring.errors
 from keyring.backends import fail
 
 from app.trading.redact import SafeText, register_secret
+from app.venues import registry
 
 SERVICE = "cryptoterm"
 INDEX = "_index"
-VENUES = ("binance", "binanceusdm", "okx", "bybit", "coinbase")
+VENUES = tuple(registry.HOSTS)  # keyring venues: the ccxt ids, "binanceusdm" included
 ENVS = ("testnet", "demo", "live")
-PASSPHRASE_VENUES = ("okx",)
+PASSPHRASE_VENUES = tuple(key for key, hosts in registry.HOSTS.items() if hosts.passphrase)
 
 NO_BACKEND = (
     "no usable OS keyring: start a Secret Service (e.g. gnome-keyring or KeePassXC) or install "

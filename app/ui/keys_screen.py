@@ -16,9 +16,10 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from app.trading.accounts import COINBASE_NO_SANDBOX
 from app.trading.keys import PASSPHRASE_VENUES, KeyInputError, KeyringUnavailable, KeyStore
+from app.venues import registry
 
-VENUE_OPTIONS = [("Binance spot", "binance"), ("Binance USD-M", "binanceusdm"), ("OKX", "okx"),
-                 ("Bybit", "bybit")]
+# the venues whose descriptors offer an account to trade through ccxt
+VENUE_OPTIONS = [(hosts.title, key) for key, hosts in registry.HOSTS.items() if hosts.accounts]
 ENV_OPTIONS = [("testnet", "testnet"), ("demo", "demo"), ("live", "live")]
 
 

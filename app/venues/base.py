@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Annotated, Any, Protocol
 
 import msgspec
 import orjson
 
 from app.market.events import Kline, MarketEvent
-from app.market.instruments import Instrument
+from app.market.instruments import Instrument, MarketType
 from app.market.orderbook import OrderBook
 
 
@@ -292,3 +293,67 @@ GAP = 3  # a missing diff: the book is wrong and must be rebuilt
 STALE_SNAPSHOT = 4  # the snapshot predates the buffered diffs: fetch another
 SYNCED = 5  # the snapshot and buffered diffs made a correct book
 CHECKSUM_FAILED = 6  # the book disagrees with the venue's checksum: rebuild it
+
+
+# -- what a venue is, as data: one descriptor per venue module ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """A market's public hosts in one environment (live, testnet or demo)."""
+
+    ws_url: str
+    rest_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hosts:
+    """One set of hosts: the config's ``[venues.<key>.<env>]`` section and the ccxt
+    exchange of the same id. Binance serves futures from other hosts (``binanceusdm``),
+    the other venues serve every market from one."""
+
+    key: str  # config section and ccxt exchange id: "binance", "binanceusdm", "okx"
+    endpoints: Mapping[str, Endpoints]  # by environment: live, testnet, demo
+    title: str = ""  # how account lists name it: "Binance spot", "OKX"
+    # environments with a tradable account through ccxt, in the order accounts are listed
+    # ("live" is offered only when the config allows it); () = data only
+    accounts: tuple[str, ...] = ()
+    passphrase: bool = False  # the API key comes with a passphrase (OKX)
+    demo_is_sandbox: bool = False  # ccxt reaches demo trading through sandbox mode (OKX)
+    rate_limit_ms: int | None = None  # ccxt's ms per unit of weight, where its default is wrong
+    # ccxt's load_markets also fetches other hosts' market types unless told which (Binance)
+    narrow_markets: bool = False
+
+    def __post_init__(self) -> None:
+        # read-only, so no caller can change a venue's hosts for everyone else
+        object.__setattr__(self, "endpoints", MappingProxyType(dict(self.endpoints)))
+
+
+@dataclass(frozen=True, slots=True)
+class MarketFacts:
+    """One market (spot or perp) of a venue."""
+
+    hosts: Hosts
+    ccxt_type: str  # the market type ccxt calls it: "spot", "linear", "swap"
+    # REST budget per minute in the venue's own weight units (most of the limit, never all)
+    rest_weight_per_minute: int
+    kline_page_limit: int  # rows per klines request (the venue's documented maximum)
+    snapshot_depth: int | None = None  # levels a REST book snapshot asks for (None: pushed books)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueDescriptor:
+    """Everything the rest of the program needs to know about a venue besides its wire
+    codec: hosts per market and environment, budgets, page limits, how its market list
+    is fetched and parsed, and the codec class itself. The registry collects one per
+    venue module; config, engine, backfill and trading read them from there."""
+
+    name: str  # the venue part of instrument ids: "binance"
+    markets: Mapping[MarketType, MarketFacts]
+    codec: Callable[..., Venue]  # codec(market, instruments, **options)
+    metadata_path: Callable[[MarketType], str]  # REST path (with query) of the market list
+    parse_metadata: Callable[[Any, MarketType], list[Instrument]]  # decoded JSON -> instruments
+    connects_per_sec: float  # websocket connection attempts, under the venue's per-IP limit
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "markets", MappingProxyType(dict(self.markets)))

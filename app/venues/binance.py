@@ -18,6 +18,7 @@ from app.market.instruments import Instrument, MarketType
 from app.venues.base import (APPLIED, GAP, IGNORED, Ack, BookSnapshot, BufferedBookSync,
                              ConnectionPlan, Decoded, DepthDiff, Num, Price, Size, Unknown,
                              parse_rejected)
+from app.venues.base import Endpoints, Hosts, MarketFacts, VenueDescriptor
 
 VENUE = "binance"
 SPOT_SNAPSHOT_LIMIT = 5000
@@ -213,7 +214,7 @@ class BinanceVenue:
 
     def __init__(self, market: MarketType, instruments: list[Instrument]) -> None:
         self.market: MarketType = market
-        self.config_key = "binance" if market == "spot" else "binanceusdm"
+        self.config_key = DESCRIPTOR.markets[market].hosts.key
         self._by_symbol = {i.venue_symbol.upper(): i for i in instruments}
         self._ids = {sym: i.id for sym, i in self._by_symbol.items()}
         self._req_id = 0
@@ -331,7 +332,7 @@ class BinanceVenue:
         return f"{self._api()}/exchangeInfo"
 
     def snapshot_path(self, inst: Instrument) -> str:
-        limit = SPOT_SNAPSHOT_LIMIT if self.market == "spot" else PERP_SNAPSHOT_LIMIT
+        limit = DESCRIPTOR.markets[self.market].snapshot_depth
         return f"{self._api()}/depth?symbol={inst.venue_symbol.upper()}&limit={limit}"
 
     def snapshot_weight(self) -> int:
@@ -371,3 +372,37 @@ class BinanceVenue:
 
     def new_book_sync(self, inst: Instrument) -> BinanceBookSync:
         return BinanceBookSync(perp=self.market == "perp")
+
+
+def _metadata_path(market: MarketType) -> str:
+    return BinanceVenue(market, []).exchange_info_path()
+
+
+# REST budgets: Binance weighs 6000/min spot and 2400/min USD-M; we use most, never all.
+DESCRIPTOR = VenueDescriptor(
+    name=VENUE,
+    markets={
+        "spot": MarketFacts(
+            Hosts("binance", {
+                "live": Endpoints("wss://stream.binance.com:9443", "https://api.binance.com"),
+                "testnet": Endpoints("wss://stream.testnet.binance.vision", "https://testnet.binance.vision"),
+                "demo": Endpoints("wss://demo-stream.binance.com", "https://demo-api.binance.com"),
+            }, title="Binance spot", accounts=("testnet", "demo", "live"),
+                rate_limit_ms=12, narrow_markets=True),
+            ccxt_type="spot", rest_weight_per_minute=5000, kline_page_limit=1000,
+            snapshot_depth=SPOT_SNAPSHOT_LIMIT),
+        "perp": MarketFacts(
+            Hosts("binanceusdm", {
+                "live": Endpoints("wss://fstream.binance.com", "https://fapi.binance.com"),
+                "testnet": Endpoints("wss://fstream.binancefuture.com", "https://testnet.binancefuture.com"),
+                "demo": Endpoints("wss://fstream.binancefuture.com", "https://demo-fapi.binance.com"),
+            }, title="Binance USD-M", accounts=("demo", "live"),
+                rate_limit_ms=30, narrow_markets=True),
+            ccxt_type="linear", rest_weight_per_minute=2000, kline_page_limit=1500,
+            snapshot_depth=PERP_SNAPSHOT_LIMIT),
+    },
+    codec=BinanceVenue,
+    metadata_path=_metadata_path,
+    parse_metadata=instruments_from_exchange_info,
+    connects_per_sec=0.9,  # Binance allows 300 connections per 5 minutes per IP
+)

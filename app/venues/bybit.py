@@ -28,6 +28,7 @@ from app.market.orderbook import OrderBook
 from app.venues.base import (APPLIED, GAP, IGNORED, SYNCED, Ack, BookSnapshot, BufferedBookSync,
                              ConnectionPlan, Decoded, Price, Size, Unknown, one_or_many,
                              parse_rejected)
+from app.venues.base import Endpoints, Hosts, MarketFacts, VenueDescriptor
 
 VENUE = "bybit"
 # Spot rejects a subscribe request with more than 10 args; linear is kept as modest.
@@ -565,7 +566,7 @@ class BybitVenue:
         params = {"category": self.category, "symbol": inst.venue_symbol.upper()}
         if self.book_depth == "full":
             return f"/v5/market/full_orderbook?{urlencode(params)}"
-        params["limit"] = str(ORDERBOOK_REST_LIMIT[self.market])
+        params["limit"] = str(DESCRIPTOR.markets[self.market].snapshot_depth)
         return f"/v5/market/orderbook?{urlencode(params)}"
 
     def snapshot_weight(self) -> int:
@@ -620,3 +621,30 @@ class BybitVenue:
 
     def new_book_sync(self, inst: Instrument) -> BybitBookSync | BybitFullBookSync:
         return BybitFullBookSync() if self.book_depth == "full" else BybitBookSync()
+
+
+def _metadata_path(market: MarketType) -> str:
+    return BybitVenue(market, []).instruments_path()
+
+
+# Bybit: the base of /spot and /linear; demo's websocket is private only, so demo reads
+# live public data. REST: 600 requests per 5 s.
+_HOSTS = Hosts(VENUE, {
+    "live": Endpoints("wss://stream.bybit.com/v5/public", "https://api.bybit.com"),
+    "testnet": Endpoints("wss://stream-testnet.bybit.com/v5/public", "https://api-testnet.bybit.com"),
+    "demo": Endpoints("wss://stream.bybit.com/v5/public", "https://api-demo.bybit.com"),
+}, title="Bybit", accounts=("testnet", "demo", "live"))
+
+DESCRIPTOR = VenueDescriptor(
+    name=VENUE,
+    markets={
+        "spot": MarketFacts(_HOSTS, ccxt_type="spot", rest_weight_per_minute=3000,
+                            kline_page_limit=KLINE_LIMIT, snapshot_depth=ORDERBOOK_REST_LIMIT["spot"]),
+        "perp": MarketFacts(_HOSTS, ccxt_type="linear", rest_weight_per_minute=3000,
+                            kline_page_limit=KLINE_LIMIT, snapshot_depth=ORDERBOOK_REST_LIMIT["perp"]),
+    },
+    codec=BybitVenue,
+    metadata_path=_metadata_path,
+    parse_metadata=instruments_from_instruments_info,
+    connects_per_sec=1.5,  # Bybit allows 500 connections per 5 minutes per IP
+)

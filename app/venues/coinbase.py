@@ -40,6 +40,7 @@ from app.market.orderbook import OrderBook
 from app.venues.base import (APPLIED, IGNORED, SYNCED, Ack, BookSnapshot, ConnectionPlan, Decoded,
                              Events, Num, Price, Resync, Size, Unknown, one_or_many,
                              parse_rejected)
+from app.venues.base import Endpoints, Hosts, MarketFacts, VenueDescriptor
 
 VENUE = "coinbase"
 HEARTBEATS = "heartbeats"
@@ -640,3 +641,25 @@ class CoinbaseVenue:
 
     def new_book_sync(self, inst: Instrument) -> CoinbaseBookSync:
         return CoinbaseBookSync()
+
+
+def _metadata_path(market: MarketType) -> str:
+    return CoinbaseVenue(market, []).products_path()
+
+
+# Coinbase Advanced Trade has no sandbox: every environment reads live public data, and
+# there is no account to trade through ccxt. REST: 10 requests per second.
+_LIVE = Endpoints("wss://advanced-trade-ws.coinbase.com", "https://api.coinbase.com")
+
+DESCRIPTOR = VenueDescriptor(
+    name=VENUE,
+    markets={
+        "spot": MarketFacts(Hosts(VENUE, {"live": _LIVE, "testnet": _LIVE, "demo": _LIVE}, title="Coinbase"),
+                            ccxt_type="spot", rest_weight_per_minute=400,
+                            kline_page_limit=CANDLES_MAX_ROWS),
+    },
+    codec=CoinbaseVenue,
+    metadata_path=_metadata_path,
+    parse_metadata=instruments_from_products,
+    connects_per_sec=6.0,  # Coinbase allows 8 connections per second per IP
+)

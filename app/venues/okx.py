@@ -40,6 +40,7 @@ from app.market.instruments import Instrument, MarketType
 from app.venues.base import (APPLIED, CHECKSUM_FAILED, GAP, IGNORED, SYNCED, Ack, BookSnapshot,
                              BufferedBookSync, ConnectionPlan, Decoded, Price, Size, Unknown,
                              one_or_many, parse_rejected)
+from app.venues.base import Endpoints, Hosts, MarketFacts, VenueDescriptor
 
 VENUE = "okx"
 INST_TYPE: dict[str, str] = {"spot": "SPOT", "perp": "SWAP"}
@@ -858,7 +859,8 @@ class OkxVenue:
         return f"/api/v5/public/instruments?instType={INST_TYPE[self.market]}"
 
     def snapshot_path(self, inst: Instrument) -> str:
-        return f"/api/v5/market/books?{urlencode({'instId': inst.venue_symbol, 'sz': BOOK_DEPTH})}"
+        depth = DESCRIPTOR.markets[self.market].snapshot_depth
+        return f"/api/v5/market/books?{urlencode({'instId': inst.venue_symbol, 'sz': depth})}"
 
     def snapshot_weight(self) -> int:
         return 1  # OKX limits books by request count (40 per 2 s), not weight
@@ -902,3 +904,30 @@ class OkxVenue:
 
     def new_book_sync(self, inst: Instrument) -> OkxBookSync:
         return OkxBookSync(size_parser(inst.contract_size), snapshotless=self.snapshotless)
+
+
+def _metadata_path(market: MarketType) -> str:
+    return OkxVenue(market, []).instruments_path()
+
+
+# OKX: the base of /public, /business and /private; demo trading = the same REST host
+# with a header, which ccxt sends in sandbox mode. REST: 20-40 requests per 2 s.
+_HOSTS = Hosts(VENUE, {
+    "live": Endpoints("wss://ws.okx.com:8443/ws/v5", "https://www.okx.com"),
+    "testnet": Endpoints("wss://wspap.okx.com:8443/ws/v5", "https://www.okx.com"),
+    "demo": Endpoints("wss://wspap.okx.com:8443/ws/v5", "https://www.okx.com"),
+}, title="OKX", accounts=("demo", "live"), passphrase=True, demo_is_sandbox=True)
+
+DESCRIPTOR = VenueDescriptor(
+    name=VENUE,
+    markets={
+        "spot": MarketFacts(_HOSTS, ccxt_type="spot", rest_weight_per_minute=500,
+                            kline_page_limit=KLINE_LIMIT, snapshot_depth=BOOK_DEPTH),
+        "perp": MarketFacts(_HOSTS, ccxt_type="swap", rest_weight_per_minute=500,
+                            kline_page_limit=KLINE_LIMIT, snapshot_depth=BOOK_DEPTH),
+    },
+    codec=OkxVenue,
+    metadata_path=_metadata_path,
+    parse_metadata=instruments_from_okx,
+    connects_per_sec=2.5,  # OKX allows 3 connections per second per IP
+)
