@@ -16,6 +16,7 @@ from typing import Any
 
 import platformdirs
 
+from app.accounts import check_account_name
 from app.market.instruments import parse_display_symbol
 from app.venues import registry
 
@@ -283,8 +284,6 @@ def _apply_storage(cfg: AppConfig, section: Any, path: Path) -> None:
 
 
 def _apply_trading(cfg: AppConfig, section: Any, path: Path) -> None:
-    from app.trading.accounts import check_account_name
-
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [trading] must be a table")
     t = cfg.trading

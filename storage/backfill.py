@@ -25,9 +25,9 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select
 
-from app.feeds.unreachable import host_of, unreachable_reason
 from app.market.instruments import Instrument, MarketType, not_listed_message, parse_display_symbol
 from app.market.klines import bucket_start, interval_ms
+from app.unreachable import host_of, unreachable_reason
 from app.venues import registry
 from storage import queries
 from storage.instrument_keys import InstrumentKeys

@@ -40,7 +40,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine
 
-from app.feeds.health import HealthView
+from app.market.health import HealthView
 from app.market.events import BookTop, Funding, Kline, Trade
 from app.market.instruments import Instrument
 from app.market.klines import INTERVAL_MS

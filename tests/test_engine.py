@@ -96,7 +96,7 @@ def test_unreachable_reasons_are_plain():
 
     import aiohttp
 
-    from app.feeds.unreachable import unreachable_reason
+    from app.unreachable import unreachable_reason
 
     dns = socket.gaierror(-2, "Name or service not known")
     key = aiohttp.client_reqrep.ConnectionKey("api.binance.com", 443, True, True, None, None, None)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.trading.accounts import SPECS
+from app.accounts import SPECS
 from app.trading.ccxt_account import CcxtAccount
 from app.trading.errors import TradingError
 from app.trading.keys import Credentials

@@ -6,7 +6,7 @@ import pytest
 
 from app.cli import main
 from app.config import ConfigError, load_config
-from app.trading.accounts import account_names
+from app.accounts import account_names
 
 
 def cfg_with(tmp_path, text: str):

@@ -222,7 +222,7 @@ async def test_venue_fills_and_venue_cancels_of_resting_orders_become_notices(tm
 
 
 def test_which_account_can_trade_which_market():
-    from app.trading.accounts import cannot_trade
+    from app.accounts import cannot_trade
 
     assert cannot_trade("paper", "coinbase", "spot", "BTC/USD") is None
     assert cannot_trade("okx-demo", "okx", "perp", "BTC/USDT:USDT") is None

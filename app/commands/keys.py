@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, cfg: AppConfig, *, prompt=None, out=None) -> int:
-    from app.trading.accounts import COINBASE_NO_SANDBOX
+    from app.accounts import COINBASE_NO_SANDBOX
     from app.trading.keys import (NO_BACKEND, PASSPHRASE_VENUES, KeyInputError, KeyringUnavailable,
                                   KeyStore, check_names, env_var_names, keyring_usable)
 

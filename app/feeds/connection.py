@@ -15,7 +15,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.feeds.health import FeedHealth
-from app.feeds.unreachable import unreachable_reason
+from app.unreachable import unreachable_reason
 
 log = logging.getLogger(__name__)
 

@@ -1,31 +1,17 @@
-"""Feed health: what the status bar and cross-venue view show about each connection."""
+"""Feed health: the engine thread's counters per connection, and the frozen ``HealthView``
+(defined in ``app.market.health``, so storage can report its own health without importing
+the feeds) that the status bar and cross-venue view show."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
-FeedState = Literal["connecting", "connected", "stale", "reconnecting", "failed", "stopped"]
+from app.market.health import FeedState, HealthView
 
-
-@dataclass(slots=True, frozen=True)
-class HealthView:
-    """An immutable copy of one connection's health, safe to hand to the UI thread."""
-
-    name: str  # e.g. "binance spot"
-    state: FeedState
-    last_message_age: float | None  # seconds since the last frame; None before the first
-    msgs_per_sec: float
-    messages: int
-    gaps: int
-    resyncs: int
-    reconnects: int
-    unsynced: tuple[str, ...]  # instrument ids whose book is resyncing
-    error: str | None  # last connection error in plain words
-    # set only by a writer (the recorder): events waiting for the disk; rows/s in msgs_per_sec
-    backlog: int | None = None
+# HealthView stays importable from here: the feeds' callers read both types together
+__all__ = ["FeedHealth", "FeedState", "HealthView"]
 
 
 @dataclass(slots=True, eq=False)  # identity matters: two feeds may look alike

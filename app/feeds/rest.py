@@ -11,7 +11,7 @@ from http import HTTPStatus
 
 import aiohttp
 
-from app.feeds.unreachable import host_of, unreachable_reason
+from app.unreachable import host_of, unreachable_reason
 
 log = logging.getLogger(__name__)
 

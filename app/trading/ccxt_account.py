@@ -33,7 +33,7 @@ from ccxt.base import errors as cx  # type: ignore[import-untyped]
 from app.market.events import MarketEvent
 from app.market.instruments import MarketType, canonical_id
 from app.trading.account import AccountSnapshot, AuditAction, AuditFn, BookFn, MarketEffect, PriceFn
-from app.trading.accounts import AccountSpec
+from app.accounts import AccountSpec
 from app.trading.errors import ErrorKind, TradingError, ValidationFailed
 from app.trading.keys import Credentials
 from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Order, OrderRequest,

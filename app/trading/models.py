@@ -10,8 +10,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from enum import Enum
 from typing import Any, Literal
+
+# Environment is defined with the account table (app.accounts) and read here beside the
+# order types, as it always was
+from app.accounts import Environment  # noqa: F401
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop"]  # "stop" = stop-loss, executes as market
@@ -23,19 +26,6 @@ OrderStatus = Literal["pending", "open", "partially_filled", "filled", "canceled
 
 ZERO = Decimal(0)
 OPEN_STATUSES = ("pending", "open", "partially_filled")
-
-
-class Environment(str, Enum):
-    """Where an order goes. Shown on every confirmation and in the header, each its own colour."""
-
-    PAPER = "paper"
-    TESTNET = "testnet"
-    DEMO = "demo"
-    LIVE = "live"
-
-    @property
-    def label(self) -> str:
-        return self.value.upper()
 
 
 def new_client_order_id() -> str:

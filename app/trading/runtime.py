@@ -7,8 +7,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from app.accounts import SPECS, AccountSpec
 from app.config import AppConfig, ConfigError
-from app.trading.accounts import SPECS, AccountSpec
 from app.trading.errors import TradingError
 from app.trading.models import Environment
 from app.trading.service import TradingOptions, TradingService

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from app.accounts import PAPER, SPECS, AccountSpec, cannot_trade
 from app.market.events import MarketEvent
 from app.trading.account import Account, AccountSnapshot, AuditAction, BookTop
-from app.trading.accounts import PAPER, SPECS, AccountSpec, cannot_trade
 from app.trading.errors import ErrorKind, TradingError, ValidationFailed
 from app.trading.keys import KeyringUnavailable, KeyStore
 from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Order, OrderRequest,

@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from app.trading.accounts import COINBASE_NO_SANDBOX, PAPER, SPECS, account_names
+from app.accounts import COINBASE_NO_SANDBOX, PAPER, SPECS, account_names
 
 
 class AccountPicker(ModalScreen[str | None]):

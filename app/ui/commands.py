@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
+from textual import Logger
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 import themes
@@ -16,17 +17,39 @@ from app.ui.layout import ORDER, ORDERS, PANE_NAMES, PANES
 from app.ui.main_screen import INTERVALS
 
 if TYPE_CHECKING:
-    from app.ui.app import CryptotermApp
+    from app.feeds.views import MarketSource
     from app.ui.main_screen import MainScreen
 
 Command = tuple[str, Callable[[], object], str]  # (title, callback, help)
+
+
+class PaletteApp(Protocol):
+    """What the palette calls on the app. Not ``CryptotermApp`` itself: the app registers
+    this provider, and naming it here would make the two modules import each other."""
+
+    source: MarketSource
+    theme: str
+
+    @property
+    def main_screen(self) -> MainScreen: ...
+
+    @property
+    def log(self) -> Logger: ...
+
+    def action_cross_venue(self) -> None: ...
+
+    def action_help(self) -> None: ...
+
+    def set_chart_interval(self, interval: str) -> None: ...
+
+    def open_instrument(self, instrument_id: str) -> None: ...
 
 
 def _with_key(help_text: str, key: str) -> str:
     return f"{help_text} · key {key}"
 
 
-def screen_commands(app: CryptotermApp, main: MainScreen) -> list[Command]:
+def screen_commands(app: PaletteApp, main: MainScreen) -> list[Command]:
     """The market screen's actions, in the order a newcomer looks for them."""
     commands: list[Command] = [
         ("Switch symbol…", main.action_pick_symbol,
@@ -83,7 +106,7 @@ class CryptotermCommands(Provider):
         self._commands = self._build()
 
     def _build(self) -> list[Command]:
-        app = cast("CryptotermApp", self.app)
+        app = cast("PaletteApp", self.app)
         commands = screen_commands(app, app.main_screen)
         try:
             instruments = app.source.instruments()

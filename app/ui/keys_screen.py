@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from app.trading.accounts import COINBASE_NO_SANDBOX
+from app.accounts import COINBASE_NO_SANDBOX
 from app.trading.keys import PASSPHRASE_VENUES, KeyInputError, KeyringUnavailable, KeyStore
 from app.venues import registry
 

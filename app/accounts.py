@@ -3,15 +3,33 @@ allows it, live). One table, so the CLI, the config parser and the UI agree.
 
 Coinbase Advanced Trade has no sandbox: it is listed with that reason so the place a
 user chooses an account can say so and offer paper instead.
+
+This sits beside ``app.config``, below the engine, because the config parser checks
+account names and ``app.trading`` builds its runtime from the config: living in
+``app.trading`` it made the two import each other.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from app.market.instruments import MarketType
-from app.trading.models import Environment
 from app.venues import registry
+
+
+class Environment(str, Enum):
+    """Where an order goes. Shown on every confirmation and in the header, each its own colour."""
+
+    PAPER = "paper"
+    TESTNET = "testnet"
+    DEMO = "demo"
+    LIVE = "live"
+
+    @property
+    def label(self) -> str:
+        return self.value.upper()
+
 
 PAPER = "paper"
 COINBASE_NO_SANDBOX = ("Coinbase Advanced Trade has no sandbox or testnet: practise on the paper "
