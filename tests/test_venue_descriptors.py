@@ -9,7 +9,8 @@ import textwrap
 import pytest
 
 from app import config
-from app.trading import accounts, ccxt_account, keys
+from app import accounts
+from app.trading import ccxt_account, keys
 from app.venues import binance, bybit, coinbase, okx, registry
 from app.venues.base import Endpoints, Hosts, MarketFacts
 from storage import backfill
@@ -96,7 +97,8 @@ FIFTH = textwrap.dedent("""
 
     import tempfile, pathlib
     from app import config
-    from app.trading import accounts, keys
+    from app import accounts
+    from app.trading import keys
     from storage import backfill
     tmp = pathlib.Path(tempfile.mkdtemp()) / "config.toml"
     tmp.write_text('[app]\\nvenues = ["examplex"]\\n'
