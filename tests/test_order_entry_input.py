@@ -11,18 +11,13 @@ from decimal import Decimal
 import pytest
 from textual.widgets import Input
 
-from app.config import Endpoint, load_config
-from app.feeds.connection import ConnectionSettings
-from app.feeds.engine import Engine
-from app.sim.binance_server import BinanceSimThread
-from app.sim.market import default_demo_symbols
 from app.trading.models import OrderRequest
-from app.trading.service import TradingOptions, TradingService
 from app.ui.app import CryptotermApp
 from app.ui.confirm_order import ConfirmOrder
 from tests.harness import screen_text
 from tests.waiting import wait_for
 from widgets.order_entry import OrderEntry
+from tests.trading_demo import trading_demo
 
 BTC = "cryptopair_binance_btcusdt"
 ETH = "cryptopair_binance_ethusdt"
@@ -33,18 +28,8 @@ D = Decimal
 
 @pytest.fixture
 def demo():
-    sim = BinanceSimThread(default_demo_symbols(), seed=7, rate=40.0).start()
-    cfg = load_config()
-    for key in ("binance", "binanceusdm"):
-        cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))
-    engine = Engine(cfg, ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT"],
-                    settings=ConnectionSettings(backoff_base=0.05))
-    service = TradingService(TradingOptions())
-    engine.attach(service)
-    engine.start()
-    yield engine, service, sim
-    engine.stop()
-    sim.stop()
+    with trading_demo(["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT"]) as (engine, service, sim):
+        yield engine, service, sim
 
 
 async def ready(app, engine, service, instrument: str = BTC) -> OrderEntry:

@@ -9,12 +9,6 @@ from decimal import Decimal
 import pytest
 from textual.widgets import DataTable, Input
 
-from app.config import Endpoint, load_config
-from app.feeds.connection import ConnectionSettings
-from app.feeds.engine import Engine
-from app.sim.binance_server import BinanceSimThread
-from app.sim.market import default_demo_symbols
-from app.trading.service import TradingOptions, TradingService
 from app.ui.app import CryptotermApp
 from app.ui.confirm_order import ConfirmAction, ConfirmOrder
 from tests.harness import screen_text
@@ -22,6 +16,7 @@ from widgets.blotter import Blotter
 from widgets.ladder import OrderBookLadder
 from widgets.order_entry import OrderEntry
 from tests.waiting import wait_for
+from tests.trading_demo import trading_demo
 
 BTC = "cryptopair_binance_btcusdt"
 PERP = "cryptoperp_binance_btcusdt"
@@ -29,17 +24,8 @@ PERP = "cryptoperp_binance_btcusdt"
 
 @pytest.fixture
 def demo():
-    sim = BinanceSimThread(default_demo_symbols(), seed=7, rate=40.0).start()
-    cfg = load_config()
-    for key in ("binance", "binanceusdm"):
-        cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))
-    engine = Engine(cfg, ["BTC/USDT", "BTC/USDT:USDT"], settings=ConnectionSettings(backoff_base=0.05))
-    service = TradingService(TradingOptions())
-    engine.attach(service)
-    engine.start()
-    yield engine, service, sim
-    engine.stop()
-    sim.stop()
+    with trading_demo(["BTC/USDT", "BTC/USDT:USDT"]) as (engine, service, sim):
+        yield engine, service, sim
 
 
 async def type_into(pilot, selector: str, text: str) -> None:

@@ -11,13 +11,9 @@ import threading
 import pytest
 from textual.widgets import Input
 
-from app.config import Endpoint, load_config
-from app.feeds.connection import ConnectionSettings
 from app.feeds.engine import Engine
 from app.market.compare import Summary
-from app.sim.binance_server import BinanceSimThread
-from app.sim.market import default_demo_symbols
-from app.trading.service import TradingOptions, TradingService
+from app.trading.service import TradingService
 from app.ui.app import ConfirmQuit, CryptotermApp
 from app.ui.commands import screen_commands
 from app.ui.confirm_order import ConfirmOrder
@@ -28,23 +24,15 @@ from tests.harness import StaticSource, screen_text, widget_lines
 from tests.viewdata import BTC_SPOT, SOL_SPOT, make_health
 from tests.waiting import wait_for
 from widgets.ladder import OrderBookLadder
+from tests.trading_demo import trading_demo
 
 BTC = "cryptopair_binance_btcusdt"
 
 
 @pytest.fixture
 def demo(memory_keyring):
-    sim = BinanceSimThread(default_demo_symbols(), seed=7, rate=40.0).start()
-    cfg = load_config()
-    for key in ("binance", "binanceusdm"):
-        cfg.set_endpoint(key, "live", Endpoint(sim.ws_url, sim.rest_url))
-    engine = Engine(cfg, ["BTC/USDT", "BTC/USDT:USDT"], settings=ConnectionSettings(backoff_base=0.05))
-    service = TradingService(TradingOptions())
-    engine.attach(service)
-    engine.start()
-    yield engine, service
-    engine.stop()
-    sim.stop()
+    with trading_demo(["BTC/USDT", "BTC/USDT:USDT"]) as (engine, service, sim):
+        yield engine, service
 
 
 async def ready(app: CryptotermApp, engine: Engine, service: TradingService) -> None:
