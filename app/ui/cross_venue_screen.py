@@ -51,7 +51,9 @@ def health_strip(healths, width: int | None = None) -> str:
     return next((line for line in lines if Text.from_markup(line).cell_len <= width), lines[-1])
 
 
-class CrossVenueScreen(Screen[None]):
+class CrossVenueScreen(Screen[str | None]):
+    """Dismissed with the id of the instrument to open (Enter), or None (Escape)."""
+
     BINDINGS = [
         Binding("escape", "close", "Back", tooltip="Back to the market screen"),
         Binding("enter", "open", "Open", tooltip="Open the instrument under the cursor"),
@@ -115,11 +117,7 @@ class CrossVenueScreen(Screen[None]):
             self.notify(table.why_not_selectable(), title="Nothing to open", severity="warning")
             return
         row, venue = picked
-        inst_id = row.cells[venue].summary.instrument.id
-        self.dismiss(None)
-        open_instrument = getattr(self.app, "open_instrument", None)
-        if open_instrument is not None:
-            open_instrument(inst_id)
+        self.dismiss(row.cells[venue].summary.instrument.id)
 
     def action_close(self) -> None:
         self.dismiss(None)
