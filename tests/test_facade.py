@@ -134,3 +134,15 @@ def test_the_ui_asks_the_engine_through_protocols_not_getattr():
     assert not any(m and (m.startswith("storage.queries") or m.startswith("sqlalchemy"))
                    for m in imported)
     assert "storage.history" in imported
+
+
+def test_the_facade_and_the_history_reader_are_engine_side():
+    import subprocess
+    import sys
+
+    code = ("import sys, app.feeds.facade, storage.history\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'widgets', 'app.ui')"
+            " or m.startswith('app.ui')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
