@@ -1,4 +1,4 @@
-"""The engine's one face (app.feeds.facade) and the history store's reader
+"""The engine's one face (app.engine_api) and the history store's reader
 (storage.history): what a full engine offers, what a bare source offers, and the
 ranges the history screen and the data API read, over a real SQLite store."""
 
@@ -11,7 +11,7 @@ import pytest
 
 from app.config import load_config
 from app.feeds.engine import Engine
-from app.feeds.facade import (CrossVenue, EngineFacade, HistorySource, MarketDirectory, MarketSource,
+from app.engine_api import (CrossVenue, EngineFacade, HistorySource, MarketDirectory, MarketSource,
                               RecordingSwitch, TradingHost, directory_of, recording_ids, trading_of)
 from app.market.events import Kline
 from storage.db import open_database
@@ -140,7 +140,7 @@ def test_the_facade_and_the_history_reader_are_engine_side():
     import subprocess
     import sys
 
-    code = ("import sys, app.feeds.facade, storage.history\n"
+    code = ("import sys, app.engine_api, storage.history\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'widgets', 'app.ui')"
             " or m.startswith('app.ui')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -1,5 +1,5 @@
 """The engine: feeds and hub on their own thread with their own asyncio loop, so a
-20k msgs/s blast never makes a keypress wait. Implements ``app.feeds.facade.EngineFacade``
+20k msgs/s blast never makes a keypress wait. Implements ``app.engine_api.EngineFacade``
 (the UI's and the data API's one face of it)."""
 
 from __future__ import annotations
@@ -368,7 +368,7 @@ class Engine:
 
         loop.call_soon_threadsafe(_watch)
 
-    # -- recording and history (RecordingSwitch, HistorySource in app.feeds.facade) --
+    # -- recording and history (RecordingSwitch, HistorySource in app.engine_api) --
 
     def attach_recorder(self, recorder) -> None:
         """Send every normalized event to ``recorder`` (storage.recorder.Recorder) and let

@@ -1,7 +1,7 @@
 """Immutable views of engine state, built under the hub's lock and handed to the UI.
 
 The UI never touches the engine's mutable objects; it asks for a view at its frame rate.
-What a reader may ask the engine, and how, is in ``app.feeds.facade``.
+What a reader may ask the engine, and how, is in ``app.engine_api``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 import themes
-from app.feeds.facade import MarketSource
+from app.engine_api import MarketSource
 from app.ui.commands import CryptotermCommands
 from app.ui.confirm_order import ConfirmAction
 from app.ui.help_screen import HelpScreen, binding_entries

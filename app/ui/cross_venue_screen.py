@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from app.feeds.facade import CrossVenue, MarketSource
+from app.engine_api import CrossVenue, MarketSource
 from app.market.compare import alerts, build_rows
 from widgets.cross_venue_table import CrossVenueTable
 from widgets.format import fmt_age

@@ -26,7 +26,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Select, Static
 
-from app.feeds.facade import MarketSource, RecordingSwitch, recording_ids
+from app.engine_api import MarketSource, RecordingSwitch, recording_ids
 from app.feeds.views import InstrumentView
 from app.market.events import Kline
 from app.market.instruments import Instrument

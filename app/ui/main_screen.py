@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from app.feeds.health import HealthView
-from app.feeds.facade import MarketSource, directory_of, trading_of
+from app.engine_api import MarketSource, directory_of, trading_of
 from app.feeds.views import InstrumentView, Unlisted
 from app.market.instruments import Instrument
 from app.ui.grouping import MAX_STEPS, group_for, step_index

@@ -3,14 +3,14 @@ the header, and the way into the history browser (``h``).
 
 A mixin, like the trading panel, so the market screen stays about the market. It works
 with any MarketSource: one without the RecordingSwitch or HistorySource capability
-(app.feeds.facade) simply answers the keys with a notice.
+(app.engine_api) simply answers the keys with a notice.
 """
 
 from __future__ import annotations
 
 from textual.binding import Binding
 
-from app.feeds.facade import HistorySource, MarketSource, recording_ids
+from app.engine_api import HistorySource, MarketSource, recording_ids
 from app.ui.header import AppHeader
 
 

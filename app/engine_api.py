@@ -13,6 +13,9 @@ store) is a capability of its own, each a runtime-checkable Protocol, so a reade
 - ``HistorySource``: the history store's reader (storage.history.HistoryReader).
 
 ``EngineFacade`` is all of them at once; ``app.feeds.engine.Engine`` implements it.
+
+It sits above ``app.feeds``, ``app.trading`` and ``storage`` because it names what each
+of them serves, and they know nothing of each other; like them it never imports Textual.
 """
 
 from __future__ import annotations
