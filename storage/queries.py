@@ -345,3 +345,10 @@ def book_snapshots(engine: Engine, instrument_id: str, *, since: int | None = No
         rows = _window(stmt, _B.c.ts, since, until, limit, conn)
     return [BookTop(instrument_id, r[0], [tuple(x) for x in orjson.loads(r[1])],
                     [tuple(x) for x in orjson.loads(r[2])]) for r in rows]
+
+
+def newest_kline(engine: Engine, instrument_id: str, interval: str,
+                 now_ms: int | None = None) -> Kline | None:
+    """The newest stored candle of one interval (one primary-key lookup), or None."""
+    found = klines(engine, instrument_id, interval, limit=1, now_ms=now_ms)
+    return found[-1] if found else None

@@ -14,6 +14,7 @@ from app.ui import CryptotermApp
 from app.ui.header import AppHeader
 from app.ui.history_screen import HistoryScreen, merge_candles
 from storage.db import open_database
+from storage.history import HistoryReader
 from storage.recorder import Recorder
 from tests.harness import StaticSource, screen_text
 from tests.viewdata import BTC_SPOT, make_klines, make_view
@@ -65,8 +66,8 @@ class RecordingSource(StaticSource):
     def set_recording(self, instrument_id: str, on: bool) -> None:
         (self.recorded.add if on else self.recorded.discard)(instrument_id)
 
-    def database(self):
-        return self.db
+    def history(self) -> HistoryReader:
+        return HistoryReader(self.db)
 
 
 async def loaded(pilot, screen: HistoryScreen, instrument_id: str = BTC, interval: str = "1m") -> None:
@@ -268,7 +269,7 @@ async def test_the_screen_follows_what_the_recorder_stores(tmp_path):
 
     app = CryptotermApp(RecordingSource(engine), BTC, clock=lambda: now[0] / 1000)
     async with app.run_test(size=SIZE) as pilot:
-        screen = HistoryScreen(engine, instrument_id=BTC, range_label="last 1h", refresh_interval=0.05)
+        screen = HistoryScreen(HistoryReader(engine), instrument_id=BTC, range_label="last 1h", refresh_interval=0.05)
         await app.push_screen(screen)
         await loaded(pilot, screen)
         chart = screen.query_one("#history-chart", KlineChart)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
 from decimal import Decimal
+
+from app.market.precision import decimals_of  # noqa: F401  (the widgets' name for it)
 
 MAX_DECIMALS = 10
 
@@ -22,22 +23,6 @@ def decimals_for(step: float) -> int:
     # round() first so float noise such as 0.30000000000000004 does not ask for 17 digits
     exponent = Decimal(repr(round(step, MAX_DECIMALS))).normalize().as_tuple().exponent
     return min(MAX_DECIMALS, max(0, -int(exponent)))
-
-
-def decimals_of(values: Iterable[float], cap: int = 8) -> int:
-    """The fewest decimals (up to ``cap``) that show every value as it is: the precision
-    of numbers stored without their instrument's tick size. Float noise from sums
-    (59.500000000000014) does not count as a digit."""
-    need = 0
-    for v in values:
-        if not math.isfinite(v):
-            continue
-        tolerance = 1e-9 * max(1.0, abs(v))
-        while need < cap and abs(round(v, need) - v) > tolerance:
-            need += 1
-        if need == cap:
-            break
-    return need
 
 
 def fmt_fixed(value: float | None, decimals: int, sep: bool = True) -> str:

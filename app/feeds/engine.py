@@ -1,5 +1,6 @@
 """The engine: feeds and hub on their own thread with their own asyncio loop, so a
-20k msgs/s blast never makes a keypress wait. Implements ``MarketSource`` for the UI."""
+20k msgs/s blast never makes a keypress wait. Implements ``app.engine_api.EngineFacade``
+(the UI's and the data API's one face of it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 from app.config import AppConfig
 from app.feeds import metadata_cache
@@ -22,6 +24,9 @@ from app.feeds.rest import RestClient, RestError, WeightBudget
 from app.feeds.views import InstrumentView, Unlisted
 from app.market.instruments import Instrument, MarketType, not_listed_message, parse_display_symbol
 from app.venues import registry
+
+if TYPE_CHECKING:
+    from storage.history import HistoryReader
 
 log = logging.getLogger(__name__)
 
@@ -354,7 +359,7 @@ class Engine:
 
         loop.call_soon_threadsafe(_watch)
 
-    # -- recording (optional MarketSource part; see app.feeds.views.RecordingSource) --
+    # -- recording and history (RecordingSwitch, HistorySource in app.engine_api) --
 
     def attach_recorder(self, recorder) -> None:
         """Send every normalized event to ``recorder`` (storage.recorder.Recorder) and let
@@ -370,6 +375,13 @@ class Engine:
     def database(self):
         """The history store (a SQLAlchemy Engine), or None when none is configured."""
         return self.recording_control.database()
+
+    def history(self) -> HistoryReader | None:
+        """The history store's reader (storage.history.HistoryReader), or None."""
+        from storage.history import HistoryReader  # storage is loaded only once asked for
+
+        db = self.recording_control.database()
+        return None if db is None else HistoryReader(db)
 
     def call(self, coro) -> Future:
         """Run a coroutine on the engine loop from another thread."""

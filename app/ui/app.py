@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 import themes
-from app.feeds.views import MarketSource
+from app.engine_api import MarketSource
 from app.ui.commands import CryptotermCommands
 from app.ui.confirm_order import ConfirmAction
 from app.ui.help_screen import HelpScreen, binding_entries
@@ -129,7 +129,11 @@ class CryptotermApp(App[None]):
 
         if not isinstance(self.screen, CrossVenueScreen):
             self.push_screen(CrossVenueScreen(self.source, self.alert_bps, clock=self._clock,
-                                              usd_family=self.usd_family))
+                                              usd_family=self.usd_family), self._opened)
+
+    def _opened(self, instrument_id: str | None) -> None:
+        if instrument_id is not None:
+            self.open_instrument(instrument_id)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

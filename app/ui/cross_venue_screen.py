@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from app.engine_api import CrossVenue, MarketSource
 from app.market.compare import alerts, build_rows
 from widgets.cross_venue_table import CrossVenueTable
 from widgets.format import fmt_age
@@ -20,11 +21,6 @@ log = logging.getLogger(__name__)
 
 STATE_STYLE = {"connected": "green", "stale": "yellow", "reconnecting": "yellow",
                "connecting": "yellow", "failed": "red", "stopped": "red"}
-
-
-def overview_of(source: object):
-    """The source's ``overview()`` (list of Summary), or None when it has none."""
-    return getattr(source, "overview", None)
 
 
 STATE_RANK = {"failed": 0, "stopped": 0, "reconnecting": 1, "connecting": 1, "stale": 2, "connected": 3}
@@ -55,13 +51,15 @@ def health_strip(healths, width: int | None = None) -> str:
     return next((line for line in lines if Text.from_markup(line).cell_len <= width), lines[-1])
 
 
-class CrossVenueScreen(Screen[None]):
+class CrossVenueScreen(Screen[str | None]):
+    """Dismissed with the id of the instrument to open (Enter), or None (Escape)."""
+
     BINDINGS = [
         Binding("escape", "close", "Back", tooltip="Back to the market screen"),
         Binding("enter", "open", "Open", tooltip="Open the instrument under the cursor"),
     ]
 
-    def __init__(self, source, threshold_bps: float = 50.0, refresh_hz: float = 2.0,
+    def __init__(self, source: MarketSource, threshold_bps: float = 50.0, refresh_hz: float = 2.0,
                  clock: Callable[[], float] = time.time, usd_family: bool = True) -> None:
         super().__init__()
         self.source = source
@@ -71,7 +69,9 @@ class CrossVenueScreen(Screen[None]):
         self.refresh_hz = refresh_hz
         self._clock = clock
         self._alerting: set[tuple[str, str]] = set()
-        summaries = overview_of(source)() if overview_of(source) else []
+        # None: a source that cannot summarize (tests, replays) shows an empty table
+        self._venues_source = source if isinstance(source, CrossVenue) else None
+        summaries = self._venues_source.overview() if self._venues_source is not None else []
         self.venues = sorted({s.instrument.venue for s in summaries}) or ["binance"]
 
     def compose(self) -> ComposeResult:
@@ -88,10 +88,9 @@ class CrossVenueScreen(Screen[None]):
         self.query_one(CrossVenueTable).focus()
 
     def refresh_rows(self) -> None:
-        get = overview_of(self.source)
-        if get is None:
+        if self._venues_source is None:
             return
-        rows = build_rows(get(), self.threshold_bps, self.families)
+        rows = build_rows(self._venues_source.overview(), self.threshold_bps, self.families)
         self.query_one(CrossVenueTable).update_rows(rows)
         self._raise_alerts(rows)
         strip = self.query_one("#xv-health", Static)
@@ -118,11 +117,7 @@ class CrossVenueScreen(Screen[None]):
             self.notify(table.why_not_selectable(), title="Nothing to open", severity="warning")
             return
         row, venue = picked
-        inst_id = row.cells[venue].summary.instrument.id
-        self.dismiss(None)
-        open_instrument = getattr(self.app, "open_instrument", None)
-        if open_instrument is not None:
-            open_instrument(inst_id)
+        self.dismiss(row.cells[venue].summary.instrument.id)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,11 +1,11 @@
 """The history browser: recorded klines of one instrument as a chart, a table and a
 coverage strip, with pan and zoom on keys and export to CSV.
 
-Everything shown comes from the store. Queries run in a worker thread (a range of a
-month of minutes is ~40k rows), and the screen only slices what was loaded when the
-user pans or zooms, so keys answer immediately. When the window holds more candles
-than the chart has columns, neighbours are merged (×2, ×4 …) rather than cut off, so
-zooming out shows the whole window.
+Everything shown comes from the store, through its reader (storage.history), called
+only from worker threads (a range of a month of minutes is ~40k rows); the screen only
+slices what was loaded when the user pans or zooms, so keys answer immediately. When
+the window holds more candles than the chart has columns, neighbours are merged (×2,
+×4 …) rather than cut off, so zooming out shows the whole window.
 
 While the selected range reaches the present, the screen follows what the recorder
 stores: every ``refresh_interval`` a worker reads the newest stored candle (one
@@ -17,9 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from textual import events, work
 from textual.app import ComposeResult
@@ -28,12 +26,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Select, Static
 
-from app.feeds.views import InstrumentView, recording_ids
+from app.engine_api import MarketSource, RecordingSwitch, recording_ids
+from app.feeds.views import InstrumentView
 from app.market.events import Kline
 from app.market.instruments import Instrument
-from app.market.klines import INTERVAL_MS, bucket_start, interval_ms
+from app.market.klines import INTERVAL_MS, interval_ms
+from storage.history import MAX_CANDLES, HistoryReader, KlineRange, SeriesInfo, StoredInstrument
 from widgets.coverage_strip import CoverageStrip
-from widgets.format import decimals_for, decimals_of, fmt_compact, fmt_fixed
+from widgets.format import decimals_for, fmt_compact, fmt_fixed
 from widgets.kline_chart import KlineChart
 
 RANGES: tuple[tuple[str, int | None], ...] = (
@@ -41,7 +41,6 @@ RANGES: tuple[tuple[str, int | None], ...] = (
     ("last 7d", 7 * 86_400_000), ("last 30d", 30 * 86_400_000), ("all", None),
 )
 DEFAULT_RANGE = "last 24h"
-MAX_CANDLES = 100_000  # loaded per range; the newest are kept when there are more
 DEFAULT_WINDOW = 90
 MIN_WINDOW = 10
 TABLE_ROWS = 2_000  # the table lists at most this many candles of the window (newest)
@@ -50,34 +49,6 @@ REFRESH_INTERVAL = 2.0  # s between looks for newly recorded candles
 TABLE_WIDTH = 76  # the table's full width; it gives way to the chart on narrow terminals
 MIN_CHART_WIDTH = 74
 MIN_TABLE_WIDTH = 30
-
-
-@dataclass(slots=True)
-class Loaded:
-    """One query's result: what the screen slices while panning and zooming."""
-
-    instrument: Instrument
-    interval: str
-    klines: list[Kline]
-    start: int  # the range shown by the coverage strip, [start, end)
-    end: int
-    gaps: list[tuple[int, int]] = field(default_factory=list)
-    rolled_up: bool = False
-    truncated: bool = False
-    span: int | None = None  # the range's length (None: all)
-    base: str = "1m"  # the stored interval the candles come from (itself, or 1m when rolled up)
-    newest: tuple | None = None  # the newest stored base candle as loaded (see signature)
-    partial: int = field(init=False, default=0)  # candles recorded over part of their interval
-
-    def __post_init__(self) -> None:
-        self.partial = sum(1 for k in self.klines if k.partial)
-
-
-def signature(k: Kline | None) -> tuple | None:
-    """What tells a stored candle changed (a recorder rewrites the open one as it grows)."""
-    if k is None:
-        return None
-    return (k.open_time, k.open, k.high, k.low, k.close, k.volume, k.closed, k.partial)
 
 
 def candle_state(k: Kline, step: int, now_ms: int) -> str:
@@ -112,8 +83,8 @@ def fmt_time(ms: int, interval: str) -> str:
 
 
 class HistoryScreen(Screen[None]):
-    """Browse what the store holds. ``db`` is a SQLAlchemy Engine; ``source`` (optional)
-    is the live MarketSource, for the record toggle."""
+    """Browse what the store holds, read through ``history`` (all queries run in worker
+    threads); ``source`` (optional) is the live MarketSource, for the record toggle."""
 
     BINDINGS = [
         Binding("escape", "close", "Back", tooltip="Back to the market screen"),
@@ -135,7 +106,8 @@ class HistoryScreen(Screen[None]):
         Binding("r", "toggle_record", "Record", tooltip="Record this instrument from now on"),
     ]
 
-    def __init__(self, db: Any, *, source: Any = None, instrument_id: str | None = None,
+    def __init__(self, history: HistoryReader, *, source: MarketSource | None = None,
+                 instrument_id: str | None = None,
                  interval: str = "1m", export_dir: Path | None = None,
                  range_label: str = DEFAULT_RANGE, refresh_interval: float = REFRESH_INTERVAL,
                  clock: Callable[[], float] | None = None) -> None:
@@ -143,18 +115,18 @@ class HistoryScreen(Screen[None]):
         self.refresh_interval = refresh_interval
         self._clock = clock  # wall seconds; None: the app's clock (frozen in screenshot tests)
         self._polling = False
-        self.db = db
+        self.history = history
         self.source = source
         self.instrument_id = instrument_id
         self.interval = interval
         self.range_label = range_label
-        self.export_dir = export_dir or default_export_dir(db)
-        self.loaded: Loaded | None = None
+        self.export_dir = export_dir or history.export_dir()
+        self.loaded: KlineRange | None = None
         self.window = DEFAULT_WINDOW
         self.end_index = 0  # exclusive index into loaded.klines of the window's newest candle
         self.merge = 1
-        self._instruments: dict[str, Any] = {}
-        self._series: dict[str, Any] = {}
+        self._instruments: dict[str, StoredInstrument] = {}
+        self._series: dict[str, SeriesInfo] = {}
         self._building = False  # Select.Changed events fired while options are rebuilt are ours
         self.last_export: Path | None = None
 
@@ -203,10 +175,8 @@ class HistoryScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="history-choices")
     def load_choices(self) -> None:
-        from storage import queries
-
         try:
-            insts = queries.instruments(self.db)
+            insts = self.history.instruments()
         except Exception as exc:  # a store that went away must not take the UI down
             self.app.call_from_thread(self._failed, exc)
             return
@@ -217,7 +187,7 @@ class HistoryScreen(Screen[None]):
         self._set_status(message)
         self.notify(message, severity="error")
 
-    def _apply_choices(self, insts: list) -> None:
+    def _apply_choices(self, insts: list[StoredInstrument]) -> None:
         self._instruments = {i.id: i for i in insts}
         if not insts:
             self._set_status("Nothing recorded yet: press r on the market screen to record an "
@@ -252,16 +222,14 @@ class HistoryScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="history-series")
     def load_series(self) -> None:
-        from storage import queries
-
         try:
-            found = queries.series(self.db, self.instrument_id) if self.instrument_id else []
+            found = self.history.series(self.instrument_id) if self.instrument_id else []
         except Exception as exc:
             self.app.call_from_thread(self._failed, exc)
             return
         self.app.call_from_thread(self._apply_series, found)
 
-    def _apply_series(self, found: list) -> None:
+    def _apply_series(self, found: list[SeriesInfo]) -> None:
         self._series = {s.interval: s for s in found}
         options = [(f"{s.interval} ({s.count:,})", s.interval) for s in found]
         if "1m" in self._series:
@@ -312,14 +280,14 @@ class HistoryScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="history-load")
     def _load(self, instrument_id: str, interval: str, span: int | None) -> None:
         try:
-            result = load_range(self.db, self._instruments[instrument_id], interval, span,
-                                now_ms=self.now_ms())
+            result = self.history.load_range(self._instruments[instrument_id], interval, span,
+                                             now_ms=self.now_ms())
         except Exception as exc:
             self.app.call_from_thread(self._failed, exc)
             return
         self.app.call_from_thread(self._apply_loaded, result)
 
-    def _apply_loaded(self, loaded: Loaded) -> None:
+    def _apply_loaded(self, loaded: KlineRange) -> None:
         if not self._is_current(loaded):
             return  # an answer to an earlier choice
         self.loaded = loaded
@@ -327,7 +295,7 @@ class HistoryScreen(Screen[None]):
         self.window = min(max(MIN_WINDOW, self._chart_capacity()), max(MIN_WINDOW, len(loaded.klines)))
         self._redraw()
 
-    def _is_current(self, loaded: Loaded) -> bool:
+    def _is_current(self, loaded: KlineRange) -> bool:
         return (loaded.instrument.id == self.instrument_id and loaded.interval == self.interval
                 and loaded.span == dict(RANGES).get(self.range_label))
 
@@ -350,9 +318,9 @@ class HistoryScreen(Screen[None]):
         self._refresh(loaded, self.now_ms())
 
     @work(thread=True, exclusive=True, group="history-refresh")
-    def _refresh(self, loaded: Loaded, now_ms: int) -> None:
+    def _refresh(self, loaded: KlineRange, now_ms: int) -> None:
         try:
-            result = refresh_range(self.db, loaded, now_ms)
+            result = self.history.refresh_range(loaded, now_ms)
         except Exception as exc:
             self.app.call_from_thread(self._refresh_failed, exc)
             return
@@ -362,7 +330,7 @@ class HistoryScreen(Screen[None]):
         self._polling = False
         self._failed(exc)
 
-    def _apply_refresh(self, old: Loaded, result: tuple[Loaded, int] | None) -> None:
+    def _apply_refresh(self, old: KlineRange, result: tuple[KlineRange, int] | None) -> None:
         self._polling = False
         if not self.is_mounted or self.loaded is not old or not self._is_current(old):
             return  # the user chose something else meanwhile
@@ -507,114 +475,25 @@ class HistoryScreen(Screen[None]):
         self._update_title()
 
 
-def toggle_recording(screen: Screen, source: Any, instrument_id: str | None) -> bool | None:
+def toggle_recording(screen: Screen, source: MarketSource | None,
+                     instrument_id: str | None) -> bool | None:
     """Flip recording of ``instrument_id``; returns the new state, None when impossible."""
     if instrument_id is None:
         return None
-    current = recording_ids(source)
-    setter: Callable[[str, bool], None] | None = getattr(source, "set_recording", None)
-    if current is None or setter is None:
+    if source is None or not isinstance(source, RecordingSwitch):
         screen.notify("this session cannot record (no history store)", severity="warning")
         return None
+    current = source.recording()
     live = {i.id: i for i in source.instruments()}
     if instrument_id not in live:
         screen.notify("only instruments streamed in this session can be recorded", severity="warning")
         return None
     on = instrument_id not in current
     try:
-        setter(instrument_id, on)
+        source.set_recording(instrument_id, on)
     except Exception as exc:  # a store that cannot open must not take the UI down
         screen.notify(f"cannot record: {exc}", severity="error")
         return None
     screen.notify(("recording " if on else "stopped recording ") + live[instrument_id].label,
                   title="Record")
     return on
-
-
-def default_export_dir(db: Any) -> Path:
-    """Next to a SQLite store (``<data dir>/exports``), else the working directory."""
-    try:
-        if db is not None and db.dialect.name == "sqlite" and db.url.database:
-            return Path(db.url.database).expanduser().resolve().parent / "exports"
-    except AttributeError:
-        pass
-    return Path.cwd() / "exports"
-
-
-def load_range(db: Any, stored: Any, interval: str, span: int | None,
-               now_ms: int | None = None) -> Loaded:
-    """Klines of ``interval`` in the newest ``span`` ms of what is stored (all if None),
-    rolled up from 1m when that interval is not stored, plus the range's gaps."""
-    from storage import queries
-
-    step = interval_ms(interval)
-    info = {s.interval: s for s in queries.series(db, stored.id)}
-    base = interval if interval in info else "1m"
-    if base not in info:
-        return Loaded(_instrument(stored, []), interval, [], 0, 0, span=span, base=base)
-    newest_rows = queries.klines(db, stored.id, base, limit=1, now_ms=now_ms)
-    newest = info[base].last
-    since = None if span is None else newest + interval_ms(base) - span
-    klines, rolled = queries.klines_or_rollup(db, stored.id, interval, since=since,
-                                              limit=MAX_CANDLES + 1, now_ms=now_ms)
-    truncated = len(klines) > MAX_CANDLES
-    klines = klines[-MAX_CANDLES:]
-    inst = _instrument(stored, klines)
-    common = dict(span=span, base=base, newest=signature(newest_rows[-1] if newest_rows else None))
-    if not klines:
-        return Loaded(inst, interval, [], 0, 0, rolled_up=rolled, **common)  # type: ignore[arg-type]
-    start = klines[0].open_time if since is None or truncated else max(since, info[base].first)
-    start = min(start, klines[0].open_time)
-    end = klines[-1].open_time + step
-    gaps = [(g.start, g.end) for g in queries.gaps(db, stored.id, base, start, end - 1)]
-    return Loaded(inst, interval, klines, start, end, gaps, rolled, truncated,
-                  **common)  # type: ignore[arg-type]
-
-
-def _instrument(stored: Any, klines: list[Kline]) -> Instrument:
-    """The stored instrument with its tick size, or (never stored) the finest step its
-    prices use, so every digit the data has is shown and none it has not."""
-    tick = getattr(stored, "tick_size", None)
-    if not tick:
-        sample = [v for k in klines[-500:] for v in (k.open, k.high, k.low, k.close)]
-        tick = 10.0 ** -decimals_of(sample) if sample else 0.01
-    return Instrument(stored.venue, stored.market, stored.base, stored.quote,  # type: ignore[arg-type]
-                      stored.venue_symbol or f"{stored.base}{stored.quote}", tick_size=tick,
-                      lot_size=getattr(stored, "lot_size", None) or 0.00001)
-
-
-def refresh_range(db: Any, loaded: Loaded, now_ms: int) -> tuple[Loaded, int] | None:
-    """``loaded`` brought up to what the store holds now, and how many candles fell off
-    the front of a fixed-length range; None when nothing was stored since."""
-    from storage import queries
-
-    inst_id = loaded.instrument.id
-    newest = queries.klines(db, inst_id, loaded.base, limit=1, now_ms=now_ms)
-    sig = signature(newest[-1] if newest else None)
-    if sig == loaded.newest:
-        return None
-    if not loaded.klines:
-        stored = queries.instrument(db, inst_id)
-        if stored is None:
-            return None
-        return load_range(db, stored, loaded.interval, loaded.span, now_ms), 0
-    step = interval_ms(loaded.interval)
-    # from the last candle shown (still forming when loaded) on; its bucket when rolled up
-    since = bucket_start(loaded.klines[-1].open_time, loaded.interval)
-    tail, _ = queries.klines_or_rollup(db, inst_id, loaded.interval, since=since, now_ms=now_ms)
-    klines = [k for k in loaded.klines if k.open_time < since] + tail
-    trimmed = 0
-    start = loaded.start
-    if loaded.span is not None and klines:
-        cut = klines[-1].open_time + step - loaded.span
-        while trimmed < len(klines) and klines[trimmed].open_time < cut:
-            trimmed += 1
-        klines = klines[trimmed:]
-        start = max(start, cut)
-    if not klines:
-        return None
-    start = min(start, klines[0].open_time)
-    end = klines[-1].open_time + step
-    gaps = [(g.start, g.end) for g in queries.gaps(db, inst_id, loaded.base, start, end - 1)]
-    return Loaded(loaded.instrument, loaded.interval, klines, start, end, gaps, loaded.rolled_up,
-                  loaded.truncated, loaded.span, loaded.base, sig), trimmed

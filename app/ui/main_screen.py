@@ -19,7 +19,8 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from app.feeds.health import HealthView
-from app.feeds.views import InstrumentView, MarketSource, Unlisted, trading_of, unlisted_of
+from app.engine_api import MarketSource, directory_of, trading_of
+from app.feeds.views import InstrumentView, Unlisted
 from app.market.instruments import Instrument
 from app.ui.grouping import MAX_STEPS, group_for, step_index
 from app.ui.header import AppHeader
@@ -95,6 +96,7 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self._watched: tuple[str, str] | None = None
         self.frames = 0  # view pulls that changed the book/tape/chart (tests, profiling)
         self.trading = trading_of(source)  # None: no order entry (tests, replays)
+        self.directory = directory_of(source)  # None: only what streams (tests, replays)
         self._trading_version = -1
         self._trading_problem: str | None = None
         self._trading_ready = False  # order panel and blotters mounted
@@ -154,7 +156,7 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
             return  # the engine has no instruments yet; retried on the next frame
         self._instrument = by_id.get(self.instrument_id)
         if instruments and self._instrument is None and self._last_error != self.instrument_id \
-                and self.instrument_id not in (self._call(unlisted_of, self.source) or {}):
+                and self.instrument_id not in self._unlisted():
             # (one the venue does not list is announced by _announce_unlisted, with what it lists)
             self._last_error = self.instrument_id
             self.notify(f"unknown instrument {self.instrument_id!r}", severity="error")
@@ -170,7 +172,7 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
 
     def _update_header(self) -> None:
         header = self.query_one(AppHeader)
-        missing = (self._call(unlisted_of, self.source) or {}).get(self.instrument_id or "")
+        missing = self._unlisted().get(self.instrument_id or "")
         label = (self._instrument.label if self._instrument else
                  f"{missing.symbol} · {missing.where}" if missing else (self.instrument_id or ""))
         header.instrument_label = label
@@ -216,16 +218,15 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
     def action_pick_symbol(self) -> None:
         streamed = self._call(self.source.instruments) or []
         # every market of every venue when the source knows them; streamed ones first
-        listed = getattr(self.source, "markets", None)
-        more = (self._call(listed) or []) if listed is not None else []
+        directory = self.directory
+        more = (self._call(directory.markets) or []) if directory is not None else []
         seen = {i.id for i in streamed}
         instruments = streamed + [i for i in more if i.id not in seen]
 
         def picked(instrument_id: str | None) -> None:
             if instrument_id is not None:
-                ensure = getattr(self.source, "ensure", None)
-                if ensure is not None:
-                    ensure(instrument_id)  # start streaming it if it is not yet
+                if directory is not None:
+                    directory.ensure(instrument_id)  # start streaming it if it is not yet
                 self.select_instrument(instrument_id)
 
         self.app.push_screen(SymbolPicker(instruments, self.instrument_id), picked)
@@ -395,7 +396,7 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
             # The engine may replace a configured instrument with the venue's real tick/lot.
             self._instrument = view.instrument
             self._update_header()
-        unlisted = self._call(unlisted_of, self.source) or {}
+        unlisted = self._unlisted()
         if len(unlisted) != self._unlisted_seen:
             self._announce_unlisted(unlisted)
         # The ticker's funding countdown and the status bar's clock move without new data.
@@ -453,6 +454,12 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self.mount_trading()
         self._trading_ready = True
         self.apply_layout()
+
+    def _unlisted(self) -> dict[str, Unlisted]:
+        """Requested instruments no venue lists ({} when the source cannot tell)."""
+        if self.directory is None:
+            return {}
+        return self._call(self.directory.unlisted) or {}
 
     def _call(self, method: Callable[..., T], *args: object) -> T | None:
         """Call a MarketSource method; an engine error is reported once, not 10 times a second."""

@@ -2,20 +2,24 @@
 the header, and the way into the history browser (``h``).
 
 A mixin, like the trading panel, so the market screen stays about the market. It works
-with any MarketSource: one without the optional recording part simply answers the keys
-with a notice.
+with any MarketSource: one without the RecordingSwitch or HistorySource capability
+(app.engine_api) simply answers the keys with a notice.
 """
 
 from __future__ import annotations
 
 from textual.binding import Binding
 
-from app.feeds.views import database_of, recording_ids
+from app.engine_api import HistorySource, MarketSource, recording_ids
 from app.ui.header import AppHeader
 
 
 class RecordingKeysMixin:
     """Needs ``self.source``, ``self.instrument_id`` and ``self.interval`` (MainScreen)."""
+
+    source: MarketSource
+    instrument_id: str | None
+    interval: str
 
     RECORDING_BINDINGS = [
         Binding("r", "toggle_record", "Record", tooltip="Record the instrument on screen to the history store"),
@@ -42,13 +46,14 @@ class RecordingKeysMixin:
     def action_history(self) -> None:
         from app.ui.history_screen import HistoryScreen
 
+        source = self.source
         try:
-            db = database_of(self.source)
+            history = source.history() if isinstance(source, HistorySource) else None
         except Exception as exc:  # e.g. the store cannot be opened
             self.notify(f"cannot open the history store: {exc}", severity="error")
             return
-        if db is None:
+        if history is None:
             self.notify("no history store in this session", severity="warning")
             return
-        self.app.push_screen(HistoryScreen(db, source=self.source, instrument_id=self.instrument_id,
+        self.app.push_screen(HistoryScreen(history, source=source, instrument_id=self.instrument_id,
                                            interval=self.interval))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.binding import Binding
@@ -24,6 +25,9 @@ from app.ui.keys_screen import KeysScreen
 from widgets.blotter import Blotter
 from widgets.ladder import OrderBookLadder
 from widgets.order_entry import OrderEntry
+
+if TYPE_CHECKING:
+    from app.trading.service import TradingService
 
 TRADING_ACTIONS = {"focus_order", "side", "cancel_selected", "cancel_all", "keys", "account"}
 
@@ -42,7 +46,7 @@ class TradingPanelMixin:
                 tooltip="Choose the trading account: paper, testnet or demo"),
     ]
 
-    trading: object | None
+    trading: TradingService | None
     _trading_version: int
     _trading_problem: str | None
     _notice_seen: int | None = None  # last order notice shown; None until the first view
@@ -63,10 +67,9 @@ class TradingPanelMixin:
             self._bindings._add_binding(binding)  # type: ignore[attr-defined]
         self.refresh_bindings()  # type: ignore[attr-defined]
         entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
-        options = getattr(self.trading, "options", None)
-        entry.bind(self.trading.preview, self.trading.fees,  # type: ignore[attr-defined]
-                   getattr(self.trading, "current_leverage", None),
-                   getattr(options, "price_warn_pct", None))
+        trading = self.trading
+        entry.bind(trading.preview, trading.fees, trading.current_leverage,
+                   trading.options.price_warn_pct)
 
     def update_trading(self, view: InstrumentView | None) -> None:
         """Called every frame: market view to the form, account view to the blotters/header."""
@@ -116,7 +119,7 @@ class TradingPanelMixin:
             severity = "error" if n.kind == "rejected" else (
                 "warning" if n.kind == "canceled" else "information")
             self.notify(n.text, title=n.title, severity=severity, timeout=8)  # type: ignore[attr-defined]
-        if getattr(getattr(self.trading, "options", None), "bell", False):
+        if self.trading is not None and self.trading.options.bell:
             self.app.bell()  # type: ignore[attr-defined]
 
     # -- keys -------------------------------------------------------------------------------
@@ -154,12 +157,15 @@ class TradingPanelMixin:
             f"on {tv.label}", tv.env, "Cancel all"), answer)
 
     def action_keys(self) -> None:
-        allow_live = bool(getattr(getattr(self.trading, "options", None), "allow_live", False))
+        allow_live = self._allow_live()
         self.app.push_screen(KeysScreen(self.trading.keys, allow_live))  # type: ignore[attr-defined]
+
+    def _allow_live(self) -> bool:
+        return self.trading is not None and bool(self.trading.options.allow_live)
 
     def action_account(self) -> None:
         tv = self.trading.view()  # type: ignore[attr-defined]
-        allow_live = bool(getattr(getattr(self.trading, "options", None), "allow_live", False))
+        allow_live = self._allow_live()
 
         def picked(name: str | None) -> None:
             if name:
