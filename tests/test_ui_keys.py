@@ -223,7 +223,7 @@ async def test_theme_picker_lists_cryptoterm_themes_only():
         assert set(app.available_themes) == {"cryptoterm-dark", "cryptoterm-light",
                                              "cryptoterm-high-contrast"}
         app.action_change_theme()
-        await pilot.pause(0.5)
+        await wait_for(lambda: "cryptoterm-high-contrast" in screen_text(app), 10, "the theme picker")
         text = screen_text(app)
         assert "cryptoterm-high-contrast" in text and "cryptoterm-light" in text
         assert "nord" not in text and "textual-dark" not in text and "gruvbox" not in text
