@@ -134,3 +134,25 @@ def test_an_unexpected_exception_is_one_line_and_logged(tmp_path, capsys, monkey
     assert lines[0].startswith("cryptoterm: error: unexpected ZeroDivisionError: division by zero")
     log = next(tmp_path.rglob("*.log")).read_text()
     assert "Traceback" in log and "ZeroDivisionError" in log
+
+
+async def test_the_ui_toasts_an_error_with_its_title_and_plain_message():
+    from textual.app import App
+
+    from app.config import ConfigError
+    from app.trading.errors import ErrorKind, TradingError
+    from app.ui.error_toast import error_toast
+
+    app: App[None] = App()
+    async with app.run_test(notifications=True) as pilot:
+        # "[app]" would be markup (and vanish) if the message were read as such
+        error_toast(app, ConfigError("/x/config.toml: [app] fps: must be a number"))
+        error_toast(app, TradingError("no such order", ErrorKind.NOT_FOUND), title="Cancel failed")
+        error_toast(app, TradingError("the venue refused the API key", ErrorKind.AUTH))
+        await pilot.pause()
+        toasts = [(n.title, n.message, n.severity, n.markup) for n in app._notifications]
+    assert toasts == [
+        ("Config", "/x/config.toml: [app] fps: must be a number", "error", False),
+        ("Cancel failed", "no such order", "error", False),
+        ("API key refused", "the venue refused the API key", "error", False),
+    ]
