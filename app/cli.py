@@ -1,5 +1,6 @@
-"""The ``cryptoterm`` command line. Every user-facing failure is one clear line on
-stderr and exit status 2, never a traceback."""
+"""The ``cryptoterm`` command line. Every user-facing failure (a ``CryptotermError``) is
+one clear line on stderr and exit status 2, never a traceback; so is anything unexpected,
+whose traceback goes to the log file instead."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from app import __version__
 from app.commands import command_modules
 from app.commands.base import CommandError
 from app.commands.tui import add_options
 from app.commands.tui import run as run_tui
-from app.config import ConfigError, load_config
+from app.config import load_config
+from app.errors import CryptotermError
 from app.logs import setup_logging
 
 log = logging.getLogger(__name__)
@@ -45,10 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def error_line(exc: CryptotermError) -> str:
+    """How the CLI prints any user-facing error: one line, the message only."""
+    return f"cryptoterm: error: {exc.message}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # The engine thread wakes on every socket event; with the default 5 ms GIL switch
     # interval each wake-up can wait a full slice behind the UI thread's rendering.
     sys.setswitchinterval(0.001)
+    log_path: Path | None = None  # set once logging writes to the file
     try:
         args = build_parser().parse_args(argv)
         if args.print_config:
@@ -59,13 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = load_config(args.config, args.data_dir)
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         setup_logging(cfg.log_path)
+        log_path = cfg.log_path
         for warning in cfg.warnings:
             log.warning("config: %s", warning)
             if args.func is not run_tui:  # the UI shows them as notifications instead
                 print(f"cryptoterm: warning: {warning}", file=sys.stderr)
         return args.func(args, cfg)
-    except (ConfigError, CommandError) as exc:
-        print(f"cryptoterm: error: {exc}", file=sys.stderr)
+    except CryptotermError as exc:
+        print(error_line(exc), file=sys.stderr)
         return 2
     except BrokenPipeError:  # `cryptoterm replay ... | head`: the reader had enough
         # (before OSError, which it is one of); the interpreter's last flush of stdout
@@ -78,6 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a defect: one line on screen, the traceback in the log
+        if log_path is not None:
+            log.exception("unexpected error")
+        where = f" (details in {log_path})" if log_path is not None else ""
+        print(f"cryptoterm: error: unexpected {type(exc).__name__}: {exc}".splitlines()[0][:300]
+              + where, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from typing import Any
 import platformdirs
 
 from app.accounts import check_account_name
+from app.errors import CryptotermError
 from app.market.instruments import parse_display_symbol
 from app.venues import registry
 
@@ -67,8 +68,10 @@ bell = false                 # ring the terminal bell on fills, rejects and venu
 """.replace("@VENUES@", ", ".join(f'"{v}"' for v in VENUES))
 
 
-class ConfigError(Exception):
+class ConfigError(CryptotermError):
     """A bad config file or flag; the message says what and where."""
+
+    default_title = "Config"
 
 
 # every key each table accepts: an unknown one is a warning naming the nearest of these

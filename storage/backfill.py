@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select
 
+from app.errors import CryptotermError
 from app.market.instruments import Instrument, MarketType, not_listed_message, parse_display_symbol
 from app.market.klines import bucket_start, interval_ms
 from app.unreachable import host_of, unreachable_reason
@@ -79,8 +80,10 @@ BACKOFF_CAP = 60.0
 MAX_RETRY_AFTER = 900.0  # a longer ban (Binance 418) is reported rather than waited out
 
 
-class BackfillError(Exception):
+class BackfillError(CryptotermError):
     """A backfill that cannot proceed; the message is fit to show as one line."""
+
+    default_title = "Backfill"
 
 
 def venue_names() -> list[str]:

@@ -13,14 +13,17 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
+from app.errors import CryptotermError
 import storage.models  # noqa: F401  (registers the market-data tables in SQLModel.metadata)
 
 DEFAULT_DB_NAME = "cryptoterm.db"
 BUSY_TIMEOUT_MS = 5000
 
 
-class StorageError(Exception):
+class StorageError(CryptotermError):
     """The store cannot be opened or used; the message is fit to show as one line."""
+
+    default_title = "History store"
 
 
 def _load_optional_models() -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy import Engine, and_, func, or_, select
 
+from app.errors import CryptotermError
 from app.market.events import BookTop, Funding, Kline, Trade
 from app.market.instruments import canonical_id, parse_display_symbol
 from app.market.klines import INTERVAL_MS, bucket_start, interval_ms
@@ -28,8 +29,10 @@ _F = FundingRow.__table__
 _B = BookSnapshotRow.__table__
 
 
-class QueryError(ValueError):
+class QueryError(CryptotermError, ValueError):
     """A query that cannot be answered as asked; the message is fit to show a user."""
+
+    default_title = "History"
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,44 +90,38 @@ class BackfillDisplay:
 def connect(venue_arg: str, symbol: str, interval: str, cfg: AppConfig,
             display: BackfillDisplay | None = None, retries: int | None = None) -> tuple[Any, Any, str]:
     """(ccxt exchange, Instrument, ccxt symbol), endpoints overridden as configured."""
-    from storage.backfill import BackfillError, ccxt_id, lookup_instrument, make_exchange
+    from storage.backfill import ccxt_id, lookup_instrument, make_exchange
 
     venue = check_venue(venue_arg)
     market, _, _ = check_symbol(symbol)
     check_interval(interval)
     display = display or BackfillDisplay(f"{symbol.upper()} {interval}", quiet=True)
-    try:
-        with display:
-            display.status(f"loading the {venue} market list")
-            exchange_id = ccxt_id(venue, market)
-            default = DEFAULT_ENDPOINTS.get(exchange_id, {}).get("live", {}).get("rest_url")
-            try:
-                rest_url = cfg.endpoint(exchange_id).rest_url
-            except ConfigError:
-                rest_url = None  # no configured endpoint: ccxt's own
-            exchange = make_exchange(exchange_id, rest_url, default)  # imports ccxt: seconds
-            inst, unified = lookup_instrument(exchange, venue, symbol, on_wait=display.retry,
-                                              **({} if retries is None else {"max_retries": retries}))
-    except BackfillError as exc:
-        raise CommandError(str(exc)) from None
+    with display:
+        display.status(f"loading the {venue} market list")
+        exchange_id = ccxt_id(venue, market)
+        default = DEFAULT_ENDPOINTS.get(exchange_id, {}).get("live", {}).get("rest_url")
+        try:
+            rest_url = cfg.endpoint(exchange_id).rest_url
+        except ConfigError:
+            rest_url = None  # no configured endpoint: ccxt's own
+        exchange = make_exchange(exchange_id, rest_url, default)  # imports ccxt: seconds
+        inst, unified = lookup_instrument(exchange, venue, symbol, on_wait=display.retry,
+                                          **({} if retries is None else {"max_retries": retries}))
     return exchange, inst, unified
 
 
 def run_backfill(engine, exchange, inst, unified: str, interval: str, since: int, until: int | None,
                  quiet: bool, ranges=None, display: BackfillDisplay | None = None,
                  retries: int | None = None):
-    from storage.backfill import BackfillError, backfill
+    from storage.backfill import backfill
 
     display = display or BackfillDisplay(f"{inst.symbol} {interval}", quiet=quiet)
 
-    try:
-        with display:
-            display.status("")
-            return backfill(engine, exchange, inst, unified, interval, since, until,
-                            on_progress=display.on_progress, on_wait=display.retry, ranges=ranges,
-                            **({} if retries is None else {"max_retries": retries}))
-    except BackfillError as exc:
-        raise CommandError(str(exc)) from None
+    with display:
+        display.status("")
+        return backfill(engine, exchange, inst, unified, interval, since, until,
+                        on_progress=display.on_progress, on_wait=display.retry, ranges=ranges,
+                        **({} if retries is None else {"max_retries": retries}))
 
 
 def summary(result, quiet_missing: bool = False) -> str:

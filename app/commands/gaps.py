@@ -54,10 +54,7 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     since, until = parse_range(args)
     engine = open_db(args, cfg)
     try:
-        try:
-            inst = queries.find_instrument(engine, venue, args.symbol)
-        except queries.QueryError as exc:
-            raise CommandError(str(exc)) from None
+        inst = queries.find_instrument(engine, venue, args.symbol)  # QueryError: CLI prints it
         found = queries.gaps(engine, inst.id, interval, since, until)
         partial = queries.incomplete(engine, inst.id, interval, since, until)
         info = {s.interval: s for s in queries.series(engine, inst.id)}.get(interval)

@@ -47,10 +47,7 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         limit = 500
     engine = open_db(args, cfg)
     try:
-        try:
-            inst = queries.find_instrument(engine, venue, args.symbol)
-        except queries.QueryError as exc:
-            raise CommandError(str(exc)) from None
+        inst = queries.find_instrument(engine, venue, args.symbol)  # QueryError: CLI prints it
         rows, rolled = queries.klines_or_rollup(engine, inst.id, interval, since=since, until=until,
                                                 limit=limit)
     finally:

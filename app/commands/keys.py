@@ -37,8 +37,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace, cfg: AppConfig, *, prompt=None, out=None) -> int:
     from app.accounts import COINBASE_NO_SANDBOX
-    from app.trading.keys import (NO_BACKEND, PASSPHRASE_VENUES, KeyInputError, KeyringUnavailable,
-                                  KeyStore, check_names, env_var_names, keyring_usable)
+    from app.trading.keys import (NO_BACKEND, PASSPHRASE_VENUES, KeyringUnavailable, KeyStore,
+                                  check_names, env_var_names, keyring_usable)
 
     prompt = prompt or getpass.getpass  # looked up now: tests replace it
     out = out or sys.stdout
@@ -65,8 +65,6 @@ def run(args: argparse.Namespace, cfg: AppConfig, *, prompt=None, out=None) -> i
         store.set(venue, env, key, secret, passphrase)
         print(f"saved keys for {venue} {env} in the OS keyring", file=out)
         return 0
-    except (KeyInputError, KeyringUnavailable) as exc:
-        raise CommandError(str(exc)) from None
     except (EOFError, KeyboardInterrupt):
         raise CommandError("cancelled: no keys were changed") from None
 

@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, cfg: AppConfig) -> int:
-    from app.feeds.replay import MAX_LINE_BYTES, CaptureReadError, Replayer, replay_file
+    from app.feeds.replay import MAX_LINE_BYTES, Replayer, replay_file
 
     max_line = MAX_LINE_BYTES
     if args.max_line_mb is not None:
@@ -67,12 +67,9 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     importer = None
     try:
         if args.source == "cryptofeed":
-            from app.feeds.cryptofeed_import import CryptofeedImport, CryptofeedError
+            from app.feeds.cryptofeed_import import CryptofeedImport
 
-            try:
-                importer = CryptofeedImport.open(args.file, max_line=max_line)
-            except CryptofeedError as exc:
-                raise CommandError(str(exc)) from None
+            importer = CryptofeedImport.open(args.file, max_line=max_line)
             for note in importer.plan_notes():
                 print(f"cryptoterm: {note}", file=sys.stderr)
             importer.replay(rep, on_event)
@@ -81,9 +78,7 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
                 raise CommandError(f"{args.file}: is a directory; a cryptofeed raw data "
                                    "directory replays with --from cryptofeed")
             replay_file(args.file, on_event, replayer=rep, max_line=max_line)
-    except CaptureReadError as exc:
-        raise CommandError(str(exc)) from None
-    finally:
+    finally:  # a CaptureReadError or CryptofeedError is printed by the CLI as it is
         if sink is not None:
             sink.__exit__(None, None, None)
     if args.emit == "books":

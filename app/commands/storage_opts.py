@@ -1,5 +1,5 @@
 """Arguments shared by the commands that touch storage: ``--db``, WHEN values,
-VENUE SYMBOL INTERVAL. Each turns bad input into a one-line CommandError."""
+VENUE SYMBOL INTERVAL. Each turns bad input into a one-line CryptotermError."""
 
 from __future__ import annotations
 
@@ -37,12 +37,9 @@ def add_range_args(p: argparse.ArgumentParser, since_required: bool = False) -> 
 
 def open_db(args: argparse.Namespace, cfg: AppConfig):
     """The store named by ``--db`` (or the default file), schema up to date."""
-    from storage.db import StorageError, open_database
+    from storage.db import open_database
 
-    try:
-        return open_database(getattr(args, "db", None), Path(cfg.data_dir))
-    except StorageError as exc:
-        raise CommandError(str(exc)) from None
+    return open_database(getattr(args, "db", None), Path(cfg.data_dir))  # StorageError: CLI prints it
 
 
 def parse_when(text: str | None, flag: str) -> int | None:
@@ -91,12 +88,9 @@ def check_symbol(symbol: str) -> tuple[MarketType, str, str]:
 
 
 def check_venue(name: str) -> str:
-    from storage.backfill import BackfillError, resolve_venue
+    from storage.backfill import resolve_venue
 
-    try:
-        return resolve_venue(name)
-    except BackfillError as exc:
-        raise CommandError(str(exc)) from None
+    return resolve_venue(name)  # BackfillError: the CLI prints it
 
 
 def fmt_ms(ms: int) -> str:

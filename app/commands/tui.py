@@ -127,10 +127,10 @@ def _attach_trading(engine, cfg: AppConfig, args: argparse.Namespace, world) -> 
 
     try:
         engine.attach(build_trading(cfg, demo=args.demo, confirm_live=confirm_live_in_terminal))
-    except TradingError as exc:
+    except TradingError:  # a CryptotermError: the CLI prints its message
         if world is not None:
             world.stop()
-        raise CommandError(str(exc)) from None
+        raise
 
 
 def _enable_recording(engine, cfg: AppConfig, args: argparse.Namespace) -> None:
@@ -138,12 +138,9 @@ def _enable_recording(engine, cfg: AppConfig, args: argparse.Namespace) -> None:
     from pathlib import Path
 
     def open_store():
-        from storage.db import StorageError, open_database
+        from storage.db import open_database
 
-        try:
-            return open_database(getattr(args, "db", None), Path(cfg.data_dir))
-        except StorageError as exc:
-            raise RuntimeError(str(exc)) from None
+        return open_database(getattr(args, "db", None), Path(cfg.data_dir))  # or StorageError
 
     engine.recording_control.database_factory = open_store
     engine.recording_control.recorder_options.update(

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from app.errors import CryptotermError
 from app.feeds.replay import (MAX_LINE_BYTES, TOO_LONG, CaptureReadError, Record, Replayer,
                               read_lines)
 from app.venues import registry
@@ -55,8 +56,10 @@ MALFORMED = object()  # what a line that is none of the forms above carries
 UNSUPPORTED = "unsupported"
 
 
-class CryptofeedError(Exception):
+class CryptofeedError(CryptotermError):
     """Nothing to import at that path; the message is for the user."""
+
+    default_title = "Cryptofeed import"
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from app.errors import CryptotermError
 from app.feeds import derived_instruments as derived
 from app.feeds.core import FeedCore
 from app.feeds.hub import MarketHub
@@ -35,8 +36,10 @@ _SIZE_PARAMS = frozenset({"limit", "sz", "depth", "size"})
 Record = tuple[str, str, str, str | None, str]  # venue, market, kind, channel, data
 
 
-class CaptureReadError(Exception):
+class CaptureReadError(CryptotermError):
     """The capture file itself cannot be read (not: stdout is closed)."""
+
+    default_title = "Replay"
 
     def __init__(self, path: str | Path, exc: OSError) -> None:
         super().__init__(f"{path}: cannot read: {exc.strerror or exc}")

@@ -11,13 +11,16 @@ from http import HTTPStatus
 
 import aiohttp
 
+from app.errors import CryptotermError
 from app.unreachable import host_of, unreachable_reason
 
 log = logging.getLogger(__name__)
 
 
-class RestError(Exception):
+class RestError(CryptotermError):
     """A REST call failed; the message is fit to show a user."""
+
+    default_title = "Venue request failed"
 
     def __init__(self, message: str, status: int | None = None,
                  retry_after: float | None = None) -> None:

@@ -21,7 +21,7 @@ from websockets.asyncio.server import ServerConnection, broadcast
 
 from app.sim import binance_wire as wire
 from app.sim.serving import FROZEN_NOW_MS  # noqa: F401 (re-exported)
-from app.sim.serving import (Cadence, CandlePacer, Handler, LocalVenue, RestError, SimThread,
+from app.sim.serving import (Cadence, CandlePacer, Handler, LocalVenue, HttpRefusal, SimThread,
                              Subscribers)
 from app.sim.market import (SIM_INTERVALS, ClosedKline, ModelParams, SimMarket, SimSymbol,
                             SymbolKey, SymbolSim, default_demo_symbols)
@@ -94,19 +94,19 @@ class _Feed:
                    {iv: f"{s}@kline_{iv}" for iv in SIM_INTERVALS}, CandlePacer(KLINE_IDLE_PUSH_MS))
 
 
-class _RestError(RestError):
+class _Refusal(HttpRefusal):
     def __init__(self, code: int, msg: str) -> None:
         super().__init__(msg)
         self.code = code
         self.msg = msg
 
 
-def _bad_symbol() -> _RestError:
-    return _RestError(-1121, "Invalid symbol.")
+def _bad_symbol() -> _Refusal:
+    return _Refusal(-1121, "Invalid symbol.")
 
 
-def _mandatory(name: str) -> _RestError:
-    return _RestError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, "
+def _mandatory(name: str) -> _Refusal:
+    return _Refusal(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, "
                              "or malformed.")
 
 
@@ -115,7 +115,7 @@ def _int_param(query: Any, name: str, default: int | None) -> int | None:
     if raw is None or raw == "":
         return default
     if not raw.isdigit() or len(raw) > 20:
-        raise _RestError(-1100, f"Illegal characters found in parameter '{name}'; legal "
+        raise _Refusal(-1100, f"Illegal characters found in parameter '{name}'; legal "
                                 "range is '^[0-9]{1,20}$'.")
     return int(raw)
 
@@ -434,7 +434,7 @@ class BinanceSim(LocalVenue):
     def _rest(self, handler: Callable[[Any, str], Any], market: str) -> Handler:
         return self._endpoint(lambda request: handler(request.query, market))
 
-    def _refusal(self, error: _RestError) -> dict[str, Any]:
+    def _refusal(self, error: _Refusal) -> dict[str, Any]:
         return {"code": error.code, "msg": error.msg}
 
     def _feed(self, query: Any, market: str) -> _Feed:
@@ -451,7 +451,7 @@ class BinanceSim(LocalVenue):
         limit = _int_param(query, "limit", 100)
         assert limit is not None
         if limit < 1 or (market == "perp" and limit > 1000):
-            raise _RestError(-1130, "Data sent for parameter 'limit' is not valid.")
+            raise _Refusal(-1130, "Data sent for parameter 'limit' is not valid.")
         # Spot truncates an oversized limit to 5000 instead of refusing it.
         return self.market.snapshot(feed.sim.spec.symbol, min(limit, 5000), market)
 
@@ -461,15 +461,15 @@ class BinanceSim(LocalVenue):
         if not interval:
             raise _mandatory("interval")
         if interval not in SIM_INTERVALS:
-            raise _RestError(-1120, "Invalid interval.")
+            raise _Refusal(-1120, "Invalid interval.")
         limit = _int_param(query, "limit", 500)
         start = _int_param(query, "startTime", None)
         end = _int_param(query, "endTime", None)
         assert limit is not None
         if limit < 1 or limit > (1000 if market == "spot" else 1500):
-            raise _RestError(-1130, "Data sent for parameter 'limit' is not valid.")
+            raise _Refusal(-1130, "Data sent for parameter 'limit' is not valid.")
         if start is not None and end is not None and start > end:
-            raise _RestError(-1023, "Start time is greater than end time.")
+            raise _Refusal(-1023, "Start time is greater than end time.")
         rows = self.market.klines(feed.sim.spec.symbol, interval, start, end, limit, market)
         return [wire.kline_row(feed.sim, c) for c in rows]
 
@@ -482,7 +482,7 @@ class BinanceSim(LocalVenue):
             try:
                 wanted = orjson.loads(query["symbols"])
             except orjson.JSONDecodeError:
-                raise _RestError(-1100, "Illegal characters found in parameter 'symbols'; "
+                raise _Refusal(-1100, "Illegal characters found in parameter 'symbols'; "
                                         "legal range is '^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]"
                                         "{1,20}\"){0,}){0,1}\\]$'.") from None
         if wanted and market == "spot":

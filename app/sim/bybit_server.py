@@ -27,7 +27,7 @@ import orjson
 from websockets.asyncio.server import ServerConnection
 
 from app.sim import bybit_wire as wire
-from app.sim.serving import Cadence, CandlePacer, Handler, LocalVenue, RestError, SimThread
+from app.sim.serving import Cadence, CandlePacer, Handler, LocalVenue, HttpRefusal, SimThread
 from app.sim.market import ClosedKline, ModelParams, SimMarket, SimSymbol, SymbolSim
 
 KLINE_PUSH_MS = 250
@@ -495,7 +495,7 @@ class BybitSim(LocalVenue):
     def _rest(self, handler: Callable[[Any], Any]) -> Handler:
         return self._endpoint(lambda request: wire.ok(handler(request.query), self.market.now_ms))
 
-    def _refusal(self, error: _RestError) -> dict[str, Any]:
+    def _refusal(self, error: _Refusal) -> dict[str, Any]:
         return wire.error(error.code, error.msg, self.market.now_ms)
 
     def _time(self, query: Any) -> dict[str, str]:
@@ -506,7 +506,7 @@ class BybitSim(LocalVenue):
     def _category_param(query: Any) -> str:
         cat = query.get("category")
         if cat not in wire.CATEGORIES:
-            raise _RestError(10001, "params error: category is invalid" if cat else
+            raise _Refusal(10001, "params error: category is invalid" if cat else
                              "params error: category is required")
         return cat
 
@@ -514,10 +514,10 @@ class BybitSim(LocalVenue):
         cat = self._category_param(query)
         symbol = query.get("symbol")
         if not symbol:
-            raise _RestError(10001, "params error: symbol is required")
+            raise _Refusal(10001, "params error: symbol is required")
         f = self._feeds.get((cat, symbol))
         if f is None:
-            raise _RestError(10001, "params error: Not supported symbols")
+            raise _Refusal(10001, "params error: Not supported symbols")
         return f
 
     @staticmethod
@@ -527,7 +527,7 @@ class BybitSim(LocalVenue):
         if raw is None or raw == "":
             return default
         if not raw.isdigit() or not lo <= int(raw) <= hi:
-            raise _RestError(10001, f"params error: {name} is invalid")
+            raise _Refusal(10001, f"params error: {name} is invalid")
         return int(raw)
 
     def _instruments(self, query: Any) -> dict[str, Any]:
@@ -540,13 +540,13 @@ class BybitSim(LocalVenue):
         f = self._symbol_feed(query)
         iv = query.get("interval")
         if iv not in wire.SIM_KLINES:
-            raise _RestError(10001, f"params error: interval {iv!r} is invalid")
+            raise _Refusal(10001, f"params error: interval {iv!r} is invalid")
         lo, hi, default = KLINE_LIMITS
         limit = self._int(query, "limit", default, lo, hi)
         start = self._int(query, "start", None)
         end = self._int(query, "end", None)
         if start is not None and end is not None and start > end:
-            raise _RestError(10001, "params error: start is after end")
+            raise _Refusal(10001, "params error: start is after end")
         # the newest ``limit`` candles of [start, end], newest first
         candles = f.sim.series[wire.SIM_KLINES[iv]].query(None, end, limit or default)
         if start is not None:
@@ -567,7 +567,7 @@ class BybitSim(LocalVenue):
         return wire.rest_book(f.sim, None, f.books["full"].u, self.market.now_ms)
 
 
-class _RestError(RestError):
+class _Refusal(HttpRefusal):
     """Bybit answers errors with HTTP 200 and a non-zero ``retCode``."""
 
     status = 200

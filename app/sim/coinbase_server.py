@@ -25,7 +25,7 @@ from websockets.asyncio.server import ServerConnection, broadcast
 
 from app.market.klines import INTERVAL_MS
 from app.sim import coinbase_wire as wire
-from app.sim.serving import Cadence, LocalVenue, RestError, SimThread, Subscribers
+from app.sim.serving import Cadence, LocalVenue, HttpRefusal, SimThread, Subscribers
 from app.sim.market import ClosedKline, Fill, ModelParams, SimMarket, SimSymbol, SymbolSim
 
 TRADES_BATCH_MS = 250
@@ -64,7 +64,7 @@ class _Product:
     carry: float = 0.0
 
 
-class _RestError(RestError):
+class _Refusal(HttpRefusal):
     def __init__(self, status: int, error: str, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -365,13 +365,13 @@ class CoinbaseSim(LocalVenue):
 
     # -- REST ----------------------------------------------------------------------------
 
-    def _refusal(self, error: _RestError) -> dict[str, Any]:
+    def _refusal(self, error: _Refusal) -> dict[str, Any]:
         return {"error": error.error, "error_details": error.message, "message": error.message}
 
     def _product_of(self, pid: str | None) -> _Product:
         p = self._products.get(pid or "")
         if p is None:
-            raise _RestError(404, "NOT_FOUND", "ProductID is invalid")
+            raise _Refusal(404, "NOT_FOUND", "ProductID is invalid")
         return p
 
     def _time(self, request: web.Request) -> dict[str, Any]:
@@ -404,7 +404,7 @@ class CoinbaseSim(LocalVenue):
         for e in self._product_entries():
             if e["product_id"] == pid:
                 return e
-        raise _RestError(404, "NOT_FOUND", "ProductID is invalid")
+        raise _Refusal(404, "NOT_FOUND", "ProductID is invalid")
 
     def _candles(self, request: web.Request) -> dict[str, Any]:
         p = self._product_of(request.match_info["product_id"])
@@ -412,15 +412,15 @@ class CoinbaseSim(LocalVenue):
         gran = q.get("granularity", "")
         interval = wire.GRANULARITY.get(gran)
         if interval is None:
-            raise _RestError(400, "INVALID_ARGUMENT", f"granularity {gran!r} is not supported")
+            raise _Refusal(400, "INVALID_ARGUMENT", f"granularity {gran!r} is not supported")
         try:
             start, end = int(q["start"]), int(q["end"])
             limit = int(q.get("limit", CANDLES_MAX_ROWS))
         except (KeyError, ValueError):
-            raise _RestError(400, "INVALID_ARGUMENT", "start and end are required unix seconds") from None
+            raise _Refusal(400, "INVALID_ARGUMENT", "start and end are required unix seconds") from None
         step = INTERVAL_MS[interval] // 1000
         if end < start or not 1 <= limit <= CANDLES_MAX_ROWS or (end - start) // step > CANDLES_MAX_ROWS:
-            raise _RestError(400, "INVALID_ARGUMENT",
+            raise _Refusal(400, "INVALID_ARGUMENT",
                              f"number of candles requested should be less than {CANDLES_MAX_ROWS + 1}")
         rows = self.market.klines(p.pid, interval, None, end * 1000, limit, "spot")
         rows = [c for c in rows if c.open_time >= start * 1000]
@@ -432,7 +432,7 @@ class CoinbaseSim(LocalVenue):
         try:
             limit = int(request.query.get("limit", 50))
         except ValueError:
-            raise _RestError(400, "INVALID_ARGUMENT", "limit must be an integer") from None
+            raise _Refusal(400, "INVALID_ARGUMENT", "limit must be an integer") from None
         return wire.product_book(p.sim, p.pid, max(1, limit), self.market.now_ms)
 
 

@@ -32,7 +32,7 @@ from app.sim.candles import Candle
 from app.sim.market import ClosedKline, ModelParams, SimMarket, SymbolSim
 from app.sim.okx_wire import (BAR_INTERVALS, BOOK_DEPTH, CHECKSUM_LEVELS, PUBLIC_CHANNELS,
                               SWAP_ONLY, WS_PATHS, OkxSymbol, okx_checksum, okx_num)
-from app.sim.serving import (Cadence, CandlePacer, Handler, LocalVenue, RestError, SimThread,
+from app.sim.serving import (Cadence, CandlePacer, Handler, LocalVenue, HttpRefusal, SimThread,
                              Subscribers)
 from app.sim.units import fmt_fixed
 
@@ -98,7 +98,7 @@ class _Inst:
         return okx_num(fmt_fixed(units * p.unit * q.unit, p.decimals + q.decimals))
 
 
-class _RestError(RestError):
+class _Refusal(HttpRefusal):
     def __init__(self, code: str, msg: str, status: int = 400) -> None:
         super().__init__(msg)
         self.code = code
@@ -111,7 +111,7 @@ def _int_param(query: Any, name: str, default: int | None) -> int | None:
     if raw is None or raw == "":
         return default
     if not raw.isdigit() or len(raw) > 20:
-        raise _RestError("51000", f"Parameter {name} error")
+        raise _Refusal("51000", f"Parameter {name} error")
     return int(raw)
 
 
@@ -523,16 +523,16 @@ class OkxSim(LocalVenue):
     def _rest(self, handler: Callable[[Any], list[Any]]) -> Handler:
         return self._endpoint(lambda request: wire.ok(handler(request.query)))
 
-    def _refusal(self, error: _RestError) -> dict[str, Any]:
+    def _refusal(self, error: _Refusal) -> dict[str, Any]:
         return wire.error(error.code, error.msg)
 
     def _query_inst(self, query: Any) -> _Inst:
         inst_id = query.get("instId")
         if not inst_id:
-            raise _RestError("50014", "Parameter instId can not be empty")
+            raise _Refusal("50014", "Parameter instId can not be empty")
         inst = self._insts.get(inst_id)
         if inst is None:
-            raise _RestError("51001", "Instrument ID does not exist", 200)
+            raise _Refusal("51001", "Instrument ID does not exist", 200)
         return inst
 
     def _time(self, query: Any) -> list[Any]:
@@ -541,9 +541,9 @@ class OkxSim(LocalVenue):
     def _instruments(self, query: Any) -> list[Any]:
         inst_type = query.get("instType")
         if not inst_type:
-            raise _RestError("50014", "Parameter instType can not be empty")
+            raise _Refusal("50014", "Parameter instType can not be empty")
         if inst_type not in ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"):
-            raise _RestError("51000", "Parameter instType error")
+            raise _Refusal("51000", "Parameter instType error")
         rows = []
         for inst in self._insts.values():
             s = inst.spec
@@ -558,13 +558,13 @@ class OkxSim(LocalVenue):
         bar = query.get("bar") or "1m"
         interval = BAR_INTERVALS.get(bar)
         if interval is None:
-            raise _RestError("51000", "Parameter bar error")
+            raise _Refusal("51000", "Parameter bar error")
         limit = _int_param(query, "limit", 100)
         after = _int_param(query, "after", None)
         before = _int_param(query, "before", None)
         assert limit is not None
         if not 1 <= limit <= 300:
-            raise _RestError("51000", "Parameter limit error")
+            raise _Refusal("51000", "Parameter limit error")
         end = None if after is None else after - 1
         start = None if before is None else before + 1
         series = inst.sim.series[interval]
@@ -577,7 +577,7 @@ class OkxSim(LocalVenue):
         sz = _int_param(query, "sz", 1)
         assert sz is not None
         if not 1 <= sz <= BOOK_DEPTH:
-            raise _RestError("51000", "Parameter sz error")
+            raise _Refusal("51000", "Parameter sz error")
         # flush first: the seqId must describe exactly this book
         self._flush_book(inst)
         return wire.rest_book(inst.levels(True, sz), inst.levels(False, sz), inst.seq,

@@ -37,10 +37,11 @@ class Paced(Protocol):
     carry: float  # fractional events not yet run
 
 
-class RestError(Exception):
+class HttpRefusal(Exception):
     """A REST request the venue refuses, answered with HTTP ``status``; each venue's
     subclass carries its own error fields and ``LocalVenue._refusal`` turns them into
-    the body."""
+    the body. The simulator's own reply, never shown to a user: the client side meets it
+    as ``app.feeds.rest.RestError``."""
 
     status: int = 400
 
@@ -174,7 +175,7 @@ class LocalVenue:
         return path
 
     def _refusal(self, error: Any) -> Any:
-        """The JSON body a ``RestError`` of this venue answers with."""
+        """The JSON body an ``HttpRefusal`` of this venue answers with."""
         raise NotImplementedError
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -376,7 +377,7 @@ class LocalVenue:
                                         content_type="application/json")
             try:
                 body, status = orjson.dumps(answer(request)), 200
-            except RestError as e:
+            except HttpRefusal as e:
                 body, status = orjson.dumps(self._refusal(e)), e.status
             return web.Response(body=body, status=status, content_type="application/json")
         return respond

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from app.errors import CryptotermError
 from app.trading.models import FieldError
 
 
@@ -27,12 +28,29 @@ class ErrorKind(StrEnum):
     UNKNOWN = "unknown"  # the venue could not tell whether the order exists
 
 
-class TradingError(Exception):
+# a toast's title for each kind: what failed, in a few words
+TITLES: dict[ErrorKind, str] = {
+    ErrorKind.ERROR: "Trading",
+    ErrorKind.VALIDATION: "Order not sent",
+    ErrorKind.INVALID_ORDER: "Order refused",
+    ErrorKind.INSUFFICIENT_FUNDS: "Insufficient funds",
+    ErrorKind.NOT_FOUND: "No such order",
+    ErrorKind.NOT_OPEN: "Order not open",
+    ErrorKind.AUTH: "API key refused",
+    ErrorKind.RATE_LIMIT: "Rate limited",
+    ErrorKind.TIMEOUT: "Venue timed out",
+    ErrorKind.UNAVAILABLE: "Venue unavailable",
+    ErrorKind.NOT_SUPPORTED: "Not supported",
+    ErrorKind.UNKNOWN: "Order state unknown",
+}
+
+
+class TradingError(CryptotermError):
     """An order action failed. ``kind`` lets the UI pick a colour or a field; ``str()`` is
-    the sentence shown to the user."""
+    the sentence shown to the user; ``title`` follows the kind."""
 
     def __init__(self, message: str, kind: ErrorKind = ErrorKind.ERROR) -> None:
-        super().__init__(message)
+        super().__init__(message, TITLES[kind])
         self.kind = kind
 
 

@@ -23,6 +23,7 @@ import keyring
 import keyring.errors
 from keyring.backends import fail
 
+from app.errors import CryptotermError
 from app.trading.redact import SafeText, register_secret
 from app.venues import registry
 
@@ -38,13 +39,17 @@ NO_BACKEND = (
     "class; meanwhile keys can come from the environment: {names} (read only, never stored)")
 
 
-class KeyringUnavailable(Exception):
+class KeyringUnavailable(CryptotermError):
     """No keyring backend can store or read secrets here; the message names the fixes."""
 
+    default_title = "No keyring"
 
-class KeyInputError(ValueError):
+
+class KeyInputError(CryptotermError, ValueError):
     """Bad input for the key store: an unknown venue or environment, a key without its
-    secret or passphrase (the message is fit for the CLI)."""
+    secret or passphrase (the message is fit for the CLI). Still a ValueError: it is one."""
+
+    default_title = "API keys"
 
 
 @dataclass(frozen=True, slots=True)

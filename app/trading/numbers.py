@@ -16,11 +16,15 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from app.errors import CryptotermError
+
 _GROUPED = re.compile(r"[1-9][0-9]{0,2}(,[0-9]{3})+")  # 1,234 / 12,345,678
 
 
-class NumberError(ValueError):
+class NumberError(CryptotermError, ValueError):
     """Why a text is not a number the form accepts, in words fit for the field's message line."""
+
+    default_title = "Not a number"
 
 
 def parse_number(text: str) -> Decimal:

@@ -27,10 +27,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Select, Static
 
 from app.engine_api import MarketSource, RecordingSwitch, recording_ids
+from app.errors import CryptotermError
 from app.feeds.views import InstrumentView
 from app.market.events import Kline
 from app.market.instruments import Instrument
 from app.market.klines import INTERVAL_MS, interval_ms
+from app.ui.error_toast import error_toast
 from storage.history import MAX_CANDLES, HistoryReader, KlineRange, SeriesInfo, StoredInstrument
 from widgets.coverage_strip import CoverageStrip
 from widgets.format import decimals_for, fmt_compact, fmt_fixed
@@ -491,7 +493,10 @@ def toggle_recording(screen: Screen, source: MarketSource | None,
     on = instrument_id not in current
     try:
         source.set_recording(instrument_id, on)
-    except Exception as exc:  # a store that cannot open must not take the UI down
+    except CryptotermError as exc:  # e.g. the store cannot open (StorageError)
+        error_toast(screen, exc, title="Cannot record")
+        return None
+    except Exception as exc:  # a defect must not take the UI down either
         screen.notify(f"cannot record: {exc}", severity="error")
         return None
     screen.notify(("recording " if on else "stopped recording ") + live[instrument_id].label,

@@ -11,6 +11,8 @@ from __future__ import annotations
 from textual.binding import Binding
 
 from app.engine_api import HistorySource, MarketSource, recording_ids
+from app.errors import CryptotermError
+from app.ui.error_toast import error_toast
 from app.ui.header import AppHeader
 
 
@@ -49,7 +51,10 @@ class RecordingKeysMixin:
         source = self.source
         try:
             history = source.history() if isinstance(source, HistorySource) else None
-        except Exception as exc:  # e.g. the store cannot be opened
+        except CryptotermError as exc:  # e.g. the store cannot be opened (StorageError)
+            error_toast(self, exc, title="Cannot open the history store")  # type: ignore[arg-type]
+            return
+        except Exception as exc:  # a defect must not take the UI down either
             self.notify(f"cannot open the history store: {exc}", severity="error")
             return
         if history is None:

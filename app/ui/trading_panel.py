@@ -20,6 +20,7 @@ from app.trading.models import Environment
 from app.trading.validation import fmt
 from app.ui.account_picker import AccountPicker
 from app.ui.confirm_order import ConfirmAction, ConfirmOrder
+from app.ui.error_toast import error_toast
 from app.ui.header import AppHeader
 from app.ui.keys_screen import KeysScreen
 from widgets.blotter import Blotter
@@ -208,9 +209,9 @@ class TradingPanelMixin:
             order = await asyncio.wrap_future(self.trading.place(request))  # type: ignore[attr-defined]
         except ValidationFailed as exc:
             entry.show_errors(exc.errors)
-            self.notify(str(exc), title="Order not sent", severity="error")  # type: ignore[attr-defined]
+            error_toast(self, exc, title="Order not sent")  # type: ignore[arg-type]
         except TradingError as exc:
-            self.notify(str(exc), title="Order not placed", severity="error", timeout=10)  # type: ignore[attr-defined]
+            error_toast(self, exc, title="Order not placed", timeout=10)  # type: ignore[arg-type]
         else:
             label = self.trading.instrument_label(order.instrument_id, order.symbol)  # type: ignore[attr-defined]
             what = f"{order.side} {fmt(order.amount)} {label}"
@@ -233,7 +234,7 @@ class TradingPanelMixin:
         try:
             await asyncio.wrap_future(self.trading.cancel(order_id))  # type: ignore[attr-defined]
         except TradingError as exc:
-            self.notify(str(exc), title="Cancel failed", severity="error")  # type: ignore[attr-defined]
+            error_toast(self, exc, title="Cancel failed")  # type: ignore[arg-type]
         else:
             self.notify("order cancelled", title="Order")  # type: ignore[attr-defined]
         self._trading_version = -1
@@ -243,7 +244,7 @@ class TradingPanelMixin:
         try:
             orders = await asyncio.wrap_future(self.trading.cancel_all())  # type: ignore[attr-defined]
         except TradingError as exc:
-            self.notify(str(exc), title="Cancel all failed", severity="error")  # type: ignore[attr-defined]
+            error_toast(self, exc, title="Cancel all failed")  # type: ignore[arg-type]
         else:
             self.notify(f"cancelled {len(orders)} order(s)", title="Orders")  # type: ignore[attr-defined]
         self._trading_version = -1
@@ -253,5 +254,5 @@ class TradingPanelMixin:
         try:
             await asyncio.wrap_future(self.trading.switch_account(name))  # type: ignore[attr-defined]
         except TradingError as exc:
-            self.notify(str(exc), title="Account", severity="error")  # type: ignore[attr-defined]
+            error_toast(self, exc, title="Account")  # type: ignore[arg-type]
         self._trading_version = -1
