@@ -126,7 +126,7 @@ def test_backfill_then_gaps_then_fill_through_the_cli(capsys, tmp_path):
 
     # the venue's clock is frozen at `now` while `gaps` judges by the wall clock: a minute
     # that turns mid-test would add a candle the venue never served, so start early in one
-    if time.time() % 60 > 40:
+    if time.time() % 60 > 50:
         time.sleep(61 - time.time() % 60)
     now = int(time.time() * 1000)
     db = str(tmp_path / "cli.db")
