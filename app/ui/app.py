@@ -64,7 +64,7 @@ class CryptotermApp(App[None]):
                  clock: Callable[[], float] = time.time, notices: list[str] | None = None,
                  notices_title: str = "config") -> None:
         super().__init__()
-        self._startup_notices = list(notices or ())  # e.g. unknown config keys, toasted at start
+        self._notices = list(notices or ())  # e.g. unknown config keys, toasted at start
         # every toast, newest last: Textual keeps only the ones still on screen, privately
         self.recent_notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)
         self._notices_title = notices_title
@@ -79,8 +79,8 @@ class CryptotermApp(App[None]):
         self.theme = theme  # raises InvalidThemeError for an unknown name: a CLI error to report
 
     def on_mount(self) -> None:
-        if self._startup_notices:  # one toast for all; markup off: "[app] venuez" is no style tag
-            self.notify("\n".join(self._startup_notices), title=self._notices_title, severity="warning",
+        if self._notices:  # one toast for them all; markup off: "[app] venuez" is no style tag
+            self.notify("\n".join(self._notices), title=self._notices_title, severity="warning",
                         timeout=20, markup=False)
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
