@@ -44,7 +44,13 @@ def widget_text(widget: Widget) -> str:
 
 
 def screen_text(app: App) -> str:
-    """Everything on screen, as plain text (what a screenshot would show)."""
+    """Everything on screen, as plain text (what a screenshot would show).
+
+    Textual 8 has no public call for the composited screen as text: export_screenshot()
+    renders the same strips but only as SVG, split into styled spans. So this is the one
+    place the tests reach into a private API (Screen._compositor); if Textual renames it,
+    only this function changes.
+    """
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 

@@ -115,6 +115,12 @@ class KlineChart(Vertical):
         elif self._timer is None:
             self._timer = self.set_timer(wait, self._draw)
 
+    @property
+    def up_to_date(self) -> bool:
+        """No redraw is pending: the plot shows the latest klines given (what a caller
+        waits for instead of sleeping through the throttle window)."""
+        return self._timer is None and self._key() == self._drawn_key
+
     # -- drawing -------------------------------------------------------------------
 
     def _draw(self) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from collections.abc import Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 import themes
@@ -21,6 +24,19 @@ from app.ui.main_screen import MainScreen
 
 class ConfirmQuit(ConfirmAction):
     """"Quit while an order is on its way?" (its own type: Ctrl+C on it means yes)."""
+
+
+NOTICES_KEPT = 50  # enough to look back over a session's messages, bounded for a long run
+
+
+@dataclass(slots=True, frozen=True)
+class Notice:
+    """One message the app showed as a toast (the toast itself disappears after its timeout)."""
+
+    message: str
+    title: str
+    severity: SeverityLevel
+    at: float
 
 
 class CryptotermApp(App[None]):
@@ -49,6 +65,8 @@ class CryptotermApp(App[None]):
                  notices_title: str = "config") -> None:
         super().__init__()
         self._notices = list(notices or ())  # e.g. unknown config keys, toasted at start
+        # every toast, newest last: Textual keeps only the ones still on screen, privately
+        self.recent_notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)
         self._notices_title = notices_title
         self.source = source
         self.fps = fps
@@ -64,6 +82,12 @@ class CryptotermApp(App[None]):
         if self._notices:  # one toast for them all; markup off: "[app] venuez" is no style tag
             self.notify("\n".join(self._notices), title=self._notices_title, severity="warning",
                         timeout=20, markup=False)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        # widgets' and screens' notify() end up here too
+        self.recent_notices.append(Notice(str(message), title, severity, self._clock()))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # A theme registered by someone else (a test, a plugin) may lack $bid/$ask.

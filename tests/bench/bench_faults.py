@@ -33,7 +33,7 @@ from app.sim.binance_server import BinanceSim
 from app.sim.bybit_server import BybitSim
 from app.sim.coinbase_server import CoinbaseSim
 from app.sim.okx_server import OkxSim
-from tests import test_bybit_sim, test_coinbase_sim, test_feed_sim, test_okx_sim
+from tests.functional import test_bybit_sim, test_coinbase_sim, test_feed_sim, test_okx_sim
 from tests.sim_session import FeedSession
 
 KINDS = ("drop", "gap", "rest_outage", "silence", "dead_channel", "flap")

@@ -135,10 +135,11 @@ async def test_interval_keys_switch_the_chart_and_call_watch() -> None:
         await settle(pilot)
         for key, interval in (("2", "5m"), ("3", "15m"), ("4", "1h"), ("1", "1m")):
             await pilot.press(key)
-            await settle(pilot, 0.6)  # the chart redraws at most twice a second
+            chart = app.query_one(KlineChart)
+            await wait_for(lambda: f"BTC/USDT · {interval}" in widget_text(chart) and chart.up_to_date,
+                           what=f"the {interval} chart")
             assert source.watched[-1] == (BTC_SPOT.id, interval)
             assert source.view_calls[-1][3] == interval
-            assert f"BTC/USDT · {interval}" in widget_text(app.query_one(KlineChart))
         # pressing the current interval again does not re-subscribe
         await pilot.press("1")
         assert source.watched.count((BTC_SPOT.id, "1m")) == 2
@@ -279,16 +280,21 @@ async def test_command_palette_opens_instruments() -> None:
 async def test_frames_are_pulled_but_unchanged_views_are_not_redrawn() -> None:
     source = BookSource()
     app = CryptotermApp(source, fps=20.0)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        frames = app.main_screen.frames
-        calls = len(source.view_calls)
-        await settle(pilot, 0.3)
-        assert len(source.view_calls) > calls  # the timer keeps pulling
-        assert app.main_screen.frames == frames  # but nothing changed, so nothing redrawn
+    async with app.run_test(size=SIZE):
+        screen = app.main_screen
+        await wait_for(lambda: screen.frames >= 1, what="the first frame")
+        frames = screen.frames
+
+        async def pulls(n: int) -> None:
+            calls = len(source.view_calls)
+            await wait_for(lambda: len(source.view_calls) >= calls + n, what=f"{n} more view pulls")
+
+        await pulls(4)  # the timer keeps pulling
+        assert screen.frames == frames  # but nothing changed, so nothing redrawn
         source.seq[BTC_SPOT.id] += 1
-        await settle(pilot, 0.2)
-        assert app.main_screen.frames == frames + 1
+        await wait_for(lambda: screen.frames > frames, what="the changed view drawn")
+        await pulls(4)
+        assert screen.frames == frames + 1  # once
 
 
 async def test_source_errors_are_reported_and_the_app_keeps_running() -> None:
@@ -300,7 +306,7 @@ async def test_source_errors_are_reported_and_the_app_keeps_running() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, 0.4)
         assert app.is_running
-        assert any("hub lock poisoned" in str(n.message) for n in app._notifications)
+        assert any("hub lock poisoned" in str(n.message) for n in app.recent_notices)
         assert "waiting for book" in widget_text(app.query_one(OrderBookLadder))
 
 

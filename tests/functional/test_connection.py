@@ -7,7 +7,7 @@ import random
 from app.feeds.connection import ConnectionSettings, backoff_delay
 from app.sim.binance_server import BinanceSim
 from tests.sim_session import wait_for
-from tests.test_feed_sim import SPOT, Session
+from tests.functional.test_feed_sim import SPOT, Session
 
 
 def test_backoff_grows_with_jitter_and_is_capped():

@@ -20,10 +20,10 @@ from app.sim.binance_server import BinanceSim
 from app.sim.bybit_server import BybitSim
 from app.sim.coinbase_server import CoinbaseSim
 from app.sim.okx_server import OkxSim
-from tests import test_bybit_sim, test_coinbase_sim, test_okx_sim
+from tests.functional import test_bybit_sim, test_coinbase_sim, test_okx_sim
 from tests.harness import WidgetApp, widget_text
 from tests.sim_session import wait_for
-from tests.test_feed_sim import PERP, SPOT, Session
+from tests.functional.test_feed_sim import PERP, SPOT, Session
 from widgets.ladder import UNSYNCED_TEXT, OrderBookLadder
 from widgets.status_bar import FeedStatusBar
 

@@ -14,7 +14,7 @@ NOW = 1_700_000_000_000
 
 
 def toasts(app, title: str) -> list[str]:
-    return [n.message for n in app._notifications if n.title == title]
+    return [n.message for n in app.recent_notices if n.title == title]
 
 
 async def test_demo_symbols_are_looked_up_and_an_unlisted_one_is_named():

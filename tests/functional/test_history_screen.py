@@ -18,6 +18,7 @@ from storage.history import HistoryReader
 from storage.recorder import Recorder
 from tests.harness import StaticSource, screen_text
 from tests.viewdata import BTC_SPOT, make_klines, make_view
+from tests.waiting import wait_for
 from widgets.coverage_strip import CoverageStrip, coverage_cells
 from widgets.kline_chart import KlineChart
 
@@ -193,7 +194,7 @@ async def test_sources_without_recording_get_a_notice():
         await pilot.press("r", "h")
         await pilot.pause()
         assert not isinstance(app.screen, HistoryScreen)
-        assert len(app._notifications) == 2
+        assert len(app.recent_notices) == 2
 
 
 async def test_empty_store_says_how_to_fill_it(tmp_path):
@@ -223,7 +224,10 @@ def test_history_screen_snapshot(db, snap_compare):
     async def run_before(pilot):
         await open_history(pilot)
         await pilot.press("left")
-        await pilot.pause(1.2)  # the chart redraws at most twice a second
+        await pilot.pause()
+        chart = app.screen.query_one("#history-chart", KlineChart)
+        await wait_for(lambda: chart.draws >= 1 and chart.up_to_date, what="the chart drawn")
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 

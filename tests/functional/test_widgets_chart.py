@@ -7,6 +7,7 @@ from textual_plotext import PlotextPlot
 from app.market.events import Kline
 from tests.harness import WidgetApp, screen_text, widget_text
 from tests.viewdata import BTC_SPOT, T0, make_klines, make_view
+from tests.waiting import wait_for
 from widgets.kline_chart import MAX_REDRAWS_PER_SEC, WAITING_TEXT, KlineChart
 
 
@@ -66,8 +67,8 @@ async def test_unchanged_klines_are_not_redrawn_and_bursts_are_throttled() -> No
                                   last.low, last.close + step, last.volume, False)
             chart.update_view(make_view(seq=3 + step, klines=tuple(live)))
         assert chart.draws <= draws + 1
-        await pilot.pause(1.2 / MAX_REDRAWS_PER_SEC)
         # the newest state is drawn once the window has passed
+        await wait_for(lambda: chart.up_to_date, 2 / MAX_REDRAWS_PER_SEC, "the throttled redraw")
         assert chart.draws <= draws + 2
         assert f"C {live[-1].close:,.2f}" in widget_text(chart)
 
@@ -78,9 +79,10 @@ async def test_switching_interval_redraws_with_the_new_title() -> None:
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
         chart.update_view(make_view(klines=make_klines(BTC_SPOT, 30, "1m"), interval="1m"))
-        await pilot.pause(0.6)
+        await wait_for(lambda: chart.up_to_date, what="the 1m chart")
         chart.update_view(make_view(klines=make_klines(BTC_SPOT, 30, "1h"), interval="1h"))
-        await pilot.pause(0.6)
+        await wait_for(lambda: chart.up_to_date, what="the 1h chart")
+        await pilot.pause()
         assert "BTC/USDT · 1h" in widget_text(chart)
 
 
@@ -93,9 +95,10 @@ async def test_flat_market_and_single_candle_render() -> None:
         flat = tuple(Kline(BTC_SPOT.id, "1m", T0 + i * 60_000, 100.0, 100.0, 100.0, 100.0, 0.0, True)
                      for i in range(3))
         chart.update_view(make_view(klines=flat[:1]))
-        await pilot.pause(0.6)
+        await wait_for(lambda: chart.draws == 1 and chart.up_to_date, what="one candle drawn")
         chart.update_view(make_view(klines=flat))
-        await pilot.pause(0.6)
+        await wait_for(lambda: chart.draws == 2 and chart.up_to_date, what="three candles drawn")
+        await pilot.pause()
         assert app.is_running
         assert "100.00" in screen_text(app)
         assert "(closed)" in widget_text(chart)

@@ -259,9 +259,9 @@ async def test_a_resting_limit_filled_by_the_simulators_trades_raises_a_toast(de
         await wait_for(lambda: any(n.kind in ("filled", "partial")
                                    for n in service.view().notices), timeout=20,
                        what="a fill of a resting order")
-        await wait_for(lambda: any(n.title == "Order filled" for n in app._notifications),
+        await wait_for(lambda: any(n.title == "Order filled" for n in app.recent_notices),
                        what="the toast")
-        toast = next(n for n in app._notifications if n.title == "Order filled")
+        toast = next(n for n in app.recent_notices if n.title == "Order filled")
         assert "BTC/USDT:USDT · binance perp" in toast.message and "cryptoperp_" not in toast.message
         assert "(limit)" in toast.message and "filled at avg" in toast.message
         await wait_for(lambda: "Order filled" in screen_text(app), what="the toast on screen")

@@ -74,7 +74,7 @@ async def test_order_keys_bring_their_pane_on_screen_first(demo):
         await pilot.press("c")  # would cancel a selection nobody can see: shows it instead
         await pilot.pause()
         assert main.zoomed == "orders" and main.query_one("#blotter").display
-        assert any("select one, then c cancels it" in n.message for n in app._notifications)
+        assert any("select one, then c cancels it" in n.message for n in app.recent_notices)
         await pilot.press("o")  # the form comes back before it takes the keys
         await pilot.pause()
         assert main.zoomed is None and main.query_one("#order-entry").display
@@ -212,7 +212,7 @@ async def test_record_toast_names_the_instrument_not_its_id():
         await pilot.press("r")
         await pilot.pause(0.2)
         assert source.recorded == {BTC}
-        messages = [n.message for n in app._notifications]
+        messages = [n.message for n in app.recent_notices]
         assert "recording BTC/USDT · binance spot" in messages
         assert all("cryptopair_" not in m for m in messages)
 
@@ -252,12 +252,12 @@ async def test_cross_venue_enter_on_the_market_column_or_a_dot_says_why():
         await pilot.press("enter")  # the cursor starts on the market's name
         await pilot.pause(0.2)
         assert isinstance(app.screen, CrossVenueScreen)
-        assert any("move to a venue's column" in n.message for n in app._notifications)
+        assert any("move to a venue's column" in n.message for n in app.recent_notices)
         await pilot.press("right", "right")  # BTC/USD* spot on bybit: "·"
         await pilot.press("enter")
         await pilot.pause(0.2)
         assert isinstance(app.screen, CrossVenueScreen)
-        assert any("BTC/USD* spot is not streamed from bybit" in n.message for n in app._notifications)
+        assert any("BTC/USD* spot is not streamed from bybit" in n.message for n in app.recent_notices)
         await pilot.press("left")  # binance: opens
         await pilot.press("enter")
         await wait_for(lambda: not isinstance(app.screen, CrossVenueScreen), what="back on the market")

@@ -14,6 +14,7 @@ from app.sim.market import default_demo_symbols
 from app.trading.service import TradingOptions, TradingService
 from app.ui.app import CryptotermApp
 from tests.harness import screen_text
+from widgets.kline_chart import KlineChart
 from tests.waiting import wait_for
 
 DEMO = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
@@ -48,7 +49,6 @@ async def test_demo_shows_live_book_ticker_tape_and_chart(live_demo):
     async with app.run_test(size=(160, 45)) as pilot:
         await wait_for(lambda: (v := engine.view(BTC)) is not None and v.synced and v.ticker and v.trades,
                     what="a synced book")
-        await pilot.pause(0.4)  # a few UI frames
 
         def on_screen() -> bool:
             text = screen_text(app)
@@ -146,7 +146,12 @@ def test_main_screen_snapshot(frozen_trading_demo, snap_compare, theme, size):
 
     async def settle(pilot):
         await wait_for(lambda: app.main_screen.trading_ready, what="the order panel")
-        await pilot.pause(1.2)  # the chart redraws at most twice a second
+        await pilot.pause()  # the layout with the order panel in it
+        chart = app.main_screen.query_one(KlineChart)
+        # (at 80x24 the chart has no room: nothing to wait for)
+        await wait_for(lambda: not chart.size.area or (chart.draws >= 1 and chart.up_to_date),
+                       what="the chart drawn")
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=settle)
 
@@ -207,9 +212,9 @@ async def test_a_venue_that_cannot_be_reached_says_so_on_screen():
             await wait_for(lambda: "cannot reach 127.0.0.1:9" in screen_text(app), 15,
                            "the reason in the status bar")
             # notify() posts a message: the toast lands a moment after the status bar text
-            await wait_for(lambda: [n for n in app._notifications
+            await wait_for(lambda: [n for n in app.recent_notices
                                     if n.title == "binance spot: cannot stream"], 5, "the toast")
-            toasts = [n for n in app._notifications if n.title == "binance spot: cannot stream"]
+            toasts = [n for n in app.recent_notices if n.title == "binance spot: cannot stream"]
             assert len(toasts) == 1 and "127.0.0.1:9" in toasts[0].message
     finally:
         engine.stop()

@@ -20,7 +20,7 @@ from storage.recorder import Recorder
 from tests.harness import StaticSource
 from tests.viewdata import BTC_SPOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BTC = BTC_SPOT.id
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 STEP = 60_000
