@@ -33,6 +33,7 @@ from storage import queries
 from storage.instrument_keys import InstrumentKeys
 from storage.models import KlineRow
 from storage.statements import statements_for
+from storage.tables import table_of
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +307,7 @@ def plan(engine: Engine, instrument_id: str, interval: str, since: int, until: i
     ranges = queries.gaps(engine, instrument_id, interval, lo, hi)
     key = queries.resolve_key(engine, instrument_id)
     if key is not None:
-        k = KlineRow.__table__
+        k = table_of(KlineRow)
         stmt = select(k.c.open_time).where(and_(k.c.inst == key, k.c.interval == interval,
                                                 or_(k.c.closed == 0, k.c.partial == 1),
                                                 k.c.open_time >= lo,

@@ -20,12 +20,13 @@ from app.market.instruments import canonical_id, parse_display_symbol
 from app.market.klines import INTERVAL_MS, bucket_start, interval_ms
 from storage.models import (STALE_OPEN_MS, BookSnapshotRow, FundingRow, InstrumentRow, KlineRow,
                             TradeRow)
+from storage.tables import table_of
 
-_I = InstrumentRow.__table__
-_K = KlineRow.__table__
-_T = TradeRow.__table__
-_F = FundingRow.__table__
-_B = BookSnapshotRow.__table__
+_I = table_of(InstrumentRow)
+_K = table_of(KlineRow)
+_T = table_of(TradeRow)
+_F = table_of(FundingRow)
+_B = table_of(BookSnapshotRow)
 
 
 class QueryError(ValueError):

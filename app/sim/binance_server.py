@@ -511,5 +511,5 @@ class BinanceSimThread(SimThread):
     sim_class = BinanceSim
 
     @property
-    def sim(self) -> BinanceSim:  # type: ignore[override]
-        return super().sim  # type: ignore[return-value]
+    def sim(self) -> BinanceSim:
+        return super().sim

@@ -590,7 +590,7 @@ class OkxSimThread(SimThread):
     sim_class = OkxSim
 
     @property
-    def sim(self) -> OkxSim:  # type: ignore[override]
+    def sim(self) -> OkxSim:
         if self._sim is None:
             raise RuntimeError("OkxSimThread not started")
         return self._sim  # type: ignore[return-value]

@@ -27,8 +27,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
-from ccxt.base import errors as cx  # type: ignore[import-untyped]
+import ccxt.async_support as ccxt_async
+from ccxt.base import errors as cx
 
 from app.market.events import MarketEvent
 from app.market.instruments import MarketType, canonical_id

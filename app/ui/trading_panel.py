@@ -77,9 +77,9 @@ class TradingPanelMixin:
         entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
         entry.update_market(view)
         # every frame: the instrument on screen changes without the account view changing
-        entry.set_blocked(trading.cannot_trade(view.instrument.id) if view is not None  # type: ignore[attr-defined]
+        entry.set_blocked(trading.cannot_trade(view.instrument.id) if view is not None
                           else None)
-        tv = trading.view()  # type: ignore[attr-defined]
+        tv = trading.view()
         if tv.version == self._trading_version:
             return
         self._trading_version = tv.version
@@ -142,7 +142,7 @@ class TradingPanelMixin:
         self._run_cancel(order_id)
 
     def action_cancel_all(self) -> None:
-        tv = self.trading.view()  # type: ignore[attr-defined]
+        tv = self.trading.view()
         n = len(tv.open_orders)
         if not n:
             self.notify("no open orders", severity="warning")  # type: ignore[attr-defined]
@@ -164,7 +164,7 @@ class TradingPanelMixin:
         return self.trading is not None and bool(self.trading.options.allow_live)
 
     def action_account(self) -> None:
-        tv = self.trading.view()  # type: ignore[attr-defined]
+        tv = self.trading.view()
         allow_live = self._allow_live()
 
         def picked(name: str | None) -> None:
@@ -180,8 +180,8 @@ class TradingPanelMixin:
             self.query_one(OrderEntry).set_price(message.price)  # type: ignore[attr-defined]
 
     def on_order_entry_submitted(self, message: OrderEntry.Submitted) -> None:
-        tv = self.trading.view()  # type: ignore[attr-defined]
-        label = self.trading.instrument_label(message.request.instrument_id,  # type: ignore[attr-defined]
+        tv = self.trading.view()
+        label = self.trading.instrument_label(message.request.instrument_id,
                                               message.rules.symbol)
         if tv.env is Environment.PAPER:
             where = label.split(" · ", 1)[1] if " · " in label else "the venue's"
@@ -205,14 +205,14 @@ class TradingPanelMixin:
         entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
         entry.pending = True
         try:
-            order = await asyncio.wrap_future(self.trading.place(request))  # type: ignore[attr-defined]
+            order = await asyncio.wrap_future(self.trading.place(request))
         except ValidationFailed as exc:
             entry.show_errors(exc.errors)
             self.notify(str(exc), title="Order not sent", severity="error")  # type: ignore[attr-defined]
         except TradingError as exc:
             self.notify(str(exc), title="Order not placed", severity="error", timeout=10)  # type: ignore[attr-defined]
         else:
-            label = self.trading.instrument_label(order.instrument_id, order.symbol)  # type: ignore[attr-defined]
+            label = self.trading.instrument_label(order.instrument_id, order.symbol)
             what = f"{order.side} {fmt(order.amount)} {label}"
             if order.status == "filled":
                 text = f"filled: {what} @ {fmt(order.average) if order.average else '—'}"
@@ -231,7 +231,7 @@ class TradingPanelMixin:
     @work(group="trading")
     async def _run_cancel(self, order_id: str) -> None:
         try:
-            await asyncio.wrap_future(self.trading.cancel(order_id))  # type: ignore[attr-defined]
+            await asyncio.wrap_future(self.trading.cancel(order_id))
         except TradingError as exc:
             self.notify(str(exc), title="Cancel failed", severity="error")  # type: ignore[attr-defined]
         else:
@@ -241,7 +241,7 @@ class TradingPanelMixin:
     @work(group="trading")
     async def _run_cancel_all(self) -> None:
         try:
-            orders = await asyncio.wrap_future(self.trading.cancel_all())  # type: ignore[attr-defined]
+            orders = await asyncio.wrap_future(self.trading.cancel_all())
         except TradingError as exc:
             self.notify(str(exc), title="Cancel all failed", severity="error")  # type: ignore[attr-defined]
         else:
@@ -251,7 +251,7 @@ class TradingPanelMixin:
     @work(group="trading")
     async def _run_switch(self, name: str) -> None:
         try:
-            await asyncio.wrap_future(self.trading.switch_account(name))  # type: ignore[attr-defined]
+            await asyncio.wrap_future(self.trading.switch_account(name))
         except TradingError as exc:
             self.notify(str(exc), title="Account", severity="error")  # type: ignore[attr-defined]
         self._trading_version = -1

@@ -292,7 +292,7 @@ def _batch(out: list, unknown: int, channel: str) -> Decoded:
     if len(out) == 1:
         return out[0]
     if out:
-        return Events(out)  # type: ignore[return-value]
+        return Events(out)
     if unknown:
         return Unknown(f"{channel}: unknown product")
     return None
