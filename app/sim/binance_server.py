@@ -249,8 +249,8 @@ class BinanceSim(LocalVenue):
     # -- publishing ----------------------------------------------------------------------
 
     def _send(self, clients: Collection[_Client], stream: str, payload: bytes) -> None:
-        raw = []
-        combined = []
+        raw: list[ServerConnection] = []
+        combined: list[ServerConnection] = []
         for c in clients:
             (combined if c.combined else raw).append(c.ws)
         if raw:

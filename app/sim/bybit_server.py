@@ -274,7 +274,7 @@ class BybitSim(LocalVenue):
 
     # -- publishing ----------------------------------------------------------------------
 
-    def _send_view(self, f: _Feed, st: _BookStream, kind: str, clients: set[_Client]) -> None:
+    def _send_view(self, f: _Feed, st: _BookStream, kind: str, clients: Collection[_Client]) -> None:
         s = f.sim
         st.seq = s.book.update_id
         self._broadcast(clients, orjson.dumps(wire.book_message(

@@ -8,13 +8,25 @@ with any MarketSource: one without the RecordingSwitch or HistorySource capabili
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.binding import Binding
 
 from app.engine_api import HistorySource, MarketSource, recording_ids
 from app.ui.header import AppHeader
 
 
-class RecordingKeysMixin:
+# the screen the mixin is mixed into (MainScreen), for the type checker only: at run time
+# the mixin is a plain class ahead of Screen in MainScreen's bases
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+    _ScreenBase = Screen[None]
+else:
+    _ScreenBase = object
+
+
+class RecordingKeysMixin(_ScreenBase):
     """Needs ``self.source``, ``self.instrument_id`` and ``self.interval`` (MainScreen)."""
 
     source: MarketSource
