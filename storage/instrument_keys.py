@@ -97,4 +97,5 @@ class InstrumentKeys:
             if known:  # the venue's current steps (they change now and then), not a guess
                 own.execute(update(table).where(table.c.id == inst.id)
                             .values(tick_size=inst.tick_size, lot_size=inst.lot_size))
-            return own.execute(select(table.c.key).where(table.c.id == inst.id)).scalar_one()
+            key: int = own.execute(select(table.c.key).where(table.c.id == inst.id)).scalar_one()
+            return key

@@ -12,8 +12,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from typing import Any
+
 import orjson
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, func, or_, select
 
 from app.market.events import BookTop, Funding, Kline, Trade
 from app.market.instruments import canonical_id, parse_display_symbol
@@ -76,7 +78,7 @@ class Gap:
 
 # -- instruments -------------------------------------------------------------------
 
-def _stored(row) -> StoredInstrument:
+def _stored(row: Any) -> StoredInstrument:
     return StoredInstrument(row.key, row.id, row.venue, row.market, row.base, row.quote,
                             row.symbol, row.venue_symbol, row.tick_size, row.lot_size)
 
@@ -141,7 +143,8 @@ def series(engine: Engine, instrument_id: str) -> list[SeriesInfo]:
     return sorted(out, key=lambda s: INTERVAL_MS.get(s.interval, 0))
 
 
-def _window(stmt, col, since: int | None, until: int | None, limit: int | None, conn):
+def _window(stmt: Select[Any], col: ColumnElement[Any], since: int | None, until: int | None,
+            limit: int | None, conn: Connection) -> Sequence[Any]:
     """Apply a time range and limit; newest ``limit`` when no ``since``."""
     if since is not None:
         stmt = stmt.where(col >= since)
@@ -215,7 +218,8 @@ def runs(open_times: Sequence[int], step: int) -> list[Gap]:
 
 def canonical_from_key(engine: Engine, key: int) -> str:
     with engine.connect() as conn:
-        return conn.execute(select(_I.c.id).where(_I.c.key == key)).scalar_one()
+        canonical: str = conn.execute(select(_I.c.id).where(_I.c.key == key)).scalar_one()
+        return canonical
 
 
 def rollup(source: Sequence[Kline], interval: str) -> list[Kline]:

@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import islice
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -56,7 +57,7 @@ AGG_STEP = 60_000
 CLOSE_GRACE_MS = 2_000
 INF = float("inf")
 
-BookSource = Callable[[str, int], "tuple[list, list] | None"]
+BookSource = Callable[[str, int], "tuple[list[Any], list[Any]] | None"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -98,10 +99,10 @@ class _Batch:
     __slots__ = ("trades", "klines", "funding", "books", "spans", "stops", "counts")
 
     def __init__(self) -> None:
-        self.trades: list[tuple] = []
-        self.klines: dict[tuple, tuple] = {}  # latest version of each candle wins
-        self.funding: list[tuple] = []
-        self.books: list[tuple] = []
+        self.trades: list[tuple[Any, ...]] = []
+        self.klines: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # latest version of each candle wins
+        self.funding: list[tuple[Any, ...]] = []
+        self.books: list[tuple[Any, ...]] = []
         self.spans: dict[int, list[int]] = {}  # instrument key -> [min ts, max ts] of trades
         self.stops: list[tuple[int, int]] = []  # (instrument key, wall ms) recordings stopped
         self.counts = IngestResult()
@@ -140,7 +141,7 @@ class Recorder:
         self._newest: dict[int, int] = {}
         self._open_minute: dict[int, int] = {}
         self._last_book: dict[int, int] = {}
-        self._last_funding: dict[int, tuple] = {}
+        self._last_funding: dict[int, tuple[Any, ...]] = {}
         self._last_book_sample = 0.0
         # live coverage: wall ms the recording began (the session, or per instrument key)
         self._session_start: int | None = None
@@ -473,7 +474,7 @@ class Recorder:
         horizon = self.clock_ms() - CLOSE_GRACE_MS
         return any(start + AGG_STEP <= horizon for start in self._open_minute.values())
 
-    def _aggregate(self, conn: Connection, spans: dict[int, list[int]]) -> list[tuple]:
+    def _aggregate(self, conn: Connection, spans: dict[int, list[int]]) -> list[tuple[Any, ...]]:
         """One-minute klines rebuilt from the stored trades of every touched minute."""
         horizon = None if self.clock_ms is None else self.clock_ms() - CLOSE_GRACE_MS
         work: dict[int, tuple[int, int]] = {}
@@ -487,7 +488,7 @@ class Recorder:
                 if start + AGG_STEP <= horizon:
                     lo, hi = work.get(key, (start, start + AGG_STEP))
                     work[key] = (min(lo, start), max(hi, start + AGG_STEP))
-        rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
         sql = self.sql
         for key, (lo, hi) in work.items():
             buckets = conn.exec_driver_sql(sql.agg_trades, (AGG_STEP, key, lo, hi)).all()
@@ -579,7 +580,8 @@ class IngestSink:
     def __enter__(self) -> IngestSink:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         try:
             self.flush()  # what was read before an error or Ctrl+C is kept
         except Exception:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from app.feeds.health import FeedHealth
 from app.feeds.hub import InstrumentState, MarketHub
@@ -74,7 +75,7 @@ class FeedCore:
 
     # -- frames --------------------------------------------------------------------
 
-    def frame_handler(self, decode: Callable) -> Callable[[str | bytes, float], None]:
+    def frame_handler(self, decode: Callable[..., Any]) -> Callable[[str | bytes, float], None]:
         """The per-frame function for one connection (``decode`` may carry its state)."""
         depth_type = self.venue.depth_type
         hub = self.hub

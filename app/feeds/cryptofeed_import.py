@@ -28,6 +28,7 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -327,9 +328,9 @@ class CryptofeedImport:
                                      "URL, is missing")
         return (venue, market)
 
-    def venue_options(self) -> dict[tuple[str, str], dict]:
+    def venue_options(self) -> dict[tuple[str, str], dict[str, Any]]:
         """Codec options the capture implies: Bybit's book depth, as subscribed."""
-        out: dict[tuple[str, str], dict] = {}
+        out: dict[tuple[str, str], dict[str, Any]] = {}
         for s in self.streams:
             route = s.route
             if isinstance(route, tuple) and route[0] == "bybit" and route[1] and s.book_depth:
@@ -404,7 +405,7 @@ class CryptofeedImport:
             if type(rec) is tuple and rec[0] == venue and rec[1] == market:
                 yield rec
 
-    def _items(self, s: _Stream, count: bool) -> Iterator[tuple]:
+    def _items(self, s: _Stream, count: bool) -> Iterator[tuple[Any, ...]]:
         """(ts, file name, line number, record | Skip | TOO_LONG | MALFORMED | None)
         for every line of a stream's files; None for lines that carry nothing to replay."""
         cur = _Cursor(s.route, self.stats if count else ImportStats(), s.url)
@@ -522,7 +523,7 @@ class CryptofeedImport:
                    f"not settled in USDT skipped ({ids}): cryptoterm streams spot and USDT swaps")
 
 
-def replay_cryptofeed(path: str | Path, on_event: Callable | None = None, emit_books: bool = True,
+def replay_cryptofeed(path: str | Path, on_event: Callable[..., Any] | None = None, emit_books: bool = True,
                       max_line: int = MAX_LINE_BYTES) -> tuple[Replayer, CryptofeedImport]:
     """Import and replay a cryptofeed capture. Raises CryptofeedError, CaptureReadError."""
     imp = CryptofeedImport.open(path, max_line=max_line)

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 from app.config import AppConfig
 from app.feeds import metadata_cache
@@ -175,7 +175,7 @@ class Engine:
         if self.capture is not None:
             self.capture.close()
 
-    async def _start_rest(self, first_id: str | None, markets: list) -> None:
+    async def _start_rest(self, first_id: str | None, markets: list[Any]) -> None:
         deadline = time.monotonic() + 2.5
         while first_id is not None and time.monotonic() < deadline:
             st = self.hub.state(first_id)
@@ -383,7 +383,7 @@ class Engine:
         db = self.recording_control.database()
         return None if db is None else HistoryReader(db)
 
-    def call(self, coro) -> Future:
+    def call(self, coro) -> Future[Any]:
         """Run a coroutine on the engine loop from another thread."""
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self._loop)

@@ -9,6 +9,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectGate, ConnectionSettings, WsConnection, retry_delay
@@ -42,8 +43,8 @@ class VenueFeed:
         self._instruments = {i.id: i for i in instruments}
         self._intervals: dict[str, set[str]] = {i.id: set(intervals) for i in instruments}
         self.core = FeedCore(venue, hub, instruments, self._request_snapshot, self._resubscribe)
-        self._snapshot_tasks: dict[str, asyncio.Task] = {}
-        self._tasks: list[asyncio.Task] = []
+        self._snapshot_tasks: dict[str, asyncio.Task[Any]] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
         self._conns: list[tuple[WsConnection, ConnectionPlan]] = []
         self._book_owner: dict[str, WsConnection] = {}  # instrument id -> conn carrying its book
         self._rng = random.Random()

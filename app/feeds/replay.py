@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -107,7 +107,7 @@ class SnapshotRouter:
     """Which book a REST snapshot line belongs to, by endpoint and symbol."""
 
     def __init__(self, core: FeedCore) -> None:
-        self._by_key: dict[tuple[str, tuple], str] = {}
+        self._by_key: dict[tuple[str, tuple[Any, ...]], str] = {}
         self._keys: dict[str, tuple[str, ...]] = {}  # endpoint -> the parameters that name a book
         for inst_id, inst in core.instruments.items():
             path, params = _endpoint(core.venue.snapshot_path(inst))
@@ -167,9 +167,9 @@ class Replayer:
     hub: MarketHub = field(default_factory=MarketHub)
     stats: ReplayStats = field(default_factory=ReplayStats)
     cores: dict[tuple[str, str], FeedCore] = field(default_factory=dict)
-    handlers: dict[tuple[str, str], Callable] = field(default_factory=dict)
+    handlers: dict[tuple[str, str], Callable[..., Any]] = field(default_factory=dict)
     lookahead: Callable[[str, str], Iterable[Record]] | None = None
-    venue_options: dict[tuple[str, str], dict] = field(default_factory=dict)
+    venue_options: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     position: Callable[[], str] | None = None  # where the current line is, for notes
     # ends the note on a market without an instrument list: (venue, market) -> a hint
     missing_hint: Callable[[str, str], str] = lambda venue, market: "was this captured by cryptoterm?"
@@ -266,7 +266,7 @@ class Replayer:
             self.stats.snapshots += 1
             core.on_snapshot_text(owner, data)
 
-    def _without_list(self, key: tuple[str, str]) -> Callable | None:
+    def _without_list(self, key: tuple[str, str]) -> Callable[..., Any] | None:
         """The first frame of a market with no instrument list yet: take the capture's
         later list, else derive instruments from its frames, else skip its frames."""
         if key in self._missing:

@@ -36,8 +36,8 @@ class DepthDiff:
     first: int  # Binance U
     last: int  # Binance u
     prev: int  # Binance futures pu (-1 where the venue does not send it)
-    bids: list
-    asks: list
+    bids: list[Any]
+    asks: list[Any]
 
 
 @dataclass(slots=True)
@@ -60,8 +60,8 @@ class Unknown:
 @dataclass(slots=True)
 class BookSnapshot:
     last_update_id: int
-    bids: list
-    asks: list
+    bids: list[Any]
+    asks: list[Any]
     ts: int = 0
 
 
@@ -89,13 +89,13 @@ class Events:
     book events of several products). The feed routes each item exactly as it would
     route it alone, in order."""
 
-    items: list
+    items: list[Any]
 
 
 Decoded = MarketEvent | DepthDiff | Ack | Unknown | Resync | Events | None
 
 
-def one_or_many(items: list) -> Decoded:
+def one_or_many(items: list[Any]) -> Decoded:
     """A frame's decoded items as the feed routes them: nearly every frame carries one,
     returned bare; several come wrapped in ``Events``; none gives None."""
     if len(items) == 1:
@@ -103,7 +103,7 @@ def one_or_many(items: list) -> Decoded:
     return Events(items) if items else None
 
 
-def parse_rejected(raw: str | bytes) -> dict | Unknown:
+def parse_rejected(raw: str | bytes) -> dict[str, Any] | Unknown:
     """The slow look at a frame the typed decoders rejected: its JSON object, for the
     venue to say what it is, or Unknown when it is not a JSON object at all."""
     try:
@@ -160,7 +160,7 @@ class BufferedBookSync:
         self.synced = False
         self.needs_snapshot = self.snapshot_mode
         self.last_id = -1
-        self._buffer: list = []
+        self._buffer: list[Any] = []
         self._first_after = False
 
     def reset(self) -> None:
@@ -245,7 +245,7 @@ class BufferedBookSync:
     def _snapshot_id(self, snap: BookSnapshot) -> int:
         return snap.last_update_id
 
-    def _load(self, snap: BookSnapshot, snap_id: int, kept: list, buffered: list) -> None:
+    def _load(self, snap: BookSnapshot, snap_id: int, kept: list[Any], buffered: list[Any]) -> None:
         self.book.load_snapshot(snap.bids, snap.asks, snap.ts)
         self.last_id = snap_id
 

@@ -129,7 +129,7 @@ _decode_combined = msgspec.json.Decoder(_Combined, strict=False).decode
 _decode_raw = msgspec.json.Decoder(_Event, strict=False).decode
 
 
-def instruments_from_exchange_info(data: dict, market: MarketType,
+def instruments_from_exchange_info(data: dict[str, Any], market: MarketType,
                                    wanted: set[str] | None = None) -> list[Instrument]:
     """Instruments from ``/api/v3/exchangeInfo`` or ``/fapi/v1/exchangeInfo``.
 

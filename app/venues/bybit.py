@@ -190,7 +190,7 @@ _FUNDING_KEYS = frozenset({"fundingRate", "nextFundingTime", "markPrice", "index
 
 # -- metadata ----------------------------------------------------------------------------
 
-def instruments_from_instruments_info(data: dict, market: MarketType,
+def instruments_from_instruments_info(data: dict[str, Any], market: MarketType,
                                       wanted: set[str] | None = None) -> list[Instrument]:
     """Instruments from ``/v5/market/instruments-info?category=spot|linear``.
 
@@ -344,7 +344,7 @@ class BybitFullBookSync(BufferedBookSync):
     def _keeps(self, msg: BybitBook, snap_seq: int) -> bool:
         return msg.data.seq >= snap_seq
 
-    def _load(self, snap: BookSnapshot, snap_seq: int, kept: list, buffered: list) -> None:
+    def _load(self, snap: BookSnapshot, snap_seq: int, kept: list[Any], buffered: list[Any]) -> None:
         self.book.load_snapshot(snap.bids, snap.asks, snap.ts)
         self._snap_seq = snap_seq
         # the buffer is contiguous on u (it restarts at any hole): the kept deltas replay

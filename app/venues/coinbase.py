@@ -106,8 +106,8 @@ class CoinbaseBook:
     symbol: str  # product id, e.g. "BTC-USD"
     ts: int
     snapshot: bool
-    bids: list
-    asks: list
+    bids: list[Any]
+    asks: list[Any]
 
 
 class _Level(msgspec.Struct, gc=False):
@@ -288,7 +288,7 @@ def _open_time(k: Kline) -> int:
     return k.open_time
 
 
-def _batch(out: list, unknown: int, channel: str) -> Decoded:
+def _batch(out: list[Any], unknown: int, channel: str) -> Decoded:
     if len(out) == 1:
         return out[0]
     if out:
@@ -399,7 +399,7 @@ class CoinbaseDecoder:
         return bad if gap is None else Events([gap, bad])
 
 
-def instruments_from_products(data: dict, market: MarketType = "spot",
+def instruments_from_products(data: dict[str, Any], market: MarketType = "spot",
                               wanted: set[str] | None = None) -> list[Instrument]:
     """Instruments from ``GET /api/v3/brokerage/market/products``: online SPOT products,
     one per book (aliases such as BTC-USDC -> BTC-USD are skipped: ``alias_for``).
@@ -428,7 +428,7 @@ def instruments_from_products(data: dict, market: MarketType = "spot",
     return out
 
 
-def aliases_from_products(data: dict) -> dict[str, str]:
+def aliases_from_products(data: dict[str, Any]) -> dict[str, str]:
     """``{"BTC-USDC": "BTC-USD", ...}``: products served from another product's book."""
     return {p["product_id"]: p["alias"] for p in data.get("products", [])
             if p.get("alias") and p.get("product_id")}

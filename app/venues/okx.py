@@ -356,7 +356,7 @@ _decode_book_push = msgspec.json.Decoder(_FastBookFrame, strict=False).decode
 
 # -- instruments -----------------------------------------------------------------------
 
-def _data_of(payload: Any, what: str) -> list:
+def _data_of(payload: Any, what: str) -> list[Any]:
     """The ``data`` list of an OKX REST response; ValueError with OKX's message otherwise."""
     if type(payload) is not dict:
         raise ValueError(f"not an OKX {what} response")
@@ -368,7 +368,7 @@ def _data_of(payload: Any, what: str) -> list:
     return data
 
 
-def instruments_from_okx(data: dict, market: MarketType,
+def instruments_from_okx(data: dict[str, Any], market: MarketType,
                          wanted: set[str] | None = None) -> list[Instrument]:
     """Instruments from ``GET /api/v5/public/instruments?instType=SPOT|SWAP``.
 
@@ -562,7 +562,7 @@ class OkxBookSync(BufferedBookSync):
             return IGNORED  # a pushed snapshot got there first
         return super().on_snapshot(snap)
 
-    def _load(self, snap: BookSnapshot, snap_id: int, kept: list, buffered: list) -> None:
+    def _load(self, snap: BookSnapshot, snap_id: int, kept: list[Any], buffered: list[Any]) -> None:
         # A REST snapshot has no checksum field to tell the mode, so it always starts with
         # tracking on (its text is at hand, once per resync): the first update then
         # decides, a zero checksum turning tracking off. Deciding from the buffer would
@@ -604,7 +604,7 @@ class OkxVenue:
         self.recovery = "snapshot" if snapshotless else "resubscribe"
         self._by_symbol = {i.venue_symbol.upper(): i for i in instruments}
         self._sizes = {sym: size_parser(i.contract_size) for sym, i in self._by_symbol.items()}
-        self._to_pairs: dict[str, Callable[[list], list[tuple[float, float]]] | None] = {
+        self._to_pairs: dict[str, Callable[[list[Any]], list[tuple[float, float]]] | None] = {
             sym: self._pairs_for(i) for sym, i in self._by_symbol.items()}
         self._req_id = 0
         self._handlers: dict[str, Callable[[str, bytes, str], Decoded]] = {
@@ -698,7 +698,7 @@ class OkxVenue:
         return self.decode  # OKX frames carry no per-connection state
 
     @staticmethod
-    def _pairs_for(inst: Instrument) -> Callable[[list], list[tuple[float, float]]] | None:
+    def _pairs_for(inst: Instrument) -> Callable[[list[Any]], list[tuple[float, float]]] | None:
         """How the fast path turns an instrument's typed levels into base-unit pairs
         (None: a ``ctVal`` that is not a power of ten, left to the exact string path)."""
         suffix = exponent_suffix(inst.contract_size)
@@ -796,7 +796,7 @@ class OkxVenue:
                        bids, asks, raw_bids, raw_asks)
 
     @staticmethod
-    def _one(events: list) -> Decoded:
+    def _one(events: list[Any]) -> Decoded:
         return one_or_many(events) or Unknown("empty data")
 
     def _trades(self, iid: str, data: bytes, inst_id: str):
