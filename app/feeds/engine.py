@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TYPE_CHECKING
 
-from app.config import AppConfig
+from app.config import AppConfig, Endpoint
 from app.feeds import metadata_cache
 from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectGate, ConnectionSettings
@@ -82,7 +82,7 @@ class Engine:
         self._feeds: dict[tuple[str, MarketType], VenueFeed] = {}
         # every market each venue lists (symbol switcher), and the REST/endpoint per market
         self._available: dict[tuple[str, MarketType], dict[str, Instrument]] = {}
-        self._io: dict[tuple[str, MarketType], tuple[RestClient, object]] = {}
+        self._io: dict[tuple[str, MarketType], tuple[RestClient, Endpoint]] = {}
         self._gates: dict[str, ConnectGate] = {}  # one connection-attempt pace per venue
         self._pending_ensure: set[str] = set()  # opened before their market list arrived
         self._rests: list[RestClient] = []
@@ -262,7 +262,7 @@ class Engine:
             metadata_cache.remove(metadata_cache.legacy_path(self.cfg.data_dir, venue, market))
             cache = metadata_cache.cache_path(self.cfg.data_dir, venue, market, rest.base_url, path)
         reuse = cache is not None and self.capture is None
-        text = metadata_cache.read(cache) if reuse else None
+        text = metadata_cache.read(cache) if reuse and cache is not None else None
         attempt = 0
         while text is None:
             try:
@@ -271,7 +271,7 @@ class Engine:
                 health.state = "reconnecting"
                 health.error = f"cannot load market list: {exc}"
                 log.warning("%s %s: %s", venue, market, health.error)
-                if reuse:
+                if reuse and cache is not None:
                     text = metadata_cache.read(cache, float("inf"))
                     if text is not None:
                         log.info("%s %s: using the cached market list until the venue answers",

@@ -9,7 +9,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectGate, ConnectionSettings, WsConnection, retry_delay
@@ -288,8 +288,10 @@ class VenueFeed:
             return  # its loop fetches a snapshot that meets the current buffer
         task = asyncio.get_running_loop().create_task(self._fetch_snapshot(inst_id))
         self._snapshot_tasks[inst_id] = task
-        task.add_done_callback(lambda t, i=inst_id: self._snapshot_tasks.pop(i, None)
-                               if self._snapshot_tasks.get(i) is t else None)
+        def forget(t: asyncio.Task[Any], i: str = inst_id) -> None:
+            if self._snapshot_tasks.get(i) is t:
+                self._snapshot_tasks.pop(i, None)
+        task.add_done_callback(forget)
 
     async def _fetch_snapshot(self, inst_id: str) -> None:
         """Fetch REST snapshots until the book is synced or its connection ends (a new
@@ -404,7 +406,8 @@ class VenueFeed:
 
     def _watch_book(self, inst_id: str, conn: WsConnection, now: float) -> bool:
         """Learn the channel's usual gap, act on a silence; True while it is silent."""
-        last = max(self.core.last_book_message.get(inst_id, conn.connected_at), conn.connected_at)
+        opened = cast(float, conn.connected_at)  # only open connections are watched
+        last = max(self.core.last_book_message.get(inst_id, opened), opened)
         seen = self._seen.get(inst_id)
         if seen is None or last < seen:
             self._seen[inst_id] = last
@@ -412,7 +415,7 @@ class VenueFeed:
             self._seen[inst_id] = last
             if self._silenced.pop(inst_id, None) is not None:
                 log.info("%s: book channel is streaming again", inst_id)
-            elif seen > conn.connected_at:  # a silence we acted on, or a reconnect, teaches nothing
+            elif seen > opened:  # a silence we acted on, or a reconnect, teaches nothing
                 gap = last - seen
                 usual = self._usual_gap.get(inst_id, gap)
                 # a decaying peak: a long gap counts at once, the memory of it fades slowly

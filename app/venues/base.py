@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 import orjson
@@ -92,6 +92,9 @@ class Events:
     items: list[Any]
 
 
+# after a gap: "snapshot" (REST, then replay the buffer) or "resubscribe"
+Recovery = Literal["snapshot", "resubscribe"]
+
 Decoded = MarketEvent | DepthDiff | Ack | Unknown | Resync | Events | None
 
 
@@ -125,8 +128,10 @@ class BookSync(Protocol):
     synced: bool
     needs_snapshot: bool  # True when a REST snapshot must be fetched to (re)build
 
+    @property
+    def first_buffered(self) -> int | None: ...  # the id a REST snapshot must not predate
     def reset(self) -> None: ...
-    def on_diff(self, diff) -> int: ...
+    def on_diff(self, diff: Any) -> int: ...
     def on_snapshot(self, snap: BookSnapshot) -> int: ...
 
 
@@ -181,13 +186,15 @@ class BufferedBookSync:
             if not result:
                 return APPLIED  # the hot path: nothing more than the rule itself
         else:
-            result = self._accept(diff)
-            if result is None:
+            accepted = self._accept(diff)
+            if accepted is None:
                 buf = self._buffer
                 if len(buf) < MAX_BUFFERED_DIFFS:
                     buf.append(diff)
                     return BUFFERED
                 result = GAP  # the snapshot is not coming: start over, counted
+            else:
+                result = accepted
         if result == GAP or result == CHECKSUM_FAILED:
             self._gap(diff)
         return result
@@ -259,8 +266,8 @@ class Venue(Protocol):
     name: str  # "binance"
     market: str  # "spot" | "perp"
     config_key: str  # endpoint section in config, e.g. "binance", "binanceusdm"
-    depth_type: type  # the decoded type the feed routes to BookSync (has ``.symbol``)
-    recovery: str  # after a gap: "snapshot" (REST, then replay the buffer) or "resubscribe"
+    depth_type: type[Any]  # the decoded type the feed routes to BookSync (has ``.symbol``)
+    recovery: Recovery
     ws_ping_interval: float | None  # protocol-level pings; None where the venue wants text pings
     keepalive: tuple[float, str] | None  # (idle seconds, text) the client must send
     # kline intervals the stream carries; None = every interval. The others get REST
