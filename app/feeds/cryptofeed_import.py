@@ -28,13 +28,14 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from app.feeds.replay import (MAX_LINE_BYTES, TOO_LONG, CaptureReadError, Record, Replayer,
                               read_lines)
+from app.market.instruments import MarketType
 from app.venues import registry
 from app.venues.bybit import BOOK_DEPTHS as BYBIT_BOOK_DEPTHS
 
@@ -54,6 +55,8 @@ NOT_SPOKEN = {"BINANCE_DELIVERY": "Binance COIN-M futures are not supported",
 OTHER_API = "other_api"
 MALFORMED = object()  # what a line that is none of the forms above carries
 UNSUPPORTED = "unsupported"
+_OKX_INST_TYPES: dict[str, MarketType] = {"SPOT": "spot", "SWAP": "perp"}
+_BYBIT_CATEGORIES: dict[str, MarketType] = {"spot": "spot", "linear": "perp"}
 
 
 class CryptofeedError(Exception):
@@ -132,7 +135,8 @@ def rest_route(url: str) -> tuple[str, str, str] | Skip | None:
     if host.endswith(".binance.us"):
         return Skip(UNSUPPORTED, "Binance.US is another venue")
     if host.endswith(("binance.com", "binance.vision", "binancefuture.com")):
-        market = "perp" if path.startswith("/fapi/") else "spot" if path.startswith("/api/v3/") else None
+        market: MarketType | None = ("perp" if path.startswith("/fapi/")
+                                     else "spot" if path.startswith("/api/v3/") else None)
         if market is None:
             return Skip(UNSUPPORTED, f"Binance {path}: not a market cryptoterm speaks")
         if path.endswith("/exchangeInfo"):
@@ -142,14 +146,14 @@ def rest_route(url: str) -> tuple[str, str, str] | Skip | None:
         if not path.startswith("/api/v5/"):
             return Skip(OTHER_API, f"OKX's pre-v5 API ({path}); cryptoterm decodes v5")
         if path == "/api/v5/public/instruments":
-            market = {"SPOT": "spot", "SWAP": "perp"}.get(query.get("instType", ""))
+            market = _OKX_INST_TYPES.get(query.get("instType", ""))
             return None if market is None else ("okx", market, registry.metadata_path("okx", market))
         inst_id = query.get("instId", "")
         return None if not inst_id else ("okx", okx_market(inst_id) or "spot", channel)
     if host.endswith("bybit.com"):
         if not path.startswith("/v5/"):
             return Skip(OTHER_API, f"Bybit's pre-v5 API ({path}); cryptoterm decodes v5")
-        market = {"spot": "spot", "linear": "perp"}.get(query.get("category", ""))
+        market = _BYBIT_CATEGORIES.get(query.get("category", ""))
         if market is None:
             return None
         if path == "/v5/market/instruments-info":
@@ -448,14 +452,15 @@ class CryptofeedImport:
         address, _, rest = line.partition(" ")
         arrow, _, rest = rest.partition(" ")
         stamp, _, body = rest.partition(": ")
+        at: float | None
         try:
-            ts = float(stamp)
+            at = float(stamp)
         except ValueError:
-            ts = None
-        if ts is None or arrow not in ("<->", "<-", "->"):
+            at = None
+        if at is None or arrow not in ("<->", "<-", "->"):
             stats.malformed += 1
             return MALFORMED
-        cur.ts = ts
+        cur.ts = at
         if arrow in ("<->", "<-"):  # a connect, or something we sent: the URL, nothing else
             stats.control += 1
             if s.kind == "ws" and address.startswith("ws") and address != cur.url:

@@ -10,10 +10,11 @@ symbols allow it (``derived_instruments``). What could not be used is said in
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -42,13 +43,14 @@ class CaptureReadError(Exception):
         super().__init__(f"{path}: cannot read: {exc.strerror or exc}")
 
 
-class _TooLong:
-    """Yielded by ``read_lines`` in place of a line over the cap."""
+class _TooLong(enum.Enum):
+    """Yielded by ``read_lines`` in place of a line over the cap (a one-member enum, so
+    ``line is TOO_LONG`` narrows the line's type)."""
 
-    __slots__ = ()
+    TOO_LONG = "line over the cap"
 
 
-TOO_LONG = _TooLong()
+TOO_LONG: Final = _TooLong.TOO_LONG
 
 
 def read_lines(fh: BinaryIO, max_len: int = MAX_LINE_BYTES, path: str | Path = "capture"

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
 from dataclasses import dataclass
 from itertools import compress
+from typing import Any
 
 Level = tuple[float, float]
 

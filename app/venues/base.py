@@ -264,7 +264,7 @@ class Venue(Protocol):
     ``books:BTC-USDT`` for OKX, ...); only the venue turns them into wire messages."""
 
     name: str  # "binance"
-    market: str  # "spot" | "perp"
+    market: MarketType
     config_key: str  # endpoint section in config, e.g. "binance", "binanceusdm"
     depth_type: type[Any]  # the decoded type the feed routes to BookSync (has ``.symbol``)
     recovery: Recovery

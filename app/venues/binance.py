@@ -7,7 +7,7 @@ what the snapshot already holds, then chain — spot on ``U <= local+1``, future
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Union, final
 from urllib.parse import urlencode
 
 import msgspec
@@ -18,7 +18,7 @@ from app.market.instruments import Instrument, MarketType
 from app.venues.base import (APPLIED, GAP, IGNORED, Ack, BookSnapshot, BufferedBookSync,
                              ConnectionPlan, Decoded, DepthDiff, Num, Price, Size, Unknown,
                              parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, VenueDescriptor
+from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
 
 VENUE = "binance"
 SPOT_SNAPSHOT_LIMIT = 5000
@@ -33,6 +33,7 @@ STREAMS_PER_SUBSCRIBE = 100
 # Numbers arrive as strings; strict=False converts them into base.py's bounded types.
 
 
+@final  # lets `type(msg) is BinanceDepth` narrow the decoded union on the hot path
 class BinanceDepth(msgspec.Struct, tag_field="e", tag="depthUpdate", gc=False):
     """A depth diff, decoded straight into the shape BookSync reads."""
 
@@ -207,7 +208,7 @@ class BinanceVenue:
 
     name = VENUE
     depth_type = BinanceDepth
-    recovery = "snapshot"
+    recovery: Recovery = "snapshot"
     ws_ping_interval: float | None = 20.0  # Binance pings us; websockets answers
     keepalive: tuple[float, str] | None = None
     live_kline_intervals: frozenset[str] | None = None  # a stream for every interval
@@ -282,7 +283,7 @@ class BinanceVenue:
 
     # -- decoding ------------------------------------------------------------------
 
-    def decode(self, raw: str | bytes) -> Decoded:
+    def decode(self, raw: str | bytes) -> Decoded | BinanceDepth:
         """One frame -> an event, a depth diff, an ack, or Unknown. Never raises.
 
         The typed msgspec decoders parse, convert the venue's number strings and
@@ -305,7 +306,7 @@ class BinanceVenue:
 
     def _decode_slow(self, raw: str | bytes) -> Decoded:
         msg = parse_rejected(raw)
-        if type(msg) is not dict:
+        if isinstance(msg, Unknown):  # else the frame's JSON object
             return msg
         data = msg.get("data", msg)
         if type(data) is not dict:

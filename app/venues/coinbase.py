@@ -27,7 +27,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, cast
 from urllib.parse import quote, urlencode
 
 import msgspec
@@ -40,7 +40,7 @@ from app.market.orderbook import OrderBook
 from app.venues.base import (APPLIED, IGNORED, SYNCED, Ack, BookSnapshot, ConnectionPlan, Decoded,
                              Events, Num, Price, Resync, Size, Unknown, one_or_many,
                              parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, VenueDescriptor
+from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
 
 VENUE = "coinbase"
 HEARTBEATS = "heartbeats"
@@ -363,7 +363,7 @@ class CoinbaseDecoder:
         try:
             out = frame.convert(self)
         except (ValueError, KeyError, OverflowError) as exc:  # e.g. an unreadable time
-            channel = type(frame).__struct_config__.tag
+            channel = cast(str, type(frame).__struct_config__.tag)  # every frame type is tagged by name
             return self._lost(channel, gap, f"bad {channel} frame: {exc}")
         return out if gap is None else _with_gap(gap, out)
 
@@ -371,7 +371,7 @@ class CoinbaseDecoder:
 
     def _decode_slow(self, raw: str | bytes) -> Decoded:
         msg = parse_rejected(raw)
-        if type(msg) is not dict:
+        if isinstance(msg, Unknown):  # else the frame's JSON object
             return msg
         if msg.get("type") == "error":
             text = msg.get("message") or "error"
@@ -478,7 +478,7 @@ class CoinbaseVenue:
     name = VENUE
     config_key = "coinbase"
     depth_type = CoinbaseBook
-    recovery = "resubscribe"
+    recovery: Recovery = "resubscribe"
     ws_ping_interval: float | None = 20.0  # Coinbase answers protocol pings
     keepalive: tuple[float, str] | None = None  # the heartbeats channel keeps channels open
     live_kline_intervals: frozenset[str] | None = frozenset({WS_CANDLE_INTERVAL})

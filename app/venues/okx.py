@@ -40,7 +40,7 @@ from app.market.instruments import Instrument, MarketType
 from app.venues.base import (APPLIED, CHECKSUM_FAILED, GAP, IGNORED, SYNCED, Ack, BookSnapshot,
                              BufferedBookSync, ConnectionPlan, Decoded, Price, Size, Unknown,
                              one_or_many, parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, VenueDescriptor
+from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
 
 VENUE = "okx"
 INST_TYPE: dict[str, str] = {"spot": "SPOT", "perp": "SWAP"}
@@ -601,7 +601,7 @@ class OkxVenue:
                  snapshotless: bool = False) -> None:
         self.market: MarketType = market
         self.snapshotless = snapshotless
-        self.recovery = "snapshot" if snapshotless else "resubscribe"
+        self.recovery: Recovery = "snapshot" if snapshotless else "resubscribe"
         self._by_symbol = {i.venue_symbol.upper(): i for i in instruments}
         self._sizes = {sym: size_parser(i.contract_size) for sym, i in self._by_symbol.items()}
         self._to_pairs: dict[str, Callable[[list[Any]], list[tuple[float, float]]] | None] = {
@@ -716,10 +716,10 @@ class OkxVenue:
         except ValueError:
             return None
 
-    def decode(self, raw: str | bytes) -> Decoded:
+    def decode(self, raw: str | bytes) -> Decoded | OkxBook:
         """One frame -> a book push, an event (``Events`` when one frame carries several),
         an Ack, None (pong, notices) or Unknown. Never raises."""
-        if raw.startswith(_BOOKS_PREFIX if type(raw) is str else _BOOKS_PREFIX_BYTES):
+        if raw.startswith(_BOOKS_PREFIX if type(raw) is str else _BOOKS_PREFIX_BYTES):  # type: ignore[arg-type]  # the prefix is picked by raw's own type
             book = self._fast_book(raw)
             if book is not None:
                 return book
@@ -750,7 +750,7 @@ class OkxVenue:
             return None
         return OkxBook(frame.arg.instId, action, d.ts, d.seqId, d.prevSeqId, 0, bids, asks, None, None)
 
-    def _decode_general(self, raw: str | bytes) -> Decoded:
+    def _decode_general(self, raw: str | bytes) -> Decoded | OkxBook:
         """Every frame the books fast path does not take: parse the envelope, then the
         channel's data."""
         try:
@@ -843,7 +843,7 @@ class OkxVenue:
 
     def _event(self, raw: str | bytes, event: str) -> Decoded:
         msg = parse_rejected(raw)
-        if type(msg) is not dict:
+        if isinstance(msg, Unknown):  # else the frame's JSON object
             return msg
         if event in ("subscribe", "unsubscribe"):
             return Ack(msg.get("id"), None, msg.get("arg"))
