@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from app.feeds.replay import (MAX_LINE_BYTES, TOO_LONG, CaptureReadError, Record, Replayer,
                               read_lines)
+from app.market.events import MarketEvent
 from app.market.instruments import MarketType
 from app.venues import registry
 from app.venues.bybit import BOOK_DEPTHS as BYBIT_BOOK_DEPTHS
@@ -362,7 +363,7 @@ class CryptofeedImport:
         name, line = self._pos
         return f"{name} line {line}"
 
-    def replay(self, rep: Replayer, on_event=None) -> Replayer:
+    def replay(self, rep: Replayer, on_event: Callable[[MarketEvent], None] | None = None) -> Replayer:
         """Feed every file into ``rep`` in timestamp order. Raises CaptureReadError."""
         rep.max_line = self.max_line
         rep.position = self.position

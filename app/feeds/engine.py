@@ -8,7 +8,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from app.feeds.hub import MarketHub
 from app.feeds.recording import RecordingControl
 from app.feeds.rest import RestClient, RestError, WeightBudget
 from app.feeds.views import InstrumentView, Unlisted
+from app.market.compare import Summary
 from app.market.instruments import Instrument, MarketType, not_listed_message, parse_display_symbol
 from app.venues import registry
 
@@ -122,7 +123,7 @@ class Engine:
             self._thread.join(timeout)
         self.recording_control.stop()
 
-    def attach(self, service) -> None:
+    def attach(self, service: Any) -> None:  # app.trading.service.TradingService (a layer above)
         """Attach the trading runtime before ``start``: it runs on this loop (``astart`` as the
         loop starts, ``aclose`` before it ends) and the UI reaches it as ``engine.trading``."""
         self.trading = service
@@ -339,7 +340,7 @@ class Engine:
 
         asyncio.run_coroutine_threadsafe(_ensure(), loop)
 
-    def overview(self):
+    def overview(self) -> list[Summary]:
         """Every instrument's summary, for the cross-venue view."""
         return self.hub.overview()
 
@@ -361,7 +362,7 @@ class Engine:
 
     # -- recording and history (RecordingSwitch, HistorySource in app.engine_api) --
 
-    def attach_recorder(self, recorder) -> None:
+    def attach_recorder(self, recorder: Any) -> None:
         """Send every normalized event to ``recorder`` (storage.recorder.Recorder) and let
         it sample book tops; starts its writer thread."""
         self.recording_control.attach(recorder)
@@ -372,7 +373,7 @@ class Engine:
     def set_recording(self, instrument_id: str, on: bool) -> None:
         self.recording_control.set_recording(instrument_id, on)
 
-    def database(self):
+    def database(self) -> Any:
         """The history store (a SQLAlchemy Engine), or None when none is configured."""
         return self.recording_control.database()
 
@@ -383,7 +384,7 @@ class Engine:
         db = self.recording_control.database()
         return None if db is None else HistoryReader(db)
 
-    def call(self, coro) -> Future[Any]:
+    def call(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
         """Run a coroutine on the engine loop from another thread."""
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self._loop)

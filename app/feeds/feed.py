@@ -18,7 +18,7 @@ from app.feeds.health import FeedHealth
 from app.feeds.hub import MarketHub
 from app.feeds.rest import RestClient, RestError
 from app.market.instruments import Instrument
-from app.venues.base import GAP, STALE_SNAPSHOT, ConnectionPlan, Venue
+from app.venues.base import GAP, STALE_SNAPSHOT, BookSync, ConnectionPlan, Venue
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class VenueFeed:
         return self.core.stats
 
     @property
-    def _syncs(self):
+    def _syncs(self) -> dict[str, BookSync]:
         return self.core.syncs
 
     @property

@@ -102,7 +102,8 @@ def one_or_many(items: list[Any]) -> Decoded:
     """A frame's decoded items as the feed routes them: nearly every frame carries one,
     returned bare; several come wrapped in ``Events``; none gives None."""
     if len(items) == 1:
-        return items[0]
+        one: Decoded = items[0]
+        return one
     return Events(items) if items else None
 
 
@@ -180,7 +181,7 @@ class BufferedBookSync:
     def first_buffered(self) -> int | None:
         return self._opens(self._buffer[0]) if self._buffer else None
 
-    def on_diff(self, diff) -> int:
+    def on_diff(self, diff: Any) -> int:
         if self.synced:
             result = self._step(diff)
             if not result:
@@ -199,7 +200,7 @@ class BufferedBookSync:
             self._gap(diff)
         return result
 
-    def _gap(self, diff) -> None:
+    def _gap(self, diff: Any) -> None:
         """Start over. The diff that revealed the gap is the first of the stream as it
         now is, so it opens the new buffer (a replay then asks for the same snapshot
         the live session did)."""
@@ -234,19 +235,19 @@ class BufferedBookSync:
 
     # -- the venue's sequence rule -------------------------------------------------------
 
-    def _step(self, diff) -> int:
+    def _step(self, diff: Any) -> int:
         raise NotImplementedError
 
-    def _accept(self, diff) -> int | None:
+    def _accept(self, diff: Any) -> int | None:
         return None
 
-    def _opens(self, diff) -> int:
+    def _opens(self, diff: Any) -> int:
         raise NotImplementedError
 
-    def _keeps(self, diff, snap_id: int) -> bool:
+    def _keeps(self, diff: Any, snap_id: int) -> bool:
         raise NotImplementedError
 
-    def _joins(self, diff, snap_id: int) -> bool:
+    def _joins(self, diff: Any, snap_id: int) -> bool:
         return True
 
     def _snapshot_id(self, snap: BookSnapshot) -> int:
@@ -282,7 +283,8 @@ class Venue(Protocol):
     def stream_group(self, stream: str) -> str: ...
     def max_streams(self, group: str) -> int: ...
     def subscribe_messages(self, streams: list[str], method: str = "SUBSCRIBE") -> list[str]: ...
-    def new_decoder(self) -> Callable[[str | bytes], Decoded]:
+    # the decoder returns Decoded, or the venue's own book frame (its ``depth_type``)
+    def new_decoder(self) -> Callable[[str | bytes], object]:
         """A decode function for one connection (it may keep per-connection state)."""
     def new_book_sync(self, instrument: Instrument) -> BookSync: ...
     def snapshot_path(self, instrument: Instrument) -> str: ...

@@ -7,6 +7,7 @@ what the snapshot already holds, then chain — spot on ``U <= local+1``, future
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Union, final
 from urllib.parse import urlencode
 
@@ -241,7 +242,7 @@ class BinanceVenue:
     def book_streams(self, inst: Instrument) -> list[str]:
         return [f"{inst.venue_symbol.lower()}@depth@100ms"]
 
-    def new_decoder(self):
+    def new_decoder(self) -> Callable[[str | bytes], Decoded | BinanceDepth]:
         return self.decode  # Binance frames carry no per-connection state
 
     def kline_stream(self, inst: Instrument, interval: str) -> tuple[str, str]:

@@ -14,6 +14,7 @@ Book sync (../shared/protocols section 3):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -440,7 +441,7 @@ class BybitVenue:
 
     # -- decoding ------------------------------------------------------------------------
 
-    def new_decoder(self):
+    def new_decoder(self) -> Callable[[str | bytes], Decoded | BybitBook]:
         """Linear tickers send a snapshot then partial deltas: the merged state per
         symbol lives with the connection's decoder."""
         tickers: dict[str, dict[str, Any]] = {}

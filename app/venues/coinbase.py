@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, Union, cast
@@ -290,7 +291,8 @@ def _open_time(k: Kline) -> int:
 
 def _batch(out: list[Any], unknown: int, channel: str) -> Decoded:
     if len(out) == 1:
-        return out[0]
+        one: Decoded = out[0]
+        return one
     if out:
         return Events(out)
     if unknown:
@@ -531,7 +533,7 @@ class CoinbaseVenue:
         """Streams one connection carries: heartbeats plus four channels per product."""
         return 1 + len(PRODUCT_CHANNELS) * MAX_PRODUCTS_PER_CONNECTION
 
-    def new_decoder(self):
+    def new_decoder(self) -> Callable[[str | bytes], Decoded]:
         return CoinbaseDecoder(self._ids).decode
 
     def connection_plans(self, ws_url: str, instruments: list[Instrument],

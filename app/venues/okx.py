@@ -694,7 +694,7 @@ class OkxVenue:
 
     # -- decoding ------------------------------------------------------------------------
 
-    def new_decoder(self):
+    def new_decoder(self) -> Callable[[str | bytes], Decoded | OkxBook]:
         return self.decode  # OKX frames carry no per-connection state
 
     @staticmethod
@@ -799,7 +799,7 @@ class OkxVenue:
     def _one(events: list[Any]) -> Decoded:
         return one_or_many(events) or Unknown("empty data")
 
-    def _trades(self, iid: str, data: bytes, inst_id: str):
+    def _trades(self, iid: str, data: bytes, inst_id: str) -> Decoded:
         size = self._sizes[inst_id]
         out = []
         for t in _decode_trades(data):
@@ -809,7 +809,7 @@ class OkxVenue:
             out.append(Trade(iid, t.ts, t.px, amount, t.side, t.tradeId or None))
         return self._one(out)
 
-    def _tickers(self, iid: str, data: bytes, inst_id: str):
+    def _tickers(self, iid: str, data: bytes, inst_id: str) -> Decoded:
         # 24 h volume in base units: SPOT vol24h is base; SWAP vol24h counts contracts and
         # volCcy24h is the base amount
         spot = self.market == "spot"
@@ -819,17 +819,17 @@ class OkxVenue:
                for t in _decode_tickers(data)]
         return self._one(out)
 
-    def _funding(self, iid: str, data: bytes, inst_id: str):
+    def _funding(self, iid: str, data: bytes, inst_id: str) -> Decoded:
         # fundingTime is the settlement the current rate applies to: the next funding
         out = [Funding(iid, f.ts, _signed(f.fundingRate),
                        _ms(f.fundingTime) or _ms(f.nextFundingTime))
                for f in _decode_funding(data)]
         return self._one(out)
 
-    def _mark(self, iid: str, data: bytes, inst_id: str):
+    def _mark(self, iid: str, data: bytes, inst_id: str) -> Decoded:
         return self._one([Funding(iid, m.ts, None, None, m.markPx) for m in _decode_marks(data)])
 
-    def _candles(self, iid: str, data: bytes, inst_id: str, interval: str):
+    def _candles(self, iid: str, data: bytes, inst_id: str, interval: str) -> Decoded:
         return self._one([self._kline(iid, row, interval) for row in _decode_rows(data)])
 
     def _kline(self, iid: str, row: list[str], interval: str) -> Kline:
