@@ -41,7 +41,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine
 
-from app.market.health import HealthView
+from app.market.health import FeedState, HealthView
 from app.market.events import BookTop, Funding, Kline, Trade
 from app.market.instruments import Instrument
 from app.market.klines import INTERVAL_MS
@@ -58,6 +58,10 @@ CLOSE_GRACE_MS = 2_000
 INF = float("inf")
 
 BookSource = Callable[[str, int], "tuple[list[Any], list[Any]] | None"]
+
+
+# the recorder's own states as the status bar shows a connection's
+_HEALTH_STATE: dict[str, FeedState] = {"running": "connected", "failed": "failed"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -546,8 +550,8 @@ class Recorder:
         """The recorder as a status-bar entry: rows/s in ``msgs_per_sec``, rows written
         in ``messages``, and the queue in ``backlog``."""
         s = self.stats()
-        state = {"running": "connected", "failed": "failed"}.get(s.state, "stopped")
-        return HealthView("recorder", state, s.last_flush_age, s.rows_per_sec, s.rows,  # type: ignore[arg-type]
+        state = _HEALTH_STATE.get(s.state, "stopped")
+        return HealthView("recorder", state, s.last_flush_age, s.rows_per_sec, s.rows,
                           0, 0, 0, (), s.error, backlog=s.backlog)
 
 
