@@ -179,7 +179,7 @@ class Recorder:
         self._record = frozenset(current)  # one reference swap: on_event never sees a half-set
         if was != on and self._live():
             # after the swap: every event of the instrument queued so far is ahead of the mark
-            self._queue.append(Coverage(instrument_id, self.clock_ms(), on))  # type: ignore[misc]
+            self._queue.append(Coverage(instrument_id, self.clock_ms(), on))  # type: ignore[misc]  # coverage marks are queued only by a live recorder, which has clock_ms
             self._wake.set()
 
     def _live(self) -> bool:

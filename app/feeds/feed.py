@@ -243,7 +243,7 @@ class VenueFeed:
     async def _keepalive(self) -> None:
         """Text pings for venues that want them (OKX ``ping``, Bybit ``{"op":"ping"}``),
         on a fixed beat whatever the traffic: Bybit wants one every 20 s regardless."""
-        interval, text = self.venue.keepalive  # type: ignore[misc]
+        interval, text = self.venue.keepalive  # type: ignore[misc]  # this loop is started only for venues with a keepalive
         while not self._stopping:
             await asyncio.sleep(interval)
             for conn, _ in self._conns:

@@ -233,7 +233,7 @@ class Replayer:
     # -- instrument lists --------------------------------------------------------------
 
     def _is_metadata(self, key: tuple[str, str], channel: str) -> bool:
-        return same_resource(registry.metadata_path(*key), channel)  # type: ignore[arg-type]
+        return same_resource(registry.metadata_path(*key), channel)  # type: ignore[arg-type]  # a capture names its market as text (spot|perp, as the capture writer wrote it)
 
     def _rest(self, key: tuple[str, str], channel: str | None, data: str) -> None:
         if channel is None:
@@ -278,7 +278,7 @@ class Replayer:
             return None
         venue, market = key
         symbols: dict[str, None] = {}
-        can_derive = derived.underivable(venue, market) is None  # type: ignore[arg-type]
+        can_derive = derived.underivable(venue, market) is None  # type: ignore[arg-type]  # market is text from the capture, see _is_metadata
         for _, _, kind, channel, data in self.lookahead(venue, market):
             if kind == "rest":
                 if channel is not None and self._is_metadata(key, channel):
@@ -293,7 +293,7 @@ class Replayer:
         found: list[Instrument] = []
         odd: list[str] = []
         for s in symbols:
-            inst = derived.instrument_for(venue, market, s)  # type: ignore[arg-type]
+            inst = derived.instrument_for(venue, market, s)  # type: ignore[arg-type]  # market is text from the capture, see _is_metadata
             if inst is not None:
                 found.append(inst)
             else:
@@ -307,7 +307,7 @@ class Replayer:
     def _start(self, key: tuple[str, str], metadata: str, count: bool = True) -> bool:
         venue, market = key
         try:
-            instruments = registry.instruments_from_metadata(venue, market, metadata)  # type: ignore[arg-type]
+            instruments = registry.instruments_from_metadata(venue, market, metadata)  # type: ignore[arg-type]  # market is text from the capture, see _is_metadata
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             if count:
                 self.stats.malformed += 1
@@ -317,7 +317,7 @@ class Replayer:
 
     def _start_with(self, key: tuple[str, str], instruments: list[Instrument]) -> None:
         venue, market = key
-        codec = registry.make_venue(venue, market, instruments,  # type: ignore[arg-type]
+        codec = registry.make_venue(venue, market, instruments,  # type: ignore[arg-type]  # market is text from the capture, see _is_metadata
                                     **self.venue_options.get(key, {}))
         on_book = self._emit_book if self.on_event is not None and self.emit_books else None
         core = FeedCore(codec, self.hub, instruments, on_book=on_book)
@@ -368,7 +368,7 @@ class Replayer:
             elif m.listed_at == "later in the capture":
                 yield f"{head}: decoded with the instrument list found later in the capture"
             elif m.skipped:
-                why = derived.underivable(venue, market)  # type: ignore[arg-type]
+                why = derived.underivable(venue, market)  # type: ignore[arg-type]  # market is text from the capture, see _is_metadata
                 listed = f" (its list came at {m.listed_at})" if m.listed_at else ""
                 frames = "1 frame" if m.skipped == 1 else f"{m.skipped:,} frames"
                 yield (f"{head}: {frames} skipped{listed}; "

@@ -183,7 +183,7 @@ class LocalVenue:
                       **ws_options: Any) -> None:
         options: dict[str, Any] = {"max_size": 2**20, "compression": None, "close_timeout": 2}
         options.update(ws_options)
-        self._server = await serve(self._handle_ws, "127.0.0.1", 0, **options)  # type: ignore[attr-defined]
+        self._server = await serve(self._handle_ws, "127.0.0.1", 0, **options)  # type: ignore[attr-defined]  # every venue subclass defines _handle_ws
         self.ws_url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}{ws_path}"
         app = web.Application()
         for path, handler in routes:

@@ -465,12 +465,12 @@ class CcxtAccount:
         price = None
         kind = req.type
         if req.type == "limit":
-            price = float(req.price)  # type: ignore[arg-type]
+            price = float(req.price)  # type: ignore[arg-type]  # validation gives every limit order a price
             if req.time_in_force == "PO":
                 params["postOnly"] = True
         elif req.type == "stop":
             kind = "market"
-            params["stopLossPrice"] = float(req.stop_price)  # type: ignore[arg-type]
+            params["stopLossPrice"] = float(req.stop_price)  # type: ignore[arg-type]  # validation gives every stop order a trigger
         if req.reduce_only:
             params["reduceOnly"] = True
         return [rules.symbol, kind, req.side, amount, price], params

@@ -116,9 +116,9 @@ class ConfirmOrder(_Confirm):
             size += f" ({fmt(r.amount / rules.contract_size)} contracts)"
         table.add_row("Size", size)
         if r.type == "limit":
-            table.add_row("Price", f"{fmt(r.price)} {rules.quote}")  # type: ignore[arg-type]
+            table.add_row("Price", f"{fmt(r.price)} {rules.quote}")  # type: ignore[arg-type]  # validation gives every limit order a price before it is confirmed
         elif r.type == "stop":
-            table.add_row("Trigger", f"{fmt(r.stop_price)} {rules.quote} (then market)")  # type: ignore[arg-type]
+            table.add_row("Trigger", f"{fmt(r.stop_price)} {rules.quote} (then market)")  # type: ignore[arg-type]  # validation gives every stop order a trigger before it is confirmed
         else:
             table.add_row("Price", "market (walks the book)")
         if rules.is_perp:

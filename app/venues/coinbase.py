@@ -172,7 +172,7 @@ class _TradesFrame(msgspec.Struct, tag_field="channel", tag="market_trades", gc=
                 if inst_id is None:
                     unknown += 1
                     continue
-                out.append(Trade(inst_id, dec.ms(t.time), t.price, t.size, _TAKER[t.side],  # type: ignore[arg-type]
+                out.append(Trade(inst_id, dec.ms(t.time), t.price, t.size, _TAKER[t.side],  # type: ignore[arg-type]  # _TAKER maps the wire side to 'buy'/'sell' only
                                  str(t.trade_id)))
         out.sort(key=_ts)  # stable: equal times keep the venue's order
         return _batch(out, unknown, "market_trades")
