@@ -7,6 +7,8 @@ print one clear line instead of a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import difflib
 import os
 import tomllib
@@ -147,10 +149,9 @@ class AppConfig:
         return self.data_dir / "logs" / "cryptoterm.log"
 
 
-def default_paths(env: dict[str, str] | None = None) -> tuple[Path, Path]:
+def default_paths(env: Mapping[str, str] | None = None) -> tuple[Path, Path]:
     """(config file, data dir), honouring $CRYPTOTERM_HOME."""
-    env = os.environ if env is None else env
-    home = env.get("CRYPTOTERM_HOME")
+    home = (os.environ if env is None else env).get("CRYPTOTERM_HOME")
     if home:
         root = Path(home).expanduser()
         return root / "config.toml", root / "data"
@@ -162,7 +163,7 @@ def load_config(config_path: str | Path | None = None, data_dir: str | Path | No
                 env: dict[str, str] | None = None) -> AppConfig:
     default_config, default_data = default_paths(env)
     explicit = config_path is not None
-    path = Path(config_path).expanduser() if explicit else default_config
+    path = Path(config_path).expanduser() if config_path is not None else default_config
     raw: dict[str, Any] = {}
     if path.exists():
         if path.is_dir():

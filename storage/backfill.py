@@ -34,6 +34,7 @@ from storage import queries
 from storage.instrument_keys import InstrumentKeys
 from storage.models import KlineRow
 from storage.statements import statements_for
+from storage.tables import table_of
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +56,24 @@ _MARKET_OPTIONS: dict[str, dict[str, Any]] = {
     for key, hosts in registry.HOSTS.items() if hosts.narrow_markets}
 
 
-def _fetch_page(exchange: Any, symbol: str, interval: str, since: int, limit: int) -> list:
+def _fetch_page(exchange: Any, symbol: str, interval: str, since: int, limit: int) -> list[Any]:
     """One page of candles starting at ``since``: ccxt's ``fetch_ohlcv``."""
-    return exchange.fetch_ohlcv(symbol, interval, since=since, limit=limit)
+    rows: list[Any] = exchange.fetch_ohlcv(symbol, interval, since=since, limit=limit)
+    return rows
 
 
-def _binance_futures_page(exchange: Any, symbol: str, interval: str, since: int, limit: int) -> list:
+def _binance_futures_page(exchange: Any, symbol: str, interval: str, since: int, limit: int) -> list[Any]:
     # ccxt's fetch_ohlcv clamps Binance USD-M to 1000 rows (request and parsed result)
     # although the venue serves 1500; same ccxt request path, parser and error mapping,
     # without the clamp: a third fewer requests against the futures weight budget
     market = exchange.market(symbol)
     raw = exchange.fapiPublicGetKlines({"symbol": market["id"], "interval": interval,
                                         "startTime": since, "limit": limit})
-    return exchange.parse_ohlcvs(raw, market, interval, since, None)
+    rows: list[Any] = exchange.parse_ohlcvs(raw, market, interval, since, None)
+    return rows
 
 
-_PAGE_FETCHERS: dict[str, Callable[[Any, str, str, int, int], list]] = {
+_PAGE_FETCHERS: dict[str, Callable[[Any, str, str, int, int], list[Any]]] = {
     "binanceusdm": _binance_futures_page,
 }
 
@@ -156,13 +159,14 @@ def lookup_instrument(exchange: Any, venue: str, symbol: str, *,
         raise BackfillError(not_listed_message(f"{base}/{quote}" if market_type == "spot" else unified,
                                                where, listed))
     precision = market.get("precision") or {}
-    tick = precision.get("price") if isinstance(precision.get("price"), float) else 0.01
-    lot = precision.get("amount") if isinstance(precision.get("amount"), float) else 0.00001
+    price, amount = precision.get("price"), precision.get("amount")
+    tick = price if isinstance(price, float) else 0.01
+    lot = amount if isinstance(amount, float) else 0.00001
     return (Instrument(venue, market_type, market["base"], market["quote"], market["id"],
                        tick_size=tick, lot_size=lot), unified)
 
 
-def _same_kind(market: dict, market_type: MarketType) -> bool:
+def _same_kind(market: dict[str, Any], market_type: MarketType) -> bool:
     """A ccxt market of the kind we backfill: spot pairs, or linear perpetual swaps."""
     if market_type == "spot":
         return bool(market.get("spot"))
@@ -309,7 +313,7 @@ def plan(engine: Engine, instrument_id: str, interval: str, since: int, until: i
     ranges = queries.gaps(engine, instrument_id, interval, lo, hi)
     key = queries.resolve_key(engine, instrument_id)
     if key is not None:
-        k = KlineRow.__table__
+        k = table_of(KlineRow)
         stmt = select(k.c.open_time).where(and_(k.c.inst == key, k.c.interval == interval,
                                                 or_(k.c.closed == 0, k.c.partial == 1),
                                                 k.c.open_time >= lo,

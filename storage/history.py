@@ -69,7 +69,7 @@ def as_instrument(stored: StoredInstrument, klines: Sequence[Kline] = ()) -> Ins
     if not tick:
         sample = [v for k in klines[-500:] for v in (k.open, k.high, k.low, k.close)]
         tick = 10.0 ** -decimals_of(sample) if sample else DEFAULT_TICK
-    return Instrument(stored.venue, stored.market, stored.base, stored.quote,  # type: ignore[arg-type]
+    return Instrument(stored.venue, stored.market, stored.base, stored.quote,  # type: ignore[arg-type]  # the stored market was written from a MarketType
                       stored.venue_symbol or f"{stored.base}{stored.quote}", tick_size=tick,
                       lot_size=stored.lot_size or DEFAULT_LOT)
 

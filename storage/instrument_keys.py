@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.market.instruments import Instrument, MarketType
 from storage.models import InstrumentRow
+from storage.tables import table_of
 
 # Used only when an event names an instrument we were never told about (e.g. a capture
 # replayed without metadata): the id's base+quote is split at the longest known quote.
@@ -57,8 +58,8 @@ class InstrumentKeys:
         if key is not None:
             return key
         with self.engine.connect() as conn:
-            key = conn.execute(select(InstrumentRow.__table__.c.key)
-                               .where(InstrumentRow.__table__.c.id == instrument_id)).scalar()
+            key = conn.execute(select(table_of(InstrumentRow).c.key)
+                               .where(table_of(InstrumentRow).c.id == instrument_id)).scalar()
         if key is not None:
             self._keys[instrument_id] = key
         return key
@@ -85,7 +86,7 @@ class InstrumentKeys:
             return key
 
     def _ensure(self, inst: Instrument, known: bool = True) -> int:
-        table = InstrumentRow.__table__
+        table = table_of(InstrumentRow)
         values = dict(id=inst.id, venue=inst.venue, market=inst.market, base=inst.base.upper(),
                       quote=inst.quote.upper(), symbol=inst.symbol, venue_symbol=inst.venue_symbol)
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
@@ -96,4 +97,5 @@ class InstrumentKeys:
             if known:  # the venue's current steps (they change now and then), not a guess
                 own.execute(update(table).where(table.c.id == inst.id)
                             .values(tick_size=inst.tick_size, lot_size=inst.lot_size))
-            return own.execute(select(table.c.key).where(table.c.id == inst.id)).scalar_one()
+            key: int = own.execute(select(table.c.key).where(table.c.id == inst.id)).scalar_one()
+            return key

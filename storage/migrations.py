@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlmodel import SQLModel
 
 from storage.models import STALE_OPEN_MS, SchemaVersionRow
+from storage.tables import table_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +71,13 @@ def current_version(conn: Connection) -> int | None:
     """The database's schema version, or None when it has never been stamped."""
     if not inspect(conn).has_table(SchemaVersionRow.__tablename__):
         return None
-    table = SchemaVersionRow.__table__
+    table = table_of(SchemaVersionRow)
     versions = conn.execute(select(table.c.version)).scalars().all()
     return max(versions) if versions else None
 
 
 def _stamp(conn: Connection, version: int, description: str) -> None:
-    conn.execute(SchemaVersionRow.__table__.insert().values(
+    conn.execute(table_of(SchemaVersionRow).insert().values(
         version=version, applied_at=int(time.time() * 1000), description=description[:200]))
 
 

@@ -12,8 +12,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from typing import Any
+
 import orjson
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, func, or_, select
 
 from app.errors import CryptotermError
 from app.market.events import BookTop, Funding, Kline, Trade
@@ -21,12 +23,13 @@ from app.market.instruments import canonical_id, parse_display_symbol
 from app.market.klines import INTERVAL_MS, bucket_start, interval_ms
 from storage.models import (STALE_OPEN_MS, BookSnapshotRow, FundingRow, InstrumentRow, KlineRow,
                             TradeRow)
+from storage.tables import table_of
 
-_I = InstrumentRow.__table__
-_K = KlineRow.__table__
-_T = TradeRow.__table__
-_F = FundingRow.__table__
-_B = BookSnapshotRow.__table__
+_I = table_of(InstrumentRow)
+_K = table_of(KlineRow)
+_T = table_of(TradeRow)
+_F = table_of(FundingRow)
+_B = table_of(BookSnapshotRow)
 
 
 class QueryError(CryptotermError, ValueError):
@@ -78,7 +81,7 @@ class Gap:
 
 # -- instruments -------------------------------------------------------------------
 
-def _stored(row) -> StoredInstrument:
+def _stored(row: Any) -> StoredInstrument:
     return StoredInstrument(row.key, row.id, row.venue, row.market, row.base, row.quote,
                             row.symbol, row.venue_symbol, row.tick_size, row.lot_size)
 
@@ -143,7 +146,8 @@ def series(engine: Engine, instrument_id: str) -> list[SeriesInfo]:
     return sorted(out, key=lambda s: INTERVAL_MS.get(s.interval, 0))
 
 
-def _window(stmt, col, since: int | None, until: int | None, limit: int | None, conn):
+def _window(stmt: Select[Any], col: ColumnElement[Any], since: int | None, until: int | None,
+            limit: int | None, conn: Connection) -> Sequence[Any]:
     """Apply a time range and limit; newest ``limit`` when no ``since``."""
     if since is not None:
         stmt = stmt.where(col >= since)
@@ -217,7 +221,8 @@ def runs(open_times: Sequence[int], step: int) -> list[Gap]:
 
 def canonical_from_key(engine: Engine, key: int) -> str:
     with engine.connect() as conn:
-        return conn.execute(select(_I.c.id).where(_I.c.key == key)).scalar_one()
+        canonical: str = conn.execute(select(_I.c.id).where(_I.c.key == key)).scalar_one()
+        return canonical
 
 
 def rollup(source: Sequence[Kline], interval: str) -> list[Kline]:

@@ -35,12 +35,13 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import islice
+from types import TracebackType
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine
 
-from app.market.health import HealthView
+from app.market.health import FeedState, HealthView
 from app.market.events import BookTop, Funding, Kline, Trade
 from app.market.instruments import Instrument
 from app.market.klines import INTERVAL_MS
@@ -56,7 +57,11 @@ AGG_STEP = 60_000
 CLOSE_GRACE_MS = 2_000
 INF = float("inf")
 
-BookSource = Callable[[str, int], "tuple[list, list] | None"]
+BookSource = Callable[[str, int], "tuple[list[Any], list[Any]] | None"]
+
+
+# the recorder's own states as the status bar shows a connection's
+_HEALTH_STATE: dict[str, FeedState] = {"running": "connected", "failed": "failed"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -98,10 +103,10 @@ class _Batch:
     __slots__ = ("trades", "klines", "funding", "books", "spans", "stops", "counts")
 
     def __init__(self) -> None:
-        self.trades: list[tuple] = []
-        self.klines: dict[tuple, tuple] = {}  # latest version of each candle wins
-        self.funding: list[tuple] = []
-        self.books: list[tuple] = []
+        self.trades: list[tuple[Any, ...]] = []
+        self.klines: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # latest version of each candle wins
+        self.funding: list[tuple[Any, ...]] = []
+        self.books: list[tuple[Any, ...]] = []
         self.spans: dict[int, list[int]] = {}  # instrument key -> [min ts, max ts] of trades
         self.stops: list[tuple[int, int]] = []  # (instrument key, wall ms) recordings stopped
         self.counts = IngestResult()
@@ -140,7 +145,7 @@ class Recorder:
         self._newest: dict[int, int] = {}
         self._open_minute: dict[int, int] = {}
         self._last_book: dict[int, int] = {}
-        self._last_funding: dict[int, tuple] = {}
+        self._last_funding: dict[int, tuple[Any, ...]] = {}
         self._last_book_sample = 0.0
         # live coverage: wall ms the recording began (the session, or per instrument key)
         self._session_start: int | None = None
@@ -174,7 +179,7 @@ class Recorder:
         self._record = frozenset(current)  # one reference swap: on_event never sees a half-set
         if was != on and self._live():
             # after the swap: every event of the instrument queued so far is ahead of the mark
-            self._queue.append(Coverage(instrument_id, self.clock_ms(), on))  # type: ignore[misc]
+            self._queue.append(Coverage(instrument_id, self.clock_ms(), on))  # type: ignore[misc]  # coverage marks are queued only by a live recorder, which has clock_ms
             self._wake.set()
 
     def _live(self) -> bool:
@@ -473,7 +478,7 @@ class Recorder:
         horizon = self.clock_ms() - CLOSE_GRACE_MS
         return any(start + AGG_STEP <= horizon for start in self._open_minute.values())
 
-    def _aggregate(self, conn: Connection, spans: dict[int, list[int]]) -> list[tuple]:
+    def _aggregate(self, conn: Connection, spans: dict[int, list[int]]) -> list[tuple[Any, ...]]:
         """One-minute klines rebuilt from the stored trades of every touched minute."""
         horizon = None if self.clock_ms is None else self.clock_ms() - CLOSE_GRACE_MS
         work: dict[int, tuple[int, int]] = {}
@@ -487,7 +492,7 @@ class Recorder:
                 if start + AGG_STEP <= horizon:
                     lo, hi = work.get(key, (start, start + AGG_STEP))
                     work[key] = (min(lo, start), max(hi, start + AGG_STEP))
-        rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
         sql = self.sql
         for key, (lo, hi) in work.items():
             buckets = conn.exec_driver_sql(sql.agg_trades, (AGG_STEP, key, lo, hi)).all()
@@ -545,8 +550,8 @@ class Recorder:
         """The recorder as a status-bar entry: rows/s in ``msgs_per_sec``, rows written
         in ``messages``, and the queue in ``backlog``."""
         s = self.stats()
-        state = {"running": "connected", "failed": "failed"}.get(s.state, "stopped")
-        return HealthView("recorder", state, s.last_flush_age, s.rows_per_sec, s.rows,  # type: ignore[arg-type]
+        state = _HEALTH_STATE.get(s.state, "stopped")
+        return HealthView("recorder", state, s.last_flush_age, s.rows_per_sec, s.rows,
                           0, 0, 0, (), s.error, backlog=s.backlog)
 
 
@@ -579,7 +584,8 @@ class IngestSink:
     def __enter__(self) -> IngestSink:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         try:
             self.flush()  # what was read before an error or Ctrl+C is kept
         except Exception:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, Integer, SmallInteger, String, Text
 from sqlmodel import Field, SQLModel
 
+from storage.tables import table_of
+
 _DEC = 40  # decimal text: 28 significant digits, sign, point, exponent
 
 
@@ -90,5 +92,5 @@ class PaperAccountRow(SQLModel, table=True):
     updated_ts: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-TRADING_TABLES = [TradingOrderRow.__table__, TradingFillRow.__table__, TradingAuditRow.__table__,
-                  PaperAccountRow.__table__]
+TRADING_TABLES = [table_of(TradingOrderRow), table_of(TradingFillRow), table_of(TradingAuditRow),
+                  table_of(PaperAccountRow)]

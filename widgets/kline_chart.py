@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any, cast
 
 from textual.app import ComposeResult
 from textual.color import Color
@@ -164,7 +165,8 @@ class KlineChart(Vertical):
         price_plot = self.query_one("#kline-price", PlotextPlot)
         volume_plot = self.query_one("#kline-volume", PlotextPlot)
         up, down = self._colours()
-        xs = list(range(len(klines)))
+        # plotext takes numbers as x (its hints say date strings only)
+        xs: Any = list(range(len(klines)))
         lo = min(k.low for k in klines)
         hi = max(k.high for k in klines)
         if hi - lo < 4 * tick:
@@ -231,7 +233,7 @@ def _nice_ticks(lo: float, hi: float, count: int) -> list[float]:
     return ticks or [lo]
 
 
-def _time_ticks(klines: tuple[Kline, ...], interval: str, width: int) -> tuple[list[int], list[str]]:
+def _time_ticks(klines: tuple[Kline, ...], interval: str, width: int) -> tuple[list[float], list[str]]:
     """Every k-th candle, counted back from the live one, labelled HH:MM (UTC) or MM-DD."""
     fmt = "%m-%d" if interval in _DAILY else "%H:%M"
     n = len(klines)
@@ -239,4 +241,4 @@ def _time_ticks(klines: tuple[Kline, ...], interval: str, width: int) -> tuple[l
     every = max(1, math.ceil(n * per_label / max(width, per_label)))
     ticks = list(range(n - 1, -1, -every))[::-1]
     labels = [time.strftime(fmt, time.gmtime(klines[i].open_time / 1000.0)) for i in ticks]
-    return ticks, labels
+    return cast("list[float]", ticks), labels  # plotext's hints want floats; ints are fine

@@ -375,16 +375,16 @@ class OrderEntry(Vertical):
         perp = self._view.instrument.market == "perp"
         amount = values["amount"]
         req = OrderRequest(
-            instrument_id=self._view.instrument.id, side=self.side,  # type: ignore[arg-type]
-            type=self.order_type,  # type: ignore[arg-type]
+            instrument_id=self._view.instrument.id, side=self.side,  # type: ignore[arg-type]  # the side toggle holds only 'buy'/'sell'
+            type=self.order_type,  # type: ignore[arg-type]  # the type select holds only OrderType values
             amount=amount if isinstance(amount, Decimal) else Decimal(0),
-            price=values["price"] if self.order_type == "limit" else None,  # type: ignore[arg-type]
-            stop_price=values["stop_price"] if self.order_type == "stop" else None,  # type: ignore[arg-type]
+            price=values["price"] if self.order_type == "limit" else None,  # type: ignore[arg-type]  # parsed by field kind: price is a Decimal
+            stop_price=values["stop_price"] if self.order_type == "stop" else None,  # type: ignore[arg-type]  # parsed by field kind: the trigger is a Decimal
             time_in_force="PO" if (self.order_type == "limit" and
                                    self.query_one("#oe-post-only", Checkbox).value) else "GTC",
             reduce_only=perp and self.query_one("#oe-reduce-only", Checkbox).value,
-            leverage=values["leverage"] if perp else None,  # type: ignore[arg-type]
-            margin_mode=self.margin_mode if perp else None)  # type: ignore[arg-type]
+            leverage=values["leverage"] if perp else None,  # type: ignore[arg-type]  # parsed by field kind: leverage is an int
+            margin_mode=self.margin_mode if perp else None)  # type: ignore[arg-type]  # the margin select holds only 'cross'/'isolated'
         return req, problems
 
     def _check(self, complete: bool = False

@@ -117,11 +117,12 @@ def run_backfill(engine, exchange, inst, unified: str, interval: str, since: int
 
     display = display or BackfillDisplay(f"{inst.symbol} {interval}", quiet=quiet)
 
+    retry_opts: dict[str, Any] = {} if retries is None else {"max_retries": retries}
     with display:
         display.status("")
         return backfill(engine, exchange, inst, unified, interval, since, until,
                         on_progress=display.on_progress, on_wait=display.retry, ranges=ranges,
-                        **({} if retries is None else {"max_retries": retries}))
+                        **retry_opts)
 
 
 def summary(result, quiet_missing: bool = False) -> str:

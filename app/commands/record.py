@@ -173,7 +173,7 @@ def _host_of(cfg: AppConfig, feed_name: str) -> str | None:
     if len(parts) < 2 or (parts[0], parts[1]) not in registry.KNOWN:
         return None
     try:
-        ep = cfg.endpoint(registry.config_key(parts[0], parts[1]))  # type: ignore[arg-type]
+        ep = cfg.endpoint(registry.config_key(parts[0], parts[1]))  # type: ignore[arg-type]  # (venue, market) was checked against registry.KNOWN above
     except ConfigError:  # a name we cannot place costs only the host in a message
         return None
     return urlsplit(ep.rest_url if len(parts) == 2 else ep.ws_url).netloc or None

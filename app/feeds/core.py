@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any, cast
 
 from app.feeds.health import FeedHealth
 from app.feeds.hub import InstrumentState, MarketHub
@@ -56,7 +57,8 @@ class FeedCore:
                 hub.add_instrument(inst).book = sync.book
         # the hot path looks books up by the venue's own symbol
         self._by_symbol: dict[str, tuple[str, BookSync, InstrumentState]] = {
-            i.venue_symbol.upper(): (i.id, self.syncs[i.id], hub.state(i.id)) for i in instruments}
+            i.venue_symbol.upper(): (i.id, self.syncs[i.id], cast(InstrumentState, hub.state(i.id)))
+            for i in instruments}  # each was added to the hub just above
         self.last_book_message: dict[str, float] = {}
 
     def add_instrument(self, inst: Instrument) -> None:
@@ -74,7 +76,7 @@ class FeedCore:
 
     # -- frames --------------------------------------------------------------------
 
-    def frame_handler(self, decode: Callable) -> Callable[[str | bytes, float], None]:
+    def frame_handler(self, decode: Callable[..., Any]) -> Callable[[str | bytes, float], None]:
         """The per-frame function for one connection (``decode`` may carry its state)."""
         depth_type = self.venue.depth_type
         hub = self.hub
@@ -92,7 +94,7 @@ class FeedCore:
                 return
             route(msg, now)
 
-        def route(msg, now: float) -> None:
+        def route(msg: Any, now: float) -> None:
             if type(msg) is depth_type:
                 entry = by_symbol.get(msg.symbol)
                 if entry is None:

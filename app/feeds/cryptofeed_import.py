@@ -30,11 +30,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from app.errors import CryptotermError
 from app.feeds.replay import (MAX_LINE_BYTES, TOO_LONG, CaptureReadError, Record, Replayer,
                               read_lines)
+from app.market.events import MarketEvent
+from app.market.instruments import MarketType
 from app.venues import registry
 from app.venues.bybit import BOOK_DEPTHS as BYBIT_BOOK_DEPTHS
 
@@ -54,6 +57,8 @@ NOT_SPOKEN = {"BINANCE_DELIVERY": "Binance COIN-M futures are not supported",
 OTHER_API = "other_api"
 MALFORMED = object()  # what a line that is none of the forms above carries
 UNSUPPORTED = "unsupported"
+_OKX_INST_TYPES: dict[str, MarketType] = {"SPOT": "spot", "SWAP": "perp"}
+_BYBIT_CATEGORIES: dict[str, MarketType] = {"spot": "spot", "linear": "perp"}
 
 
 class CryptofeedError(CryptotermError):
@@ -134,7 +139,8 @@ def rest_route(url: str) -> tuple[str, str, str] | Skip | None:
     if host.endswith(".binance.us"):
         return Skip(UNSUPPORTED, "Binance.US is another venue")
     if host.endswith(("binance.com", "binance.vision", "binancefuture.com")):
-        market = "perp" if path.startswith("/fapi/") else "spot" if path.startswith("/api/v3/") else None
+        market: MarketType | None = ("perp" if path.startswith("/fapi/")
+                                     else "spot" if path.startswith("/api/v3/") else None)
         if market is None:
             return Skip(UNSUPPORTED, f"Binance {path}: not a market cryptoterm speaks")
         if path.endswith("/exchangeInfo"):
@@ -144,14 +150,14 @@ def rest_route(url: str) -> tuple[str, str, str] | Skip | None:
         if not path.startswith("/api/v5/"):
             return Skip(OTHER_API, f"OKX's pre-v5 API ({path}); cryptoterm decodes v5")
         if path == "/api/v5/public/instruments":
-            market = {"SPOT": "spot", "SWAP": "perp"}.get(query.get("instType", ""))
+            market = _OKX_INST_TYPES.get(query.get("instType", ""))
             return None if market is None else ("okx", market, registry.metadata_path("okx", market))
         inst_id = query.get("instId", "")
         return None if not inst_id else ("okx", okx_market(inst_id) or "spot", channel)
     if host.endswith("bybit.com"):
         if not path.startswith("/v5/"):
             return Skip(OTHER_API, f"Bybit's pre-v5 API ({path}); cryptoterm decodes v5")
-        market = {"spot": "spot", "linear": "perp"}.get(query.get("category", ""))
+        market = _BYBIT_CATEGORIES.get(query.get("category", ""))
         if market is None:
             return None
         if path == "/v5/market/instruments-info":
@@ -330,9 +336,9 @@ class CryptofeedImport:
                                      "URL, is missing")
         return (venue, market)
 
-    def venue_options(self) -> dict[tuple[str, str], dict]:
+    def venue_options(self) -> dict[tuple[str, str], dict[str, Any]]:
         """Codec options the capture implies: Bybit's book depth, as subscribed."""
-        out: dict[tuple[str, str], dict] = {}
+        out: dict[tuple[str, str], dict[str, Any]] = {}
         for s in self.streams:
             route = s.route
             if isinstance(route, tuple) and route[0] == "bybit" and route[1] and s.book_depth:
@@ -360,7 +366,7 @@ class CryptofeedImport:
         name, line = self._pos
         return f"{name} line {line}"
 
-    def replay(self, rep: Replayer, on_event=None) -> Replayer:
+    def replay(self, rep: Replayer, on_event: Callable[[MarketEvent], None] | None = None) -> Replayer:
         """Feed every file into ``rep`` in timestamp order. Raises CaptureReadError."""
         rep.max_line = self.max_line
         rep.position = self.position
@@ -407,7 +413,7 @@ class CryptofeedImport:
             if type(rec) is tuple and rec[0] == venue and rec[1] == market:
                 yield rec
 
-    def _items(self, s: _Stream, count: bool) -> Iterator[tuple]:
+    def _items(self, s: _Stream, count: bool) -> Iterator[tuple[Any, ...]]:
         """(ts, file name, line number, record | Skip | TOO_LONG | MALFORMED | None)
         for every line of a stream's files; None for lines that carry nothing to replay."""
         cur = _Cursor(s.route, self.stats if count else ImportStats(), s.url)
@@ -450,14 +456,15 @@ class CryptofeedImport:
         address, _, rest = line.partition(" ")
         arrow, _, rest = rest.partition(" ")
         stamp, _, body = rest.partition(": ")
+        at: float | None
         try:
-            ts = float(stamp)
+            at = float(stamp)
         except ValueError:
-            ts = None
-        if ts is None or arrow not in ("<->", "<-", "->"):
+            at = None
+        if at is None or arrow not in ("<->", "<-", "->"):
             stats.malformed += 1
             return MALFORMED
-        cur.ts = ts
+        cur.ts = at
         if arrow in ("<->", "<-"):  # a connect, or something we sent: the URL, nothing else
             stats.control += 1
             if s.kind == "ws" and address.startswith("ws") and address != cur.url:
@@ -525,7 +532,7 @@ class CryptofeedImport:
                    f"not settled in USDT skipped ({ids}): cryptoterm streams spot and USDT swaps")
 
 
-def replay_cryptofeed(path: str | Path, on_event: Callable | None = None, emit_books: bool = True,
+def replay_cryptofeed(path: str | Path, on_event: Callable[..., Any] | None = None, emit_books: bool = True,
                       max_line: int = MAX_LINE_BYTES) -> tuple[Replayer, CryptofeedImport]:
     """Import and replay a cryptofeed capture. Raises CryptofeedError, CaptureReadError."""
     imp = CryptofeedImport.open(path, max_line=max_line)

@@ -11,6 +11,7 @@ derived instruments carry DEFAULT_TICK and DEFAULT_LOT. Neither changes a replay
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
@@ -62,7 +63,7 @@ def frame_symbols(venue: str, data: str | bytes) -> list[str]:
     return []
 
 
-def _coinbase_products(events) -> Iterable[str]:
+def _coinbase_products(events: Any) -> Iterable[str]:
     if type(events) is not list:
         return
     for ev in events:
@@ -91,9 +92,10 @@ def instrument_for(venue: str, market: MarketType, symbol: str) -> Instrument | 
         if not symbol.isalnum():
             return None  # BTCUSDT_240628: a dated future
         quotes = _SPOT_QUOTES if market == "spot" else _PERP_QUOTES.get(venue, ())
-        quote = next((q for q in quotes if symbol.endswith(q) and len(symbol) > len(q)), None)
-        if quote is None:
+        found = next((q for q in quotes if symbol.endswith(q) and len(symbol) > len(q)), None)
+        if found is None:
             return None
+        quote = found
         base = symbol[:-len(quote)]
     else:
         return None

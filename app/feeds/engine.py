@@ -8,11 +8,11 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
-from app.config import AppConfig
+from app.config import AppConfig, Endpoint
 from app.feeds import metadata_cache
 from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectGate, ConnectionSettings
@@ -22,6 +22,7 @@ from app.feeds.hub import MarketHub
 from app.feeds.recording import RecordingControl
 from app.feeds.rest import RestClient, RestError, WeightBudget
 from app.feeds.views import InstrumentView, Unlisted
+from app.market.compare import Summary
 from app.market.instruments import Instrument, MarketType, not_listed_message, parse_display_symbol
 from app.venues import registry
 
@@ -82,7 +83,7 @@ class Engine:
         self._feeds: dict[tuple[str, MarketType], VenueFeed] = {}
         # every market each venue lists (symbol switcher), and the REST/endpoint per market
         self._available: dict[tuple[str, MarketType], dict[str, Instrument]] = {}
-        self._io: dict[tuple[str, MarketType], tuple[RestClient, object]] = {}
+        self._io: dict[tuple[str, MarketType], tuple[RestClient, Endpoint]] = {}
         self._gates: dict[str, ConnectGate] = {}  # one connection-attempt pace per venue
         self._pending_ensure: set[str] = set()  # opened before their market list arrived
         self._rests: list[RestClient] = []
@@ -122,7 +123,7 @@ class Engine:
             self._thread.join(timeout)
         self.recording_control.stop()
 
-    def attach(self, service) -> None:
+    def attach(self, service: Any) -> None:  # app.trading.service.TradingService (a layer above)
         """Attach the trading runtime before ``start``: it runs on this loop (``astart`` as the
         loop starts, ``aclose`` before it ends) and the UI reaches it as ``engine.trading``."""
         self.trading = service
@@ -175,7 +176,7 @@ class Engine:
         if self.capture is not None:
             self.capture.close()
 
-    async def _start_rest(self, first_id: str | None, markets: list) -> None:
+    async def _start_rest(self, first_id: str | None, markets: list[Any]) -> None:
         deadline = time.monotonic() + 2.5
         while first_id is not None and time.monotonic() < deadline:
             st = self.hub.state(first_id)
@@ -262,7 +263,7 @@ class Engine:
             metadata_cache.remove(metadata_cache.legacy_path(self.cfg.data_dir, venue, market))
             cache = metadata_cache.cache_path(self.cfg.data_dir, venue, market, rest.base_url, path)
         reuse = cache is not None and self.capture is None
-        text = metadata_cache.read(cache) if reuse else None
+        text = metadata_cache.read(cache) if reuse and cache is not None else None
         attempt = 0
         while text is None:
             try:
@@ -271,7 +272,7 @@ class Engine:
                 health.state = "reconnecting"
                 health.error = f"cannot load market list: {exc}"
                 log.warning("%s %s: %s", venue, market, health.error)
-                if reuse:
+                if reuse and cache is not None:
                     text = metadata_cache.read(cache, float("inf"))
                     if text is not None:
                         log.info("%s %s: using the cached market list until the venue answers",
@@ -339,7 +340,7 @@ class Engine:
 
         asyncio.run_coroutine_threadsafe(_ensure(), loop)
 
-    def overview(self):
+    def overview(self) -> list[Summary]:
         """Every instrument's summary, for the cross-venue view."""
         return self.hub.overview()
 
@@ -361,7 +362,7 @@ class Engine:
 
     # -- recording and history (RecordingSwitch, HistorySource in app.engine_api) --
 
-    def attach_recorder(self, recorder) -> None:
+    def attach_recorder(self, recorder: Any) -> None:
         """Send every normalized event to ``recorder`` (storage.recorder.Recorder) and let
         it sample book tops; starts its writer thread."""
         self.recording_control.attach(recorder)
@@ -372,7 +373,7 @@ class Engine:
     def set_recording(self, instrument_id: str, on: bool) -> None:
         self.recording_control.set_recording(instrument_id, on)
 
-    def database(self):
+    def database(self) -> Any:
         """The history store (a SQLAlchemy Engine), or None when none is configured."""
         return self.recording_control.database()
 
@@ -383,7 +384,7 @@ class Engine:
         db = self.recording_control.database()
         return None if db is None else HistoryReader(db)
 
-    def call(self, coro) -> Future:
+    def call(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
         """Run a coroutine on the engine loop from another thread."""
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self._loop)

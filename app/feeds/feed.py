@@ -9,6 +9,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from typing import Any, cast
 
 from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectGate, ConnectionSettings, WsConnection, retry_delay
@@ -17,7 +18,7 @@ from app.feeds.health import FeedHealth
 from app.feeds.hub import MarketHub
 from app.feeds.rest import RestClient, RestError
 from app.market.instruments import Instrument
-from app.venues.base import GAP, STALE_SNAPSHOT, ConnectionPlan, Venue
+from app.venues.base import GAP, STALE_SNAPSHOT, BookSync, ConnectionPlan, Venue
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,8 @@ class VenueFeed:
         self._instruments = {i.id: i for i in instruments}
         self._intervals: dict[str, set[str]] = {i.id: set(intervals) for i in instruments}
         self.core = FeedCore(venue, hub, instruments, self._request_snapshot, self._resubscribe)
-        self._snapshot_tasks: dict[str, asyncio.Task] = {}
-        self._tasks: list[asyncio.Task] = []
+        self._snapshot_tasks: dict[str, asyncio.Task[Any]] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
         self._conns: list[tuple[WsConnection, ConnectionPlan]] = []
         self._book_owner: dict[str, WsConnection] = {}  # instrument id -> conn carrying its book
         self._rng = random.Random()
@@ -65,7 +66,7 @@ class VenueFeed:
         return self.core.stats
 
     @property
-    def _syncs(self):
+    def _syncs(self) -> dict[str, BookSync]:
         return self.core.syncs
 
     @property
@@ -242,7 +243,7 @@ class VenueFeed:
     async def _keepalive(self) -> None:
         """Text pings for venues that want them (OKX ``ping``, Bybit ``{"op":"ping"}``),
         on a fixed beat whatever the traffic: Bybit wants one every 20 s regardless."""
-        interval, text = self.venue.keepalive  # type: ignore[misc]
+        interval, text = self.venue.keepalive  # type: ignore[misc]  # this loop is started only for venues with a keepalive
         while not self._stopping:
             await asyncio.sleep(interval)
             for conn, _ in self._conns:
@@ -287,8 +288,10 @@ class VenueFeed:
             return  # its loop fetches a snapshot that meets the current buffer
         task = asyncio.get_running_loop().create_task(self._fetch_snapshot(inst_id))
         self._snapshot_tasks[inst_id] = task
-        task.add_done_callback(lambda t, i=inst_id: self._snapshot_tasks.pop(i, None)
-                               if self._snapshot_tasks.get(i) is t else None)
+        def forget(t: asyncio.Task[Any], i: str = inst_id) -> None:
+            if self._snapshot_tasks.get(i) is t:
+                self._snapshot_tasks.pop(i, None)
+        task.add_done_callback(forget)
 
     async def _fetch_snapshot(self, inst_id: str) -> None:
         """Fetch REST snapshots until the book is synced or its connection ends (a new
@@ -403,7 +406,8 @@ class VenueFeed:
 
     def _watch_book(self, inst_id: str, conn: WsConnection, now: float) -> bool:
         """Learn the channel's usual gap, act on a silence; True while it is silent."""
-        last = max(self.core.last_book_message.get(inst_id, conn.connected_at), conn.connected_at)
+        opened = cast(float, conn.connected_at)  # only open connections are watched
+        last = max(self.core.last_book_message.get(inst_id, opened), opened)
         seen = self._seen.get(inst_id)
         if seen is None or last < seen:
             self._seen[inst_id] = last
@@ -411,7 +415,7 @@ class VenueFeed:
             self._seen[inst_id] = last
             if self._silenced.pop(inst_id, None) is not None:
                 log.info("%s: book channel is streaming again", inst_id)
-            elif seen > conn.connected_at:  # a silence we acted on, or a reconnect, teaches nothing
+            elif seen > opened:  # a silence we acted on, or a reconnect, teaches nothing
                 gap = last - seen
                 usual = self._usual_gap.get(inst_id, gap)
                 # a decaying peak: a long gap counts at once, the memory of it fades slowly

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from app.feeds.health import FeedHealth, HealthView
 from app.feeds.views import InstrumentView
@@ -211,7 +212,7 @@ class MarketHub:
                                    else max(0.0, h.clock() - h.last_message)))
         return out
 
-    def book_top(self, instrument_id: str, depth: int = 20) -> tuple[list, list] | None:
+    def book_top(self, instrument_id: str, depth: int = 20) -> tuple[list[Any], list[Any]] | None:
         with self.lock:
             st = self._states.get(instrument_id)
             if st is None or not st.synced:

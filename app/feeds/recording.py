@@ -76,7 +76,7 @@ class RecordingControl:
     def recording(self) -> set[str]:
         if self.recorder is None:
             return set()
-        ids = self.recorder.recording()
+        ids: set[str] | None = self.recorder.recording()
         if ids is None:  # everything the hub carries
             return {i.id for i in self.hub.instruments()}
         return ids

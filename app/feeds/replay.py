@@ -10,10 +10,11 @@ symbols allow it (``derived_instruments``). What could not be used is said in
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Final
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -45,13 +46,14 @@ class CaptureReadError(CryptotermError):
         super().__init__(f"{path}: cannot read: {exc.strerror or exc}")
 
 
-class _TooLong:
-    """Yielded by ``read_lines`` in place of a line over the cap."""
+class _TooLong(enum.Enum):
+    """Yielded by ``read_lines`` in place of a line over the cap (a one-member enum, so
+    ``line is TOO_LONG`` narrows the line's type)."""
 
-    __slots__ = ()
+    TOO_LONG = "line over the cap"
 
 
-TOO_LONG = _TooLong()
+TOO_LONG: Final = _TooLong.TOO_LONG
 
 
 def read_lines(fh: BinaryIO, max_len: int = MAX_LINE_BYTES, path: str | Path = "capture"
@@ -110,7 +112,7 @@ class SnapshotRouter:
     """Which book a REST snapshot line belongs to, by endpoint and symbol."""
 
     def __init__(self, core: FeedCore) -> None:
-        self._by_key: dict[tuple[str, tuple], str] = {}
+        self._by_key: dict[tuple[str, tuple[Any, ...]], str] = {}
         self._keys: dict[str, tuple[str, ...]] = {}  # endpoint -> the parameters that name a book
         for inst_id, inst in core.instruments.items():
             path, params = _endpoint(core.venue.snapshot_path(inst))
@@ -170,9 +172,9 @@ class Replayer:
     hub: MarketHub = field(default_factory=MarketHub)
     stats: ReplayStats = field(default_factory=ReplayStats)
     cores: dict[tuple[str, str], FeedCore] = field(default_factory=dict)
-    handlers: dict[tuple[str, str], Callable] = field(default_factory=dict)
+    handlers: dict[tuple[str, str], Callable[..., Any]] = field(default_factory=dict)
     lookahead: Callable[[str, str], Iterable[Record]] | None = None
-    venue_options: dict[tuple[str, str], dict] = field(default_factory=dict)
+    venue_options: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     position: Callable[[], str] | None = None  # where the current line is, for notes
     # ends the note on a market without an instrument list: (venue, market) -> a hint
     missing_hint: Callable[[str, str], str] = lambda venue, market: "was this captured by cryptoterm?"
@@ -234,7 +236,7 @@ class Replayer:
     # -- instrument lists --------------------------------------------------------------
 
     def _is_metadata(self, key: tuple[str, str], channel: str) -> bool:
-        return same_resource(registry.metadata_path(*key), channel)  # type: ignore[arg-type]
+        return same_resource(registry.metadata_path(*key), channel)  # type: ignore[arg-type]  # a capture names its market as text (spot|perp, as the capture writer wrote it)
 
     def _rest(self, key: tuple[str, str], channel: str | None, data: str) -> None:
         if channel is None:
@@ -269,7 +271,7 @@ class Replayer:
             self.stats.snapshots += 1
             core.on_snapshot_text(owner, data)
 
-    def _without_list(self, key: tuple[str, str]) -> Callable | None:
+    def _without_list(self, key: tuple[str, str]) -> Callable[..., Any] | None:
         """The first frame of a market with no instrument list yet: take the capture's
         later list, else derive instruments from its frames, else skip its frames."""
         if key in self._missing:
@@ -279,7 +281,7 @@ class Replayer:
             return None
         venue, market = key
         symbols: dict[str, None] = {}
-        can_derive = derived.underivable(venue, market) is None  # type: ignore[arg-type]
+        can_derive = derived.underivable(venue, market) is None  # type: ignore[arg-type]  # market is text from the capture, see _is_metadata
         for _, _, kind, channel, data in self.lookahead(venue, market):
             if kind == "rest":
                 if channel is not None and self._is_metadata(key, channel):
@@ -294,7 +296,7 @@ class Replayer:
         found: list[Instrument] = []
         odd: list[str] = []
         for s in symbols:
-            inst = derived.instrument_for(venue, market, s)  # type: ignore[arg-type]
+            inst = derived.instrument_for(venue, market, s)  # type: ignore[arg-type]  # market is text from the capture, see _is_metadata
             if inst is not None:
                 found.append(inst)
             else:
@@ -308,7 +310,7 @@ class Replayer:
     def _start(self, key: tuple[str, str], metadata: str, count: bool = True) -> bool:
         venue, market = key
         try:
-            instruments = registry.instruments_from_metadata(venue, market, metadata)  # type: ignore[arg-type]
+            instruments = registry.instruments_from_metadata(venue, market, metadata)  # type: ignore[arg-type]  # market is text from the capture, see _is_metadata
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             if count:
                 self.stats.malformed += 1
@@ -318,7 +320,7 @@ class Replayer:
 
     def _start_with(self, key: tuple[str, str], instruments: list[Instrument]) -> None:
         venue, market = key
-        codec = registry.make_venue(venue, market, instruments,  # type: ignore[arg-type]
+        codec = registry.make_venue(venue, market, instruments,  # type: ignore[arg-type]  # market is text from the capture, see _is_metadata
                                     **self.venue_options.get(key, {}))
         on_book = self._emit_book if self.on_event is not None and self.emit_books else None
         core = FeedCore(codec, self.hub, instruments, on_book=on_book)
@@ -369,7 +371,7 @@ class Replayer:
             elif m.listed_at == "later in the capture":
                 yield f"{head}: decoded with the instrument list found later in the capture"
             elif m.skipped:
-                why = derived.underivable(venue, market)  # type: ignore[arg-type]
+                why = derived.underivable(venue, market)  # type: ignore[arg-type]  # market is text from the capture, see _is_metadata
                 listed = f" (its list came at {m.listed_at})" if m.listed_at else ""
                 frames = "1 frame" if m.skipped == 1 else f"{m.skipped:,} frames"
                 yield (f"{head}: {frames} skipped{listed}; "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 
 import aiohttp
@@ -69,7 +70,8 @@ class WeightBudget:
 
 class RestClient:
     def __init__(self, base_url: str, budget: WeightBudget | None = None,
-                 timeout: float = 10.0, on_response=None) -> None:
+                 timeout: float = 10.0,
+                 on_response: Callable[[str, str], None] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.budget = budget or WeightBudget(6000)
         self._timeout = aiohttp.ClientTimeout(total=timeout)

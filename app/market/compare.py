@@ -83,7 +83,7 @@ def build_rows(summaries: Iterable[Summary], threshold_bps: float = 50.0,
         if row.key[2] == "spot":
             spot_mid[row.key[:2]] = {v: c.summary.mid for v, c in row.cells.items()
                                      if c.summary.mid is not None}
-            spot_mid[row.key[:2]]["*median"] = row.median  # type: ignore[assignment]
+            spot_mid[row.key[:2]]["*median"] = row.median  # type: ignore[assignment]  # None without mids: read via .get(), where None is as absent
     for row in rows.values():
         if row.key[2] != "perp":
             continue

@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import compress
+from typing import Any
 
 Level = tuple[float, float]
 
@@ -25,7 +26,7 @@ class LadderRow:
     cumulative: float
 
 
-def parse_levels(levels: Iterable[Sequence]) -> list[Level]:
+def parse_levels(levels: Iterable[Sequence[Any]]) -> list[Level]:
     """Venue level strings -> float pairs; NaN, infinite, negative values are rejected."""
     out = []
     for level in levels:
@@ -56,7 +57,7 @@ class OrderBook:
         self._ask_prices = None
         self._sweep_at = 1024
 
-    def load_snapshot(self, bids: Iterable[Sequence], asks: Iterable[Sequence], ts: int = 0) -> None:
+    def load_snapshot(self, bids: Iterable[Sequence[Any]], asks: Iterable[Sequence[Any]], ts: int = 0) -> None:
         """Replace the whole book. Levels may be the venue's strings or numbers."""
         self.bids = {p: q for p, q in parse_levels(bids) if q > 0.0}
         self.asks = {p: q for p, q in parse_levels(asks) if q > 0.0}
@@ -80,7 +81,7 @@ class OrderBook:
         if n > self._sweep_at or len(side) > self._sweep_at:
             self._compact()
 
-    def apply_levels(self, bids: Iterable[Sequence], asks: Iterable[Sequence], ts: int = 0) -> None:
+    def apply_levels(self, bids: Iterable[Sequence[Any]], asks: Iterable[Sequence[Any]], ts: int = 0) -> None:
         """``apply`` for levels that are still the venue's strings (validated here)."""
         self.apply(parse_levels(bids), parse_levels(asks), ts)
 

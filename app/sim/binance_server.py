@@ -249,8 +249,8 @@ class BinanceSim(LocalVenue):
     # -- publishing ----------------------------------------------------------------------
 
     def _send(self, clients: Collection[_Client], stream: str, payload: bytes) -> None:
-        raw = []
-        combined = []
+        raw: list[ServerConnection] = []
+        combined: list[ServerConnection] = []
         for c in clients:
             (combined if c.combined else raw).append(c.ws)
         if raw:
@@ -511,5 +511,5 @@ class BinanceSimThread(SimThread):
     sim_class = BinanceSim
 
     @property
-    def sim(self) -> BinanceSim:  # type: ignore[override]
-        return super().sim  # type: ignore[return-value]
+    def sim(self) -> BinanceSim:
+        return super().sim

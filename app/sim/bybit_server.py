@@ -244,7 +244,7 @@ class BybitSim(LocalVenue):
 
     def _close_silent(self, now: float) -> None:
         for c in list(self._clients):
-            if now - c.last_ping > self.ping_timeout:  # type: ignore[operator]
+            if now - c.last_ping > self.ping_timeout:
                 c.last_ping = now  # close once
                 asyncio.get_running_loop().create_task(c.ws.close(1000, "ping timeout"))
 
@@ -274,7 +274,7 @@ class BybitSim(LocalVenue):
 
     # -- publishing ----------------------------------------------------------------------
 
-    def _send_view(self, f: _Feed, st: _BookStream, kind: str, clients: set[_Client]) -> None:
+    def _send_view(self, f: _Feed, st: _BookStream, kind: str, clients: Collection[_Client]) -> None:
         s = f.sim
         st.seq = s.book.update_id
         self._broadcast(clients, orjson.dumps(wire.book_message(
@@ -585,8 +585,8 @@ class BybitSimThread(SimThread):
     sim_class = BybitSim
 
     @property
-    def sim(self) -> BybitSim:  # type: ignore[override]
-        return super().sim  # type: ignore[return-value]
+    def sim(self) -> BybitSim:
+        return super().sim
 
     def resend_snapshot(self, symbol: str, market: str | None = None) -> None:
         self.call(self.sim.resend_snapshot, symbol, market)
@@ -594,7 +594,7 @@ class BybitSimThread(SimThread):
     def service_restart(self, symbol: str, market: str | None = None, kind: str = "delta") -> None:
         self.call(self.sim.service_restart, symbol, market, kind)
 
-    def truth(self, symbol: str, market: str | None = None,  # type: ignore[override]
+    def truth(self, symbol: str, market: str | None = None,
               depth: int | None = None) -> tuple[int, dict[float, float], dict[float, float]]:
         return self.call(self.sim.truth, symbol, market, depth)
 

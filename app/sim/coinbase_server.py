@@ -441,7 +441,7 @@ class CoinbaseSimThread(SimThread):
 
     sim_class = CoinbaseSim
 
-    def skip_sequence(self) -> None:  # type: ignore[override]
+    def skip_sequence(self) -> None:  # type: ignore[override]  # Coinbase has one sequence per connection: no symbol to name
         self.call(self.sim.skip_sequence)
 
     def truth(self, product_id: str, market: str | None = "spot"

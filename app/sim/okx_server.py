@@ -590,10 +590,10 @@ class OkxSimThread(SimThread):
     sim_class = OkxSim
 
     @property
-    def sim(self) -> OkxSim:  # type: ignore[override]
+    def sim(self) -> OkxSim:
         if self._sim is None:
             raise RuntimeError("OkxSimThread not started")
-        return self._sim  # type: ignore[return-value]
+        return self._sim  # type: ignore[return-value]  # sim_class is OkxSim on this thread
 
     def corrupt_checksum(self, inst_id: str) -> None:
         self.call(self.sim.corrupt_checksum, inst_id)

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import orjson
 from aiohttp import web
@@ -21,7 +21,7 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from app.sim.market import SimMarket
+from app.sim.market import SimMarket, SimSymbol
 
 Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -132,13 +132,13 @@ class LocalVenue:
         self._muted: dict[Any, bool] = {}
 
     @classmethod
-    def frozen(cls, symbols: list | None = None, *, seed: int = 1, now_ms: int = FROZEN_NOW_MS,
+    def frozen(cls, symbols: list[Any] | None = None, *, seed: int = 1, now_ms: int = FROZEN_NOW_MS,
                warmup_steps: int = 300, warmup_step_ms: int = 100, **kwargs: Any):
         """A paused sim whose model clock reads exactly ``now_ms`` after a deterministic
         warm-up: same seed and same calls give byte-identical frames and responses.
         ``pump()`` pushes frames out while it stays paused."""
         start = now_ms - warmup_steps * warmup_step_ms
-        return cls(symbols, seed=seed, start_time_ms=start, warmup_steps=warmup_steps,  # type: ignore[call-arg]
+        return cls(symbols, seed=seed, start_time_ms=start, warmup_steps=warmup_steps,  # type: ignore[call-arg, arg-type]  # always called on a venue subclass, whose __init__ takes (symbols, **options)
                    warmup_step_ms=warmup_step_ms, paused=True, **kwargs)
 
     # -- hooks ---------------------------------------------------------------------------
@@ -184,7 +184,7 @@ class LocalVenue:
                       **ws_options: Any) -> None:
         options: dict[str, Any] = {"max_size": 2**20, "compression": None, "close_timeout": 2}
         options.update(ws_options)
-        self._server = await serve(self._handle_ws, "127.0.0.1", 0, **options)  # type: ignore[attr-defined]
+        self._server = await serve(self._handle_ws, "127.0.0.1", 0, **options)  # type: ignore[attr-defined]  # every venue subclass defines _handle_ws
         self.ws_url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}{ws_path}"
         app = web.Application()
         for path, handler in routes:
@@ -212,7 +212,7 @@ class LocalVenue:
             self._runner = None
 
     async def __aenter__(self):
-        await self.start()  # type: ignore[attr-defined]
+        await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -391,9 +391,10 @@ class SimThread:
     sim's loop, so it is safe to call from any other thread.
     """
 
-    sim_class: type[LocalVenue]  # set by each venue's subclass
+    # set by each venue's subclass: a LocalVenue subclass taking (symbols, **options)
+    sim_class: Callable[..., Any]
 
-    def __init__(self, symbols: list[SimSymbol] | None = None, **kwargs: Any) -> None:
+    def __init__(self, symbols: list[Any] | None = None, **kwargs: Any) -> None:
         self._symbols = symbols
         self._kwargs = kwargs
         self._sim: LocalVenue | None = None
@@ -403,7 +404,7 @@ class SimThread:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, timeout: float = 10.0) -> SimThread:
+    def start(self, timeout: float = 10.0) -> Self:
         if self._thread is not None:
             raise RuntimeError(f"{type(self).__name__} already started")
         if not hasattr(type(self), "sim_class"):

@@ -27,8 +27,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
-from ccxt.base import errors as cx  # type: ignore[import-untyped]
+import ccxt.async_support as ccxt_async
+from ccxt.base import errors as cx
 
 from app.market.events import MarketEvent
 from app.market.instruments import MarketType, canonical_id
@@ -465,12 +465,12 @@ class CcxtAccount:
         price = None
         kind = req.type
         if req.type == "limit":
-            price = float(req.price)  # type: ignore[arg-type]
+            price = float(req.price)  # type: ignore[arg-type]  # validation gives every limit order a price
             if req.time_in_force == "PO":
                 params["postOnly"] = True
         elif req.type == "stop":
             kind = "market"
-            params["stopLossPrice"] = float(req.stop_price)  # type: ignore[arg-type]
+            params["stopLossPrice"] = float(req.stop_price)  # type: ignore[arg-type]  # validation gives every stop order a trigger
         if req.reduce_only:
             params["reduceOnly"] = True
         return [rules.symbol, kind, req.side, amount, price], params

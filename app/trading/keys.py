@@ -13,6 +13,7 @@ reach a log line.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 from collections.abc import Mapping
@@ -197,7 +198,7 @@ class KeyStore:
         ``keyring_problem`` says why, ``set`` and ``delete`` report it."""
         return [p for p in self._list() if venue in (None, p[0]) and env in (None, p[1])]
 
-    def _list(self) -> list[tuple[str, str, str]]:
+    def _list(self) -> builtins.list[tuple[str, str, str]]:  # `list` here is the method above
         out: list[tuple[str, str, str]] = []
         try:
             for entry in self._index():

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 # Environment is defined with the account table (app.accounts) and read here beside the
 # order types, as it always was
-from app.accounts import Environment  # noqa: F401
+from app.accounts import Environment as Environment  # noqa: F401 (re-exported)
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop"]  # "stop" = stop-loss, executes as market

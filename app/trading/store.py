@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import Engine, Executable, Table, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import SQLModel
 
 from app.trading.models import Fill, Order
 from app.trading.redact import redact, scrub
+from storage.tables import table_of
 from storage.trading_models import (TRADING_TABLES, PaperAccountRow, TradingAuditRow,
                                     TradingFillRow, TradingOrderRow)
 
@@ -61,21 +61,21 @@ class TradingStore:
 
     def _insert_audit(self, row: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
-            conn.execute(insert(_table(TradingAuditRow)), [row])
+            conn.execute(insert(table_of(TradingAuditRow)), [row])
 
     def save_orders(self, account: str, env: str, venue: str, orders: list[Order]) -> Future[None] | None:
         rows = [_order_row(account, env, venue, o) for o in orders]
-        return self._submit(self._upsert, _table(TradingOrderRow), rows,
+        return self._submit(self._upsert, table_of(TradingOrderRow), rows,
                             ["account", "client_order_id"]) if rows else None
 
     def save_fills(self, account: str, fills: list[Fill]) -> Future[None] | None:
         rows = [_fill_row(account, f) for f in fills]
-        return self._submit(self._upsert, _table(TradingFillRow), rows,
+        return self._submit(self._upsert, table_of(TradingFillRow), rows,
                             ["account", "fill_id"]) if rows else None
 
     def save_paper(self, account: str, state: dict[str, Any], ts: int) -> Future[None] | None:
         row = {"account": account, "state": json.dumps(state), "updated_ts": ts}
-        return self._submit(self._upsert, _table(PaperAccountRow), [row], ["account"])
+        return self._submit(self._upsert, table_of(PaperAccountRow), [row], ["account"])
 
     def _upsert(self, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
         def updates(excluded: Any) -> dict[str, Any]:
@@ -96,12 +96,12 @@ class TradingStore:
 
     def load_paper(self, account: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            raw = conn.execute(select(_table(PaperAccountRow).c.state)
-                               .where(_table(PaperAccountRow).c.account == account)).scalar()
+            raw = conn.execute(select(table_of(PaperAccountRow).c.state)
+                               .where(table_of(PaperAccountRow).c.account == account)).scalar()
         return json.loads(raw) if raw else None
 
     def audit_rows(self, account: str | None = None) -> list[dict[str, Any]]:
-        table = _table(TradingAuditRow)
+        table = table_of(TradingAuditRow)
         query = select(table).order_by(table.c.id)
         if account is not None:
             query = query.where(table.c.account == account)
@@ -109,13 +109,13 @@ class TradingStore:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def orders(self, account: str) -> list[dict[str, Any]]:
-        table = _table(TradingOrderRow)
+        table = table_of(TradingOrderRow)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(table).where(table.c.account == account).order_by(table.c.created_ts))]
 
     def fills(self, account: str) -> list[dict[str, Any]]:
-        table = _table(TradingFillRow)
+        table = table_of(TradingFillRow)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(table).where(table.c.account == account).order_by(table.c.ts))]
@@ -152,12 +152,6 @@ def _fill_row(account: str, f: Fill) -> dict[str, Any]:
             "instrument_id": f.instrument_id, "symbol": f.symbol, "side": f.side,
             "price": str(f.price), "amount": str(f.amount), "fee": str(f.fee),
             "fee_asset": f.fee_asset, "liquidity": f.liquidity, "ts": f.ts}
-
-
-def _table(model: type[SQLModel]) -> Table:
-    """A model's table (SQLModel sets ``__table__`` on table models; its types do not say so)."""
-    table: Table = getattr(model, "__table__")
-    return table
 
 
 def _s(v: object) -> str | None:

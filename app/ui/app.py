@@ -136,7 +136,7 @@ class CryptotermApp(App[None]):
         if not sending:
             self.exit()
             return
-        tv = self.main_screen.trading.view()  # type: ignore[union-attr]
+        tv = self.main_screen.trading.view()  # type: ignore[union-attr]  # requests are in flight only when there is trading
 
         def answer(yes: bool | None) -> None:
             if yes:

@@ -17,7 +17,7 @@ from app.ui.layout import ORDER, ORDERS, PANE_NAMES, PANES
 from app.ui.main_screen import INTERVALS
 
 if TYPE_CHECKING:
-    from app.feeds.views import MarketSource
+    from app.engine_api import MarketSource
     from app.ui.main_screen import MainScreen
 
 Command = tuple[str, Callable[[], object], str]  # (title, callback, help)

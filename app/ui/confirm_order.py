@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+from textual.widgets.button import ButtonVariant
 
 from app.trading.models import Environment, OrderRequest
 from app.trading.validation import MarketRules, fmt
@@ -37,9 +38,9 @@ class _Confirm(ModalScreen[bool]):
         event.stop()
         self.dismiss(event.button.id == "confirm-yes")
 
-    def _buttons(self, yes: str, variant: str = "primary") -> ComposeResult:
+    def _buttons(self, yes: str, variant: ButtonVariant = "primary") -> ComposeResult:
         with Horizontal(classes="confirm-buttons"):
-            yield Button(f"{yes} (y)", id="confirm-yes", variant=variant)  # type: ignore[arg-type]
+            yield Button(f"{yes} (y)", id="confirm-yes", variant=variant)
             yield Button("Cancel (n)", id="confirm-no")
 
 
@@ -115,9 +116,9 @@ class ConfirmOrder(_Confirm):
             size += f" ({fmt(r.amount / rules.contract_size)} contracts)"
         table.add_row("Size", size)
         if r.type == "limit":
-            table.add_row("Price", f"{fmt(r.price)} {rules.quote}")  # type: ignore[arg-type]
+            table.add_row("Price", f"{fmt(r.price)} {rules.quote}")  # type: ignore[arg-type]  # validation gives every limit order a price before it is confirmed
         elif r.type == "stop":
-            table.add_row("Trigger", f"{fmt(r.stop_price)} {rules.quote} (then market)")  # type: ignore[arg-type]
+            table.add_row("Trigger", f"{fmt(r.stop_price)} {rules.quote} (then market)")  # type: ignore[arg-type]  # validation gives every stop order a trigger before it is confirmed
         else:
             table.add_row("Price", "market (walks the book)")
         if rules.is_perp:

@@ -65,7 +65,7 @@ class CrossVenueScreen(Screen[str | None]):
         self.source = source
         self.threshold_bps = threshold_bps
         # None: the default USD/USDT/USDC family; {}: every quote is its own market
-        self.families = None if usd_family else {}
+        self.families: dict[str, str] | None = None if usd_family else {}
         self.refresh_hz = refresh_hz
         self._clock = clock
         self._alerting: set[tuple[str, str]] = set()

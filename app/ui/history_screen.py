@@ -382,7 +382,7 @@ class HistoryScreen(Screen[None]):
         self.end_index = max(min(self.window, n), min(n, end))
         self._redraw()
 
-    def visible(self) -> list[Kline]:
+    def visible(self) -> list[Kline]:  # type: ignore[override]  # shadows DOMNode.visible (a property); renaming it is not a typing change
         if not self.loaded:
             return []
         start = max(0, self.end_index - self.window)

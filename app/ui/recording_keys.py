@@ -8,6 +8,8 @@ with any MarketSource: one without the RecordingSwitch or HistorySource capabili
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.binding import Binding
 
 from app.engine_api import HistorySource, MarketSource, recording_ids
@@ -16,7 +18,17 @@ from app.ui.error_toast import error_toast
 from app.ui.header import AppHeader
 
 
-class RecordingKeysMixin:
+# the screen the mixin is mixed into (MainScreen), for the type checker only: at run time
+# the mixin is a plain class ahead of Screen in MainScreen's bases
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+    _ScreenBase = Screen[None]
+else:
+    _ScreenBase = object
+
+
+class RecordingKeysMixin(_ScreenBase):
     """Needs ``self.source``, ``self.instrument_id`` and ``self.interval`` (MainScreen)."""
 
     source: MarketSource
@@ -52,7 +64,7 @@ class RecordingKeysMixin:
         try:
             history = source.history() if isinstance(source, HistorySource) else None
         except CryptotermError as exc:  # e.g. the store cannot be opened (StorageError)
-            error_toast(self, exc, title="Cannot open the history store")  # type: ignore[arg-type]
+            error_toast(self, exc, title="Cannot open the history store")
             return
         except Exception as exc:  # a defect must not take the UI down either
             self.notify(f"cannot open the history store: {exc}", severity="error")

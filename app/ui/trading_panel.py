@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from textual import work
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 
 from app.feeds.views import InstrumentView
 from app.trading.errors import TradingError, ValidationFailed
@@ -33,7 +34,17 @@ if TYPE_CHECKING:
 TRADING_ACTIONS = {"focus_order", "side", "cancel_selected", "cancel_all", "keys", "account"}
 
 
-class TradingPanelMixin:
+# the screen the mixin is mixed into (MainScreen), for the type checker only: at run time
+# the mixin is a plain class ahead of Screen in MainScreen's bases
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+    _ScreenBase = Screen[None]
+else:
+    _ScreenBase = object
+
+
+class TradingPanelMixin(_ScreenBase):
     TRADING_BINDINGS = [
         Binding("o", "focus_order", "Order", tooltip="Go to the order entry panel"),
         Binding("b", "side('buy')", "Buy", show=False, tooltip="Order entry: buy side"),
@@ -52,12 +63,19 @@ class TradingPanelMixin:
     _trading_problem: str | None
     _notice_seen: int | None = None  # last order notice shown; None until the first view
 
+    @property
+    def _service(self) -> TradingService:
+        """The trading service, for the handlers of keys that are bound only when there is
+        one (``check_action`` hides them otherwise)."""
+        assert self.trading is not None, "a trading key reached a screen without trading"
+        return self.trading
+
     # -- wiring ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in TRADING_ACTIONS and self.trading is None:
             return False  # no trading runtime: the keys do nothing and leave the footer
-        return super().check_action(action, parameters)  # type: ignore[misc]
+        return super().check_action(action, parameters)
 
     def mount_trading(self) -> None:
         if self.trading is None:
@@ -65,26 +83,26 @@ class TradingPanelMixin:
         # bound per instance, only when there is trading: a source without it keeps the
         # market screen's keys exactly as they were
         for binding in self.TRADING_BINDINGS:
-            self._bindings._add_binding(binding)  # type: ignore[attr-defined]
-        self.refresh_bindings()  # type: ignore[attr-defined]
-        entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
+            self._bindings._add_binding(binding)
+        self.refresh_bindings()
+        entry = self.query_one(OrderEntry)
         trading = self.trading
         entry.bind(trading.preview, trading.fees, trading.current_leverage,
                    trading.options.price_warn_pct)
 
     def update_trading(self, view: InstrumentView | None) -> None:
         """Called every frame: market view to the form, account view to the blotters/header."""
-        trading = self.trading
-        entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
+        trading = self._service  # called only once trading is ready
+        entry = self.query_one(OrderEntry)
         entry.update_market(view)
         # every frame: the instrument on screen changes without the account view changing
-        entry.set_blocked(trading.cannot_trade(view.instrument.id) if view is not None  # type: ignore[attr-defined]
+        entry.set_blocked(trading.cannot_trade(view.instrument.id) if view is not None
                           else None)
-        tv = trading.view()  # type: ignore[attr-defined]
+        tv = trading.view()
         if tv.version == self._trading_version:
             return
         self._trading_version = tv.version
-        self.query_one(Blotter).update_view(tv)  # type: ignore[attr-defined]
+        self.query_one(Blotter).update_view(tv)
         quote = base = Decimal(0)
         position = Decimal(0)
         if view is not None:
@@ -96,12 +114,12 @@ class TradingPanelMixin:
             position = pos.size if pos else position
         entry.update_account(tv.env, quote, base, position)
         entry.recheck()
-        header = self.query_one(AppHeader)  # type: ignore[attr-defined]
+        header = self.query_one(AppHeader)
         header.trading_env = tv.env.value
         header.trading_label = tv.env.label if tv.env is Environment.PAPER else \
             f"{tv.venue} {tv.env.label}"
         if tv.problem and tv.problem != self._trading_problem:
-            self.notify(tv.problem, title=f"{tv.env.label} account", severity="warning",  # type: ignore[attr-defined]
+            self.notify(tv.problem, title=f"{tv.env.label} account", severity="warning",
                         timeout=10)
         self._trading_problem = tv.problem
         self._show_notices(tv)
@@ -117,72 +135,72 @@ class TradingPanelMixin:
             return
         self._notice_seen = fresh[-1].seq
         for n in fresh:
-            severity = "error" if n.kind == "rejected" else (
+            severity: SeverityLevel = "error" if n.kind == "rejected" else (
                 "warning" if n.kind == "canceled" else "information")
-            self.notify(n.text, title=n.title, severity=severity, timeout=8)  # type: ignore[attr-defined]
+            self.notify(n.text, title=n.title, severity=severity, timeout=8)
         if self.trading is not None and self.trading.options.bell:
-            self.app.bell()  # type: ignore[attr-defined]
+            self.app.bell()
 
     # -- keys -------------------------------------------------------------------------------
 
     def action_focus_order(self) -> None:
-        entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
+        entry = self.query_one(OrderEntry)
         target = "#oe-price" if entry.order_type == "limit" else "#oe-amount"
         entry.query_one(target).focus()
 
     def action_side(self, side: str) -> None:
-        entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
+        entry = self.query_one(OrderEntry)
         entry.set_side(side)
         entry.query_one("#oe-amount").focus()
 
     def action_cancel_selected(self) -> None:
-        order_id = self.query_one(Blotter).selected_order_id()  # type: ignore[attr-defined]
+        order_id = self.query_one(Blotter).selected_order_id()
         if order_id is None:
-            self.notify("no open order selected", severity="warning")  # type: ignore[attr-defined]
+            self.notify("no open order selected", severity="warning")
             return
         self._run_cancel(order_id)
 
     def action_cancel_all(self) -> None:
-        tv = self.trading.view()  # type: ignore[attr-defined]
+        tv = self._service.view()
         n = len(tv.open_orders)
         if not n:
-            self.notify("no open orders", severity="warning")  # type: ignore[attr-defined]
+            self.notify("no open orders", severity="warning")
             return
 
         def answer(yes: bool | None) -> None:
             if yes:
                 self._run_cancel_all()
 
-        self.app.push_screen(ConfirmAction(  # type: ignore[attr-defined]
+        self.app.push_screen(ConfirmAction(
             f"Cancel all {n} open order{'s' if n != 1 else ''}?",
             f"on {tv.label}", tv.env, "Cancel all"), answer)
 
     def action_keys(self) -> None:
         allow_live = self._allow_live()
-        self.app.push_screen(KeysScreen(self.trading.keys, allow_live))  # type: ignore[attr-defined]
+        self.app.push_screen(KeysScreen(self._service.keys, allow_live))
 
     def _allow_live(self) -> bool:
         return self.trading is not None and bool(self.trading.options.allow_live)
 
     def action_account(self) -> None:
-        tv = self.trading.view()  # type: ignore[attr-defined]
+        tv = self._service.view()
         allow_live = self._allow_live()
 
         def picked(name: str | None) -> None:
             if name:
                 self._run_switch(name)
 
-        self.app.push_screen(AccountPicker(tv.account, allow_live), picked)  # type: ignore[attr-defined]
+        self.app.push_screen(AccountPicker(tv.account, allow_live), picked)
 
     # -- messages -----------------------------------------------------------------------------
 
     def on_order_book_ladder_level_selected(self, message: OrderBookLadder.LevelSelected) -> None:
         if self.trading is not None:
-            self.query_one(OrderEntry).set_price(message.price)  # type: ignore[attr-defined]
+            self.query_one(OrderEntry).set_price(message.price)
 
     def on_order_entry_submitted(self, message: OrderEntry.Submitted) -> None:
-        tv = self.trading.view()  # type: ignore[attr-defined]
-        label = self.trading.instrument_label(message.request.instrument_id,  # type: ignore[attr-defined]
+        tv = self._service.view()
+        label = self._service.instrument_label(message.request.instrument_id,
                                               message.rules.symbol)
         if tv.env is Environment.PAPER:
             where = label.split(" · ", 1)[1] if " · " in label else "the venue's"
@@ -194,7 +212,7 @@ class TradingPanelMixin:
             if yes:
                 self._run_place(message.request)
 
-        self.app.push_screen(ConfirmOrder(  # type: ignore[attr-defined]
+        self.app.push_screen(ConfirmOrder(
             message.request, message.rules, tv.env, tv.label, venue, message.notional,
             message.fee, instrument=label, warnings=message.warnings,
             leverage=message.leverage, notional_exact=message.notional_exact), answer)
@@ -203,17 +221,17 @@ class TradingPanelMixin:
 
     @work(group="trading")
     async def _run_place(self, request) -> None:
-        entry = self.query_one(OrderEntry)  # type: ignore[attr-defined]
+        entry = self.query_one(OrderEntry)
         entry.pending = True
         try:
-            order = await asyncio.wrap_future(self.trading.place(request))  # type: ignore[attr-defined]
+            order = await asyncio.wrap_future(self._service.place(request))
         except ValidationFailed as exc:
             entry.show_errors(exc.errors)
-            error_toast(self, exc, title="Order not sent")  # type: ignore[arg-type]
+            error_toast(self, exc, title="Order not sent")
         except TradingError as exc:
-            error_toast(self, exc, title="Order not placed", timeout=10)  # type: ignore[arg-type]
+            error_toast(self, exc, title="Order not placed", timeout=10)
         else:
-            label = self.trading.instrument_label(order.instrument_id, order.symbol)  # type: ignore[attr-defined]
+            label = self._service.instrument_label(order.instrument_id, order.symbol)
             what = f"{order.side} {fmt(order.amount)} {label}"
             if order.status == "filled":
                 text = f"filled: {what} @ {fmt(order.average) if order.average else '—'}"
@@ -221,7 +239,7 @@ class TradingPanelMixin:
                 text = f"{order.status}: {what}: {order.message or ''}"
             else:
                 text = f"{order.status}: {what}"
-            self.notify(text, title="Order", severity="error" if order.status == "rejected"  # type: ignore[attr-defined]
+            self.notify(text, title="Order", severity="error" if order.status == "rejected"
                         else "information")
             entry.clear_amount()
             entry.action_leave()  # the order is out: the screen's keys work again
@@ -232,27 +250,27 @@ class TradingPanelMixin:
     @work(group="trading")
     async def _run_cancel(self, order_id: str) -> None:
         try:
-            await asyncio.wrap_future(self.trading.cancel(order_id))  # type: ignore[attr-defined]
+            await asyncio.wrap_future(self._service.cancel(order_id))
         except TradingError as exc:
-            error_toast(self, exc, title="Cancel failed")  # type: ignore[arg-type]
+            error_toast(self, exc, title="Cancel failed")
         else:
-            self.notify("order cancelled", title="Order")  # type: ignore[attr-defined]
+            self.notify("order cancelled", title="Order")
         self._trading_version = -1
 
     @work(group="trading")
     async def _run_cancel_all(self) -> None:
         try:
-            orders = await asyncio.wrap_future(self.trading.cancel_all())  # type: ignore[attr-defined]
+            orders = await asyncio.wrap_future(self._service.cancel_all())
         except TradingError as exc:
-            error_toast(self, exc, title="Cancel all failed")  # type: ignore[arg-type]
+            error_toast(self, exc, title="Cancel all failed")
         else:
-            self.notify(f"cancelled {len(orders)} order(s)", title="Orders")  # type: ignore[attr-defined]
+            self.notify(f"cancelled {len(orders)} order(s)", title="Orders")
         self._trading_version = -1
 
     @work(group="trading")
     async def _run_switch(self, name: str) -> None:
         try:
-            await asyncio.wrap_future(self.trading.switch_account(name))  # type: ignore[attr-defined]
+            await asyncio.wrap_future(self._service.switch_account(name))
         except TradingError as exc:
-            error_toast(self, exc, title="Account")  # type: ignore[arg-type]
+            error_toast(self, exc, title="Account")
         self._trading_version = -1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 import orjson
@@ -36,8 +36,8 @@ class DepthDiff:
     first: int  # Binance U
     last: int  # Binance u
     prev: int  # Binance futures pu (-1 where the venue does not send it)
-    bids: list
-    asks: list
+    bids: list[Any]
+    asks: list[Any]
 
 
 @dataclass(slots=True)
@@ -60,8 +60,8 @@ class Unknown:
 @dataclass(slots=True)
 class BookSnapshot:
     last_update_id: int
-    bids: list
-    asks: list
+    bids: list[Any]
+    asks: list[Any]
     ts: int = 0
 
 
@@ -89,21 +89,25 @@ class Events:
     book events of several products). The feed routes each item exactly as it would
     route it alone, in order."""
 
-    items: list
+    items: list[Any]
 
+
+# after a gap: "snapshot" (REST, then replay the buffer) or "resubscribe"
+Recovery = Literal["snapshot", "resubscribe"]
 
 Decoded = MarketEvent | DepthDiff | Ack | Unknown | Resync | Events | None
 
 
-def one_or_many(items: list) -> Decoded:
+def one_or_many(items: list[Any]) -> Decoded:
     """A frame's decoded items as the feed routes them: nearly every frame carries one,
     returned bare; several come wrapped in ``Events``; none gives None."""
     if len(items) == 1:
-        return items[0]
+        one: Decoded = items[0]
+        return one
     return Events(items) if items else None
 
 
-def parse_rejected(raw: str | bytes) -> dict | Unknown:
+def parse_rejected(raw: str | bytes) -> dict[str, Any] | Unknown:
     """The slow look at a frame the typed decoders rejected: its JSON object, for the
     venue to say what it is, or Unknown when it is not a JSON object at all."""
     try:
@@ -125,8 +129,10 @@ class BookSync(Protocol):
     synced: bool
     needs_snapshot: bool  # True when a REST snapshot must be fetched to (re)build
 
+    @property
+    def first_buffered(self) -> int | None: ...  # the id a REST snapshot must not predate
     def reset(self) -> None: ...
-    def on_diff(self, diff) -> int: ...
+    def on_diff(self, diff: Any) -> int: ...
     def on_snapshot(self, snap: BookSnapshot) -> int: ...
 
 
@@ -160,7 +166,7 @@ class BufferedBookSync:
         self.synced = False
         self.needs_snapshot = self.snapshot_mode
         self.last_id = -1
-        self._buffer: list = []
+        self._buffer: list[Any] = []
         self._first_after = False
 
     def reset(self) -> None:
@@ -175,24 +181,26 @@ class BufferedBookSync:
     def first_buffered(self) -> int | None:
         return self._opens(self._buffer[0]) if self._buffer else None
 
-    def on_diff(self, diff) -> int:
+    def on_diff(self, diff: Any) -> int:
         if self.synced:
             result = self._step(diff)
             if not result:
                 return APPLIED  # the hot path: nothing more than the rule itself
         else:
-            result = self._accept(diff)
-            if result is None:
+            accepted = self._accept(diff)
+            if accepted is None:
                 buf = self._buffer
                 if len(buf) < MAX_BUFFERED_DIFFS:
                     buf.append(diff)
                     return BUFFERED
                 result = GAP  # the snapshot is not coming: start over, counted
+            else:
+                result = accepted
         if result == GAP or result == CHECKSUM_FAILED:
             self._gap(diff)
         return result
 
-    def _gap(self, diff) -> None:
+    def _gap(self, diff: Any) -> None:
         """Start over. The diff that revealed the gap is the first of the stream as it
         now is, so it opens the new buffer (a replay then asks for the same snapshot
         the live session did)."""
@@ -227,25 +235,25 @@ class BufferedBookSync:
 
     # -- the venue's sequence rule -------------------------------------------------------
 
-    def _step(self, diff) -> int:
+    def _step(self, diff: Any) -> int:
         raise NotImplementedError
 
-    def _accept(self, diff) -> int | None:
+    def _accept(self, diff: Any) -> int | None:
         return None
 
-    def _opens(self, diff) -> int:
+    def _opens(self, diff: Any) -> int:
         raise NotImplementedError
 
-    def _keeps(self, diff, snap_id: int) -> bool:
+    def _keeps(self, diff: Any, snap_id: int) -> bool:
         raise NotImplementedError
 
-    def _joins(self, diff, snap_id: int) -> bool:
+    def _joins(self, diff: Any, snap_id: int) -> bool:
         return True
 
     def _snapshot_id(self, snap: BookSnapshot) -> int:
         return snap.last_update_id
 
-    def _load(self, snap: BookSnapshot, snap_id: int, kept: list, buffered: list) -> None:
+    def _load(self, snap: BookSnapshot, snap_id: int, kept: list[Any], buffered: list[Any]) -> None:
         self.book.load_snapshot(snap.bids, snap.asks, snap.ts)
         self.last_id = snap_id
 
@@ -257,10 +265,10 @@ class Venue(Protocol):
     ``books:BTC-USDT`` for OKX, ...); only the venue turns them into wire messages."""
 
     name: str  # "binance"
-    market: str  # "spot" | "perp"
+    market: MarketType
     config_key: str  # endpoint section in config, e.g. "binance", "binanceusdm"
-    depth_type: type  # the decoded type the feed routes to BookSync (has ``.symbol``)
-    recovery: str  # after a gap: "snapshot" (REST, then replay the buffer) or "resubscribe"
+    depth_type: type[Any]  # the decoded type the feed routes to BookSync (has ``.symbol``)
+    recovery: Recovery
     ws_ping_interval: float | None  # protocol-level pings; None where the venue wants text pings
     keepalive: tuple[float, str] | None  # (idle seconds, text) the client must send
     # kline intervals the stream carries; None = every interval. The others get REST
@@ -275,7 +283,8 @@ class Venue(Protocol):
     def stream_group(self, stream: str) -> str: ...
     def max_streams(self, group: str) -> int: ...
     def subscribe_messages(self, streams: list[str], method: str = "SUBSCRIBE") -> list[str]: ...
-    def new_decoder(self) -> Callable[[str | bytes], Decoded]:
+    # the decoder returns Decoded, or the venue's own book frame (its ``depth_type``)
+    def new_decoder(self) -> Callable[[str | bytes], object]:
         """A decode function for one connection (it may keep per-connection state)."""
     def new_book_sync(self, instrument: Instrument) -> BookSync: ...
     def snapshot_path(self, instrument: Instrument) -> str: ...

@@ -7,7 +7,8 @@ what the snapshot already holds, then chain — spot on ``U <= local+1``, future
 
 from __future__ import annotations
 
-from typing import Any, Union
+from collections.abc import Callable
+from typing import Any, Union, final
 from urllib.parse import urlencode
 
 import msgspec
@@ -18,7 +19,7 @@ from app.market.instruments import Instrument, MarketType
 from app.venues.base import (APPLIED, GAP, IGNORED, Ack, BookSnapshot, BufferedBookSync,
                              ConnectionPlan, Decoded, DepthDiff, Num, Price, Size, Unknown,
                              parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, VenueDescriptor
+from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
 
 VENUE = "binance"
 SPOT_SNAPSHOT_LIMIT = 5000
@@ -33,6 +34,7 @@ STREAMS_PER_SUBSCRIBE = 100
 # Numbers arrive as strings; strict=False converts them into base.py's bounded types.
 
 
+@final  # lets `type(msg) is BinanceDepth` narrow the decoded union on the hot path
 class BinanceDepth(msgspec.Struct, tag_field="e", tag="depthUpdate", gc=False):
     """A depth diff, decoded straight into the shape BookSync reads."""
 
@@ -129,7 +131,7 @@ _decode_combined = msgspec.json.Decoder(_Combined, strict=False).decode
 _decode_raw = msgspec.json.Decoder(_Event, strict=False).decode
 
 
-def instruments_from_exchange_info(data: dict, market: MarketType,
+def instruments_from_exchange_info(data: dict[str, Any], market: MarketType,
                                    wanted: set[str] | None = None) -> list[Instrument]:
     """Instruments from ``/api/v3/exchangeInfo`` or ``/fapi/v1/exchangeInfo``.
 
@@ -207,7 +209,7 @@ class BinanceVenue:
 
     name = VENUE
     depth_type = BinanceDepth
-    recovery = "snapshot"
+    recovery: Recovery = "snapshot"
     ws_ping_interval: float | None = 20.0  # Binance pings us; websockets answers
     keepalive: tuple[float, str] | None = None
     live_kline_intervals: frozenset[str] | None = None  # a stream for every interval
@@ -240,7 +242,7 @@ class BinanceVenue:
     def book_streams(self, inst: Instrument) -> list[str]:
         return [f"{inst.venue_symbol.lower()}@depth@100ms"]
 
-    def new_decoder(self):
+    def new_decoder(self) -> Callable[[str | bytes], Decoded | BinanceDepth]:
         return self.decode  # Binance frames carry no per-connection state
 
     def kline_stream(self, inst: Instrument, interval: str) -> tuple[str, str]:
@@ -282,7 +284,7 @@ class BinanceVenue:
 
     # -- decoding ------------------------------------------------------------------
 
-    def decode(self, raw: str | bytes) -> Decoded:
+    def decode(self, raw: str | bytes) -> Decoded | BinanceDepth:
         """One frame -> an event, a depth diff, an ack, or Unknown. Never raises.
 
         The typed msgspec decoders parse, convert the venue's number strings and
@@ -305,7 +307,7 @@ class BinanceVenue:
 
     def _decode_slow(self, raw: str | bytes) -> Decoded:
         msg = parse_rejected(raw)
-        if type(msg) is not dict:
+        if isinstance(msg, Unknown):  # else the frame's JSON object
             return msg
         data = msg.get("data", msg)
         if type(data) is not dict:

@@ -14,6 +14,7 @@ Book sync (../shared/protocols section 3):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -28,7 +29,7 @@ from app.market.orderbook import OrderBook
 from app.venues.base import (APPLIED, GAP, IGNORED, SYNCED, Ack, BookSnapshot, BufferedBookSync,
                              ConnectionPlan, Decoded, Price, Size, Unknown, one_or_many,
                              parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, VenueDescriptor
+from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
 
 VENUE = "bybit"
 # Spot rejects a subscribe request with more than 10 args; linear is kept as modest.
@@ -190,7 +191,7 @@ _FUNDING_KEYS = frozenset({"fundingRate", "nextFundingTime", "markPrice", "index
 
 # -- metadata ----------------------------------------------------------------------------
 
-def instruments_from_instruments_info(data: dict, market: MarketType,
+def instruments_from_instruments_info(data: dict[str, Any], market: MarketType,
                                       wanted: set[str] | None = None) -> list[Instrument]:
     """Instruments from ``/v5/market/instruments-info?category=spot|linear``.
 
@@ -344,7 +345,7 @@ class BybitFullBookSync(BufferedBookSync):
     def _keeps(self, msg: BybitBook, snap_seq: int) -> bool:
         return msg.data.seq >= snap_seq
 
-    def _load(self, snap: BookSnapshot, snap_seq: int, kept: list, buffered: list) -> None:
+    def _load(self, snap: BookSnapshot, snap_seq: int, kept: list[Any], buffered: list[Any]) -> None:
         self.book.load_snapshot(snap.bids, snap.asks, snap.ts)
         self._snap_seq = snap_seq
         # the buffer is contiguous on u (it restarts at any hole): the kept deltas replay
@@ -382,7 +383,7 @@ class BybitVenue:
         self.market: MarketType = market
         self.category = category(market)
         self.book_depth = book_depth
-        self.recovery = "snapshot" if book_depth == "full" else "resubscribe"
+        self.recovery: Recovery = "snapshot" if book_depth == "full" else "resubscribe"
         self._book_prefix = f"orderbook.{book_depth}."
         self._by_symbol = {i.venue_symbol.upper(): i for i in instruments}
         self._req_id = 0
@@ -440,17 +441,17 @@ class BybitVenue:
 
     # -- decoding ------------------------------------------------------------------------
 
-    def new_decoder(self):
+    def new_decoder(self) -> Callable[[str | bytes], Decoded | BybitBook]:
         """Linear tickers send a snapshot then partial deltas: the merged state per
         symbol lives with the connection's decoder."""
         tickers: dict[str, dict[str, Any]] = {}
         book_prefix = self._book_prefix
 
-        def decode(raw: str | bytes) -> Decoded:
+        def decode(raw: str | bytes) -> Decoded | BybitBook:
             """One frame -> book message, event(s), ack, None (pong) or Unknown. Never raises."""
             kind = None
             for prefix, k in (_PEEK_STR if type(raw) is str else _PEEK_BYTES):
-                if raw.startswith(prefix):
+                if raw.startswith(prefix):  # type: ignore[arg-type]  # the prefixes are picked by raw's own type
                     kind = k
                     break
             if kind is None:
@@ -481,14 +482,14 @@ class BybitVenue:
 
         return decode
 
-    def decode(self, raw: str | bytes) -> Decoded:
+    def decode(self, raw: str | bytes) -> Decoded | BybitBook:
         """Decode with the codec's own decoder (tools, tests); each live connection
         gets its own from ``new_decoder`` so ticker states never mix."""
         return self._decode(raw)
 
     def _undecodable(self, raw: str | bytes) -> Unknown:
         msg = parse_rejected(raw)
-        if type(msg) is not dict:
+        if isinstance(msg, Unknown):  # else the frame's JSON object
             return msg
         return Unknown(f"bad control frame: {str(raw)[:120]}", malformed=True)
 
@@ -528,7 +529,7 @@ class BybitVenue:
 
     def _ticker(self, frame: _TickerFrame, tickers: dict[str, dict[str, Any]]) -> Decoded:
         data = frame.data
-        sym = data.get("symbol")
+        sym: Any = data.get("symbol")
         inst = self._by_symbol.get(sym) if type(sym) is str else None
         if inst is None:
             return Unknown(f"unknown ticker symbol {sym!r}")

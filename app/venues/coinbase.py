@@ -25,9 +25,10 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, cast
 from urllib.parse import quote, urlencode
 
 import msgspec
@@ -40,7 +41,7 @@ from app.market.orderbook import OrderBook
 from app.venues.base import (APPLIED, IGNORED, SYNCED, Ack, BookSnapshot, ConnectionPlan, Decoded,
                              Events, Num, Price, Resync, Size, Unknown, one_or_many,
                              parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, VenueDescriptor
+from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
 
 VENUE = "coinbase"
 HEARTBEATS = "heartbeats"
@@ -106,8 +107,8 @@ class CoinbaseBook:
     symbol: str  # product id, e.g. "BTC-USD"
     ts: int
     snapshot: bool
-    bids: list
-    asks: list
+    bids: list[Any]
+    asks: list[Any]
 
 
 class _Level(msgspec.Struct, gc=False):
@@ -171,7 +172,7 @@ class _TradesFrame(msgspec.Struct, tag_field="channel", tag="market_trades", gc=
                 if inst_id is None:
                     unknown += 1
                     continue
-                out.append(Trade(inst_id, dec.ms(t.time), t.price, t.size, _TAKER[t.side],  # type: ignore[arg-type]
+                out.append(Trade(inst_id, dec.ms(t.time), t.price, t.size, _TAKER[t.side],  # type: ignore[arg-type]  # _TAKER maps the wire side to 'buy'/'sell' only
                                  str(t.trade_id)))
         out.sort(key=_ts)  # stable: equal times keep the venue's order
         return _batch(out, unknown, "market_trades")
@@ -288,11 +289,12 @@ def _open_time(k: Kline) -> int:
     return k.open_time
 
 
-def _batch(out: list, unknown: int, channel: str) -> Decoded:
+def _batch(out: list[Any], unknown: int, channel: str) -> Decoded:
     if len(out) == 1:
-        return out[0]
+        one: Decoded = out[0]
+        return one
     if out:
-        return Events(out)  # type: ignore[return-value]
+        return Events(out)
     if unknown:
         return Unknown(f"{channel}: unknown product")
     return None
@@ -363,7 +365,7 @@ class CoinbaseDecoder:
         try:
             out = frame.convert(self)
         except (ValueError, KeyError, OverflowError) as exc:  # e.g. an unreadable time
-            channel = type(frame).__struct_config__.tag
+            channel = cast(str, type(frame).__struct_config__.tag)  # every frame type is tagged by name
             return self._lost(channel, gap, f"bad {channel} frame: {exc}")
         return out if gap is None else _with_gap(gap, out)
 
@@ -371,7 +373,7 @@ class CoinbaseDecoder:
 
     def _decode_slow(self, raw: str | bytes) -> Decoded:
         msg = parse_rejected(raw)
-        if type(msg) is not dict:
+        if isinstance(msg, Unknown):  # else the frame's JSON object
             return msg
         if msg.get("type") == "error":
             text = msg.get("message") or "error"
@@ -399,7 +401,7 @@ class CoinbaseDecoder:
         return bad if gap is None else Events([gap, bad])
 
 
-def instruments_from_products(data: dict, market: MarketType = "spot",
+def instruments_from_products(data: dict[str, Any], market: MarketType = "spot",
                               wanted: set[str] | None = None) -> list[Instrument]:
     """Instruments from ``GET /api/v3/brokerage/market/products``: online SPOT products,
     one per book (aliases such as BTC-USDC -> BTC-USD are skipped: ``alias_for``).
@@ -428,7 +430,7 @@ def instruments_from_products(data: dict, market: MarketType = "spot",
     return out
 
 
-def aliases_from_products(data: dict) -> dict[str, str]:
+def aliases_from_products(data: dict[str, Any]) -> dict[str, str]:
     """``{"BTC-USDC": "BTC-USD", ...}``: products served from another product's book."""
     return {p["product_id"]: p["alias"] for p in data.get("products", [])
             if p.get("alias") and p.get("product_id")}
@@ -478,7 +480,7 @@ class CoinbaseVenue:
     name = VENUE
     config_key = "coinbase"
     depth_type = CoinbaseBook
-    recovery = "resubscribe"
+    recovery: Recovery = "resubscribe"
     ws_ping_interval: float | None = 20.0  # Coinbase answers protocol pings
     keepalive: tuple[float, str] | None = None  # the heartbeats channel keeps channels open
     live_kline_intervals: frozenset[str] | None = frozenset({WS_CANDLE_INTERVAL})
@@ -531,7 +533,7 @@ class CoinbaseVenue:
         """Streams one connection carries: heartbeats plus four channels per product."""
         return 1 + len(PRODUCT_CHANNELS) * MAX_PRODUCTS_PER_CONNECTION
 
-    def new_decoder(self):
+    def new_decoder(self) -> Callable[[str | bytes], Decoded]:
         return CoinbaseDecoder(self._ids).decode
 
     def connection_plans(self, ws_url: str, instruments: list[Instrument],

@@ -40,7 +40,7 @@ from app.market.instruments import Instrument, MarketType
 from app.venues.base import (APPLIED, CHECKSUM_FAILED, GAP, IGNORED, SYNCED, Ack, BookSnapshot,
                              BufferedBookSync, ConnectionPlan, Decoded, Price, Size, Unknown,
                              one_or_many, parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, VenueDescriptor
+from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
 
 VENUE = "okx"
 INST_TYPE: dict[str, str] = {"spot": "SPOT", "perp": "SWAP"}
@@ -356,7 +356,7 @@ _decode_book_push = msgspec.json.Decoder(_FastBookFrame, strict=False).decode
 
 # -- instruments -----------------------------------------------------------------------
 
-def _data_of(payload: Any, what: str) -> list:
+def _data_of(payload: Any, what: str) -> list[Any]:
     """The ``data`` list of an OKX REST response; ValueError with OKX's message otherwise."""
     if type(payload) is not dict:
         raise ValueError(f"not an OKX {what} response")
@@ -368,7 +368,7 @@ def _data_of(payload: Any, what: str) -> list:
     return data
 
 
-def instruments_from_okx(data: dict, market: MarketType,
+def instruments_from_okx(data: dict[str, Any], market: MarketType,
                          wanted: set[str] | None = None) -> list[Instrument]:
     """Instruments from ``GET /api/v5/public/instruments?instType=SPOT|SWAP``.
 
@@ -562,7 +562,7 @@ class OkxBookSync(BufferedBookSync):
             return IGNORED  # a pushed snapshot got there first
         return super().on_snapshot(snap)
 
-    def _load(self, snap: BookSnapshot, snap_id: int, kept: list, buffered: list) -> None:
+    def _load(self, snap: BookSnapshot, snap_id: int, kept: list[Any], buffered: list[Any]) -> None:
         # A REST snapshot has no checksum field to tell the mode, so it always starts with
         # tracking on (its text is at hand, once per resync): the first update then
         # decides, a zero checksum turning tracking off. Deciding from the buffer would
@@ -601,10 +601,10 @@ class OkxVenue:
                  snapshotless: bool = False) -> None:
         self.market: MarketType = market
         self.snapshotless = snapshotless
-        self.recovery = "snapshot" if snapshotless else "resubscribe"
+        self.recovery: Recovery = "snapshot" if snapshotless else "resubscribe"
         self._by_symbol = {i.venue_symbol.upper(): i for i in instruments}
         self._sizes = {sym: size_parser(i.contract_size) for sym, i in self._by_symbol.items()}
-        self._to_pairs: dict[str, Callable[[list], list[tuple[float, float]]] | None] = {
+        self._to_pairs: dict[str, Callable[[list[Any]], list[tuple[float, float]]] | None] = {
             sym: self._pairs_for(i) for sym, i in self._by_symbol.items()}
         self._req_id = 0
         self._handlers: dict[str, Callable[[str, bytes, str], Decoded]] = {
@@ -694,11 +694,11 @@ class OkxVenue:
 
     # -- decoding ------------------------------------------------------------------------
 
-    def new_decoder(self):
+    def new_decoder(self) -> Callable[[str | bytes], Decoded | OkxBook]:
         return self.decode  # OKX frames carry no per-connection state
 
     @staticmethod
-    def _pairs_for(inst: Instrument) -> Callable[[list], list[tuple[float, float]]] | None:
+    def _pairs_for(inst: Instrument) -> Callable[[list[Any]], list[tuple[float, float]]] | None:
         """How the fast path turns an instrument's typed levels into base-unit pairs
         (None: a ``ctVal`` that is not a power of ten, left to the exact string path)."""
         suffix = exponent_suffix(inst.contract_size)
@@ -716,10 +716,10 @@ class OkxVenue:
         except ValueError:
             return None
 
-    def decode(self, raw: str | bytes) -> Decoded:
+    def decode(self, raw: str | bytes) -> Decoded | OkxBook:
         """One frame -> a book push, an event (``Events`` when one frame carries several),
         an Ack, None (pong, notices) or Unknown. Never raises."""
-        if raw.startswith(_BOOKS_PREFIX if type(raw) is str else _BOOKS_PREFIX_BYTES):
+        if raw.startswith(_BOOKS_PREFIX if type(raw) is str else _BOOKS_PREFIX_BYTES):  # type: ignore[arg-type]  # the prefix is picked by raw's own type
             book = self._fast_book(raw)
             if book is not None:
                 return book
@@ -750,7 +750,7 @@ class OkxVenue:
             return None
         return OkxBook(frame.arg.instId, action, d.ts, d.seqId, d.prevSeqId, 0, bids, asks, None, None)
 
-    def _decode_general(self, raw: str | bytes) -> Decoded:
+    def _decode_general(self, raw: str | bytes) -> Decoded | OkxBook:
         """Every frame the books fast path does not take: parse the envelope, then the
         channel's data."""
         try:
@@ -796,10 +796,10 @@ class OkxVenue:
                        bids, asks, raw_bids, raw_asks)
 
     @staticmethod
-    def _one(events: list) -> Decoded:
+    def _one(events: list[Any]) -> Decoded:
         return one_or_many(events) or Unknown("empty data")
 
-    def _trades(self, iid: str, data: bytes, inst_id: str):
+    def _trades(self, iid: str, data: bytes, inst_id: str) -> Decoded:
         size = self._sizes[inst_id]
         out = []
         for t in _decode_trades(data):
@@ -809,7 +809,7 @@ class OkxVenue:
             out.append(Trade(iid, t.ts, t.px, amount, t.side, t.tradeId or None))
         return self._one(out)
 
-    def _tickers(self, iid: str, data: bytes, inst_id: str):
+    def _tickers(self, iid: str, data: bytes, inst_id: str) -> Decoded:
         # 24 h volume in base units: SPOT vol24h is base; SWAP vol24h counts contracts and
         # volCcy24h is the base amount
         spot = self.market == "spot"
@@ -819,17 +819,17 @@ class OkxVenue:
                for t in _decode_tickers(data)]
         return self._one(out)
 
-    def _funding(self, iid: str, data: bytes, inst_id: str):
+    def _funding(self, iid: str, data: bytes, inst_id: str) -> Decoded:
         # fundingTime is the settlement the current rate applies to: the next funding
         out = [Funding(iid, f.ts, _signed(f.fundingRate),
                        _ms(f.fundingTime) or _ms(f.nextFundingTime))
                for f in _decode_funding(data)]
         return self._one(out)
 
-    def _mark(self, iid: str, data: bytes, inst_id: str):
+    def _mark(self, iid: str, data: bytes, inst_id: str) -> Decoded:
         return self._one([Funding(iid, m.ts, None, None, m.markPx) for m in _decode_marks(data)])
 
-    def _candles(self, iid: str, data: bytes, inst_id: str, interval: str):
+    def _candles(self, iid: str, data: bytes, inst_id: str, interval: str) -> Decoded:
         return self._one([self._kline(iid, row, interval) for row in _decode_rows(data)])
 
     def _kline(self, iid: str, row: list[str], interval: str) -> Kline:
@@ -843,7 +843,7 @@ class OkxVenue:
 
     def _event(self, raw: str | bytes, event: str) -> Decoded:
         msg = parse_rejected(raw)
-        if type(msg) is not dict:
+        if isinstance(msg, Unknown):  # else the frame's JSON object
             return msg
         if event in ("subscribe", "unsubscribe"):
             return Ack(msg.get("id"), None, msg.get("arg"))

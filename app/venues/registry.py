@@ -3,11 +3,13 @@ callers need. A new venue is one more entry in ``VENUES`` and nothing else here.
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from app.market.instruments import Instrument, MarketType
 from app.venues import binance, bybit, coinbase, okx
-from app.venues.base import Hosts, MarketFacts, VenueDescriptor
+from app.venues.base import Hosts, MarketFacts, Venue, VenueDescriptor
 
 # the order users see in lists and messages
 VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (binance.DESCRIPTOR, okx.DESCRIPTOR,
@@ -33,7 +35,7 @@ def instruments_from_metadata(venue: str, market: MarketType, text: str | bytes)
     return VENUES[venue].parse_metadata(orjson.loads(text), market)
 
 
-def make_venue(venue: str, market: MarketType, instruments: list[Instrument], **options):
+def make_venue(venue: str, market: MarketType, instruments: list[Instrument], **options: Any) -> Venue:
     """The codec of one venue market; ``options`` are the codec's own keyword arguments
     (Bybit's ``book_depth``, OKX's ``snapshotless``)."""
     facts(venue, market)

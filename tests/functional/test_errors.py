@@ -143,14 +143,26 @@ async def test_the_ui_toasts_an_error_with_its_title_and_plain_message():
     from app.trading.errors import ErrorKind, TradingError
     from app.ui.error_toast import error_toast
 
-    app: App[None] = App()
+    class Recording(App[None]):
+        """Keeps what notify() was given (Textual's own list is private)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.toasts: list[tuple[str, str, str, bool]] = []
+
+        def notify(self, message, *, title="", severity="information", timeout=None,
+                   markup=True) -> None:
+            self.toasts.append((title, message, severity, markup))
+            super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    app = Recording()
     async with app.run_test(notifications=True) as pilot:
         # "[app]" would be markup (and vanish) if the message were read as such
         error_toast(app, ConfigError("/x/config.toml: [app] fps: must be a number"))
         error_toast(app, TradingError("no such order", ErrorKind.NOT_FOUND), title="Cancel failed")
         error_toast(app, TradingError("the venue refused the API key", ErrorKind.AUTH))
         await pilot.pause()
-        toasts = [(n.title, n.message, n.severity, n.markup) for n in app._notifications]
+        toasts = app.toasts
     assert toasts == [
         ("Config", "/x/config.toml: [app] fps: must be a number", "error", False),
         ("Cancel failed", "no such order", "error", False),
