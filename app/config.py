@@ -85,6 +85,16 @@ ENDPOINT_KEYS = ("ws_url", "rest_url")
 SECTIONS = ("app", "venues", "trading", "storage")
 
 
+def _is_number(value: object) -> bool:
+    """An int or float from TOML (``true`` is an int to Python, never a number here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_flag(where: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} = {value!r}: must be true or false")
+
+
 def unknown_key_warning(path: Path, table: str | None, key: str, known: tuple[str, ...] | list[str],
                         what: str = "setting") -> str:
     """``/x/config.toml: [app] venuez: unknown setting, ignored; did you mean `venues`?``"""
@@ -204,7 +214,7 @@ def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
                 raise ConfigError(f"{where} = {value!r}: use one of {', '.join(THEMES)}")
             cfg.theme = value
         elif key == "fps":
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 1 <= value <= 60:
+            if not _is_number(value) or not 1 <= value <= 60:
                 raise ConfigError(f"{where} = {value!r}: must be a number from 1 to 60")
             cfg.fps = float(value)
         elif key == "venues":
@@ -222,12 +232,11 @@ def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
                     raise ConfigError(f"{where}: {exc}") from None
             cfg.symbols = list(value)
         elif key == "alert_bps":
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 10_000:
+            if not _is_number(value) or not 0 < value <= 10_000:
                 raise ConfigError(f"{where} = {value!r}: basis points above 0, at most 10000")
             cfg.alert_bps = float(value)
         elif key == "usd_family":
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where} = {value!r}: must be true or false")
+            _check_flag(where, value)
             cfg.usd_family = value
         elif key == "environment":
             if value not in ENVIRONMENTS:
@@ -276,7 +285,7 @@ def _apply_storage(cfg: AppConfig, section: Any, path: Path) -> None:
     for key, value in section.items():
         where = f"{path}: storage.{key}"
         if key == "book_snapshot_interval":
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.5 <= value <= 3600:
+            if not _is_number(value) or not 0.5 <= value <= 3600:
                 raise ConfigError(f"{where} = {value!r}: seconds between recorded book snapshots, 0.5 to 3600")
             cfg.book_snapshot_interval = float(value)
         elif key == "book_snapshot_depth":
@@ -307,7 +316,7 @@ def _apply_trading(cfg: AppConfig, section: Any, path: Path) -> None:
             except ValueError as exc:
                 raise ConfigError(f"{where} = {value!r}: {exc}") from None
         elif key == "paper_balance":
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 1e12:
+            if not _is_number(value) or not 0 < value <= 1e12:
                 raise ConfigError(f"{where} = {value!r}: must be a positive number")
             t.paper_balance = float(value)
         elif key == "default_leverage":
@@ -319,16 +328,15 @@ def _apply_trading(cfg: AppConfig, section: Any, path: Path) -> None:
                 raise ConfigError(f"{where} = {value!r}: must start with http:// or https://")
             t.rest_url = value.rstrip("/")
         elif key == "timeout_s":
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.5 <= value <= 120:
+            if not _is_number(value) or not 0.5 <= value <= 120:
                 raise ConfigError(f"{where} = {value!r}: must be from 0.5 to 120 seconds")
             t.timeout_s = float(value)
         elif key == "price_warn_pct":
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1000:
+            if not _is_number(value) or not 0 <= value <= 1000:
                 raise ConfigError(f"{where} = {value!r}: must be a percentage from 0 (off) to 1000")
             t.price_warn_pct = float(value)
         elif key == "bell":
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where} = {value!r}: must be true or false")
+            _check_flag(where, value)
             t.bell = value
         else:
             cfg.warnings.append(unknown_key_warning(path, "trading", key, TRADING_KEYS))
