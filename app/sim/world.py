@@ -8,6 +8,7 @@ from typing import Any
 
 from app.config import AppConfig, Endpoint
 from app.sim.underlying import Anchors
+from app.sim.universe import listings, universe_symbols
 
 # venue -> (module, thread class, demo-symbols function, config keys it serves)
 SIMULATORS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
@@ -41,8 +42,12 @@ def available_venues() -> list[str]:
 
 class DemoWorld:
     def __init__(self, seed: int = 7, rate: float = 40.0, depth_interval_ms: int = 100,
-                 venues: tuple[str, ...] | list[str] | None = None, **kwargs: Any) -> None:
+                 venues: tuple[str, ...] | list[str] | None = None, universe: int | None = None,
+                 **kwargs: Any) -> None:
+        """``universe=N`` lists the N most traded base assets of ``app.sim.universe`` on
+        every venue instead of the small demo sets."""
         self.anchors = Anchors(seed)
+        self._universe = universe
         self._seed = seed
         self._rate = rate
         self._depth_interval_ms = depth_interval_ms
@@ -58,7 +63,9 @@ class DemoWorld:
                 kwargs = dict(self._kwargs, seed=self._seed, rate=self._rate)
                 if venue in ("binance", "bybit"):
                     kwargs["depth_interval_ms"] = self._depth_interval_ms
-                thread = thread_cls(_load(symbols_ref)(), **kwargs).start()
+                symbols = (universe_symbols(venue, self._universe) if self._universe
+                           else _load(symbols_ref)())
+                thread = thread_cls(symbols, **kwargs).start()
                 self.threads[venue] = thread
                 # venues track one underlying price per base asset (on the sim's own loop)
                 thread.call(lambda t=thread, v=venue: t.sim.market.anchor_to(self.anchors, v))
@@ -81,7 +88,16 @@ class DemoWorld:
         return list(self.threads)
 
     def symbols(self) -> list[str]:
-        return list(DEMO_SYMBOLS)
+        """Unified symbols the world lists on at least one venue (the demo set, or the
+        universe's spot pairs and USDT perps, most traded first)."""
+        if not self._universe:
+            return list(DEMO_SYMBOLS)
+        out: dict[str, None] = {}
+        for listing in listings(self._universe):
+            out[f"{listing.base}/USDT"] = None
+        for listing in listings(self._universe)[:max(1, self._universe // 2)]:
+            out[f"{listing.base}/USDT:USDT"] = None
+        return list(out)
 
     def push_venue(self, venue: str, offset_bps: float) -> None:
         """Move one venue's prices away from the others (the deviation-alert knob)."""
