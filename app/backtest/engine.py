@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -161,6 +162,7 @@ class Backtest:
         self.positions: dict[str, PerpPosition] = {}
         self.pending: list[Order] = []
         self.orders: list[Order] = []
+        self._where: dict[str, int] = {}  # client id -> index in self.orders
         self.trades: list[TradeRecord] = []
         self.fees = ZERO
         self.funding_paid = ZERO
@@ -194,7 +196,7 @@ class Backtest:
         except StrategyError:
             raise
         except Exception as exc:
-            raise fault(path, exc, f"handling the bar at {self._ts}") from None
+            raise fault(path, exc, f"handling {_when(self._ts)}") from None
         return self._result(equity, exposed)
 
     def _run_bars(self) -> tuple[list[float], int]:
@@ -325,6 +327,7 @@ class Backtest:
         order = Order(req.client_order_id, rules.instrument_id, rules.symbol, side, kind,  # type: ignore[arg-type]  # as above
                       qty, price, trigger, "open", self._ts, self._ts, reduce_only=reducing)
         self.pending.append(order)
+        self._where[order.client_order_id] = len(self.orders)
         self.orders.append(order)
         return order
 
@@ -479,10 +482,7 @@ class Backtest:
         return price * qty - cost
 
     def _final(self, order: Order) -> None:
-        for k, o in enumerate(self.orders):
-            if o.client_order_id == order.client_order_id:
-                self.orders[k] = order
-                return
+        self.orders[self._where[order.client_order_id]] = order
 
     def _sync(self) -> None:
         """Refresh the float mirrors (and ctx) from the exact state after a change."""
@@ -553,6 +553,11 @@ class TradeView:
         self.price = price
         self.amount = amount
         self.side = side
+
+
+def _when(ms: int) -> str:
+    stamp = datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return f"the bar closing {stamp} UTC"
 
 
 def _nothing(ctx: Context, bar: Bar) -> None:

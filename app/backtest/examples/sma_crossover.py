@@ -15,23 +15,23 @@ class Strategy:
     def on_start(self, ctx):
         self.fast = int(self.params["fast"])
         self.slow = int(self.params["slow"])
+        self.longest = max(self.fast, self.slow)
         self.fast_sum = 0.0
         self.slow_sum = 0.0
         self.seen = 0
         self.was_above = None
 
     def on_bar(self, ctx, bar):
-        # running sums: O(1) per bar instead of summing a window every time
+        # running sums: each bar adds its close and drops the one that left the window
         self.seen += 1
+        closes = ctx.history(self.longest + 1).close  # oldest first, this bar last
         self.fast_sum += bar.close
         self.slow_sum += bar.close
-        if self.seen > self.fast or self.seen > self.slow:
-            h = ctx.history(self.slow + 1)
-            if self.seen > self.fast:
-                self.fast_sum -= h.close[-self.fast - 1]
-            if self.seen > self.slow:
-                self.slow_sum -= h.close[0]
-        if self.seen < self.slow:
+        if self.seen > self.fast:
+            self.fast_sum -= closes[-self.fast - 1]
+        if self.seen > self.slow:
+            self.slow_sum -= closes[-self.slow - 1]
+        if self.seen < self.longest:
             return
         above = self.fast_sum / self.fast > self.slow_sum / self.slow
         if above == self.was_above:
