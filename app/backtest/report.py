@@ -14,7 +14,6 @@ from app.backtest.metrics import drawdown_pct
 from app.trading.validation import fmt
 
 MAX_TRADES_SHOWN = 50
-_Q = Decimal("0.00000001")  # fees shown to 8 places
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CSV_FIELDS = ("time", "ts", "side", "type", "price", "amount", "fee", "fee_asset", "liquidity",
               "realized_pnl", "position_after", "equity_after", "order_id")
@@ -33,6 +32,22 @@ def figures_lines(m: dict[str, Any], quote: str) -> list[str]:
         f"exposure  {m['exposure_pct']:.1f} %    bars  {m['bars']}"
         + (f"    liquidations  {m['liquidations']}" if m.get("liquidations") else ""),
     ]
+
+
+def figures_table(m: dict[str, Any], quote: str) -> list[str]:
+    """The figures one per line (a narrow panel)."""
+    rows = [("final equity", f"{m['final_equity']:,.2f} {quote}"),
+            ("return", f"{m['return_pct']:+.2f} %"),
+            ("max drawdown", f"{m['max_drawdown_pct']:.2f} %"),
+            ("sharpe", f"{m['sharpe']:.2f}"),
+            ("trades", f"{m['trades']} ({m['round_trips']} closing, {m['win_rate_pct']:.0f} % won)"),
+            ("fees", f"{m['fees']:,.2f} {quote}"),
+            ("funding", f"{m['funding']:+,.4f} {quote}"),
+            ("exposure", f"{m['exposure_pct']:.1f} %"),
+            ("bars", f"{m['bars']:,}")]
+    if m.get("liquidations"):
+        rows.append(("liquidations", str(m["liquidations"])))
+    return [f"{k:<13} {v}" for k, v in rows]
 
 
 def downsample(xs: list[int], ys: list[float], width: int) -> tuple[list[int], list[float]]:
@@ -83,7 +98,7 @@ def plot(result: Result, width: int = 100, height: int = 14) -> str:
 
 def trade_rows(trades: list[TradeRecord]) -> list[tuple[str, ...]]:
     return [(when(t.fill.ts), t.fill.side, t.order_type, fmt(t.fill.price), fmt(t.fill.amount),
-             fmt(t.fill.fee.quantize(_Q)), f"{t.realized_pnl:+.2f}" if t.realized_pnl else "",
+             _fee(t.fill.fee), f"{t.realized_pnl:+.2f}" if t.realized_pnl else "",
              fmt(t.position_after)) for t in trades]
 
 
@@ -111,6 +126,13 @@ def write_text(result: Result, m: dict[str, Any], out: TextIO, title: str, *,
     if rejected:
         out.write(f"\n{len(rejected)} order(s) rejected at fill time, e.g. {when(rejected[0].updated_ts)}: "
                   f"{rejected[0].message}\n")
+
+
+def _fee(fee: Decimal) -> str:
+    """Four decimals, or four significant digits when smaller (the CSV has them exact)."""
+    if fee == 0:
+        return "0"
+    return f"{fee:.4f}" if abs(fee) >= 1 else f"{float(fee):.4g}"
 
 
 def write_trades_csv(result: Result, out: TextIO) -> int:
