@@ -34,6 +34,10 @@ PROGRESS_EVERY = 8192  # bars between progress callbacks
 ProgressFn = Callable[[int, int], None]
 
 
+class Cancelled(Exception):
+    """Raised by a progress callback to stop a run (its screen is gone)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     cash: Decimal = Decimal(10_000)
@@ -193,7 +197,7 @@ class Backtest:
                 equity, exposed = self._run_ticks()
             else:
                 equity, exposed = self._run_bars()
-        except StrategyError:
+        except (StrategyError, Cancelled):
             raise
         except Exception as exc:
             raise fault(path, exc, f"handling {_when(self._ts)}") from None
@@ -304,6 +308,9 @@ class Backtest:
     def place(self, side: Side, amount: Any, limit: Any, stop: Any) -> Order:
         path = self.loaded.path
         rules = self.rules
+        if not self.last_f:
+            raise order_fault(path, "orders can be placed from the first bar (or trade) on; "
+                                    "on_start runs before there is a price")
         try:
             qty = _number(amount, "amount")
             price = None if limit is None else _number(limit, "limit")
@@ -320,7 +327,7 @@ class Backtest:
         self._seq += 1
         req = OrderRequest(rules.instrument_id, side, kind, qty, price, trigger,  # type: ignore[arg-type]  # kind is one of the three literals
                            reduce_only=reducing, client_order_id=f"bt{self._seq}")
-        last = dec(self.last_f) if self.last_f else None
+        last = dec(self.last_f)
         errors = validate(req, rules, self._account_context(side, last))
         if errors:
             raise order_fault(path, "; ".join(e.message for e in errors))

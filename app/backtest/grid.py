@@ -164,10 +164,14 @@ def run_grid(loaded: LoadedStrategy, bars: Bars, rules: MarketRules, settings: S
                              initargs=(loaded.path, loaded.source, bars, rules, settings,
                                        ticks)) as pool:
         pending: set[Future[dict[str, Any]]] = {pool.submit(_one, p) for p in runs}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                rows.append(fut.result())
-            if progress is not None:
-                progress(len(rows), total)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    rows.append(fut.result())
+                if progress is not None:
+                    progress(len(rows), total)
+        except BaseException:  # ctrl-c (or a cancelled caller): drop the runs not started
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return rows

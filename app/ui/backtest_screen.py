@@ -24,7 +24,7 @@ from textual_plotext import PlotextPlot
 
 from app.backtest.bars import Bars
 from app.backtest.data import assemble
-from app.backtest.engine import Backtest, Result, Settings
+from app.backtest.engine import Backtest, Cancelled, Result, Settings
 from app.backtest.grid import parse_params
 from app.backtest.metrics import drawdown_pct, summarize
 from app.backtest.report import downsample, figures_table, trade_rows
@@ -73,6 +73,7 @@ class BacktestScreen(Screen[None]):
         self.metrics: dict[str, Any] | None = None
         self.error: str | None = None
         self.running = False
+        self._cancelled = False  # set when the screen goes: the run stops at its next report
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="backtest-title")
@@ -137,6 +138,8 @@ class BacktestScreen(Screen[None]):
     def run_backtest(self, path: str, params_text: str) -> None:
         try:
             result = self._compute(path, params_text)
+        except Cancelled:
+            return
         except CryptotermError as exc:
             self.app.call_from_thread(self._failed, exc.message)
             return
@@ -163,6 +166,8 @@ class BacktestScreen(Screen[None]):
         progress = self.query_one("#backtest-progress", ProgressBar)
 
         def report(i: int, n: int) -> None:
+            if self._cancelled:
+                raise Cancelled("backtest cancelled")
             self.app.call_from_thread(progress.update, total=n, progress=i)
 
         return Backtest(loaded, data.bars, data.rules, settings, params, progress=report).run()
@@ -207,4 +212,8 @@ class BacktestScreen(Screen[None]):
         self.query_one("#backtest-status", Static).update(text)
 
     def action_close(self) -> None:
+        self._cancelled = True
         self.dismiss(None)
+
+    def on_unmount(self) -> None:
+        self._cancelled = True

@@ -251,3 +251,61 @@ def test_example_sma_crossover_runs() -> None:
     m = summarize(res)
     assert m["trades"] >= 4 and m["bars"] == 400
     assert res.final_equity == res.final_cash + res.final_position * D(repr(rows[-1][3]))
+
+
+TICKER = textwrap.dedent("""
+    class Strategy:
+        params = {"plan": {}}
+
+        def on_start(self, ctx):
+            self.n = -1
+            self.seen = []
+
+        def on_trade(self, ctx, trade):
+            self.n += 1
+            self.seen.append((trade.ts, trade.price, ctx.now))
+            for method, args in self.params["plan"].get(self.n, []):
+                getattr(ctx, method)(*args)
+
+        def on_bar(self, ctx, bar):
+            self.seen.append(("bar", bar.close, ctx.now))
+""")
+
+
+def test_tick_mode_fills_against_trades_like_the_paper_account() -> None:
+    from app.backtest.bars import Ticks
+
+    b = bars([(100, 103, 97, 101), (101, 102, 95, 96)])
+    prices = [100.0, 101.0, 99.0, 103.0, 97.0, 101.0, 100.0, 96.5, 95.0, 96.0]
+    ticks = Ticks.of(Trade(SPOT.instrument_id, T0 + i * (H // 5), p, 1.0, "buy", str(i))
+                     for i, p in enumerate(prices))
+    # trade 0: market buy -> fills at trade 1 (101); trade 1: limit sell at 102 -> through at 103;
+    # trade 4: sell stop at 96.5 for a new long -> market buy at trade 5 (101) first
+    plan = {0: [("buy", ("1",))], 1: [("sell", ("1", "102"))], 4: [("buy", ("1",))],
+            5: [("sell", ("1", None, "96.5"))]}
+    bt = Backtest(load_source(TICKER, "<t>"), b, SPOT, Settings(), {"plan": plan}, ticks)
+    res = bt.run()
+    got = [(t.fill.side, t.fill.price, t.fill.liquidity, t.fill.ts) for t in res.trades]
+    step = H // 5
+    assert got == [("buy", D(101), "taker", T0 + step), ("sell", D(102), "maker", T0 + 3 * step),
+                   ("buy", D(101), "taker", T0 + 5 * step),
+                   ("sell", D("96.5"), "taker", T0 + 7 * step)]  # the print at 96.5 triggers it
+    assert bt.strategy.seen[5] == ("bar", 101, T0 + H)  # on_bar after the bar's trades
+    assert bt.strategy.seen[0] == (T0, 100.0, T0)
+
+
+def test_orders_from_on_start_are_refused_with_a_reason() -> None:
+    src = "class Strategy:\n    def on_start(self, ctx):\n        ctx.buy(1)\n    def on_bar(self, ctx, bar):\n        pass\n"
+    with pytest.raises(StrategyError, match=r"<s>:3: order refused: .*first bar"):
+        Backtest(load_source(src, "<s>"), bars([(1, 1, 1, 1)]), SPOT).run()
+
+
+def test_a_progress_callback_can_cancel_the_run() -> None:
+    from app.backtest.engine import Cancelled
+
+    def stop(i: int, n: int) -> None:
+        raise Cancelled("gone")
+
+    noop = "class Strategy:\n    def on_bar(self, ctx, bar):\n        pass\n"
+    with pytest.raises(Cancelled):
+        Backtest(load_source(noop, "<s>"), bars([(1, 1, 1, 1)] * 3), SPOT, progress=stop).run()
