@@ -125,10 +125,11 @@ class Context:
         """Every fill so far, oldest first."""
         return [t.fill for t in self._run.trades]
 
-    def round_amount(self, amount: float | Decimal | str) -> Decimal:
-        """``amount`` rounded down to the instrument's lot (what buy/sell accept)."""
+    def round_amount(self, amount: float | Decimal | str) -> float:
+        """``amount`` rounded down to the instrument's lot. A float, for arithmetic with
+        prices, that buy/sell read back exactly (they read a float as it prints)."""
         lot = self._run.rules.lot
-        return (dec(amount) / lot).to_integral_value(ROUND_DOWN) * lot
+        return float((dec(amount) / lot).to_integral_value(ROUND_DOWN) * lot)
 
     def buy(self, amount: float | Decimal | str, limit: float | Decimal | str | None = None,
             stop: float | Decimal | str | None = None) -> Order:

@@ -309,3 +309,11 @@ def test_a_progress_callback_can_cancel_the_run() -> None:
     noop = "class Strategy:\n    def on_bar(self, ctx, bar):\n        pass\n"
     with pytest.raises(Cancelled):
         Backtest(load_source(noop, "<s>"), bars([(1, 1, 1, 1)] * 3), SPOT, progress=stop).run()
+
+
+def test_round_amount_is_a_float_orders_read_back_exactly() -> None:
+    bt = Backtest(load_source(SCRIPTED, "<s>"), bars([(1, 1, 1, 1)]), SPOT)
+    for x in (0.123456789, 9897.898 * 0.95 / 40123.17, 1e-3, 7.0, 0.0009):
+        got = bt.ctx.round_amount(x)
+        assert isinstance(got, float)
+        assert D(repr(got)) % SPOT.lot == 0 and 0 <= x - got < 0.001

@@ -40,7 +40,8 @@ class Strategy:
         if above and ctx.position == 0:
             # spend a share of the cash, rounded down to the market's lot size
             amount = ctx.round_amount(ctx.cash * self.params["size"] / bar.close)
-            if amount > 0:
+            # an order under the market's minimum value would be refused (and stop the run)
+            if amount > 0 and amount * bar.close >= ctx.min_notional:
                 ctx.buy(amount)
-        elif not above and ctx.position > 0:
-            ctx.close()
+        elif not above and ctx.position * bar.close >= ctx.min_notional:
+            ctx.close()  # (a position worth less than the minimum cannot be sold: dust)
