@@ -144,6 +144,9 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         else:
             print(f"cryptoterm: note: tick mode, {len(data.ticks):,} stored trades",
                   file=sys.stderr)
+    if data.rules.is_perp and args.leverage > data.rules.max_leverage:
+        raise CommandError(f"--leverage {args.leverage}: at most {data.rules.max_leverage}x "
+                           f"on {data.stored.symbol}")
     settings = Settings(cash=cash, fees=fees, slippage_bps=slippage_bps,
                         slippage_volume=args.slippage == "volume", leverage=args.leverage,
                         funding=data.funding)

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from app.cli import main
-from app.market.events import Funding, Kline
+from app.market.events import Funding, Kline, Trade
 from app.market.instruments import Instrument
 from storage.db import open_database
 from storage.recorder import Recorder
@@ -174,3 +174,34 @@ def test_example_prints_a_strategy(capsys, tmp_path, db_path):
                          "--db", str(db_path))
     assert code == 0, err
     assert json.loads(out)["bars"] == 4
+
+
+def test_tick_mode_when_the_strategy_reads_stored_trades(capsys, tmp_path):
+    path = tmp_path / "ticks.db"
+    engine = open_database(path, tmp_path)
+    rec = Recorder(engine)
+    rec.register(Instrument("binance", "spot", "BTC", "USDT", "BTCUSDT", tick_size=0.01,
+                            lot_size=0.001))
+    rec.ingest([Kline(BTC, "1h", T0 + i * H, 100.0, 101.0, 99.0, 100.0, 5.0, closed=True)
+                for i in range(2)]
+               + [Trade(BTC, T0 + k * 600_000, p, 0.5, "buy", str(k))
+                  for k, p in enumerate([100.0, 100.5, 99.5, 101.0, 100.25, 99.0])])
+    engine.dispose()
+    src = textwrap.dedent("""
+        class Strategy:
+            def on_start(self, ctx):
+                self.n = 0
+            def on_trade(self, ctx, trade):
+                self.n += 1
+                if self.n == 1:
+                    ctx.buy(1)                 # fills at the next trade: 100.5
+                elif self.n == 3:
+                    ctx.sell(1, limit=100.75)  # through at 101.0
+    """)
+    code, out, err = cli(capsys, "backtest", strategy(tmp_path, src), "binance", "BTC/USDT", "1h",
+                         "--since", "2024-01-01", "--fee-bps", "0", "--report", "json",
+                         "--db", str(path))
+    assert code == 0, err
+    assert "tick mode, 6 stored trades" in err
+    got = json.loads(out)
+    assert got["trades"] == 2 and got["final_equity"] == pytest.approx(10000.25)
