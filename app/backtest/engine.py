@@ -23,6 +23,7 @@ from typing import Any
 
 from app.backtest.bars import Bar, Bars, History, Ticks
 from app.backtest.strategy import LoadedStrategy, StrategyError, fault, order_fault
+from app.errors import CryptotermError
 from app.trading.fill_model import (PaperFees, PerpPosition, apply_fill, apply_funding,
                                     bar_limit_price, bar_stop_price, limit_through, stop_hit)
 from app.trading.models import ZERO, Fill, Liquidity, Order, OrderRequest, Side, dec
@@ -34,8 +35,10 @@ PROGRESS_EVERY = 8192  # bars between progress callbacks
 ProgressFn = Callable[[int, int], None]
 
 
-class Cancelled(Exception):
+class Cancelled(CryptotermError):
     """Raised by a progress callback to stop a run (its screen is gone)."""
+
+    default_title = "Backtest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +204,8 @@ class Backtest:
         except (StrategyError, Cancelled):
             raise
         except Exception as exc:
-            raise fault(path, exc, f"handling {_when(self._ts)}") from None
+            doing = "in on_start" if self._i < 0 else f"handling {_when(self._ts)}"
+            raise fault(path, exc, doing) from None
         return self._result(equity, exposed)
 
     def _run_bars(self) -> tuple[list[float], int]:
