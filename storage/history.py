@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from app.market.events import Kline
+from app.market.events import Funding, Kline
 from app.market.instruments import Instrument
 from app.market.klines import bucket_start, interval_ms
 from app.market.precision import decimals_of
@@ -116,6 +116,11 @@ class HistoryReader:
              until: int | None = None) -> list[Gap]:
         """Missing candles between ``since`` and ``until`` (default: the stored extent)."""
         return queries.gaps(self._db, instrument_id, interval, since, until)
+
+    def funding(self, instrument_id: str, since: int | None = None,
+                until: int | None = None) -> list[Funding]:
+        """Stored funding events of a perpetual, oldest first (the backtester's schedule)."""
+        return queries.funding(self._db, instrument_id, since=since, until=until)
 
     # -- ranges -----------------------------------------------------------------------
 

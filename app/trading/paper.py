@@ -32,6 +32,9 @@ from typing import Any
 from app.market.events import Funding, MarketEvent, Trade
 from app.trading.account import AccountSnapshot, AuditFn, BookFn, MarketEffect, RulesFn
 from app.trading.errors import ErrorKind, TradingError, ValidationFailed
+from app.trading.fill_model import PaperFees as PaperFees  # re-exported: its old home
+from app.trading.fill_model import PerpPosition as _Pos
+from app.trading.fill_model import apply_fill, apply_funding, limit_through, stop_hit
 from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Liquidity,
                                 MarginMode, Order, OrderRequest, Position, Side, dec)
 from app.trading.validation import AccountContext, MarketRules, validate
@@ -40,32 +43,6 @@ MAINTENANCE_MARGIN = Decimal("0.005")  # 0.5 % of notional, Binance's first tier
 MAX_CLOSED_ORDERS = 200
 MAX_FILLS = 500
 DEFAULT_BALANCES = {"USDT": Decimal(10_000)}
-
-
-@dataclass(frozen=True, slots=True)
-class PaperFees:
-    """Fee rates (fractions). Defaults are Binance's base tiers."""
-
-    spot_maker: Decimal = Decimal("0.001")
-    spot_taker: Decimal = Decimal("0.001")
-    perp_maker: Decimal = Decimal("0.0002")
-    perp_taker: Decimal = Decimal("0.0005")
-
-    def rate(self, rules: MarketRules, liquidity: Liquidity) -> Decimal:
-        if rules.is_perp:
-            return self.perp_maker if liquidity == "maker" else self.perp_taker
-        return self.spot_maker if liquidity == "maker" else self.spot_taker
-
-
-@dataclass(slots=True)
-class _Pos:
-    size: Decimal = ZERO
-    entry: Decimal = ZERO
-    margin: Decimal = ZERO
-    leverage: int = 10
-    mode: MarginMode = "cross"
-    realized: Decimal = ZERO
-    funding_paid: Decimal = ZERO
 
 
 @dataclass(slots=True)
@@ -343,13 +320,10 @@ class PaperAccount:
             for order in list(book.values()):
                 limit, stop = order.price, order.stop_price
                 if order.type == "limit" and limit is not None:
-                    through = (order.side == "buy" and price < limit) or \
-                              (order.side == "sell" and price > limit)
-                    if through and rules is not None:
+                    if limit_through(order.side, limit, price) and rules is not None:
                         self._fill(order, rules, limit, order.remaining, "maker", trade.ts)
                 elif order.type == "stop" and stop is not None:
-                    if (order.side == "sell" and price <= stop) or \
-                            (order.side == "buy" and price >= stop):
+                    if stop_hit(order.side, stop, price):
                         triggered.append(order.client_order_id)
         if trade.id in self.positions:
             self._check_liquidation(trade.id, trade.ts)
@@ -378,12 +352,7 @@ class PaperAccount:
                 rules = self.rules(ev.id)
                 mark = self.marks.get(ev.id) or self.last_price(ev.id)
                 if rules is not None and mark is not None:
-                    # positive rate: longs pay shorts
-                    payment = pos.size * mark * clock.rate
-                    self.wallet[rules.quote] = self.wallet.get(rules.quote, ZERO) - payment
-                    pos.funding_paid += payment
-                    if pos.mode == "isolated":
-                        pos.margin -= payment
+                    apply_funding(self.wallet, pos, rules.quote, mark, clock.rate)
             clock.next_time = None
         if ev.rate is not None:
             clock.rate = dec(ev.rate)
@@ -444,17 +413,9 @@ class PaperAccount:
     def _fill(self, order: Order, rules: MarketRules, price: Decimal, qty: Decimal,
               liquidity: Liquidity, ts: int) -> Order:
         fee = price * qty * self.fees.rate(rules, liquidity)
-        if rules.is_perp:
-            self._perp_fill(order.instrument_id, order.side, price, qty, rules)
-        else:
-            base, quote = rules.base, rules.quote
-            if order.side == "buy":
-                self.wallet[quote] = self.wallet.get(quote, ZERO) - price * qty
-                self.wallet[base] = self.wallet.get(base, ZERO) + qty
-            else:
-                self.wallet[base] = self.wallet.get(base, ZERO) - qty
-                self.wallet[quote] = self.wallet.get(quote, ZERO) + price * qty
-        self.wallet[rules.quote] = self.wallet.get(rules.quote, ZERO) - fee
+        settings = self.settings_for(order.instrument_id)
+        apply_fill(self.wallet, self.positions, rules, order.side, price, qty, fee,
+                   settings.leverage, settings.mode)
         filled = order.filled + qty
         average = ((order.average or ZERO) * order.filled + price * qty) / filled
         status = "filled" if filled >= order.amount else "partially_filled"
@@ -470,39 +431,6 @@ class PaperAccount:
             self.resting[order.instrument_id][order.client_order_id] = order
         self.version += 1
         return order
-
-    def _perp_fill(self, iid: str, side: Side, price: Decimal, qty: Decimal,
-                   rules: MarketRules) -> None:
-        settings = self.settings_for(iid)
-        pos = self.positions.get(iid)
-        if pos is None or pos.size == 0:
-            pos = self.positions[iid] = _Pos(leverage=settings.leverage, mode=settings.mode,
-                                             realized=pos.realized if pos else ZERO,
-                                             funding_paid=pos.funding_paid if pos else ZERO)
-        signed = qty if side == "buy" else -qty
-        if pos.size == 0 or (pos.size > 0) == (signed > 0):
-            new_size = pos.size + signed
-            pos.entry = (pos.entry * abs(pos.size) + price * qty) / abs(new_size)
-            pos.size = new_size
-            pos.margin += price * qty / pos.leverage
-            return
-        closing = min(qty, abs(pos.size))
-        direction = 1 if pos.size > 0 else -1
-        pnl = (price - pos.entry) * closing * direction
-        self.wallet[rules.quote] = self.wallet.get(rules.quote, ZERO) + pnl
-        pos.realized += pnl
-        share = closing / abs(pos.size)
-        pos.margin -= pos.margin * share
-        pos.size += signed if qty <= abs(pos.size) else -pos.size
-        if pos.size == 0:
-            pos.entry = ZERO
-            pos.margin = ZERO
-        opening = qty - closing
-        if opening > 0:  # flipped through zero: the rest opens the other way
-            pos.leverage, pos.mode = settings.leverage, settings.mode
-            pos.size = opening if side == "buy" else -opening
-            pos.entry = price
-            pos.margin = price * opening / pos.leverage
 
     def _liquidation_price(self, p: _Pos) -> Decimal | None:
         if p.size == 0 or p.mode != "isolated":

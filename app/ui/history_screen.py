@@ -106,6 +106,7 @@ class HistoryScreen(Screen[None]):
         Binding("end", "edge(1)", "Newest", show=False, priority=True, tooltip="Go to the newest candle"),
         Binding("e", "export", "Export CSV", tooltip="Write the loaded range to a CSV file"),
         Binding("r", "toggle_record", "Record", tooltip="Record this instrument from now on"),
+        Binding("b", "backtest", "Backtest", tooltip="Run a strategy file over the loaded range"),
     ]
 
     def __init__(self, history: HistoryReader, *, source: MarketSource | None = None,
@@ -475,6 +476,17 @@ class HistoryScreen(Screen[None]):
     def action_toggle_record(self) -> None:
         toggle_recording(self, self.source, self.instrument_id)
         self._update_title()
+
+    def action_backtest(self) -> None:
+        loaded = self.loaded
+        stored = self._instruments.get(loaded.instrument.id) if loaded is not None else None
+        if loaded is None or stored is None or not loaded.klines:
+            self.notify("nothing loaded to backtest", severity="warning")
+            return
+        from app.ui.backtest_screen import BacktestScreen
+
+        self.app.push_screen(BacktestScreen(self.history, loaded, stored,
+                                            range_label=self.range_label))
 
 
 def toggle_recording(screen: Screen, source: MarketSource | None,

@@ -1,0 +1,1 @@
+"""Example strategy files shipped with cryptoterm (copy one to start your own)."""
