@@ -75,6 +75,11 @@ class Evaluator:
         self._tracks = {k: t for k, t in self._tracks.items() if k[0] in keep}
         self.rules = new
 
+    def active(self, rule: str, key: str) -> bool | None:
+        """Whether ``rule``'s condition held for ``key`` at the last pass (None: not seen)."""
+        tr = self._tracks.get((rule, key))
+        return None if tr is None else tr.active
+
     @property
     def last_seq(self) -> int:
         return self._seq

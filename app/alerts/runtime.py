@@ -108,6 +108,12 @@ class AlertRuntime:
         self.cfg.alerts.rules = list(rules)
         self.set_rules(rules)
 
+    def active(self, rule: str, key: str) -> bool | None:
+        """Whether ``rule``'s condition held for ``key`` (an instrument id or a feed's
+        name) at the last pass; None before it was seen."""
+        with self._lock:
+            return self._evaluator.active(rule, key)
+
     # -- history ------------------------------------------------------------------------
 
     @property
