@@ -3,12 +3,18 @@ file would accept: the same parser checks it, and a bad field is named, nothing 
 
 from __future__ import annotations
 
-from textual import on
+import time
+from dataclasses import dataclass
+
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import ModalScreen
-from textual.widgets import Checkbox, Input, Label, Select, Static
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, Label, Static
 
 from app.alert_rules import (FEED_CONDITIONS, KINDS, ORDER_EVENTS, AlertConfigError, AlertRule,
                              parse_rule)
@@ -28,6 +34,59 @@ KIND_FIELDS = {
 NUMBER_FIELDS = ("threshold", "window", "seconds", "cooldown")
 
 
+class KindPicker(Widget, can_focus=True):
+    """The rule kind, chosen in place: ←/→ step through the kinds and typing the first
+    letters jumps to one. No drop-down: keys typed fast all land here, in order, instead
+    of racing a list that is still opening."""
+
+    DEFAULT_CSS = """
+    KindPicker { width: 1fr; height: 1; background: $boost; }
+    KindPicker:focus { background: $accent 30%; text-style: bold; }
+    """
+    BINDINGS = [Binding("left", "step(-1)", "Previous kind", show=False),
+                Binding("right", "step(1)", "Next kind", show=False),
+                Binding("enter", "app.focus_next", "Next field", show=False)]
+    value: reactive[str] = reactive("price_above")
+
+    @dataclass
+    class Changed(Message):
+        picker: KindPicker
+        value: str
+
+    def __init__(self, value: str, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
+        super().__init__(id=id)
+        self.set_reactive(KindPicker.value, value)
+        self._typed = ""
+        self._typed_at = 0.0
+
+    def render(self) -> str:
+        return f"◀ {KIND_LABELS[self.value]} ▶"
+
+    def watch_value(self, value: str) -> None:
+        self.post_message(self.Changed(self, value))
+
+    def action_step(self, step: int) -> None:
+        kinds = list(KIND_LABELS)
+        self.value = kinds[(kinds.index(self.value) + step) % len(kinds)]
+
+    def on_key(self, event: events.Key) -> None:
+        if event.character is None or not event.character.isprintable() or event.character == " ":
+            return
+        event.stop()
+        now = time.monotonic()
+        if now - self._typed_at > 1.0:
+            self._typed = ""
+        self._typed_at = now
+        self._typed += event.character.lower()
+        for match in (lambda label: label.startswith(self._typed),
+                      lambda label: self._typed in label):
+            hit = next((k for k, label in KIND_LABELS.items() if match(label)), None)
+            if hit is not None:
+                self.value = hit
+                return
+        self.app.bell()  # no kind reads like that: said, and the kind stays
+
+
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -41,13 +100,18 @@ class AlertRuleForm(ModalScreen[AlertRule | None]):
                    border: thick $primary; background: $surface; padding: 0 1; }
     #rule-dialog .rule-row { height: 1; margin-bottom: 0; }
     #rule-dialog .rule-row Label { width: 14; padding: 0 1 0 0; }
-    #rule-dialog .rule-row Input, #rule-dialog .rule-row Select { width: 1fr; }
+    #rule-dialog .rule-row Input { width: 1fr; }
+    #rule-dialog .rule-row Input:focus { background: $accent 30%; }
     #rule-error { color: $error; height: auto; }
     #rule-error.-none { display: none; }
     """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", tooltip="Close without saving"),
         Binding("ctrl+s", "save", "Save", tooltip="Check and save the rule"),
+        # priority: the focus moves the moment Tab arrives, so the characters typed right
+        # after it land in the next field, as they would on paper, not in the one before
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
 
     def __init__(self, rule: AlertRule | None, taken: set[str], venues: tuple[str, ...] | list[str],
@@ -64,8 +128,7 @@ class AlertRuleForm(ModalScreen[AlertRule | None]):
         with VerticalScroll(id="rule-dialog"):
             yield Static("Edit alert rule" if self.rule else "New alert rule", classes="dialog-title")
             yield Static("", id="rule-error", classes="-none")  # on top: a short terminal still shows it
-            yield from self._row("Kind", Select([(label, k) for k, label in KIND_LABELS.items()],
-                                                value=r.kind, allow_blank=False, id="rule-kind"))
+            yield from self._row("Kind", KindPicker(r.kind, id="rule-kind"))
             yield from self._row("Name", Input(r.name, placeholder="e.g. btc-30k", id="rule-name",
                                                max_length=40))
             yield from self._row("Symbols", Input(", ".join(r.symbols), id="rule-symbols",
@@ -88,10 +151,12 @@ class AlertRuleForm(ModalScreen[AlertRule | None]):
                                                        id="rule-cooldown"))
             yield Checkbox("Enabled", r.enabled, id="rule-enabled")
             yield Static("", id="rule-meaning")
-            yield Static("Enter or Ctrl+S saves · Esc cancels · Tab moves", classes="dialog-hint")
+            yield Static("Kind: ←/→ or type its first letters · Enter in a field or Ctrl+S saves · "
+                         "Esc cancels · Tab moves", classes="dialog-hint")
 
-    def _row(self, label: str, widget: Input | Select[str], field: str | None = None) -> ComposeResult:
-        widget.compact = True  # one line a field: the whole form fits 80x24
+    def _row(self, label: str, widget: Input | KindPicker, field: str | None = None) -> ComposeResult:
+        if isinstance(widget, Input):
+            widget.compact = True  # one line a field: the whole form fits 80x24
         row = Horizontal(Label(label), widget, classes="rule-row")
         if field is not None:
             row.add_class(f"field-{field}")
@@ -99,15 +164,14 @@ class AlertRuleForm(ModalScreen[AlertRule | None]):
 
     def on_mount(self) -> None:
         self._show_fields()
-        self.query_one("#rule-kind", Select).focus()
+        self.query_one("#rule-kind", KindPicker).focus()
 
-    @on(Select.Changed, "#rule-kind")
+    @on(KindPicker.Changed)
     def _kind_changed(self) -> None:
         self._show_fields()
 
     def _kind(self) -> str:
-        value = self.query_one("#rule-kind", Select).value
-        return value if isinstance(value, str) and value in KINDS else "price_above"
+        return self.query_one("#rule-kind", KindPicker).value
 
     def _show_fields(self) -> None:
         kind = self._kind()

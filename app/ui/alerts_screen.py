@@ -166,7 +166,7 @@ class AlertsScreen(Screen[None]):
 
 
 def fmt_ts(ts_ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts_ms / 1000))
+    return time.strftime("%m-%d %H:%M:%S", time.gmtime(ts_ms / 1000))
 
 
 class AlertsLogScreen(Screen[None]):
@@ -190,7 +190,8 @@ class AlertsLogScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Time (UTC)", "Rule", "Instrument", "Value", "Message")
+        # the message first: at 80 columns it is what must show; the id is for filtering
+        table.add_columns("Time (UTC)", "Rule", "Message", "Value", "Instrument")
         self.refresh_log()
         self.set_interval(self.refresh_s, self.refresh_log)
         table.focus()
@@ -204,7 +205,7 @@ class AlertsLogScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.clear()
         for a in reversed(history):
-            table.add_row(self._fmt_time(a.ts), a.rule, a.instrument, _value(a), a.message)
+            table.add_row(self._fmt_time(a.ts), a.rule, a.message, _value(a), a.instrument)
         if not history:
             table.add_row("", "", "", "", "nothing has fired yet")
 
