@@ -136,3 +136,25 @@ async def test_switch_off_edit_and_delete(session):
         assert [r.name for r in runtime.rules] == ["d"]
         assert [r.name for r in load_config(path).alerts.rules] == ["d"]
         assert "[trading]\nbell = true" in path.read_text()
+
+
+async def test_a_burst_of_keys_lands_field_by_field(session):
+    """Keys that arrive together (fast typing, a terminal's buffered input) are handled
+    in order: each Tab moves on before the characters after it are taken."""
+    from textual import events
+
+    app, runtime, path = session
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a", "n")
+        burst = [*"spr", "tab", *"wide", "tab", *"btc/usdt", "tab", *"binance", "tab", *"2.5"]
+        for key in burst:  # posted at once, without waiting for each to be handled
+            char = {"tab": None}.get(key, key)
+            app.post_message(events.Key(key, char))
+        await pilot.pause(0.3)
+        form = app.screen
+        assert isinstance(form, AlertRuleForm)
+        values = {f: form.query_one(f"#rule-{f}").value for f in ("name", "symbols", "venues",
+                                                                   "threshold")}
+        assert values == {"name": "wide", "symbols": "btc/usdt", "venues": "binance",
+                          "threshold": "2.5"}
+        assert form.query_one("#rule-kind").value == "spread"
