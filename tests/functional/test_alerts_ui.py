@@ -70,22 +70,21 @@ async def test_a_rule_typed_fast_is_saved_and_fires_as_a_toast_on_the_main_scree
         # name, symbols, venues, threshold (0.1 bp: the book is always wider), Enter saves
         await pilot.press("tab", *"wide", "tab", *"btc/usdt", "tab", *"binance", "tab", *"0.1",
                           "enter")
-        await pilot.pause()
-        assert isinstance(app.screen, AlertsScreen)
+        await wait_for(lambda: isinstance(app.screen, AlertsScreen) and runtime.rules, 10, "the save")
         (rule,) = runtime.rules
         assert rule == AlertRule("wide", "spread", 0.1, ("BTC/USDT",), ("binance",))
         text = path.read_text()
         assert text.startswith(USER_CONFIG) and 'name = "wide"' in text
         assert load_config(path).alerts.rules == [rule]
-        assert "binance: spread above 0.1 bp" in screen_text(app)
+        await wait_for(lambda: "binance: spread above 0.1 bp" in screen_text(app), 5, "the new row")
         await pilot.press("escape")
         assert not isinstance(app.screen, AlertsScreen)
         await wait_for(lambda: toasts(app, "Spread alert · wide"), 10, "the alert's toast")
         assert toasts(app, "Spread alert · wide")[0].startswith("BTC/USDT · binance spot spread ")
         # the log screen lists it
         await pilot.press("a", "l")
+        await wait_for(lambda: "BTC/USDT · binance spot spread" in screen_text(app), 10, "the log")
         assert isinstance(app.screen, AlertsLogScreen)
-        await pilot.pause(0.6)
         log_text = screen_text(app)
         assert "wide" in log_text and "BTC/USDT · binance spot spread" in log_text
 
@@ -103,11 +102,11 @@ async def test_stray_characters_are_refused_and_esc_saves_nothing(session):
         assert runtime.rules == []
         # a symbol that is no symbol is named too
         await pilot.press("shift+tab", "shift+tab", *"btcusdt", "tab", "tab", *"30000", "enter")
-        await pilot.pause()
-        assert "rule.symbols: symbol 'btcusdt' is not of the form" in screen_text(app)
+        await wait_for(lambda: "rule.symbols: symbol 'btcusdt' is not of the form" in screen_text(app),
+                       5, "the symbol refused")
         await pilot.press("escape")
-        await pilot.pause()
-        assert isinstance(app.screen, AlertsScreen) and runtime.rules == []
+        await wait_for(lambda: isinstance(app.screen, AlertsScreen), 5, "the form closed")
+        assert runtime.rules == []
         assert path.read_text() == USER_CONFIG  # nothing written
 
 
@@ -117,7 +116,7 @@ async def test_switch_off_edit_and_delete(session):
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.press("a")
         await pilot.press("down", "space")
-        await pilot.pause()
+        await wait_for(lambda: not runtime.rules[1].enabled, 5, "switched off")
         assert [r.enabled for r in runtime.rules] == [True, False]
         assert load_config(path).alerts.rules[1].enabled is False
         # Enter edits: the cooldown becomes 5
@@ -125,14 +124,14 @@ async def test_switch_off_edit_and_delete(session):
         assert isinstance(app.screen, AlertRuleForm)
         app.screen.query_one("#rule-cooldown").focus()
         await pilot.press("end", "backspace", "backspace", *"5", "enter")
-        await pilot.pause()
+        await wait_for(lambda: runtime.rules[1].cooldown != 60.0, 5, "the edit saved")
         assert runtime.rules[1].cooldown == 5.0
         # d asks; n keeps it, y deletes it
         await pilot.press("d", "n")
         await pilot.pause()
         assert len(runtime.rules) == 2
         await pilot.press("d", "y")
-        await pilot.pause()
+        await wait_for(lambda: len(runtime.rules) == 1, 5, "the delete")
         assert [r.name for r in runtime.rules] == ["d"]
         assert [r.name for r in load_config(path).alerts.rules] == ["d"]
         assert "[trading]\nbell = true" in path.read_text()
@@ -146,11 +145,14 @@ async def test_a_burst_of_keys_lands_field_by_field(session):
     app, runtime, path = session
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("a", "n")
+        await wait_for(lambda: isinstance(app.screen, AlertRuleForm)
+                       and app.focused is app.screen.query_one("#rule-kind"), 5, "the form")
         burst = [*"spr", "tab", *"wide", "tab", *"btc/usdt", "tab", *"binance", "tab", *"2.5"]
         for key in burst:  # posted at once, without waiting for each to be handled
             char = {"tab": None}.get(key, key)
             app.post_message(events.Key(key, char))
-        await pilot.pause(0.3)
+        await wait_for(lambda: isinstance(app.screen, AlertRuleForm)
+                       and app.screen.query_one("#rule-threshold").value == "2.5", 5, "the burst")
         form = app.screen
         assert isinstance(form, AlertRuleForm)
         values = {f: form.query_one(f"#rule-{f}").value for f in ("name", "symbols", "venues",
