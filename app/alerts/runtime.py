@@ -42,6 +42,8 @@ class AlertRuntime:
         self._evaluator = Evaluator(cfg.alerts.effective_rules(cfg.alert_bps), cfg.usd_family)
         if self._history:
             self._evaluator.resume_seq(self._history[-1].seq)
+        # alerts numbered above this one fired in this session (below: read from the log)
+        self.session_start_seq = self._evaluator.last_seq
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.evaluations = 0

@@ -90,7 +90,8 @@ class CryptotermApp(App[None]):
             self.notify("\n".join(self._notices), title=self._notices_title, severity="warning",
                         timeout=20, markup=False)
         if self.alerts is not None:
-            self._alert_seen = self.alerts.last_seq  # earlier sessions' alerts are in the log
+            # earlier sessions' alerts are in the log; this one's since the engine started
+            self._alert_seen = self.alerts.session_start_seq
             self.set_interval(0.25, self._show_alerts)
 
     def _show_alerts(self) -> None:
@@ -102,12 +103,15 @@ class CryptotermApp(App[None]):
             return
         self._alert_seen = fresh[-1].seq
         options = self.alerts.options
+        # the order panel toasts every order notice already: an order rule's alert goes to
+        # the log, the file, the desktop and the webhook, not into a second toast
+        shown = [a for a in fresh if a.kind != "order"]
         if options.toast:
-            for alert in fresh[-5:]:  # a burst: the newest few; the log has them all
+            for alert in shown[-5:]:  # a burst: the newest few; the log has them all
                 self.notify(alert.message, title=alert.title, severity=alert.severity,
                             timeout=8, markup=False)
-            if len(fresh) > 5:
-                self.notify(f"{len(fresh) - 5} more alerts: see the alerts log (a, then l)",
+            if len(shown) > 5:
+                self.notify(f"{len(shown) - 5} more alerts: see the alerts log (a, then l)",
                             title="Alerts", severity="warning", timeout=8)
         if options.bell:
             self.bell()

@@ -160,3 +160,38 @@ async def test_a_burst_of_keys_lands_field_by_field(session):
         assert values == {"name": "wide", "symbols": "btc/usdt", "venues": "binance",
                           "threshold": "2.5"}
         assert form.query_one("#rule-kind").value == "spread"
+
+
+async def test_earlier_sessions_alerts_are_in_the_log_not_toasted_again(market, tmp_path):
+    import json
+
+    from app.alerts.runtime import start_alerts
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "alerts.jsonl").write_text(json.dumps(
+        {"ts": 1_700_000_000_000, "rule": "old-one", "kind": "spread", "instrument": BTC,
+         "value": 3.0, "message": "yesterday's spread alert"}) + "\n")
+    cfg = load_config(None, data)
+    cfg.set_endpoint("binance", "live", Endpoint(market.ws_url, market.rest_url))
+    cfg.alerts.desktop = False
+    cfg.alerts.rules = [AlertRule("wide", "spread", 0.1, ("BTC/USDT",))]
+    engine = Engine(cfg, ["BTC/USDT"], settings=ConnectionSettings(backoff_base=0.05))
+    engine.start()
+    runtime = start_alerts(engine, cfg)
+    try:
+        # this session's first alert may fire before the screen is up: it is still toasted
+        wait(lambda: any(a.rule == "wide" for a in runtime.history()), 10, "this session's alert")
+        app = CryptotermApp(engine, BTC, mode_label="DEMO")
+        app.alerts = runtime
+        async with app.run_test(size=(160, 45)) as pilot:
+            await wait_for(lambda: toasts(app, "Spread alert · wide"), 5, "the toast")
+            assert not any("yesterday" in n.message for n in app.recent_notices)
+            await pilot.press("a", "l")
+            await wait_for(lambda: "yesterday's spread alert" in screen_text(app), 5, "the old alert")
+            assert "11-14 22:13:20" in screen_text(app)  # UTC
+    finally:
+        runtime.stop()
+        engine.stop()
+    lines = (data / "alerts.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["rule"] == "old-one" and json.loads(lines[1])["rule"] == "wide"
