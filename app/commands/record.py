@@ -91,8 +91,8 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     engine.start()
     from app.alerts.runtime import start_alerts  # alert rules fire headless too
 
-    alerts = start_alerts(engine, cfg, extra=[lambda a: print(f"\ncryptoterm: alert: {a.message}",
-                                                              file=sys.stderr)])
+    alerts = start_alerts(engine, cfg, extra=[lambda a: print(
+        ("\n" if sys.stderr.isatty() else "") + f"cryptoterm: alert: {a.message}", file=sys.stderr)])
     start = time.monotonic()
     interactive = sys.stderr.isatty()
     watch = FeedWatch(lambda name: _host_of(cfg, name))
