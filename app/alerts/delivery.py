@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[Alert], None]
 LOG_NAME = "alerts.jsonl"
+TAIL_BYTES = 1 << 20  # what the history screen reads back of earlier sessions
 
 
 class JsonlLog:
@@ -48,10 +49,17 @@ class JsonlLog:
 def read_log(path: Path, limit: int = 500) -> list[Alert]:
     """The last ``limit`` alerts of earlier sessions (bad lines skipped), oldest first."""
     try:
-        with path.open(encoding="utf-8", errors="replace") as f:
-            lines = f.readlines()[-limit:]
+        with path.open("rb") as f:
+            # the tail only: a log of years must not slow the start down
+            start = max(0, f.seek(0, 2) - TAIL_BYTES)
+            f.seek(start)
+            chunk = f.read()
     except OSError:
         return []
+    lines = chunk.decode("utf-8", errors="replace").splitlines()
+    if start > 0 and lines:
+        lines = lines[1:]  # cut mid-line
+    lines = lines[-limit:]
     out: list[Alert] = []
     for line in lines:
         try:

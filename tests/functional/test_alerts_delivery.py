@@ -120,3 +120,16 @@ def test_desktop_notifier_only_where_there_is_one():
         ["notify-send", "--app-name=cryptoterm"]
     mac = desktop_command(alert(1, 'say "hi"'), "darwin", lambda name: "/usr/bin/" + name)
     assert mac[0] == "osascript" and 'display notification "say \\"hi\\""' in mac[2]
+
+
+def test_a_long_log_is_read_from_its_tail(tmp_path, monkeypatch):
+    import app.alerts.delivery as delivery
+
+    monkeypatch.setattr(delivery, "TAIL_BYTES", 2000)
+    path = tmp_path / "alerts.jsonl"
+    log = JsonlLog(path)
+    for i in range(200):
+        log(alert(i, f"alert {i}"))
+    got = read_log(path, limit=500)
+    assert got and got[-1].message == "alert 199" and len(got) < 200
+    assert [a.message for a in got] == [f"alert {i}" for i in range(200 - len(got), 200)]
