@@ -77,13 +77,16 @@ class KindPicker(Widget, can_focus=True):
         if now - self._typed_at > 1.0:
             self._typed = ""
         self._typed_at = now
-        self._typed += event.character.lower()
-        for match in (lambda label: label.startswith(self._typed),
-                      lambda label: self._typed in label):
-            hit = next((k for k, label in KIND_LABELS.items() if match(label)), None)
-            if hit is not None:
-                self.value = hit
-                return
+        char = event.character.lower()
+        # what was typed so far, else this letter alone starts a new search
+        for typed in dict.fromkeys((self._typed + char, char)):
+            for match in (lambda label: label.startswith(typed), lambda label: typed in label):
+                hit = next((k for k, label in KIND_LABELS.items() if match(label)), None)
+                if hit is not None:
+                    self._typed = typed
+                    self.value = hit
+                    return
+        self._typed = ""
         self.app.bell()  # no kind reads like that: said, and the kind stays
 
 

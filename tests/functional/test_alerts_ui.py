@@ -195,3 +195,19 @@ async def test_earlier_sessions_alerts_are_in_the_log_not_toasted_again(market, 
         engine.stop()
     lines = (data / "alerts.jsonl").read_text().splitlines()
     assert json.loads(lines[0])["rule"] == "old-one" and json.loads(lines[1])["rule"] == "wide"
+
+
+async def test_letters_on_the_kind_field_pick_a_kind_and_nothing_else(session):
+    app, runtime, path = session
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a", "n")
+        await wait_for(lambda: isinstance(app.screen, AlertRuleForm), 5, "the form")
+        form = app.screen
+        await pilot.press("q", "x", "a", "t")  # app keys elsewhere: here only a search
+        await pilot.pause()
+        assert app.screen is form and app.is_running
+        await pilot.press("o")
+        assert form.query_one("#rule-kind").value == "order"
+        await pilot.press("left")
+        assert form.query_one("#rule-kind").value == "feed"
+        assert "Events" not in screen_text(app) and "Conditions" in screen_text(app)
