@@ -19,6 +19,7 @@ from typing import Any
 import platformdirs
 
 from app.accounts import check_account_name
+from app.alert_rules import AlertConfigError, AlertsConfig, parse_alerts
 from app.errors import CryptotermError
 from app.market.instruments import parse_display_symbol
 from app.venues import registry
@@ -67,6 +68,19 @@ allow_live = false           # true offers real-money accounts (each session ask
 price_warn_pct = 5           # a limit/stop this far from the mid (%) must be confirmed again
 bell = false                 # ring the terminal bell on fills, rejects and venue cancels
 # rest_url = "https://..."   # send the chosen account's REST calls elsewhere (proxy, tests)
+
+# Alerts (also edited from the alerts screen, key `a`). Without any rule, one deviation
+# rule at alert_bps applies. Each fires once per crossing, then rests for `cooldown` s.
+# [alerts]
+# bell = false               # ring the terminal bell with each alert
+# desktop = true             # notify-send / osascript, where the system has one
+# webhook_url = "https://example.net/hook"   # POST each alert as JSON (retried)
+# [[alerts.rules]]
+# name = "btc-30k"
+# kind = "price_above"       # price_below, move, deviation, funding, spread, feed, order
+# symbols = ["BTC/USDT"]     # leave out for every streamed market; venues = [...] likewise
+# threshold = 30000
+# cooldown = 60
 """.replace("@VENUES@", ", ".join(f'"{v}"' for v in VENUES))
 
 
@@ -82,7 +96,7 @@ STORAGE_KEYS = ("book_snapshot_interval", "book_snapshot_depth")
 TRADING_KEYS = ("account", "allow_live", "paper_balance", "default_leverage", "rest_url", "timeout_s",
                 "price_warn_pct", "bell")
 ENDPOINT_KEYS = ("ws_url", "rest_url")
-SECTIONS = ("app", "venues", "trading", "storage")
+SECTIONS = ("app", "venues", "trading", "storage", "alerts")
 
 
 def _is_number(value: object) -> bool:
@@ -142,6 +156,7 @@ class AppConfig:
     # False when the endpoints are the demo's simulators (DemoWorld.configure): their
     # market lists must never be cached where a live session could find them
     metadata_cache: bool = True
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)  # [alerts] and its rules
     warnings: list[str] = field(default_factory=list)  # unknown keys: said, never fatal
 
     def endpoint(self, venue_key: str, env: str | None = None) -> Endpoint:
@@ -277,6 +292,11 @@ def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
                 setattr(current, key, value.rstrip("/"))
     _apply_trading(cfg, raw.get("trading", {}), path)
     _apply_storage(cfg, raw.get("storage", {}), path)
+    try:
+        cfg.alerts = parse_alerts(raw.get("alerts", {}), path, VENUES, cfg.alert_bps)
+    except AlertConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    cfg.warnings.extend(cfg.alerts.warnings)
 
 
 def _apply_storage(cfg: AppConfig, section: Any, path: Path) -> None:

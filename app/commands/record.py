@@ -89,6 +89,10 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         raise CommandError(f"--raw {args.raw}: cannot write: {exc.strerror or exc}") from None
     engine = Engine(cfg, symbols, capture=capture, venues=venues)
     engine.start()
+    from app.alerts.runtime import start_alerts  # alert rules fire headless too
+
+    alerts = start_alerts(engine, cfg, extra=[lambda a: print(
+        ("\n" if sys.stderr.isatty() else "") + f"cryptoterm: alert: {a.message}", file=sys.stderr)])
     start = time.monotonic()
     interactive = sys.stderr.isatty()
     watch = FeedWatch(lambda name: _host_of(cfg, name))
@@ -105,6 +109,7 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         pass
     finally:
         watch.look(engine.health())
+        alerts.stop()
         engine.stop()
         capture.close()
         if world is not None:

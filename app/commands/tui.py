@@ -101,6 +101,9 @@ def build(args: argparse.Namespace, cfg: AppConfig):
             world.stop()
         raise
     app.alert_bps, app.usd_family = cfg.alert_bps, cfg.usd_family
+    from app.alerts.runtime import start_alerts
+
+    app.alerts = start_alerts(engine, cfg)  # stopped by ``run`` (or whoever runs the app)
     return app, engine, world
 
 
@@ -110,6 +113,8 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     try:
         app.run()
     finally:
+        if app.alerts is not None:
+            app.alerts.stop()
         engine.stop()
         if world is not None:
             world.stop()

@@ -122,7 +122,8 @@ class SymbolSim:
 
     __slots__ = ("spec", "params", "levels", "price", "qty", "rng", "book", "fair", "var",
                  "grain", "trade_id", "agg_id", "last_price", "last_qty", "series",
-                 "_seed_text", "_fund_rng", "_basis", "_funding", "_omega", "anchor")
+                 "_seed_text", "_fund_rng", "_basis", "_funding", "_omega", "anchor",
+                 "funding_knob", "spread_knob")
 
     def __init__(self, spec: SimSymbol, seed: int, now_ms: int, levels: int,
                  params: ModelParams) -> None:
@@ -158,6 +159,9 @@ class SymbolSim:
         self._basis = 2e-4
         self._funding = 1e-4
         self.anchor: Callable[[int], float] | None = None  # set by a multi-venue world
+        # a world's knobs (alert tests): a pinned funding rate, a minimum spread (fraction)
+        self.funding_knob: Callable[[], float | None] | None = None
+        self.spread_knob: Callable[[], float] | None = None
 
     # -- construction ------------------------------------------------------------------
 
@@ -228,8 +232,21 @@ class SymbolSim:
             tilt = (fair - (bb + ba) / 2) / max(1.0, float(ba - bb))
             buy = rng.random() < 0.5 + max(-0.4, min(0.4, tilt))
             fills = self._take(buy, now_ms, None)
+        if self.spread_knob is not None:
+            self._keep_wide(self.spread_knob(), now_ms)
         self._keep_depth(now_ms)
         return fills
+
+    def _keep_wide(self, spread: float, now_ms: int) -> None:
+        """Pull quotes inside ``fair * (1 -+ spread/2)`` (the widen knob)."""
+        if spread <= 0:
+            return
+        half = self.fair * spread / 2
+        book = self.book
+        while book.depth(True) > 1 and book.best_bid() > self.fair - half:
+            book.set_level(True, book.best_bid(), 0, now_ms)
+        while book.depth(False) > 1 and book.best_ask() < self.fair + half:
+            book.set_level(False, book.best_ask(), 0, now_ms)
 
     def _add(self, now_ms: int, is_bid: bool) -> None:
         rng, book = self.rng, self.book
@@ -373,8 +390,9 @@ class SymbolSim:
         self._basis += 0.05 * (2e-4 - self._basis) + rng.gauss(0.0, 2e-5)
         self._funding += 0.05 * (1e-4 - self._funding) + rng.gauss(0.0, 5e-6)
         index = mid * (1.0 - self._basis)
+        pinned = self.funding_knob() if self.funding_knob is not None else None
         return MarkInfo(mark=mid, index=index, settle=index * (1.0 + rng.gauss(0.0, 1e-5)),
-                        funding_rate=self._funding,
+                        funding_rate=self._funding if pinned is None else pinned,
                         next_funding_ms=(now_ms // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS)
 
 
@@ -403,6 +421,8 @@ class SimMarket:
         (``app.sim.underlying.Anchors``), so this venue tracks the others."""
         for sim in self._syms.values():
             sim.anchor = anchors.anchor_for(venue, sim.spec.base, sim.spec.start_price)
+            sim.funding_knob = lambda: anchors.funding(venue)
+            sim.spread_knob = lambda: anchors.min_spread(venue)
 
     # -- lookup ------------------------------------------------------------------------
 

@@ -42,6 +42,8 @@ class Anchors:
         self.seed = seed
         self._underlyings: dict[str, Underlying] = {}
         self._offsets_bps: dict[str, float] = {}
+        self._funding: dict[str, float] = {}  # venue -> pinned funding rate (alert knobs)
+        self._spread_bps: dict[str, float] = {}  # venue -> minimum book spread
         self._lock = threading.Lock()
 
     def underlying(self, base: str, start_price: float) -> Underlying:
@@ -54,6 +56,23 @@ class Anchors:
     def push_venue(self, venue: str, offset_bps: float) -> None:
         """Move one venue's prices away from the others (0 puts it back)."""
         self._offsets_bps[venue] = offset_bps
+
+    def set_funding(self, venue: str, rate: float | None) -> None:
+        """Pin one venue's perp funding rate (a fraction: 0.001 is 0.1 %); None frees it."""
+        if rate is None:
+            self._funding.pop(venue, None)
+        else:
+            self._funding[venue] = rate
+
+    def funding(self, venue: str) -> float | None:
+        return self._funding.get(venue)
+
+    def widen_venue(self, venue: str, spread_bps: float) -> None:
+        """Keep one venue's books at least this wide (bid to ask, in bp); 0 puts it back."""
+        self._spread_bps[venue] = spread_bps
+
+    def min_spread(self, venue: str) -> float:
+        return self._spread_bps.get(venue, 0.0) / 10_000.0
 
     def offset(self, venue: str) -> float:
         return self._offsets_bps.get(venue, 0.0) / 10_000.0

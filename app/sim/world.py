@@ -103,6 +103,14 @@ class DemoWorld:
         """Move one venue's prices away from the others (the deviation-alert knob)."""
         self.anchors.push_venue(venue, offset_bps)
 
+    def set_funding(self, venue: str, rate: float | None) -> None:
+        """Pin one venue's perp funding rate (a fraction; None frees it): the funding-alert knob."""
+        self.anchors.set_funding(venue, rate)
+
+    def widen_venue(self, venue: str, spread_bps: float) -> None:
+        """Keep one venue's books at least this wide in bp (0 puts them back): the spread knob."""
+        self.anchors.widen_venue(venue, spread_bps)
+
     def configure(self, cfg: AppConfig) -> None:
         """Point the live endpoints of every simulated venue at its simulator (and keep
         the simulators' market lists out of the metadata cache: they are not the venue's)."""

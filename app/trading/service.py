@@ -67,6 +67,7 @@ class OrderNotice:
     title: str  # "Order filled"
     text: str  # "BUY 0.01 BTC/USDT · binance spot @ 29000 (limit)"
     ts: int
+    instrument_id: str = ""  # the order's (alert rules pick orders by instrument)
 
 
 @dataclass(frozen=True, slots=True)
@@ -625,7 +626,7 @@ class TradingService:
         else:
             return None
         self._notice_seq += 1
-        return OrderNotice(self._notice_seq, kind, title, text, self.clock())
+        return OrderNotice(self._notice_seq, kind, title, text, self.clock(), o.instrument_id)
 
     def _set_problem(self, problem: str | None) -> None:
         old = self._view

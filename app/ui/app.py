@@ -6,6 +6,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from collections.abc import Iterable
 
@@ -16,6 +17,8 @@ from textual.screen import Screen
 
 import themes
 from app.engine_api import MarketSource
+if TYPE_CHECKING:
+    from app.alerts.runtime import AlertRuntime
 from app.ui.commands import CryptotermCommands
 from app.ui.confirm_order import ConfirmAction
 from app.ui.help_screen import HelpScreen, binding_entries
@@ -57,6 +60,7 @@ class CryptotermApp(App[None]):
         Binding("t", "toggle_theme", "Theme",
                 tooltip="Next cryptoterm theme: dark, light, high contrast"),
         Binding("x", "cross_venue", "Venues", tooltip="Compare prices across venues"),
+        Binding("a", "alerts", "Alerts", tooltip="Alert rules: add, edit, switch off; l shows the log"),
     ]
 
     def __init__(self, source: MarketSource, instrument_id: str | None = None,
@@ -75,6 +79,9 @@ class CryptotermApp(App[None]):
         self._clock = clock
         self.alert_bps = 50.0  # cross-venue view settings (config [app] alert_bps, usd_family)
         self.usd_family = True
+        # the engine's alerts (app.alerts.runtime.AlertRuntime), toasted from any screen
+        self.alerts: AlertRuntime | None = None
+        self._alert_seen = 0
         themes.register_themes(self)
         self.theme = theme  # raises InvalidThemeError for an unknown name: a CLI error to report
 
@@ -82,6 +89,32 @@ class CryptotermApp(App[None]):
         if self._notices:  # one toast for them all; markup off: "[app] venuez" is no style tag
             self.notify("\n".join(self._notices), title=self._notices_title, severity="warning",
                         timeout=20, markup=False)
+        if self.alerts is not None:
+            # earlier sessions' alerts are in the log; this one's since the engine started
+            self._alert_seen = self.alerts.session_start_seq
+            self.set_interval(0.25, self._show_alerts)
+
+    def _show_alerts(self) -> None:
+        """Toast (and ring for) what the engine's rules fired since the last look."""
+        if self.alerts is None:
+            return
+        fresh = self.alerts.since(self._alert_seen)
+        if not fresh:
+            return
+        self._alert_seen = fresh[-1].seq
+        options = self.alerts.options
+        # the order panel toasts every order notice already: an order rule's alert goes to
+        # the log, the file, the desktop and the webhook, not into a second toast
+        shown = [a for a in fresh if a.kind != "order"]
+        if options.toast:
+            for alert in shown[-5:]:  # a burst: the newest few; the log has them all
+                self.notify(alert.message, title=alert.title, severity=alert.severity,
+                            timeout=8, markup=False)
+            if len(shown) > 5:
+                self.notify(f"{len(shown) - 5} more alerts: see the alerts log (a, then l)",
+                            title="Alerts", severity="warning", timeout=8)
+        if options.bell:
+            self.bell()
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:
@@ -154,6 +187,22 @@ class CryptotermApp(App[None]):
         if not isinstance(self.screen, CrossVenueScreen):
             self.push_screen(CrossVenueScreen(self.source, self.alert_bps, clock=self._clock,
                                               usd_family=self.usd_family), self._opened)
+
+    def action_alerts(self) -> None:
+        from app.ui.alerts_screen import AlertsScreen
+
+        if self.alerts is None:
+            self.notify("Alerts are not running in this session", severity="warning", timeout=4)
+        elif not isinstance(self.screen, AlertsScreen):
+            self.push_screen(AlertsScreen(self.alerts))
+
+    def action_alerts_log(self) -> None:
+        from app.ui.alerts_screen import AlertsLogScreen
+
+        if self.alerts is None:
+            self.notify("Alerts are not running in this session", severity="warning", timeout=4)
+        elif not isinstance(self.screen, AlertsLogScreen):
+            self.push_screen(AlertsLogScreen(self.alerts))
 
     def _opened(self, instrument_id: str | None) -> None:
         if instrument_id is not None:

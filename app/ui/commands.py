@@ -40,6 +40,10 @@ class PaletteApp(Protocol):
 
     def action_help(self) -> None: ...
 
+    def action_alerts(self) -> None: ...
+
+    def action_alerts_log(self) -> None: ...
+
     def set_chart_interval(self, interval: str) -> None: ...
 
     def open_instrument(self, instrument_id: str) -> None: ...
@@ -60,6 +64,9 @@ def screen_commands(app: PaletteApp, main: MainScreen) -> list[Command]:
          _with_key("Record the instrument on screen to the history store", "r")),
         ("History: browse recorded klines", main.action_history,
          _with_key("Chart and export what was recorded", "h")),
+        ("Alerts: rules", app.action_alerts,
+         _with_key("Price, move, deviation, funding, spread, feed and order alerts", "a")),
+        ("Alerts: log", app.action_alerts_log, "What fired, this session and earlier ones"),
     ]
     if main.trading is not None and main.trading_ready:
         commands += [

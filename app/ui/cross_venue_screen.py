@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from app.engine_api import CrossVenue, MarketSource
-from app.market.compare import alerts, build_rows
+from app.market.compare import build_rows
 from widgets.cross_venue_table import CrossVenueTable
 from widgets.format import fmt_age
 
@@ -68,7 +68,6 @@ class CrossVenueScreen(Screen[str | None]):
         self.families: dict[str, str] | None = None if usd_family else {}
         self.refresh_hz = refresh_hz
         self._clock = clock
-        self._alerting: set[tuple[str, str]] = set()
         # None: a source that cannot summarize (tests, replays) shows an empty table
         self._venues_source = source if isinstance(source, CrossVenue) else None
         summaries = self._venues_source.overview() if self._venues_source is not None else []
@@ -92,18 +91,8 @@ class CrossVenueScreen(Screen[str | None]):
             return
         rows = build_rows(self._venues_source.overview(), self.threshold_bps, self.families)
         self.query_one(CrossVenueTable).update_rows(rows)
-        self._raise_alerts(rows)
         strip = self.query_one("#xv-health", Static)
         strip.update(health_strip(self.source.health(), strip.size.width or None) or "no feeds yet")
-
-    def _raise_alerts(self, rows) -> None:
-        now = {(label, venue) for label, venue, _ in alerts(rows)}
-        for label, venue, bps in alerts(rows):
-            if (label, venue) not in self._alerting:
-                message = f"{label} on {venue} is {bps:+.1f} bp from the cross-venue median"
-                log.warning("deviation alert: %s", message)
-                self.notify(message, title="Price deviation", severity="warning")
-        self._alerting = now
 
     def on_data_table_cell_selected(self, event) -> None:
         # the table owns Enter while focused; selecting a cell is the same as "open"

@@ -14,7 +14,7 @@ import textwrap
 # reach textual; the rest (config, accounts, logs, ...) sits below the engine, so it is
 # walked too.
 ENGINE_PACKAGES = ["app.market", "app.venues", "app.feeds", "app.trading", "app.sim", "app.backtest",
-                   "storage"]
+                   "storage", "app.alerts"]
 UI = ["app.ui", "app.commands", "app.cli", "app.__main__", "widgets", "themes"]
 TEXTUAL = ["textual", "textual_plotext"]
 OURS = ("app", "storage", "widgets", "themes")
@@ -67,7 +67,8 @@ def test_engine_imports_without_textual_or_ui():
     # the walk went everywhere: leaves deep in each package, and app's own modules
     for leaf in ("app.feeds.replay", "app.sim.okx_server", "app.trading.ccxt_account",
                  "storage.recorder", "app.venues.binance", "app.market.orderbook",
-                 "app.config", "app.accounts", "app.logs", "app.backtest.engine"):
+                 "app.config", "app.accounts", "app.logs", "app.backtest.engine", "app.alerts.runtime",
+                 "app.alert_rules"):
         assert leaf in found["modules"]
     assert not [m for m in found["modules"] if m.partition(".")[0] in ("widgets", "themes")
                 or m.split(".")[:2] in (["app", "ui"], ["app", "commands"])]

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from app.alerts.runtime import start_alerts
 from app.config import load_config
 from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectionSettings
@@ -51,6 +52,8 @@ async def test_cross_venue_view_flags_a_pushed_venue(world_session):
     world, engine, _ = world_session
     wait(lambda: sum(1 for s in engine.overview() if s.synced) >= len(world.venues()), what="sync")
     app = CryptotermApp(engine, "cryptopair_binance_btcusdt", mode_label="DEMO")
+    engine.cfg.alerts.desktop = False
+    app.alerts = start_alerts(engine, engine.cfg)  # the deviation rule at alert_bps
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.press("x")
         await pilot.pause(0.5)
@@ -58,7 +61,7 @@ async def test_cross_venue_view_flags_a_pushed_venue(world_session):
         world.push_venue(pushed, 200)
 
         def alerted() -> list[str]:
-            return [n.message for n in app.recent_notices if n.title == "Price deviation"]
+            return [n.message for n in app.recent_notices if n.title == "Price deviation · deviation"]
 
         await wait_for(alerted, 15, "a deviation alert")
         assert any(f"on {pushed} is +" in m for m in alerted())
@@ -69,6 +72,7 @@ async def test_cross_venue_view_flags_a_pushed_venue(world_session):
         assert perp_row.count("%") == sum(1 for v in world.venues() if v != "coinbase")
         assert re.search(r"% \d+:\d\d\s*$", perp_row.rstrip(" ▋▊▌▍▎▏│┃"))
         world.push_venue(pushed, 0)
+    app.alerts.stop()
 
 
 def test_capture_of_every_venue_replays_to_the_same_books(world_session):

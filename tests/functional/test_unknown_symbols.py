@@ -31,6 +31,7 @@ async def test_demo_symbols_are_looked_up_and_an_unlisted_one_is_named():
             await wait_for(lambda: toasts(app, "unknown symbol"), 5, "the toast")
             assert toasts(app, "unknown symbol") == [f"{said} (press s to pick a listed one)"]
     finally:
+        app.alerts.stop()
         engine.stop()
         world.stop()
 
@@ -57,6 +58,7 @@ async def test_live_unlisted_symbol_next_to_a_listed_one(tmp_path):
                 (warning,) = toasts(app, f"{config}: ignored")
                 assert warning == "[app] venuez: unknown setting, ignored; did you mean `venues`?"
         finally:
+            app.alerts.stop()
             engine.stop()
 
 
