@@ -225,6 +225,7 @@ class BinanceSim(LocalVenue):
                 self._publish_ticker(f)
                 if f.market == "perp":
                     self._publish_mark(f, mark_3s)
+            self._publish_all_markets()
 
     def _run_events(self, f: _Feed, n: int, now: int, per_event_depth: bool) -> None:
         sim, market, subs = f.sim, f.market, self._subs
@@ -306,6 +307,23 @@ class BinanceSim(LocalVenue):
             now = self.market.now_ms
             self._send(clients, f.ticker,
                        orjson.dumps(wire.ticker_24h(f.sim, f.sim.stats(now), now)))
+
+    def _publish_all_markets(self) -> None:
+        """The all-market streams: every market's mini ticker (and perps' mark price and
+        funding) in one array frame a second, to whoever subscribed them."""
+        now = self.market.now_ms
+        for market in ("spot", "perp"):
+            clients = self._subs.get((market, wire.ALL_MINI_TICKERS))
+            if clients:
+                items = [wire.mini_ticker(f.sim, f.sim.stats(now), now)
+                         for f in self._feeds if f.market == market]
+                self._send(clients, wire.ALL_MINI_TICKERS, orjson.dumps(items))
+        for name in wire.ALL_MARK_PRICES:
+            clients = self._subs.get(("perp", name))
+            if clients:
+                items = [wire.mark_price(f.sim, f.sim.mark(now), now)
+                         for f in self._feeds if f.market == "perp"]
+                self._send(clients, name, orjson.dumps(items))
 
     def _publish_mark(self, f: _Feed, include_3s: bool) -> None:
         fast = self._subs.get((f.market, f.mark_1s))
@@ -390,10 +408,14 @@ class BinanceSim(LocalVenue):
     def _target(self, client: _Client, name: str) -> tuple[str, str] | None:
         """Where frames for ``name`` come from on this connection; None = acked but silent
         (unknown stream or symbol, or a USD-M stream on the wrong path, as on the venue)."""
+        route = client.route
+        if name == wire.ALL_MINI_TICKERS:  # spot's path and USD-M's /market
+            return (route.market, name) if route.family in ("spot", "market") else None
+        if name in wire.ALL_MARK_PRICES:
+            return ("perp", name) if route.family == "market" else None
         parsed = wire.parse_stream(name)
         if parsed is None:
             return None
-        route = client.route
         if (route.market, parsed.symbol) not in self._feed_by_lower:
             return None
         if route.family == "spot" and parsed.kind == "markPrice":

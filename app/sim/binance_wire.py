@@ -121,6 +121,18 @@ def ticker_24h(s: SymbolSim, st: Stats24h, event_ms: int) -> dict[str, Any]:
     return msg
 
 
+# all-market streams: one frame a second listing every market (the watchlist's rows)
+ALL_MINI_TICKERS = "!miniTicker@arr"
+ALL_MARK_PRICES = ("!markPrice@arr@1s", "!markPrice@arr")
+
+
+def mini_ticker(s: SymbolSim, st: Stats24h, event_ms: int) -> dict[str, Any]:
+    fp, fq = s.price.fmt, s.qty.fmt
+    return {"e": "24hrMiniTicker", "E": event_ms, "s": s.spec.symbol, "c": fp(st.last),
+            "o": fp(st.open), "h": fp(st.high), "l": fp(st.low), "v": fq(st.volume),
+            "q": _quote(s, st.quote_volume)}
+
+
 def mark_price(s: SymbolSim, m: MarkInfo, event_ms: int) -> dict[str, Any]:
     return {"e": "markPriceUpdate", "E": event_ms, "s": s.spec.symbol, "p": _f8(m.mark),
             "i": _f8(m.index), "P": _f8(m.settle), "r": _f8(m.funding_rate),

@@ -30,6 +30,7 @@ from app.sim.market import ClosedKline, Fill, ModelParams, SimMarket, SimSymbol,
 
 TRADES_BATCH_MS = 250
 TICKER_PUSH_MS = 1000
+TICKER_BATCH_MS = 5000  # ticker_batch: every subscribed product's ticker, every 5 s
 CANDLE_PUSH_MS = 1000
 RECENT_TRADES = 50  # what a market_trades subscription's snapshot holds
 CANDLES_MAX_ROWS = 350
@@ -113,6 +114,7 @@ class CoinbaseSim(LocalVenue):
         self._l2_due = Cadence.starting(now, l2_interval_ms)
         self._trades_due = Cadence.starting(now, TRADES_BATCH_MS)
         self._ticker_due = Cadence.starting(now, TICKER_PUSH_MS)
+        self._batch_due = Cadence.starting(now, TICKER_BATCH_MS)
         self._candles_due = Cadence.starting(now, CANDLE_PUSH_MS)
 
     @classmethod
@@ -191,6 +193,9 @@ class CoinbaseSim(LocalVenue):
         if self._candles_due.due(now, force):
             for p in self._products.values():
                 self._publish_candle(p, force)
+        if self._batch_due.due(now, force):
+            for c in list(self._clients):
+                self._publish_ticker_batch(c, list(c.subs.get("ticker_batch", {})))
 
     # -- sending -------------------------------------------------------------------------
 
@@ -248,6 +253,13 @@ class CoinbaseSim(LocalVenue):
         if clients:
             self._emit(clients, "ticker", [{"type": kind, "tickers": [
                 wire.ticker(p.sim, p.pid, self.market.now_ms)]}])
+
+    def _publish_ticker_batch(self, c: _Client, pids: list[str], kind: str = "update") -> None:
+        """One frame with the tickers of every product this client batches."""
+        if pids:
+            now = self.market.now_ms
+            self._emit([c], "ticker_batch", [{"type": kind, "tickers": [
+                wire.ticker(self._products[pid].sim, pid, now) for pid in pids]}])
 
     def _publish_candle(self, p: _Product, force: bool) -> None:
         clients = self._subs.get(("candles", p.pid))
@@ -343,6 +355,9 @@ class CoinbaseSim(LocalVenue):
             c.subs.setdefault(channel, {})[pid] = None
             self._subs.add((channel, pid), c)
         self._ack(c)
+        if channel == "ticker_batch":
+            self._publish_ticker_batch(c, fresh, kind="snapshot")
+            return
         for pid in fresh:
             self._snapshot(c, channel, self._products[pid])
 

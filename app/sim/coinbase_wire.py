@@ -14,7 +14,7 @@ from app.sim.candles import Candle
 from app.sim.market import Fill, SymbolSim
 
 # Channels a client may subscribe; level2 data goes out on channel "l2_data".
-CHANNELS = ("level2", "market_trades", "ticker", "candles", "heartbeats")
+CHANNELS = ("level2", "market_trades", "ticker", "ticker_batch", "candles", "heartbeats")
 # REST granularities -> simulator intervals (SIX_HOUR exists on Coinbase, not in the sim).
 GRANULARITY = {"ONE_MINUTE": "1m", "FIVE_MINUTE": "5m", "FIFTEEN_MINUTE": "15m",
                "THIRTY_MINUTE": "30m", "ONE_HOUR": "1h", "TWO_HOUR": "2h", "ONE_DAY": "1d"}

@@ -18,7 +18,7 @@ from app.market.events import Funding, Kline, Ticker, Trade
 from app.market.instruments import Instrument, MarketType
 from app.venues.base import (APPLIED, GAP, IGNORED, Ack, BookSnapshot, BufferedBookSync,
                              ConnectionPlan, Decoded, DepthDiff, Num, Price, Size, Unknown,
-                             parse_rejected)
+                             one_or_many, parse_rejected)
 from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
 
 VENUE = "binance"
@@ -102,9 +102,27 @@ class _Ticker(msgspec.Struct, tag_field="e", tag="24hrTicker", gc=False):
     v: Size | None = None
     o: Price | None = None
 
+    q: Size | None = None
+
     def to_event(self, inst_id: str) -> Ticker:
         return Ticker(inst_id, self.E, self.c, self.b or None, self.a or None, self.h, self.l,
-                      self.v, self.o)
+                      self.v, self.o, self.q)
+
+
+class _MiniTicker(msgspec.Struct, tag_field="e", tag="24hrMiniTicker", gc=False):
+    """One market of the all-market ``!miniTicker@arr`` stream (no top of book)."""
+
+    s: str
+    E: int
+    c: Price | None = None
+    o: Price | None = None
+    h: Price | None = None
+    l: Price | None = None  # noqa: E741
+    v: Size | None = None
+    q: Size | None = None
+
+    def to_event(self, inst_id: str) -> Ticker:
+        return Ticker(inst_id, self.E, self.c, None, None, self.h, self.l, self.v, self.o, self.q)
 
 
 class _MarkPrice(msgspec.Struct, tag_field="e", tag="markPriceUpdate", gc=False):
@@ -119,16 +137,30 @@ class _MarkPrice(msgspec.Struct, tag_field="e", tag="markPriceUpdate", gc=False)
         return Funding(inst_id, self.E, self.r, self.T, self.p, self.i)
 
 
-_Event = Union[BinanceDepth, _AggTrade, _Trade, _Kline, _Ticker, _MarkPrice]
-_EVENT_TYPES = {"depthUpdate", "aggTrade", "trade", "kline", "24hrTicker", "markPriceUpdate"}
+_Event = Union[BinanceDepth, _AggTrade, _Trade, _Kline, _Ticker, _MiniTicker, _MarkPrice]
+_EVENT_TYPES = {"depthUpdate", "aggTrade", "trade", "kline", "24hrTicker", "24hrMiniTicker",
+                "markPriceUpdate"}
 
 
 class _Combined(msgspec.Struct, gc=False):
     data: _Event
 
 
+class _CombinedArray(msgspec.Struct, gc=False):
+    """An all-market stream's frame: one item per market that changed."""
+
+    data: list[Union[_MiniTicker, _Ticker, _MarkPrice]]
+
+
 _decode_combined = msgspec.json.Decoder(_Combined, strict=False).decode
+_decode_combined_array = msgspec.json.Decoder(_CombinedArray, strict=False).decode
 _decode_raw = msgspec.json.Decoder(_Event, strict=False).decode
+
+# All-market streams for ticker-only rows (the watchlist): spot's ``!ticker@arr`` is
+# retired in favour of ``!miniTicker@arr``, which both markets serve; USD-M adds every
+# perp's mark price and funding in ``!markPrice@arr@1s``.
+ALL_MARKET_TICKERS = "!miniTicker@arr"
+ALL_MARKET_MARKS = "!markPrice@arr@1s"
 
 
 def instruments_from_exchange_info(data: dict[str, Any], market: MarketType,
@@ -274,6 +306,17 @@ class BinanceVenue:
             return ""
         return "public" if "@depth" in stream or "@bookTicker" in stream else "market"
 
+    def ticker_plans(self, ws_url: str, instruments: list[Instrument]) -> list[ConnectionPlan]:
+        """Tickers (and perps' funding) of every market without books: one connection
+        carrying the all-market streams, whatever the number of instruments."""
+        if not instruments:
+            return []
+        base = ws_url.rstrip("/")
+        if self.market == "spot":
+            return [ConnectionPlan("binance spot tickers", f"{base}/stream", [ALL_MARKET_TICKERS])]
+        return [ConnectionPlan("binance perp tickers", f"{base}/market/stream",
+                               [ALL_MARKET_TICKERS, ALL_MARKET_MARKS])]
+
     def subscribe_messages(self, streams: list[str], method: str = "SUBSCRIBE") -> list[str]:
         out = []
         for start in range(0, len(streams), STREAMS_PER_SUBSCRIBE):
@@ -296,7 +339,11 @@ class BinanceVenue:
             try:
                 msg = _decode_raw(raw)
             except (msgspec.ValidationError, msgspec.DecodeError):
-                return self._decode_slow(raw)
+                try:
+                    items = _decode_combined_array(raw).data
+                except (msgspec.ValidationError, msgspec.DecodeError):
+                    return self._decode_slow(raw)
+                return self._decode_array(items)
         if type(msg) is BinanceDepth:
             # the symbol is checked by whoever routes it to a book (one lookup, not two)
             return msg
@@ -304,6 +351,17 @@ class BinanceVenue:
         if inst is None:
             return Unknown(f"unknown symbol {msg.s!r}")
         return msg.to_event(inst.id)
+
+    def _decode_array(self, items: list[Any]) -> Decoded:
+        """An all-market frame: the markets this codec knows; the venue's others are
+        skipped (the all-market streams carry every symbol it lists)."""
+        by_symbol = self._by_symbol
+        out = []
+        for item in items:
+            inst = by_symbol.get(item.s)
+            if inst is not None:
+                out.append(item.to_event(inst.id))
+        return one_or_many(out)
 
     def _decode_slow(self, raw: str | bytes) -> Decoded:
         msg = parse_rejected(raw)

@@ -430,6 +430,17 @@ class BybitVenue:
                                topics[start:start + cap])
                 for n, start in enumerate(range(0, len(topics), cap))]
 
+    def ticker_plans(self, ws_url: str, instruments: list[Instrument]) -> list[ConnectionPlan]:
+        """Tickers without books (linear tickers carry funding too): Bybit has no
+        all-market ticker topic, so ``tickers.{s}`` per instrument, ARGS_PER_SUBSCRIBE
+        per subscribe request, MAX_TOPICS_PER_CONNECTION to a connection."""
+        topics = [f"tickers.{inst.venue_symbol.upper()}" for inst in instruments]
+        url = self.ws_path(ws_url)
+        cap = MAX_TOPICS_PER_CONNECTION
+        return [ConnectionPlan(f"bybit {self.category} tickers" + (f" #{n + 1}" if n else ""),
+                               url, topics[start:start + cap])
+                for n, start in enumerate(range(0, len(topics), cap))]
+
     def subscribe_messages(self, streams: list[str], method: str = "SUBSCRIBE") -> list[str]:
         op = "unsubscribe" if method.upper() == "UNSUBSCRIBE" else "subscribe"
         out = []
@@ -548,7 +559,7 @@ class BybitVenue:
             out.append(Ticker(inst.id, ts, _num(state, "lastPrice"), _num(state, "bid1Price"),
                               _num(state, "ask1Price"), _num(state, "highPrice24h"),
                               _num(state, "lowPrice24h"), _num(state, "volume24h"),
-                              _num(state, "prevPrice24h")))
+                              _num(state, "prevPrice24h"), _num(state, "turnover24h")))
         if self.market == "perp" and not _FUNDING_KEYS.isdisjoint(changed):
             out.append(Funding(inst.id, ts, _num(state, "fundingRate", signed=True),
                                _int(state, "nextFundingTime"), _num(state, "markPrice"),

@@ -45,6 +45,7 @@ from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescri
 
 VENUE = "coinbase"
 HEARTBEATS = "heartbeats"
+TICKER_BATCH = "ticker_batch"
 BOOK_CHANNEL = "level2"
 # Channels we subscribe per product; heartbeats takes no product ids.
 PRODUCT_CHANNELS = ("level2", "market_trades", "ticker", "candles")
@@ -217,6 +218,10 @@ class _TickerFrame(msgspec.Struct, tag_field="channel", tag="ticker", gc=False):
         return _batch(out, unknown, "ticker")
 
 
+class _TickerBatchFrame(_TickerFrame, tag="ticker_batch"):
+    """``ticker_batch``: the ticker channel's shape, batched every 5 s (no books needed)."""
+
+
 class _Candle(msgspec.Struct, gc=False):
     start: int  # seconds
     product_id: str
@@ -275,9 +280,10 @@ class _SubscriptionsFrame(msgspec.Struct, tag_field="channel", tag="subscription
         return Ack(None, None, subs)
 
 
-_Frame = Union[_L2Frame, _TradesFrame, _TickerFrame, _CandlesFrame, _HeartbeatsFrame,
-               _SubscriptionsFrame]
-_CHANNELS = {"l2_data", "market_trades", "ticker", "candles", "heartbeats", "subscriptions"}
+_Frame = Union[_L2Frame, _TradesFrame, _TickerFrame, _TickerBatchFrame, _CandlesFrame,
+               _HeartbeatsFrame, _SubscriptionsFrame]
+_CHANNELS = {"l2_data", "market_trades", "ticker", "ticker_batch", "candles", "heartbeats",
+             "subscriptions"}
 _decode_frame = msgspec.json.Decoder(_Frame, strict=False).decode
 
 
@@ -548,6 +554,17 @@ class CoinbaseVenue:
                     streams.append(self.kline_stream(inst, intervals[0])[0])
             plans.append(ConnectionPlan("coinbase spot" + (f" #{n + 1}" if n else ""), ws_url, streams))
         return plans
+
+    def ticker_plans(self, ws_url: str, instruments: list[Instrument]) -> list[ConnectionPlan]:
+        """Tickers without books: ``ticker_batch`` (every product on one channel, batched
+        every 5 s) plus heartbeats, which keep Coinbase from closing a quiet channel."""
+        if not instruments:
+            return []
+        cap = MAX_PRODUCTS_PER_CONNECTION * len(PRODUCT_CHANNELS)
+        pids = [f"{TICKER_BATCH}:{inst.venue_symbol.upper()}" for inst in instruments]
+        return [ConnectionPlan("coinbase spot tickers" + (f" #{n + 1}" if n else ""), ws_url,
+                               [HEARTBEATS, *pids[start:start + cap]])
+                for n, start in enumerate(range(0, len(pids), cap))]
 
     def subscribe_messages(self, streams: list[str], method: str = "SUBSCRIBE") -> list[str]:
         """One message per channel, listing its product ids (Coinbase takes one channel

@@ -49,6 +49,9 @@ CHECKSUM_LEVELS = 25
 # OKX allows fewer than 30 book channels per connection; the margin absorbs resubscribes.
 MAX_BOOKS_PER_CONNECTION = 25
 MAX_STREAMS_PER_BUSINESS_CONNECTION = 200
+# ticker-only channels per connection (the watchlist's rows without books); OKX counts
+# no limit for them beyond the 64 KB per subscribe message
+TICKER_STREAMS_PER_CONNECTION = 400
 # OKX refuses a request whose args exceed 64 KB.
 MAX_ARGS_BYTES = 60_000
 KLINE_LIMIT = 300  # rows per /market/candles request
@@ -669,6 +672,24 @@ class OkxVenue:
                                         f"{base}/business", candles[start:start + cap]))
         return plans
 
+    def ticker_plans(self, ws_url: str, instruments: list[Instrument]) -> list[ConnectionPlan]:
+        """Tickers (and perps' funding) without books: OKX has no all-market ticker
+        channel, so per-instrument ``tickers`` subscriptions, batched under 64 KB per
+        message, TICKER_STREAMS_PER_CONNECTION to a ``/public`` connection."""
+        base = ws_url.rstrip("/")
+        for suffix in ("/public", "/business"):
+            if base.endswith(suffix):
+                base = base[:-len(suffix)]
+        streams: list[str] = []
+        for inst in instruments:
+            streams.append(f"tickers:{inst.venue_symbol}")
+            if self.market == "perp":
+                streams.append(f"funding-rate:{inst.venue_symbol}")
+        cap = TICKER_STREAMS_PER_CONNECTION
+        return [ConnectionPlan(f"okx {self.market} tickers" + (f" #{n + 1}" if n else ""),
+                               f"{base}/public", streams[start:start + cap])
+                for n, start in enumerate(range(0, len(streams), cap))]
+
     def subscribe_messages(self, streams: list[str], method: str = "SUBSCRIBE") -> list[str]:
         """``{"id","op","args":[{"channel","instId"},...]}`` messages, each under 64 KB."""
         op = "unsubscribe" if method.upper() == "UNSUBSCRIBE" else "subscribe"
@@ -813,9 +834,11 @@ class OkxVenue:
         # 24 h volume in base units: SPOT vol24h is base; SWAP vol24h counts contracts and
         # volCcy24h is the base amount
         spot = self.market == "spot"
+        # (SPOT volCcy24h is the quote turnover; SWAP's quote turnover is not sent)
         out = [Ticker(iid, t.ts, _price(t.last), _price(t.bidPx), _price(t.askPx),
                       _price(t.high24h), _price(t.low24h),
-                      _amount(t.vol24h if spot else t.volCcy24h), _price(t.open24h))
+                      _amount(t.vol24h if spot else t.volCcy24h), _price(t.open24h),
+                      _amount(t.volCcy24h) if spot else None)
                for t in _decode_tickers(data)]
         return self._one(out)
 
