@@ -15,11 +15,12 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 import themes
-from app.engine_api import MarketSource
+from app.engine_api import MarketSource, directory_of
 from app.ui.commands import CryptotermCommands
 from app.ui.confirm_order import ConfirmAction
 from app.ui.help_screen import HelpScreen, binding_entries
 from app.ui.main_screen import MainScreen
+from app.ui.watchlist_screen import WatchSettings
 
 
 class ConfirmQuit(ConfirmAction):
@@ -57,6 +58,7 @@ class CryptotermApp(App[None]):
         Binding("t", "toggle_theme", "Theme",
                 tooltip="Next cryptoterm theme: dark, light, high contrast"),
         Binding("x", "cross_venue", "Venues", tooltip="Compare prices across venues"),
+        Binding("w", "watchlist", "Watchlist", tooltip="Every market of every venue at a glance"),
     ]
 
     def __init__(self, source: MarketSource, instrument_id: str | None = None,
@@ -75,6 +77,7 @@ class CryptotermApp(App[None]):
         self._clock = clock
         self.alert_bps = 50.0  # cross-venue view settings (config [app] alert_bps, usd_family)
         self.usd_family = True
+        self.watch_settings = WatchSettings()  # config [app] favourites, reduced_motion
         themes.register_themes(self)
         self.theme = theme  # raises InvalidThemeError for an unknown name: a CLI error to report
 
@@ -154,6 +157,22 @@ class CryptotermApp(App[None]):
         if not isinstance(self.screen, CrossVenueScreen):
             self.push_screen(CrossVenueScreen(self.source, self.alert_bps, clock=self._clock,
                                               usd_family=self.usd_family), self._opened)
+
+    def action_watchlist(self) -> None:
+        from app.ui.watchlist_screen import WatchlistScreen
+
+        if not isinstance(self.screen, WatchlistScreen):
+            self.push_screen(WatchlistScreen(self.source, self.watch_settings, fps=self.fps,
+                                             alert_bps=self.alert_bps, usd_family=self.usd_family,
+                                             clock=self._clock), self._opened_from_list)
+
+    def _opened_from_list(self, instrument_id: str | None) -> None:
+        # most watchlist rows stream tickers only: opening one starts its book
+        if instrument_id is not None:
+            directory = directory_of(self.source)
+            if directory is not None:
+                directory.ensure(instrument_id)
+            self.open_instrument(instrument_id)
 
     def _opened(self, instrument_id: str | None) -> None:
         if instrument_id is not None:
