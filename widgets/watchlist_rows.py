@@ -86,7 +86,7 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("symbol", "Symbol", 15, 0, right=False),
+    Column("symbol", " Symbol", 15, 0, right=False),  # (past the favourite's star)
     Column("venue", "Venue", 8, 1, right=False),
     Column("market", "Type", 4, 7, right=False),
     Column("last", "Last", 13, 0),

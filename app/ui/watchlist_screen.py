@@ -103,8 +103,10 @@ class WatchlistScreen(Screen[str | None]):
         title = next((c.title for c in COLUMNS if c.key == table.sort_key), table.sort_key)
         shown = len(table.rows)
         count = f"{shown} of {total} markets" if shown != total else f"{total} markets"
-        text = (f"Watchlist · {count} ({booked} with books, the rest tickers only) · "
-                f"sorted by {title} {'▼' if table.descending else '▲'}")
+        text = (f"Watchlist · {count} · {booked} with books, the rest tickers only · "
+                f"sorted by {title.strip()} {'▼' if table.descending else '▲'}")
+        if len(text) > self.size.width - 2 > 0:  # narrow terminals: the short form
+            text = text.replace(", the rest tickers only", "")
         if table.filter_text:
             text += f" · filter “{table.filter_text}”"
         title_widget = self.query_one("#wl-title", Static)
