@@ -75,6 +75,9 @@ class WatchlistTable(ScrollView, can_focus=True):
             self.key = key
             self.descending = descending
 
+    class CursorMoved(Message):
+        """The cursor went to another row (its screen says where, at once)."""
+
     def __init__(self, *, favourites: list[str] | None = None, reduced_motion: bool = False,
                  alert_bps: float = 50.0, clock: Callable[[], float] = time.time,
                  name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
@@ -89,6 +92,7 @@ class WatchlistTable(ScrollView, can_focus=True):
         self._all: list[WatchRow] = []
         self._rows: list[WatchRow] = []  # sorted and filtered: what the lines show
         self._sparks: Sparks = {}
+        self._spark_cache: dict[str, tuple[tuple[float, ...], int, str]] = {}
         self._cursor_id: str | None = None
         self._cursor = 0
         self._last: dict[str, float] = {}  # id -> last price seen, for flashes
@@ -111,8 +115,12 @@ class WatchlistTable(ScrollView, can_focus=True):
         return self._lines
 
     def update_rows(self, rows: list[WatchRow], sparks: Sparks | None = None) -> None:
+        """Show ``rows`` (a RowBuilder hands back the same object for an unchanged row:
+        only changed ones are looked at, and an unchanged list is not sorted again)."""
         now = self._clock()
-        if not self.reduced_motion:
+        old = self._all
+        same = len(rows) == len(old) and all(a is b for a, b in zip(rows, old))
+        if not self.reduced_motion and not same:
             last, flash = self._last, self._flash
             for r in rows:
                 if r.last is None:
@@ -121,12 +129,16 @@ class WatchlistTable(ScrollView, can_focus=True):
                 if prev is not None and r.last != prev:
                     flash[r.id] = (1 if r.last > prev else -1, now + FLASH_S)
                 last[r.id] = r.last
-            for key in [k for k, (_, until) in flash.items() if until <= now]:
-                del flash[key]
+        if self._flash:
+            for key in [k for k, (_, until) in self._flash.items() if until <= now]:
+                del self._flash[key]
         if sparks is not None:
             self._sparks = sparks
         self._all = rows
-        self._reorder()
+        if same:
+            self._relayout()  # flashes fade, funding countdowns tick
+        else:
+            self._reorder()
 
     def set_sort(self, key: str, descending: bool | None = None) -> None:
         if key not in COLUMN_KEYS:
@@ -181,6 +193,7 @@ class WatchlistTable(ScrollView, can_focus=True):
         self._cursor_id = self._rows[self._cursor].id
         self._scroll_to_cursor()
         self._relayout()
+        self.post_message(self.CursorMoved())
 
     def _page(self) -> int:
         return max(1, self.size.height - 2)
@@ -263,7 +276,7 @@ class WatchlistTable(ScrollView, can_focus=True):
             cells = []
             for column, width in layout:
                 if column.key == "spark":
-                    cells.append(sparkline(self._sparks.get(r.id, ()), width))
+                    cells.append(self._spark_text(r.id, width))
                 else:
                     cells.append(cell_text(r, column.key, now_ms))
             f = flash.get(r.id)
@@ -274,6 +287,15 @@ class WatchlistTable(ScrollView, can_focus=True):
             lines.append(("row", tuple(cells), direction, index == self._cursor,
                           r.id in self.favourites, _sign(r.change), alert, trend))
         return lines + [("blank",)] * (height - len(lines))
+
+    def _spark_text(self, instrument_id: str, width: int) -> str:
+        values = self._sparks.get(instrument_id, ())
+        hit = self._spark_cache.get(instrument_id)
+        if hit is not None and hit[0] is values and hit[1] == width:
+            return hit[2]
+        text = sparkline(values, width)
+        self._spark_cache[instrument_id] = (values, width, text)
+        return text
 
     # -- rendering -----------------------------------------------------------------------
 

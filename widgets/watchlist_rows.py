@@ -50,27 +50,62 @@ def feed_word(s: Summary) -> str:
     return "tick"
 
 
-def rows_from(summaries: list[Summary], families: dict[str, str] | None = None) -> list[WatchRow]:
-    """Watchlist rows, each with its deviation from the cross-venue median of its market
-    (base, quote family, spot/perp): compare.build_rows does the grouping."""
-    deviation: dict[str, float | None] = {}
+def deviations(summaries: list[Summary], families: dict[str, str] | None = None
+               ) -> dict[str, float | None]:
+    """Each instrument's deviation (bps) from the cross-venue median of its market (base,
+    quote family, spot/perp): compare.build_rows does the grouping."""
+    out: dict[str, float | None] = {}
     for row in build_rows(summaries, families=families):
         for cell in row.cells.values():
-            deviation[cell.summary.instrument.id] = cell.deviation_bps
-    out = []
-    for s in summaries:
-        inst = s.instrument
-        spread = None
-        if s.bid is not None and s.ask is not None and s.ask >= s.bid:
-            mid = (s.bid + s.ask) / 2.0
-            spread = (s.ask - s.bid) / mid * 10_000.0 if mid else None
-        out.append(WatchRow(inst.id, inst.symbol, inst.venue, inst.market,
-                            min(8, decimals_for(inst.tick_size)), s.last, s.change_24h_pct,
-                            spread, s.quote_volume_24h,
-                            s.funding_rate if inst.market == "perp" else None,
-                            s.next_funding_time if inst.market == "perp" else None,
-                            deviation.get(inst.id), feed_word(s), s.seq))
+            out[cell.summary.instrument.id] = cell.deviation_bps
     return out
+
+
+class RowBuilder:
+    """Summaries -> rows, once per change: a row is rebuilt only when its instrument's
+    state (seq, sync, feed) or its deviation moved, so a frame over hundreds of markets
+    costs what changed, not what is listed."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[tuple[object, ...], WatchRow]] = {}
+        self._decimals: dict[float, int] = {}
+
+    def build(self, summaries: list[Summary], deviation: dict[str, float | None]) -> list[WatchRow]:
+        cache = self._rows
+        out = []
+        for s in summaries:
+            inst = s.instrument
+            dev = deviation.get(inst.id)
+            key = (s.seq, s.synced, s.feed_state, s.book, dev)
+            hit = cache.get(inst.id)
+            if hit is not None and hit[0] == key:
+                out.append(hit[1])
+                continue
+            decimals = self._decimals.get(inst.tick_size)
+            if decimals is None:
+                decimals = self._decimals[inst.tick_size] = min(8, decimals_for(inst.tick_size))
+            row = _row(s, decimals, dev)
+            cache[inst.id] = (key, row)
+            out.append(row)
+        return out
+
+
+def _row(s: Summary, decimals: int, dev: float | None) -> WatchRow:
+    inst = s.instrument
+    spread = None
+    if s.bid is not None and s.ask is not None and s.ask >= s.bid:
+        mid = (s.bid + s.ask) / 2.0
+        spread = (s.ask - s.bid) / mid * 10_000.0 if mid else None
+    perp = inst.market == "perp"
+    return WatchRow(inst.id, inst.symbol, inst.venue, inst.market, decimals, s.last,
+                    s.change_24h_pct, spread, s.quote_volume_24h,
+                    s.funding_rate if perp else None, s.next_funding_time if perp else None,
+                    dev, feed_word(s), s.seq)
+
+
+def rows_from(summaries: list[Summary], families: dict[str, str] | None = None) -> list[WatchRow]:
+    """Watchlist rows with their deviations (no caching: see RowBuilder)."""
+    return RowBuilder().build(summaries, deviations(summaries, families))
 
 
 # -- columns ---------------------------------------------------------------------------------

@@ -17,11 +17,13 @@ from textual.widgets import Footer, Input, Static
 from app.config import ConfigError, save_favourites
 from app.engine_api import MarketSource, Watchlist
 from widgets.watchlist import WatchlistTable
-from widgets.watchlist_rows import COLUMNS, favourites_toggled, fit_columns, rows_from
+from widgets.watchlist_rows import (COLUMNS, RowBuilder, deviations, favourites_toggled,
+                                    fit_columns)
 
 log = logging.getLogger(__name__)
 
 SPARK_REFRESH_S = 2.0  # sparklines move once a minute; a couple of seconds is plenty
+DEVIATION_REFRESH_S = 1.0  # medians across venues: the tickers behind most rows are 1 s apart
 
 
 @dataclass(slots=True)
@@ -63,6 +65,10 @@ class WatchlistScreen(Screen[str | None]):
         self._clock = clock
         self._watch = source if isinstance(source, Watchlist) else None
         self._sparks_at = 0.0
+        self._total = self._booked = 0
+        self._builder = RowBuilder()
+        self._deviation: dict[str, float | None] = {}
+        self._deviation_at = 0.0
 
     def compose(self) -> ComposeResult:
         yield Static(id="wl-title")
@@ -89,26 +95,34 @@ class WatchlistScreen(Screen[str | None]):
             self._update_title(0, 0)
             return
         summaries = self._watch.watchlist()
-        rows = rows_from(summaries, self.families)
-        sparks = None
         now = time.monotonic()
+        if now - self._deviation_at >= DEVIATION_REFRESH_S:
+            self._deviation_at = now
+            self._deviation = deviations(summaries, self.families)
+        rows = self._builder.build(summaries, self._deviation)
+        sparks = None
         if now - self._sparks_at >= SPARK_REFRESH_S:
             self._sparks_at = now
             sparks = self._watch.sparklines([r.id for r in rows])
         self.table.update_rows(rows, sparks)
-        self._update_title(len(rows), sum(1 for s in summaries if s.book))
+        self._total, self._booked = len(rows), sum(1 for s in summaries if s.book)
+        self._update_title()
 
-    def _update_title(self, total: int, booked: int) -> None:
+    def _update_title(self, total: int | None = None, booked: int | None = None) -> None:
         table = self.table
+        total = self._total if total is None else total
+        booked = self._booked if booked is None else booked
         title = next((c.title for c in COLUMNS if c.key == table.sort_key), table.sort_key)
         shown = len(table.rows)
         count = f"{shown} of {total} markets" if shown != total else f"{total} markets"
         text = (f"Watchlist · {count} · {booked} with books, the rest tickers only · "
                 f"sorted by {title.strip()} {'▼' if table.descending else '▲'}")
         if len(text) > self.size.width - 2 > 0:  # narrow terminals: the short form
-            text = text.replace(", the rest tickers only", "")
+            text = text.replace(", the rest tickers only", "").replace("sorted by ", "by ")
         if table.filter_text:
             text += f" · filter “{table.filter_text}”"
+        if shown:
+            text += f" · row {table.cursor + 1}/{shown}"
         title_widget = self.query_one("#wl-title", Static)
         if str(title_widget.content) != text:
             title_widget.update(text)
@@ -128,7 +142,11 @@ class WatchlistScreen(Screen[str | None]):
 
     def on_watchlist_table_sort_changed(self, event: WatchlistTable.SortChanged) -> None:
         event.stop()
-        self.refresh_rows()
+        self._update_title()
+
+    def on_watchlist_table_cursor_moved(self, event: WatchlistTable.CursorMoved) -> None:
+        event.stop()
+        self._update_title()
 
     def action_filter(self) -> None:
         box = self.query_one("#wl-filter", Input)
