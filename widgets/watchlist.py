@@ -26,6 +26,9 @@ from widgets.watchlist_rows import (COLUMN_KEYS, FAV_MARK, Column, Sparks, Watch
                                     filter_rows, fit, fit_columns, sort_rows, sparkline)
 
 FLASH_S = 0.6  # how long a changed price stays highlighted
+# rows keep their places between re-sorts on new data (values update in place at the frame
+# rate): a list reshuffling ten times a second cannot be read, nor clicked
+RESORT_S = 1.0
 EMPTY_TEXT = "no markets yet: waiting for the venues' tickers…"
 NO_MATCH_TEXT = "no market matches the filter"
 
@@ -93,6 +96,9 @@ class WatchlistTable(ScrollView, can_focus=True):
         self._rows: list[WatchRow] = []  # sorted and filtered: what the lines show
         self._sparks: Sparks = {}
         self._spark_cache: dict[str, tuple[tuple[float, ...], int, str]] = {}
+        self._sorted_at = 0.0
+        self._stale_order = False
+        self.resort_s = RESORT_S  # 0: every frame (tests)
         self._cursor_id: str | None = None
         self._cursor = 0
         self._last: dict[str, float] = {}  # id -> last price seen, for flashes
@@ -135,10 +141,16 @@ class WatchlistTable(ScrollView, can_focus=True):
         if sparks is not None:
             self._sparks = sparks
         self._all = rows
-        if same:
-            self._relayout()  # flashes fade, funding countdowns tick
-        else:
+        due = now - self._sorted_at >= self.resort_s
+        if (not same or self._stale_order) and (due or len(rows) != len(old)):
             self._reorder()
+        elif same:
+            self._relayout()  # flashes fade, funding countdowns tick
+        else:  # the new values in the current order, until the next re-sort
+            by_id = {r.id: r for r in rows}
+            self._rows = [by_id.get(r.id, r) for r in self._rows]
+            self._stale_order = True
+            self._relayout()
 
     def set_sort(self, key: str, descending: bool | None = None) -> None:
         if key not in COLUMN_KEYS:
@@ -165,6 +177,8 @@ class WatchlistTable(ScrollView, can_focus=True):
         return None
 
     def _reorder(self) -> None:
+        self._sorted_at = self._clock()
+        self._stale_order = False
         rows = sort_rows(filter_rows(self._all, self.filter_text), self.sort_key, self.descending,
                          self.favourites)
         self._rows = rows

@@ -385,8 +385,9 @@ class Engine:
             loop.call_soon_threadsafe(self._begin_tickers)
 
     def watchlist(self) -> list[Summary]:
-        """A summary of every market streamed, with or without a book."""
-        return self.hub.overview(tickers=True)
+        """A summary of every market streamed, with or without a book (rebuilt only for
+        the markets that changed: ``last_message_age`` is as of that change)."""
+        return self.hub.watch_summaries()
 
     def sparklines(self, instrument_ids: list[str], minutes: int = 60) -> dict[str, tuple[float, ...]]:
         return self.hub.sparklines(instrument_ids, minutes)

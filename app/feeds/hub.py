@@ -137,6 +137,9 @@ class MarketHub:
         self.lock = threading.Lock()
         self._states: dict[str, InstrumentState] = {}
         self._tickers: dict[str, TickerState] = {}  # markets streamed without books
+        # the watchlist's summaries, rebuilt only when their instrument changed (hundreds of
+        # rows at the UI's frame rate, most of them changing once a second at most)
+        self._watch_cache: dict[str, tuple[tuple[object, ...], Summary]] = {}
         self._healths: list[FeedHealth] = []
         self._listeners: list[Callable[[MarketEvent], None]] = []
 
@@ -269,38 +272,64 @@ class MarketHub:
         out = []
         with self.lock:
             for st in self._states.values():
-                bid = st.book.best_bid if st.synced else None
-                ask = st.book.best_ask if st.synced else None
-                t = st.ticker
-                last = st.trades[0].price if st.trades else (t.last if t else None)
-                f = st.funding
-                h = st.health
-                out.append(Summary(st.instrument, last, bid[0] if bid else None,
-                                   ask[0] if ask else None, st.synced,
-                                   f.rate if f else None, f.next_funding_time if f else None,
-                                   f.mark_price if f else None,
-                                   h.state if h else "connecting",
-                                   None if h is None or h.last_message is None
-                                   else max(0.0, h.clock() - h.last_message),
-                                   _change(t, last), t.quote_turnover if t else None,
-                                   True, st.seq))
+                out.append(self._book_summary(st))
             if tickers:
                 states = self._states
                 for ts in self._tickers.values():
-                    if ts.instrument.id in states:
-                        continue  # its book streams too: the row above is richer
-                    t, f, h = ts.ticker, ts.funding, ts.health
-                    last = t.last if t else None
-                    out.append(Summary(ts.instrument, last, t.bid if t else None,
-                                       t.ask if t else None, False,
-                                       f.rate if f else None, f.next_funding_time if f else None,
-                                       f.mark_price if f else None,
-                                       h.state if h else "connecting",
-                                       None if h is None or h.last_message is None
-                                       else max(0.0, h.clock() - h.last_message),
-                                       _change(t, last), t.quote_turnover if t else None,
-                                       False, ts.seq))
+                    if ts.instrument.id not in states:  # else the book's row is richer
+                        out.append(self._ticker_summary(ts))
         return out
+
+    def watch_summaries(self) -> list[Summary]:
+        """``overview(tickers=True)`` for the watchlist, each summary rebuilt only when its
+        instrument's state or feed changed: ``last_message_age`` is as of that change."""
+        out = []
+        cache = self._watch_cache
+        with self.lock:
+            states = self._states
+            for st in states.values():
+                h = st.health
+                key: tuple[object, ...] = (st.seq, st.synced, h.state if h else None, h)
+                hit = cache.get(st.instrument.id)
+                if hit is None or hit[0] != key:
+                    hit = cache[st.instrument.id] = (key, self._book_summary(st))
+                out.append(hit[1])
+            for ts in self._tickers.values():
+                if ts.instrument.id in states:
+                    continue
+                h = ts.health
+                key = (ts.seq, False, h.state if h else None, h)
+                hit = cache.get(ts.instrument.id)
+                if hit is None or hit[0] != key:
+                    hit = cache[ts.instrument.id] = (key, self._ticker_summary(ts))
+                out.append(hit[1])
+        return out
+
+    @staticmethod
+    def _book_summary(st: InstrumentState) -> Summary:
+        bid = st.book.best_bid if st.synced else None
+        ask = st.book.best_ask if st.synced else None
+        t = st.ticker
+        last = st.trades[0].price if st.trades else (t.last if t else None)
+        f = st.funding
+        h = st.health
+        return Summary(st.instrument, last, bid[0] if bid else None, ask[0] if ask else None,
+                       st.synced, f.rate if f else None, f.next_funding_time if f else None,
+                       f.mark_price if f else None, h.state if h else "connecting",
+                       None if h is None or h.last_message is None
+                       else max(0.0, h.clock() - h.last_message),
+                       _change(t, last), t.quote_turnover if t else None, True, st.seq)
+
+    @staticmethod
+    def _ticker_summary(ts: TickerState) -> Summary:
+        t, f, h = ts.ticker, ts.funding, ts.health
+        last = t.last if t else None
+        return Summary(ts.instrument, last, t.bid if t else None, t.ask if t else None, False,
+                       f.rate if f else None, f.next_funding_time if f else None,
+                       f.mark_price if f else None, h.state if h else "connecting",
+                       None if h is None or h.last_message is None
+                       else max(0.0, h.clock() - h.last_message),
+                       _change(t, last), t.quote_turnover if t else None, False, ts.seq)
 
     def sparklines(self, instrument_ids: list[str], minutes: int = SPARK_MINUTES
                    ) -> dict[str, tuple[float, ...]]:

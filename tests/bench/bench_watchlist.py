@@ -13,7 +13,8 @@ screen when the bytes Textual writes carry its effect: the title's "row N/M" or
 Reported: rows, messages received per second, keypress-to-screen latency (median, p95,
 max), screen writes per second, and CPU per thread (UI, engine) and of the simulators.
 
-    python -m tests.bench.bench_watchlist [--universe 100] [--seconds 30] [--presses 120] [--fps 10]
+    python -m tests.bench.bench_watchlist [--universe 100] [--rate 5] [--procs 2] [--seconds 30]
+                                          [--presses 120] [--fps 10]
 
 (needs tmux; the measuring process runs inside it and hands its figures back in a file)
 """
@@ -42,12 +43,12 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 SESSION = "ctwatchbench"
 
 
-def serve(universe: int, rate: float) -> None:
-    """Child process: the four venues' simulators over the universe."""
+def serve(universe: int, rate: float, venues: list[str]) -> None:
+    """Child process: these venues' simulators over the universe."""
     from app.sim.world import SIMULATORS, DemoWorld
 
     os.nice(10)  # the load generator takes the CPU the app leaves, as a remote venue takes none
-    world = DemoWorld(seed=11, rate=rate, universe=universe).start()
+    world = DemoWorld(seed=11, rate=rate, universe=universe, venues=venues).start()
     endpoints = {key: [t.ws_url, t.rest_url] for venue, t in world.threads.items()
                  for key in SIMULATORS[venue][3]}
     print(json.dumps({"venues": world.venues(), "endpoints": endpoints}), flush=True)
@@ -55,11 +56,31 @@ def serve(universe: int, rate: float) -> None:
     world.stop()
 
 
-def run(universe: int, rate: float, seconds: float, presses: int, fps: float) -> dict:
-    child = subprocess.Popen([sys.executable, "-m", "tests.bench.bench_watchlist", "--serve",
-                              "--universe", str(universe), "--rate", str(rate)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    world = json.loads(child.stdout.readline())  # type: ignore[union-attr]
+def start_simulators(universe: int, rate: float, procs: int) -> tuple[list[subprocess.Popen], dict]:
+    """The four venues split over ``procs`` processes (hundreds of simulated markets are
+    more than one Python process steps in real time)."""
+    from app.sim.world import available_venues
+
+    venues = available_venues()
+    children = [subprocess.Popen([sys.executable, "-m", "tests.bench.bench_watchlist", "--serve",
+                                  "--universe", str(universe), "--rate", str(rate),
+                                  "--venues", ",".join(venues[i::procs])],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                for i in range(min(procs, len(venues)))]
+    world: dict = {"venues": [], "endpoints": {}}
+    for child in children:
+        part = json.loads(child.stdout.readline())  # type: ignore[union-attr]
+        world["venues"] += part["venues"]
+        world["endpoints"].update(part["endpoints"])
+    return children, world
+
+
+def sims_cpu(children: list[subprocess.Popen]) -> float:
+    return sum(process_cpu(c.pid) for c in children)
+
+
+def run(universe: int, rate: float, seconds: float, presses: int, fps: float, procs: int) -> dict:
+    children, world = start_simulators(universe, rate, procs)
     os.environ.setdefault("CRYPTOTERM_HOME", tempfile.mkdtemp(prefix="ct-watch-"))
     sys.setswitchinterval(0.001)  # as app.cli.main sets it
 
@@ -70,7 +91,7 @@ def run(universe: int, rate: float, seconds: float, presses: int, fps: float) ->
     from app.ui.app import CryptotermApp
     from app.ui.watchlist_screen import WatchlistScreen
     from widgets.watchlist import WatchlistTable
-    from widgets.watchlist_rows import COLUMNS
+    from widgets.watchlist_rows import COLUMNS, fit_columns
 
     cfg = load_config()
     cfg.metadata_cache = False
@@ -116,7 +137,7 @@ def run(universe: int, rate: float, seconds: float, presses: int, fps: float) ->
             table = screen.query_one(WatchlistTable)
             rows = len(engine.watchlist())
             msgs0 = sum(h.messages for h in engine.health())
-            cpu0 = (thread_cpu(ui_tid), thread_cpu(engine_tid), process_cpu(child.pid))
+            cpu0 = (thread_cpu(ui_tid), thread_cpu(engine_tid), sims_cpu(children))
             writes.clear()
             latencies: dict[str, list[float]] = {"scroll": [], "sort": []}
             t0 = time.perf_counter()
@@ -133,9 +154,7 @@ def run(universe: int, rate: float, seconds: float, presses: int, fps: float) ->
                         expect = f"row {min(len(table.rows), table.cursor + 1 + step)}/{len(table.rows)}"
                 else:
                     kind, key = "sort", "o"
-                    keys = [k for k in (c.key for c in COLUMNS) if k != "spark"]
-                    from widgets.watchlist_rows import fit_columns
-                    shown = [c.key for c, _ in fit_columns(table.size.width) if c.key != "spark"] or keys
+                    shown = [c.key for c, _ in fit_columns(table.size.width) if c.key != "spark"]
                     nxt = shown[(shown.index(table.sort_key) + 1) % len(shown)] if table.sort_key in shown \
                         else shown[0]
                     expect = f"sorted by {titles[nxt]}"
@@ -151,7 +170,7 @@ def run(universe: int, rate: float, seconds: float, presses: int, fps: float) ->
                     want["text"] = None
                 await asyncio.sleep(max(0.0, gap - (time.perf_counter() - pressed)))
             elapsed = time.perf_counter() - t0
-            cpu1 = (thread_cpu(ui_tid), thread_cpu(engine_tid), process_cpu(child.pid))
+            cpu1 = (thread_cpu(ui_tid), thread_cpu(engine_tid), sims_cpu(children))
             result.update(elapsed=elapsed, latencies=latencies, rows=rows, fps=fps,
                           rate=(sum(h.messages for h in engine.health()) - msgs0) / elapsed,
                           cpu=[(b - a) / elapsed for a, b in zip(cpu0, cpu1)],
@@ -164,9 +183,11 @@ def run(universe: int, rate: float, seconds: float, presses: int, fps: float) ->
         app.run(auto_pilot=measure)
     finally:
         engine.stop()
-        child.stdin.close()  # type: ignore[union-attr]
-        child.wait(20)
+        for child in children:
+            child.stdin.close()  # type: ignore[union-attr]
+            child.wait(20)
     result["universe"] = universe
+    result["load"] = os.getloadavg()[0]
     result["venues"] = world["venues"]
     return result
 
@@ -185,12 +206,18 @@ def report(result: dict) -> None:
     print("budget: p95 < 50 ms; UI thread < 0.15 of a core")
     print(f"screen writes per second: min {min(fps)}, median {statistics.median(fps)}, max {max(fps)}")
     print(f"CPU (fraction of one core): UI {ui:.2f}, engine {eng:.2f}; simulators {sims:.2f}")
+    if result.get("load") is not None:
+        print(f"machine load average during the run: {result['load']:.1f} (other work shares the cores)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--universe", type=int, default=100)
-    ap.add_argument("--rate", type=float, default=40.0, help="sim events/s per symbol")
+    # the tickers behind most rows come at the venues' own pace (1 s, Coinbase 5 s) whatever
+    # the event rate; 5 events/s per market keeps every price moving between them
+    ap.add_argument("--rate", type=float, default=5.0, help="sim events/s per symbol")
+    ap.add_argument("--procs", type=int, default=2, help="simulator processes")
+    ap.add_argument("--venues", help=argparse.SUPPRESS)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--presses", type=int, default=120)
     ap.add_argument("--fps", type=float, default=10.0)
@@ -198,19 +225,19 @@ def main() -> None:
     ap.add_argument("--inner", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.universe, args.rate)
+        serve(args.universe, args.rate, args.venues.split(","))
         return
     if args.inner:
         partial = Path(f"{args.inner}.part")
         partial.write_bytes(json.dumps(run(args.universe, args.rate, args.seconds, args.presses,
-                                           args.fps)).encode())
+                                           args.fps, args.procs)).encode())
         partial.rename(args.inner)
         return
     out = Path(tempfile.mkdtemp(prefix="ct-watch-")) / "result.json"
     subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
     cmd = (f"cd {ROOT} && {sys.executable} -m tests.bench.bench_watchlist --inner {out} "
            f"--universe {args.universe} --rate {args.rate} --seconds {args.seconds} "
-           f"--presses {args.presses} --fps {args.fps} 2> {out}.err")
+           f"--presses {args.presses} --fps {args.fps} --procs {args.procs} 2> {out}.err")
     subprocess.run(["tmux", "new-session", "-d", "-s", SESSION, "-x", "160", "-y", "45", cmd], check=True)
     deadline = time.monotonic() + args.seconds + 180
     while not out.exists() and time.monotonic() < deadline:

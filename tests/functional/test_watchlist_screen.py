@@ -44,6 +44,7 @@ async def open_watchlist(app: CryptotermApp, pilot) -> WatchlistTable:
     await pilot.press("w")
     await wait_for(lambda: isinstance(app.screen, WatchlistScreen), what="the watchlist")
     table = app.screen.query_one(WatchlistTable)
+    table.resort_s = 0.0  # sorted on every frame: the order asserted is the order of the values
     await wait_for(lambda: len(table.rows) == ROWS and all(r.last is not None for r in table.rows),
                    what="every market with a price")
     return table
@@ -223,3 +224,34 @@ def test_watchlist_snapshot(frozen_world, snap_compare, size):
         await pilot.pause(0.5)
 
     assert snap_compare(app, terminal_size=size, run_before=open_view)
+
+
+async def test_new_values_update_in_place_and_rows_re_sort_once_a_second():
+    from textual.app import App
+
+    from widgets.watchlist import RESORT_S
+    from widgets.watchlist_rows import WatchRow
+
+    now = [100.0]
+
+    def r(sym: str, volume: float) -> WatchRow:
+        return WatchRow(sym, sym, "binance", "spot", 2, 1.0, 0.0, None, volume, None, None, None, "tick")
+
+    class One(App[None]):
+        def compose(self):
+            yield WatchlistTable(clock=lambda: now[0])
+
+    app = One()
+    async with app.run_test(size=(100, 10)) as pilot:
+        table = app.query_one(WatchlistTable)
+        table.update_rows([r("A/USDT", 3.0), r("B/USDT", 2.0), r("C/USDT", 1.0)])
+        assert [x.symbol for x in table.rows] == ["A/USDT", "B/USDT", "C/USDT"]
+        now[0] += 0.1
+        table.update_rows([r("A/USDT", 3.0), r("B/USDT", 2.0), r("C/USDT", 9.0)])
+        # C's volume shows at once, in its old place
+        assert [(x.symbol, x.volume) for x in table.rows] == [("A/USDT", 3.0), ("B/USDT", 2.0), ("C/USDT", 9.0)]
+        await pilot.pause()
+        assert "9" in table.render_line(3).text
+        now[0] += RESORT_S
+        table.update_rows(table._all)  # nothing new: the pending re-sort happens anyway
+        assert [x.symbol for x in table.rows] == ["C/USDT", "A/USDT", "B/USDT"]
