@@ -42,7 +42,8 @@ class WatchlistScreen(Screen[str | None]):
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="Clear the filter, or back to the market screen"),
         Binding("enter", "open", "Open", tooltip="Open the market under the cursor"),
-        Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter as you type"),
+        Binding("slash", "filter", "Filter", key_display="/", priority=True,
+                tooltip="Filter as you type"),
         Binding("f", "favourite", "Favourite", tooltip="Pin or unpin the market (kept in config)"),
         Binding("o", "sort_next", "Sort", tooltip="Sort by the next column"),
         Binding("O", "sort_reverse", "Reverse", key_display="O", tooltip="Reverse the sort order"),
@@ -115,7 +116,8 @@ class WatchlistScreen(Screen[str | None]):
         title = next((c.title for c in COLUMNS if c.key == table.sort_key), table.sort_key)
         shown = len(table.rows)
         count = f"{shown} of {total} markets" if shown != total else f"{total} markets"
-        text = (f"Watchlist · {count} · {booked} with books, the rest tickers only · "
+        rest = ", the rest tickers only" if booked < total else ""
+        text = (f"Watchlist · {count} · {booked} with books{rest} · "
                 f"sorted by {title.strip()} {'▼' if table.descending else '▲'}")
         if len(text) > self.size.width - 2 > 0:  # narrow terminals: the short form
             text = text.replace(", the rest tickers only", "").replace("sorted by ", "by ")
@@ -149,9 +151,16 @@ class WatchlistScreen(Screen[str | None]):
         self._update_title()
 
     def action_filter(self) -> None:
+        """Open the filter box and focus it at once (not on a later turn of Textual's
+        loop, as ``focus()`` would): a terminal delivers "/ethq" in one read, and every
+        key after the "/" must land in the box, never be taken as a command (q, f, Enter).
+        "/" is a priority binding for that reason: typed in the box, it is text."""
         box = self.query_one("#wl-filter", Input)
+        if box.has_focus:
+            box.insert_text_at_cursor("/")
+            return
         box.add_class("-open")
-        box.focus()
+        self.set_focus(box)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "wl-filter":

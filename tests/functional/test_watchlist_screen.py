@@ -255,3 +255,27 @@ async def test_new_values_update_in_place_and_rows_re_sort_once_a_second():
         now[0] += RESORT_S
         table.update_rows(table._all)  # nothing new: the pending re-sort happens anyway
         assert [x.symbol for x in table.rows] == ["C/USDT", "A/USDT", "B/USDT"]
+
+
+async def test_keys_typed_faster_than_focus_moves_go_into_the_filter(session):
+    """A terminal delivers "/ethqf" in one read: Textual moves focus to the filter box on
+    a later turn of its loop, so those keys reach the table first. They are the filter's:
+    q must not quit, f must not pin, Enter must not open a market."""
+    from textual import events
+
+    engine, cfg = session
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(160, 45)) as pilot:
+        table = await open_watchlist(app, pilot)
+        for key, char in [("slash", "/"), ("e", "e"), ("t", "t"), ("h", "h"), ("q", "q"), ("f", "f"),
+                          ("backspace", None), ("enter", None)]:
+            app.post_message(events.Key(key, char))  # no wait between them
+        await pilot.pause(0.3)
+        assert app.is_running and isinstance(app.screen, WatchlistScreen)
+        assert table.filter_text == "ethq" and not table.favourites
+        assert table.has_focus  # Enter ended the filter, it opened nothing
+        for key, char in [("slash", "/"), ("x", "x"), ("escape", None)]:
+            app.post_message(events.Key(key, char))
+        await pilot.pause(0.3)
+        assert table.filter_text == "" and isinstance(app.screen, WatchlistScreen)
+        await wait_for(lambda: len(table.rows) == ROWS, what="every row back")
