@@ -399,7 +399,7 @@ DESCRIPTOR = VenueDescriptor(
             ccxt_type="spot", rest_weight_per_minute=5000, kline_page_limit=1000,
             snapshot_depth=SPOT_SNAPSHOT_LIMIT,
             # every symbol at once weighs 80 on spot, 40 on USD-M (Binance's published table)
-            tickers=Tickers24h("/api/v3/ticker/24hr", 80, _binance_tickers)),
+            tickers=Tickers24h("/api/v3/ticker/24hr", 80, _binance_tickers), kline_weight=2),
         "perp": MarketFacts(
             Hosts("binanceusdm", {
                 "live": Endpoints("wss://fstream.binance.com", "https://fapi.binance.com"),
@@ -409,7 +409,8 @@ DESCRIPTOR = VenueDescriptor(
                 rate_limit_ms=30, narrow_markets=True),
             ccxt_type="linear", rest_weight_per_minute=2000, kline_page_limit=1500,
             snapshot_depth=PERP_SNAPSHOT_LIMIT,
-            tickers=Tickers24h("/fapi/v1/ticker/24hr", 40, _binance_tickers)),
+            # USD-M weighs klines by limit: 10 for more than 1000 rows
+            tickers=Tickers24h("/fapi/v1/ticker/24hr", 40, _binance_tickers), kline_weight=10),
     },
     codec=BinanceVenue,
     metadata_path=_metadata_path,
