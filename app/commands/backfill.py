@@ -14,11 +14,10 @@ import sys
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID,
-                           TextColumn, TimeRemainingColumn)
-from rich.text import Text
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from app.commands.base import CommandError
+from app.commands.progress_columns import RateColumn
 from app.commands.storage_opts import (add_db_option, add_instrument_args, add_range_args,
                                        check_interval, check_symbol, check_venue, fmt_ms, open_db,
                                        parse_range)
@@ -53,14 +52,6 @@ def register(subparsers) -> None:
                    help="retries of a failing request before giving up (default 8; 3 in bulk)")
     add_db_option(p)
     p.set_defaults(func=run)
-
-
-class RateColumn(ProgressColumn):
-    """Candles per second, as rich measures the task's speed."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("–– rows/s" if speed is None else f"{speed:,.0f} rows/s", style="progress.data.speed")
 
 
 class BackfillDisplay:

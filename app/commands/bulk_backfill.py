@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from app.commands.backfill import RateColumn
 from app.commands.base import CommandError
+from app.commands.progress_columns import RateColumn
 from app.commands.storage_opts import check_interval, check_symbol, fmt_ms, open_db
 from app.config import AppConfig, ConfigError
 from app.feeds.rest import RestClient, RestError, WeightBudget
