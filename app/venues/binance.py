@@ -373,6 +373,18 @@ class BinanceVenue:
                 k.closed = True
         return out
 
+    def parse_kline_values(self, text: str | bytes) -> list[tuple[int, float, float, float, float, float]]:
+        """``(open_time, open, high, low, close, volume)`` per row, oldest first: what a bulk
+        backfill stores, without building a Kline per row (a third of its client time)."""
+        rows = orjson.loads(text)
+        if type(rows) is not list:
+            raise ValueError(f"not a klines list: {str(text)[:120]}")
+        try:
+            return [(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]))
+                    for r in rows]
+        except (TypeError, IndexError, ValueError) as exc:
+            raise ValueError(f"bad klines row ({exc})") from None
+
     def new_book_sync(self, inst: Instrument) -> BinanceBookSync:
         return BinanceBookSync(perp=self.market == "perp")
 
