@@ -364,6 +364,18 @@ def newest_kline(engine: Engine, instrument_id: str, interval: str,
 
 # -- coverage ----------------------------------------------------------------------
 
+def coverage_percent(expected: int, missing: int, partial: int = 0) -> float:
+    """Whole candles as a share of ``expected``, rounded down to 0.01 %: 100 only when
+    nothing is missing or partial (``gaps --all`` and the history screen's strip)."""
+    whole = max(0, expected - missing - partial)
+    return int(whole * 10_000 / expected) / 100 if expected > 0 else 0.0
+
+
+def coverage_figure(percent: float, holes: int) -> str:
+    """``99.02% · 2 holes``: the coverage figure as both places print it."""
+    return f"{percent:.2f}% · {holes:,} hole{'' if holes == 1 else 's'}"
+
+
 @dataclass(frozen=True, slots=True)
 class Coverage:
     """How complete one stored series is over a span of open times [first, last]: the
@@ -388,11 +400,7 @@ class Coverage:
 
     @property
     def percent(self) -> float:
-        """Whole candles as a share of the span, rounded down to 0.01 %: 100 only when
-        nothing is missing or partial."""
-        whole = max(0, self.expected - self.missing - self.partial)
-        share = whole / self.expected if self.expected else 0.0
-        return int(share * 10_000) / 100
+        return coverage_percent(self.expected, self.missing, self.partial)
 
 
 def coverage(engine: Engine, instrument_id: str, interval: str, since: int | None = None,
