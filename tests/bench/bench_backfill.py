@@ -13,7 +13,7 @@ so its candle generation and JSON encoding, which cost more than the client's wo
 not share the client's interpreter. ``--budget`` overrides the venue's weight budget per minute
 (default: Binance spot's 5000 of its 6000) to separate client speed from the venue's pace.
 
-    nice python -m tests.bench.bench_backfill [--symbols 50] [--days 180] [--budget N] [--skip-faulty]
+    nice python -m tests.bench.bench_backfill [--symbols 50] [--days 180] [--budget N] [--skip-clean] [--skip-faulty]
 """
 
 from __future__ import annotations
@@ -178,6 +178,7 @@ def main() -> None:
     p.add_argument("--budget", type=int, default=registry.facts("binance", "spot").rest_weight_per_minute)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--skip-faulty", action="store_true")
+    p.add_argument("--skip-clean", action="store_true")
     p.add_argument("--in-process", action="store_true", help="run the simulator in this process")
     p.add_argument("--dir", type=Path, default=None, help="where the databases go (default: a temp dir)")
     a = p.parse_args()
@@ -194,8 +195,9 @@ def main() -> None:
                               "candles": len(insts) * ((until - since) // 60_000 + 1),
                               "budget_per_min": a.budget, "sim": "thread" if a.in_process else "process"}),
                   flush=True)
-            print(json.dumps(phase("clean", sim, insts, since, until, a.budget, a.concurrency, False,
-                                   where / "clean.db")), flush=True)
+            if not a.skip_clean:
+                print(json.dumps(phase("clean", sim, insts, since, until, a.budget, a.concurrency, False,
+                                       where / "clean.db")), flush=True)
             if not a.skip_faulty:
                 print(json.dumps(phase("faulty", sim, insts, since, until, a.budget, a.concurrency, True,
                                        where / "faulty.db")), flush=True)
