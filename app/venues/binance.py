@@ -19,7 +19,8 @@ from app.market.instruments import Instrument, MarketType
 from app.venues.base import (APPLIED, GAP, IGNORED, Ack, BookSnapshot, BufferedBookSync,
                              ConnectionPlan, Decoded, DepthDiff, Num, Price, Size, Unknown,
                              one_or_many, parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
+from app.venues.base import (Endpoints, Hosts, MarketFacts, Recovery, Tickers24h, VenueDescriptor,
+                             quote_volumes)
 
 VENUE = "binance"
 SPOT_SNAPSHOT_LIMIT = 5000
@@ -430,12 +431,28 @@ class BinanceVenue:
                 k.closed = True
         return out
 
+    def parse_kline_values(self, text: str | bytes) -> list[tuple[int, float, float, float, float, float]]:
+        """``(open_time, open, high, low, close, volume)`` per row, oldest first: what a bulk
+        backfill stores, without building a Kline per row (a third of its client time)."""
+        rows = orjson.loads(text)
+        if type(rows) is not list:
+            raise ValueError(f"not a klines list: {str(text)[:120]}")
+        try:
+            return [(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]))
+                    for r in rows]
+        except (TypeError, IndexError, ValueError) as exc:
+            raise ValueError(f"bad klines row ({exc})") from None
+
     def new_book_sync(self, inst: Instrument) -> BinanceBookSync:
         return BinanceBookSync(perp=self.market == "perp")
 
 
 def _metadata_path(market: MarketType) -> str:
     return BinanceVenue(market, []).exchange_info_path()
+
+
+def _binance_tickers(data: Any) -> dict[str, float]:
+    return quote_volumes(data, "symbol", lambda row: row["quoteVolume"])
 
 
 # REST budgets: Binance weighs 6000/min spot and 2400/min USD-M; we use most, never all.
@@ -450,7 +467,9 @@ DESCRIPTOR = VenueDescriptor(
             }, title="Binance spot", accounts=("testnet", "demo", "live"),
                 rate_limit_ms=12, narrow_markets=True),
             ccxt_type="spot", rest_weight_per_minute=5000, kline_page_limit=1000,
-            snapshot_depth=SPOT_SNAPSHOT_LIMIT),
+            snapshot_depth=SPOT_SNAPSHOT_LIMIT,
+            # every symbol at once weighs 80 on spot, 40 on USD-M (Binance's published table)
+            tickers=Tickers24h("/api/v3/ticker/24hr", 80, _binance_tickers), kline_weight=2),
         "perp": MarketFacts(
             Hosts("binanceusdm", {
                 "live": Endpoints("wss://fstream.binance.com", "https://fapi.binance.com"),
@@ -459,7 +478,9 @@ DESCRIPTOR = VenueDescriptor(
             }, title="Binance USD-M", accounts=("demo", "live"),
                 rate_limit_ms=30, narrow_markets=True),
             ccxt_type="linear", rest_weight_per_minute=2000, kline_page_limit=1500,
-            snapshot_depth=PERP_SNAPSHOT_LIMIT),
+            snapshot_depth=PERP_SNAPSHOT_LIMIT,
+            # USD-M weighs klines by limit: 10 for more than 1000 rows
+            tickers=Tickers24h("/fapi/v1/ticker/24hr", 40, _binance_tickers), kline_weight=10),
     },
     codec=BinanceVenue,
     metadata_path=_metadata_path,
