@@ -22,6 +22,7 @@ from app.feeds.hub import MarketHub
 from app.feeds.recording import RecordingControl
 from app.feeds.rest import RestClient, RestError, WeightBudget
 from app.feeds.tickers import TickerFeed, supports_tickers
+from app.feeds.top_markets import TopMarketsError, market_volumes
 from app.feeds.views import InstrumentView, Unlisted
 from app.market.compare import Summary
 from app.market.instruments import Instrument, MarketType, not_listed_message, parse_display_symbol
@@ -88,10 +89,12 @@ class Engine:
                  clock: Callable[[], float] = time.monotonic,
                  capture: CaptureWriter | None = None,
                  venues: list[str] | None = None, top: int = 0,
-                 ranking: Ranking = rank_by_turnover) -> None:
+                 ranking: Ranking | None = None) -> None:
         self.cfg = cfg
         # --top N / [app] watch_top: books for the N most traded markets of each venue and
-        # market, ranked by ``ranking``; every other watchlist row streams tickers only
+        # market, every other watchlist row streams tickers only. Ranked by the venue's
+        # 24h tickers over REST (app.feeds.top_markets), or by ``ranking`` over the
+        # streamed tickers' turnover when given (and when the venue's REST cannot rank)
         self.top = top
         self.ranking = ranking
         self.hub = MarketHub()
@@ -450,7 +453,26 @@ class Engine:
             await self._book_top(venue, market, rows)
 
     async def _book_top(self, venue: str, market: MarketType, rows: list[Instrument]) -> None:
-        """Books for the ``top`` most traded rows, ranked once their tickers are in."""
+        """Books for the ``top`` most traded rows."""
+        ranked: list[Instrument] | None = None
+        if self.ranking is None:
+            rest, _ = self._io[(venue, market)]
+            try:
+                order = [m.instrument.id for m in await market_volumes(rest, venue, market, retries=1)]
+            except TopMarketsError as exc:
+                log.warning("%s; ranking by the streamed tickers instead", exc.message)
+            else:
+                by_id = {i.id: i for i in rows}
+                ranked = [by_id[i] for i in order if i in by_id]
+        if ranked is None:
+            ranked = await self._rank_by_tickers(rows, self.ranking or rank_by_turnover)
+        for inst in ranked[:self.top]:
+            if self.hub.state(inst.id) is None:
+                await self._add_book(venue, market, inst)
+
+    async def _rank_by_tickers(self, rows: list[Instrument], ranking: Ranking) -> list[Instrument]:
+        """``rows`` ranked by ``ranking`` over their streamed tickers' 24 h turnover, once
+        (nearly) all have one or TOP_WAIT_S has passed."""
         deadline = time.monotonic() + TOP_WAIT_S
         turnover: dict[str, float] = {}
         while True:
@@ -467,9 +489,7 @@ class Engine:
             if len(turnover) >= 0.9 * len(rows) or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.2)
-        for inst in self.ranking(rows, turnover)[:self.top]:
-            if self.hub.state(inst.id) is None:
-                await self._add_book(venue, market, inst)
+        return ranking(rows, turnover)
 
     def health(self) -> list[HealthView]:
         return self.hub.health() + self.recording_control.health()

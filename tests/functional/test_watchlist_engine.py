@@ -89,10 +89,13 @@ def test_every_market_streams_and_only_the_requested_ones_have_books(world):
         engine.stop()
 
 
-def test_top_n_books_the_most_traded_of_each_venue_and_market(world):
+@pytest.mark.parametrize("ranking", [None, universe_rank], ids=["venue-24h-tickers", "universe-order"])
+def test_top_n_books_the_most_traded_of_each_venue_and_market(world, ranking, caplog):
+    """Ranked by the venues' 24h tickers over REST (app.feeds.top_markets; the simulators
+    serve the universe's turnover, most traded first), or by a given ranking."""
     w, cfg = world
     engine = Engine(cfg, ["BTC/USDT"], settings=ConnectionSettings(backoff_base=0.05), top=2,
-                    ranking=universe_rank)
+                    ranking=ranking)
     engine.start()  # --top starts the tickers (they rank the markets) by itself
     try:
         want = set()
@@ -107,6 +110,7 @@ def test_top_n_books_the_most_traded_of_each_venue_and_market(world):
         wait(lambda: all(s.synced for s in engine.watchlist() if s.book), what="the top books synced")
         assert len(engine.watchlist()) == expected_rows()
         assert depth_subscriptions(w) == 4  # binance: 2 spot + 2 perp books, no more
+        assert "ranking by the streamed tickers instead" not in caplog.text
     finally:
         engine.stop()
 
