@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import difflib
+import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,10 @@ venues = ["binance"]         # any of @VENUES@
 symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"]
 alert_bps = 50               # cross-venue view: deviation from the median that alerts
 usd_family = true            # compare USD, USDT and USDC markets as one
+watch_top = 0                # books for the N most traded USDT markets of each venue (--top);
+                             # the watchlist (w) streams every other market as tickers only
+favourites = []              # watchlist favourites (f), e.g. ["cryptopair_binance_btcusdt"]
+reduced_motion = false       # true: watchlist rows do not flash on a price change
 
 # Endpoint overrides per venue and environment (proxies, regional hosts, tests):
 # [venues.binance.live]
@@ -91,7 +97,9 @@ class ConfigError(CryptotermError):
 
 
 # every key each table accepts: an unknown one is a warning naming the nearest of these
-APP_KEYS = ("theme", "fps", "venues", "symbols", "alert_bps", "usd_family", "environment")
+APP_KEYS = ("theme", "fps", "venues", "symbols", "alert_bps", "usd_family", "environment",
+            "watch_top", "favourites", "reduced_motion")
+MAX_WATCH_TOP = 200  # books per venue and market: beyond this a venue's limits bite
 STORAGE_KEYS = ("book_snapshot_interval", "book_snapshot_depth")
 TRADING_KEYS = ("account", "allow_live", "paper_balance", "default_leverage", "rest_url", "timeout_s",
                 "price_warn_pct", "bell")
@@ -151,6 +159,9 @@ class AppConfig:
     trading: TradingConfig = field(default_factory=TradingConfig)
     alert_bps: float = 50.0  # cross-venue deviation that raises an alert
     usd_family: bool = True  # USD, USDT and USDC compared as one quote across venues
+    watch_top: int = 0  # books for the N most traded markets of each venue and market
+    favourites: list[str] = field(default_factory=list)  # watchlist favourites: instrument ids
+    reduced_motion: bool = False  # no row flashes in the watchlist
     book_snapshot_interval: float = 5.0  # seconds between recorded top-N book snapshots
     book_snapshot_depth: int = 20
     # False when the endpoints are the demo's simulators (DemoWorld.configure): their
@@ -253,6 +264,18 @@ def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
         elif key == "usd_family":
             _check_flag(where, value)
             cfg.usd_family = value
+        elif key == "watch_top":
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_WATCH_TOP:
+                raise ConfigError(f"{where} = {value!r}: a whole number from 0 to {MAX_WATCH_TOP}")
+            cfg.watch_top = value
+        elif key == "favourites":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}: must be a list of instrument ids like "
+                                  "\"cryptopair_binance_btcusdt\"")
+            cfg.favourites = list(dict.fromkeys(value))
+        elif key == "reduced_motion":
+            _check_flag(where, value)
+            cfg.reduced_motion = value
         elif key == "environment":
             if value not in ENVIRONMENTS:
                 raise ConfigError(f"{where} = {value!r}: use one of {', '.join(ENVIRONMENTS)}")
@@ -360,3 +383,45 @@ def _apply_trading(cfg: AppConfig, section: Any, path: Path) -> None:
             t.bell = value
         else:
             cfg.warnings.append(unknown_key_warning(path, "trading", key, TRADING_KEYS))
+
+
+_FAVOURITES_LINE = re.compile(r"^favourites\s*=\s*\[[^\]]*\][^\n]*\n?", re.MULTILINE)
+_TABLE_HEADER = re.compile(r"^\s*\[", re.MULTILINE)
+
+
+def save_favourites(path: Path, favourites: list[str]) -> None:
+    """Write ``[app] favourites`` into the config file, keeping every other line (and
+    comment) as it was; creates the file when there is none. Raises ConfigError, with
+    the file unchanged, when the result would not read back as exactly that list."""
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    line = "favourites = [" + ", ".join(json.dumps(f) for f in favourites) + "]\n"
+    app = re.search(r"^\[app\][^\n]*\n?", text, re.MULTILINE)
+    if app is None:
+        new = text + ("" if not text or text.endswith("\n") else "\n") + "\n[app]\n" + line
+    else:
+        start = app.end()
+        nxt = _TABLE_HEADER.search(text, start)
+        end = nxt.start() if nxt else len(text)
+        section = text[start:end]
+        if _FAVOURITES_LINE.search(section):
+            section = _FAVOURITES_LINE.sub(lambda m: line, section, count=1)
+        else:
+            section = line + section
+        new = text[:start] + section + text[end:]
+    try:
+        check = tomllib.loads(new).get("app", {}).get("favourites")
+    except tomllib.TOMLDecodeError:
+        check = None
+    if check != favourites:
+        raise ConfigError(f"{path}: could not update [app] favourites without changing "
+                          "other settings; edit the file by hand")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(new, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc}") from None

@@ -8,6 +8,7 @@ store) is a capability of its own, each a runtime-checkable Protocol, so a reade
 - ``MarketDirectory``: every market the venues list, starting one, and the requested ones
   no venue lists;
 - ``CrossVenue``: one summary per instrument, for comparing venues;
+- ``Watchlist``: every market of every venue, most without a book (tickers only);
 - ``TradingHost``: the trading runtime (``trading``, None when none is attached);
 - ``RecordingSwitch``: which instruments go to the store, and switching them;
 - ``HistorySource``: the history store's reader (storage.history.HistoryReader).
@@ -79,6 +80,21 @@ class CrossVenue(Protocol):
 
 
 @runtime_checkable
+class Watchlist(Protocol):
+    def stream_tickers(self) -> None:
+        """Start tickers for every watchable market without a book (idempotent)."""
+        ...
+
+    def watchlist(self) -> list[Summary]:
+        """Every streamed market's summary, with a book or tickers only."""
+        ...
+
+    def sparklines(self, instrument_ids: list[str], minutes: int = 60) -> dict[str, tuple[float, ...]]:
+        """The last ``minutes`` 1m closes of each instrument that has some, oldest first."""
+        ...
+
+
+@runtime_checkable
 class TradingHost(Protocol):
     trading: TradingService | None  # None: no order entry in this session
 
@@ -103,8 +119,8 @@ class HistorySource(Protocol):
 
 
 @runtime_checkable
-class EngineFacade(MarketSource, MarketDirectory, CrossVenue, TradingHost, RecordingSwitch,
-                   HistorySource, Protocol):
+class EngineFacade(MarketSource, MarketDirectory, CrossVenue, Watchlist, TradingHost,
+                   RecordingSwitch, HistorySource, Protocol):
     """Everything a full session offers (the engine)."""
 
 

@@ -360,3 +360,85 @@ def newest_kline(engine: Engine, instrument_id: str, interval: str,
     """The newest stored candle of one interval (one primary-key lookup), or None."""
     found = klines(engine, instrument_id, interval, limit=1, now_ms=now_ms)
     return found[-1] if found else None
+
+
+# -- coverage ----------------------------------------------------------------------
+
+def coverage_percent(expected: int, missing: int, partial: int = 0) -> float:
+    """Whole candles as a share of ``expected``, rounded down to 0.01 %: 100 only when
+    nothing is missing or partial (``gaps --all`` and the history screen's strip)."""
+    whole = max(0, expected - missing - partial)
+    return int(whole * 10_000 / expected) / 100 if expected > 0 else 0.0
+
+
+def coverage_figure(percent: float, holes: int) -> str:
+    """``99.02% · 2 holes``: the coverage figure as both places print it."""
+    return f"{percent:.2f}% · {holes:,} hole{'' if holes == 1 else 's'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How complete one stored series is over a span of open times [first, last]: the
+    candles stored, those the span should hold, and the holes between. What
+    ``cryptoterm gaps --all`` reports and the history screen's coverage strip draws."""
+
+    instrument_id: str
+    interval: str
+    first: int  # open time of the span's first candle
+    last: int  # open time of its last candle
+    stored: int  # candles stored in the span (partial ones included)
+    holes: tuple[Gap, ...]
+    partial: int = 0  # stored, but recorded over part of their interval only
+
+    @property
+    def expected(self) -> int:
+        return (self.last - self.first) // interval_ms(self.interval) + 1
+
+    @property
+    def missing(self) -> int:
+        return sum(g.candles for g in self.holes)
+
+    @property
+    def percent(self) -> float:
+        return coverage_percent(self.expected, self.missing, self.partial)
+
+
+def coverage(engine: Engine, instrument_id: str, interval: str, since: int | None = None,
+             until: int | None = None, now_ms: int | None = None) -> Coverage | None:
+    """Coverage of one series over [since, until] (default: its stored extent); None when
+    nothing of it is stored and no span is given."""
+    step = interval_ms(interval)
+    key = resolve_key(engine, instrument_id)
+    if key is None:
+        return None
+    cond = [_K.c.inst == key, _K.c.interval == interval]
+    lo = None if since is None else bucket_start(since + step - 1, interval)
+    hi = None if until is None else bucket_start(until, interval)
+    if lo is not None:
+        cond.append(_K.c.open_time >= lo)
+    if hi is not None:
+        cond.append(_K.c.open_time <= hi)
+    stmt = select(func.count(), func.min(_K.c.open_time), func.max(_K.c.open_time)).where(and_(*cond))
+    with engine.connect() as conn:
+        count, first, last = conn.execute(stmt).one()
+    if first is None and (lo is None or hi is None):
+        return None
+    span_first = int(first) if lo is None else lo
+    span_last = int(last) if hi is None else hi
+    if span_last < span_first:
+        return None
+    holes = gaps(engine, instrument_id, interval, span_first, span_last)
+    partial = len(incomplete(engine, instrument_id, interval, span_first, span_last, now_ms))
+    return Coverage(instrument_id, interval, span_first, span_last, int(count or 0), tuple(holes), partial)
+
+
+def coverage_all(engine: Engine, since: int | None = None, until: int | None = None,
+                 now_ms: int | None = None) -> list[tuple[StoredInstrument, Coverage]]:
+    """Every stored series' coverage, by venue, market, symbol and interval."""
+    out = []
+    for inst in instruments(engine):
+        for info in series(engine, inst.id):
+            cov = coverage(engine, inst.id, info.interval, since, until, now_ms)
+            if cov is not None:
+                out.append((inst, cov))
+    return out

@@ -53,15 +53,16 @@ class CoverageStrip(Widget):
     coverage: reactive[tuple] = reactive((), layout=False)
 
     def set_coverage(self, start: int, end: int, gaps: Sequence[tuple[int, int]],
-                     window: tuple[int, int] | None = None) -> None:
-        """Range [start, end), its missing ranges, and the slice on screen."""
-        self.coverage = (start, end, tuple(gaps), window)
+                     window: tuple[int, int] | None = None, figure: str | None = None) -> None:
+        """Range [start, end), its missing ranges, the slice on screen, and the figure to
+        print after the strip (default: the share of time stored)."""
+        self.coverage = (start, end, tuple(gaps), window, figure)
 
     @property
     def stored_fraction(self) -> float | None:
         if not self.coverage:
             return None
-        start, end, gaps, _ = self.coverage
+        start, end, gaps = self.coverage[:3]
         if end <= start:
             return None
         missing = sum(min(end, b) - max(start, a) for a, b in gaps if b > start and a < end)
@@ -73,9 +74,9 @@ class CoverageStrip(Widget):
         if not self.coverage:
             text.append("coverage: nothing loaded", label)
             return text
-        start, end, gaps, window = self.coverage
+        start, end, gaps, window, figure = self.coverage
         fraction = self.stored_fraction or 0.0
-        suffix = f" {fraction * 100:5.1f}% stored"
+        suffix = f" {figure}" if figure else f" {fraction * 100:5.1f}% stored"
         text.append("coverage ", label)
         width = max(0, self.size.width - len("coverage ") - len(suffix))
         styles = {k: self.get_component_rich_style(f"coverage--{k}")

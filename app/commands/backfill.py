@@ -1,5 +1,11 @@
-"""``cryptoterm backfill VENUE SYMBOL INTERVAL --since WHEN``: fetch missing klines
-from the venue (ccxt) into the store, with a progress bar."""
+"""``cryptoterm backfill VENUE[,VENUE...] SYMBOLS INTERVAL --since WHEN``: fetch missing
+klines from the venues into the store, with progress bars.
+
+One venue and one symbol go through ccxt, one request at a time, as they always have
+(``connect`` / ``run_backfill``, also what ``gaps --fill-gaps`` uses). Several venues or
+symbols, ``--top N`` or ``--demo`` run the bulk backfill (storage.bulk_backfill): venues
+in parallel, each venue's symbols concurrently under its REST weight budget, one bar per
+venue plus a total."""
 
 from __future__ import annotations
 
@@ -8,15 +14,15 @@ import sys
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID,
-                           TextColumn, TimeRemainingColumn)
-from rich.text import Text
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from app.commands.base import CommandError
+from app.commands.progress_columns import RateColumn
 from app.commands.storage_opts import (add_db_option, add_instrument_args, add_range_args,
                                        check_interval, check_symbol, check_venue, fmt_ms, open_db,
                                        parse_range)
 from app.config import DEFAULT_ENDPOINTS, AppConfig, ConfigError
+from app.market.klines import INTERVAL_MS
 
 
 def register(subparsers) -> None:
@@ -24,21 +30,28 @@ def register(subparsers) -> None:
         "backfill", help="fetch historical klines from the venue into the store",
         description="Fetch the klines missing from the store between --since and --until "
                     "(default now). Re-running resumes where an interrupted run stopped.")
-    add_instrument_args(p)
+    p.add_argument("venue", metavar="VENUE[,VENUE...]", help="binance, okx, bybit or coinbase; "
+                   "several, comma-separated, run in parallel")
+    p.add_argument("symbol", metavar="SYMBOLS", nargs="?",
+                   help="BTC/USDT (spot) or BTC/USDT:USDT (perpetual); several, comma-separated "
+                        "(or leave out and give --top N)")
+    p.add_argument("interval", metavar="INTERVAL", help=f"one of {' '.join(INTERVAL_MS)}")
     add_range_args(p, since_required=True)
+    p.add_argument("--top", type=int, metavar="N",
+                   help="the N most traded USDT markets of each venue (spot and perpetuals, "
+                        "by 24h quote volume) instead of SYMBOLS")
+    p.add_argument("--demo", action="store_true",
+                   help="backfill from the built-in simulated market (started in-process)")
+    p.add_argument("--seed", dest="backfill_seed", type=int, default=7, metavar="N",
+                   help="demo market seed (default 7)")
+    p.add_argument("--concurrency", type=int, default=None, metavar="N",
+                   help="requests in flight per venue market (default 4); the venue's weight "
+                        "budget paces them whatever N is")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--retries", type=int, default=None, metavar="N",
-                   help="retries of a failing request before giving up (default 8)")
+                   help="retries of a failing request before giving up (default 8; 3 in bulk)")
     add_db_option(p)
     p.set_defaults(func=run)
-
-
-class RateColumn(ProgressColumn):
-    """Candles per second, as rich measures the task's speed."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("–– rows/s" if speed is None else f"{speed:,.0f} rows/s", style="progress.data.speed")
 
 
 class BackfillDisplay:
@@ -139,11 +152,25 @@ def summary(result, quiet_missing: bool = False) -> str:
     return text
 
 
+def is_bulk(args: argparse.Namespace) -> bool:
+    """Several venues or symbols, --top or --demo: the bulk backfill."""
+    return bool("," in args.venue or (args.symbol and "," in args.symbol) or args.top is not None
+                or args.demo or args.concurrency is not None)
+
+
 def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     since, until = parse_range(args)
     assert since is not None  # --since is required
     if args.retries is not None and not 0 <= args.retries <= 100:
         raise CommandError(f"--retries {args.retries}: must be from 0 to 100")
+    if args.symbol and args.top is not None:
+        raise CommandError("give SYMBOLS or --top N, not both")
+    if not args.symbol and args.top is None:
+        raise CommandError("give SYMBOLS (e.g. BTC/USDT,ETH/USDT) or --top N")
+    if is_bulk(args):
+        from app.commands.bulk_backfill import run_bulk
+
+        return run_bulk(args, cfg, since, until)
     # one display from the first request on: a venue that does not answer says so at once
     display = BackfillDisplay(f"{args.symbol.upper()} {args.interval}", quiet=args.quiet)
     with display:

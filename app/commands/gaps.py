@@ -1,17 +1,20 @@
 """``cryptoterm gaps VENUE SYMBOL INTERVAL``: list missing kline ranges and partial candles
 (stored, but the recording covered only part of their interval); ``--fill-gaps`` fetches
-both from the venue, the venue's whole candles replacing the partial ones."""
+both from the venue, the venue's whole candles replacing the partial ones.
+
+``cryptoterm gaps --all``: the same for every stored instrument and interval, as a
+completeness report (coverage %, holes with their ranges); ``--fill-gaps`` repairs them
+all through the bulk backfill, venues in parallel."""
 
 from __future__ import annotations
 
 import argparse
 
 from app.commands.base import CommandError
-from app.commands.storage_opts import (add_db_option, add_instrument_args, add_range_args,
-                                       check_interval, check_symbol, check_venue, fmt_ms, open_db,
-                                       parse_range)
+from app.commands.storage_opts import (add_db_option, add_range_args, check_interval, check_symbol,
+                                       check_venue, fmt_ms, open_db, parse_range)
 from app.config import AppConfig
-from app.market.klines import interval_ms
+from app.market.klines import INTERVAL_MS, interval_ms
 
 
 def register(subparsers) -> None:
@@ -20,10 +23,19 @@ def register(subparsers) -> None:
         description="Missing candles between the first and last stored one (or --since/--until), "
                     "and partial ones: stored, but recorded over part of their interval only "
                     "(the recording started or stopped inside them).")
-    add_instrument_args(p)
+    p.add_argument("venue", metavar="VENUE", nargs="?", help="binance, okx, bybit or coinbase")
+    p.add_argument("symbol", metavar="SYMBOL", nargs="?",
+                   help="BTC/USDT (spot) or BTC/USDT:USDT (perpetual)")
+    p.add_argument("interval", metavar="INTERVAL", nargs="?", help=f"one of {' '.join(INTERVAL_MS)}")
+    p.add_argument("--all", action="store_true", dest="all_series",
+                   help="every stored instrument and interval: coverage %% and holes of each")
     add_range_args(p)
     p.add_argument("--fill-gaps", action="store_true",
                    help="fetch the missing candles from the venue and replace the partial ones")
+    p.add_argument("--demo", action="store_true",
+                   help="with --all --fill-gaps: fill from the built-in simulated market")
+    p.add_argument("--holes", type=int, default=10, metavar="N",
+                   help="with --all: holes listed per series (default 10)")
     p.add_argument("--quiet", action="store_true", help="no progress bar while filling")
     add_db_option(p)
     p.set_defaults(func=run)
@@ -48,6 +60,16 @@ def _plural(n: int, word: str) -> str:
 def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     from storage import queries
 
+    if args.all_series:
+        if args.venue or args.symbol or args.interval:
+            raise CommandError("--all reports every stored series: give it no VENUE SYMBOL INTERVAL")
+        from app.commands.coverage_report import run_all
+
+        return run_all(args, cfg)
+    if args.demo:
+        raise CommandError("--demo fills from the simulated market with --all --fill-gaps only")
+    if not (args.venue and args.symbol and args.interval):
+        raise CommandError("give VENUE SYMBOL INTERVAL, or --all for every stored series")
     venue = check_venue(args.venue)
     check_symbol(args.symbol)
     interval = check_interval(args.interval)

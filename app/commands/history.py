@@ -1,4 +1,7 @@
-"""``cryptoterm history VENUE SYMBOL INTERVAL``: print stored klines as a table, CSV or JSON."""
+"""``cryptoterm history VENUE SYMBOL INTERVAL``: print stored klines as a table, CSV or JSON.
+
+``cryptoterm history import FILE VENUE SYMBOL INTERVAL``: load klines from a CSV file
+(Binance's public kline files, .zip or .csv, or a CSV with a header) into the store."""
 
 from __future__ import annotations
 
@@ -22,8 +25,16 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "history", help="print recorded klines (table, CSV or JSON)",
         description="Print stored klines of one instrument, oldest first. Without --since, "
-                    "the newest --limit candles. Intervals not stored are rolled up from 1m.")
+                    "the newest --limit candles. Intervals not stored are rolled up from 1m. "
+                    "`history import FILE VENUE SYMBOL INTERVAL` loads klines from CSV instead: "
+                    "Binance's public kline files (data.binance.vision, .zip or .csv, no header, "
+                    "open time in ms or µs) or a CSV with the header "
+                    "open_time,open,high,low,close,volume (open_time in epoch ms).")
     add_instrument_args(p)
+    # `history import FILE VENUE SYMBOL INTERVAL`: the extra positional
+    p.add_argument("import_args", nargs="*", metavar="...", help=argparse.SUPPRESS)
+    p.add_argument("--skip-bad", action="store_true",
+                   help="import: load the good rows of a file with bad ones (default: refuse it)")
     add_range_args(p)
     p.add_argument("--limit", type=int, metavar="N", help="at most N candles (default: all in range, "
                                                           "or the newest 500 with no range)")
@@ -36,6 +47,16 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     from storage import queries
 
+    if args.venue == "import":
+        from app.commands.history_import import run_import
+
+        if len(args.import_args) != 2:  # argparse saw FILE VENUE as SYMBOL INTERVAL
+            raise CommandError("usage: cryptoterm history import FILE VENUE SYMBOL INTERVAL")
+        return run_import(args.symbol, args.interval, *args.import_args, args=args, cfg=cfg)
+    if args.import_args:
+        raise CommandError(f"unrecognized arguments: {' '.join(args.import_args)}")
+    if args.skip_bad:
+        raise CommandError("--skip-bad is for `history import`")
     venue = check_venue(args.venue)
     check_symbol(args.symbol)
     interval = check_interval(args.interval)

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from app.commands.base import CommandError
-from app.config import THEMES, AppConfig
+from app.config import MAX_WATCH_TOP, THEMES, AppConfig
 from app.market.instruments import parse_display_symbol
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7, help="demo market seed (default 7)")
     p.add_argument("--rate", type=float, default=None, metavar="N",
                    help="demo market events per second per symbol (default 40)")
+    p.add_argument("--top", type=int, metavar="N", default=None,
+                   help="books for the N most traded USDT markets of each venue; the watchlist "
+                        "(key w) streams every other market as tickers only (default: config "
+                        "[app] watch_top)")
     p.add_argument("--db", metavar="URL_OR_PATH",
                    help="history store for recording and the history screen (default: "
                         "cryptoterm.db in the data dir; or postgresql+psycopg://...)")
@@ -58,6 +62,11 @@ def apply_options(args: argparse.Namespace, cfg: AppConfig) -> None:
         cfg.symbols = symbols
     if args.symbol:
         check_symbol(args.symbol, "--symbol")
+    top = getattr(args, "top", None)
+    if top is not None:
+        if not 0 <= top <= MAX_WATCH_TOP:
+            raise CommandError(f"--top {top}: must be from 0 to {MAX_WATCH_TOP}")
+        cfg.watch_top = top
     if args.rate is not None and not 0 < args.rate <= 100_000:
         raise CommandError(f"--rate {args.rate:g}: must be above 0 and at most 100000")
 
@@ -68,6 +77,7 @@ def build(args: argparse.Namespace, cfg: AppConfig):
     apply_options(args, cfg)
     from app.feeds.engine import Engine
     from app.ui.app import CryptotermApp
+    from app.ui.watchlist_screen import WatchSettings
 
     world = None
     symbols = cfg.symbols
@@ -80,7 +90,7 @@ def build(args: argparse.Namespace, cfg: AppConfig):
         # the demo's own list unless the user named symbols: those are looked up on the
         # simulated venues like on real ones (and reported when not listed)
         symbols = cfg.symbols if args.symbols else world.symbols()
-    engine = Engine(cfg, symbols)
+    engine = Engine(cfg, symbols, top=cfg.watch_top)
     _enable_recording(engine, cfg, args)
     _attach_trading(engine, cfg, args, world)
     first = _initial_id(engine, args.symbol)
@@ -104,6 +114,7 @@ def build(args: argparse.Namespace, cfg: AppConfig):
     from app.alerts.runtime import start_alerts
 
     app.alerts = start_alerts(engine, cfg)  # stopped by ``run`` (or whoever runs the app)
+    app.watch_settings = WatchSettings(list(cfg.favourites), cfg.reduced_motion, cfg.config_path)
     return app, engine, world
 
 

@@ -21,6 +21,8 @@ from app.feeds.health import FeedHealth, HealthView
 from app.feeds.hub import MarketHub
 from app.feeds.recording import RecordingControl
 from app.feeds.rest import RestClient, RestError, WeightBudget
+from app.feeds.tickers import TickerFeed, supports_tickers
+from app.feeds.top_markets import TopMarketsError, market_volumes
 from app.feeds.views import InstrumentView, Unlisted
 from app.market.compare import Summary
 from app.market.instruments import Instrument, MarketType, not_listed_message, parse_display_symbol
@@ -32,6 +34,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 USD_FAMILY = ("USDT", "USD", "USDC")
+# the watchlist's markets: every USDT pair and perp (Coinbase: USD pairs) of each venue,
+# at most this many per venue and market (a venue listing more shows its most traded)
+WATCH_QUOTES = ("USDT", "USD")
+MAX_WATCH_ROWS = 500
+TOP_WAIT_S = 5.0  # how long --top waits for tickers to rank the markets by
+
+# orders a market's instruments most traded first (``--top N`` books the first N)
+Ranking = Callable[[list[Instrument], dict[str, float]], list[Instrument]]
+
+
+def rank_by_turnover(instruments: list[Instrument], turnover: dict[str, float]) -> list[Instrument]:
+    """Most 24 h quote turnover first (from the venues' tickers); unknown last, in the
+    venue's listing order."""
+    return sorted(instruments, key=lambda i: -turnover.get(i.id, -1.0))
 
 
 def preliminary_instruments(venues: list[str], symbols: list[str]) -> list[Instrument]:
@@ -72,8 +88,15 @@ class Engine:
                  settings: ConnectionSettings | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  capture: CaptureWriter | None = None,
-                 venues: list[str] | None = None) -> None:
+                 venues: list[str] | None = None, top: int = 0,
+                 ranking: Ranking | None = None) -> None:
         self.cfg = cfg
+        # --top N / [app] watch_top: books for the N most traded markets of each venue and
+        # market, every other watchlist row streams tickers only. Ranked by the venue's
+        # 24h tickers over REST (app.feeds.top_markets), or by ``ranking`` over the
+        # streamed tickers' turnover when given (and when the venue's REST cannot rank)
+        self.top = top
+        self.ranking = ranking
         self.hub = MarketHub()
         self.settings = settings or ConnectionSettings()
         self.clock = clock  # feed health ages and rates; frozen in screenshot tests
@@ -96,6 +119,9 @@ class Engine:
         self._unlisted: dict[str, Unlisted] = {}  # requested instrument id -> why not streamed
         self._resolving = 0  # requested markets whose instrument list is not matched yet
         self._resolved = threading.Event()
+        self._loading: set[tuple[str, MarketType]] = set()  # market lists _start_market loads
+        self._ticker_feeds: dict[tuple[str, MarketType], TickerFeed] = {}
+        self._tickers_task: asyncio.Task[Any] | None = None
         self.trading = None  # the trading runtime (app.trading.service), set by attach()
         # the store and recorder (storage/); set ``recording_control.database_factory`` to enable
         self.recording_control = RecordingControl(self.hub)
@@ -147,6 +173,7 @@ class Engine:
         for inst in self._wanted:
             by_market.setdefault((inst.venue, inst.market), []).append(inst)
         self._resolving = len(by_market)
+        self._loading = set(by_market)
         if not by_market:
             self._resolved.set()
         self._ready.set()
@@ -160,7 +187,11 @@ class Engine:
         boot.append(loop.create_task(self._start_rest(
             first.id if first else None,
             [(v, m, insts) for (v, m), insts in by_market.items() if (v, m) != key])))
+        if self.top > 0:
+            self._begin_tickers()
         await self._stop_event.wait()
+        if self._tickers_task is not None:
+            boot.append(self._tickers_task)
         for task in boot:
             task.cancel()
         await asyncio.gather(*boot, return_exceptions=True)
@@ -171,6 +202,8 @@ class Engine:
                 log.exception("closing trading failed")
         for feed in self._feeds.values():
             await feed.stop()
+        for tfeed in self._ticker_feeds.values():
+            await tfeed.stop()
         for rest in self._rests:
             await rest.close()
         if self.capture is not None:
@@ -330,19 +363,133 @@ class Engine:
         (venue, market), inst = found[0]
         with self.hub.lock:  # visible (as unsynced) right away, before the feed has it
             self.hub.add_instrument(inst)
+        asyncio.run_coroutine_threadsafe(self._add_book(venue, market, inst), loop)
 
-        async def _ensure() -> None:
-            feed = self._feeds.get((venue, market))
-            if feed is None:
-                await self._start_feed(venue, market, [inst])
-            else:
-                feed.add_instrument(inst)
-
-        asyncio.run_coroutine_threadsafe(_ensure(), loop)
+    async def _add_book(self, venue: str, market: MarketType, inst: Instrument) -> None:
+        """Stream one more instrument with its book (on the engine loop)."""
+        with self.hub.lock:
+            self.hub.add_instrument(inst)
+        feed = self._feeds.get((venue, market))
+        if feed is None:
+            await self._start_feed(venue, market, [inst])
+        else:
+            feed.add_instrument(inst)
 
     def overview(self) -> list[Summary]:
         """Every instrument's summary, for the cross-venue view."""
         return self.hub.overview()
+
+    # -- the watchlist (Watchlist in app.engine_api) ---------------------------------
+
+    def stream_tickers(self) -> None:
+        """Start tickers for every watchlist market without a book (idempotent)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._begin_tickers)
+
+    def watchlist(self) -> list[Summary]:
+        """A summary of every market streamed, with or without a book (rebuilt only for
+        the markets that changed: ``last_message_age`` is as of that change)."""
+        return self.hub.watch_summaries()
+
+    def sparklines(self, instrument_ids: list[str], minutes: int = 60) -> dict[str, tuple[float, ...]]:
+        return self.hub.sparklines(instrument_ids, minutes)
+
+    def _begin_tickers(self) -> None:
+        if self._tickers_task is None and self._stop_event is not None and not self._stop_event.is_set():
+            self._tickers_task = asyncio.get_running_loop().create_task(self._start_tickers())
+
+    async def _start_tickers(self) -> None:
+        keys = [(v, m) for v in self.venues for m in ("spot", "perp") if (v, m) in registry.KNOWN]
+        results = await asyncio.gather(*(self._start_ticker_market(v, m) for v, m in keys),  # type: ignore[arg-type]  # m is a MarketType literal
+                                       return_exceptions=True)
+        for key, result in zip(keys, results):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                log.error("%s %s tickers failed to start", *key, exc_info=result)
+
+    async def _market_list(self, venue: str, market: MarketType) -> dict[str, Instrument]:
+        """A market's instrument list: the one being loaded for streamed symbols, or
+        loaded here (a market no configured symbol is on)."""
+        key = (venue, market)
+        while key in self._loading and key not in self._available:
+            await asyncio.sleep(0.1)
+        if key not in self._available:
+            endpoint = self.cfg.endpoint(registry.config_key(venue, market))
+            budget = WeightBudget(registry.facts(venue, market).rest_weight_per_minute)
+            rest = RestClient(endpoint.rest_url, budget)
+            self._rests.append(rest)
+            health = FeedHealth(f"{venue} {market}", clock=self.clock)
+            with self.hub.lock:
+                self.hub.add_health(health)
+            available = await self._load_instruments(venue, market, rest, health)
+            with self.hub.lock:
+                self.hub.remove_health(health)
+            if key not in self._available:  # (a symbol opened meanwhile may have loaded it)
+                self._available[key] = {i.id: i for i in available}
+                self._io[key] = (rest, endpoint)
+                for inst in available:  # opened by the user before its market list came
+                    if inst.id in self._pending_ensure:
+                        self._pending_ensure.discard(inst.id)
+                        await self._add_book(venue, market, inst)
+        return self._available[key]
+
+    async def _start_ticker_market(self, venue: str, market: MarketType) -> None:
+        available = await self._market_list(venue, market)
+        rows = [i for i in available.values() if i.quote.upper() in WATCH_QUOTES][:MAX_WATCH_ROWS]
+        rest, endpoint = self._io[(venue, market)]
+        codec = registry.make_venue(venue, market, list(available.values()))
+        if not rows or not supports_tickers(codec):
+            return
+        gate = self._gates.get(venue)
+        if gate is None:
+            gate = self._gates[venue] = ConnectGate(registry.VENUES[venue].connects_per_sec)
+        with self.hub.lock:
+            unbooked = [i for i in rows if self.hub.state(i.id) is None]
+        feed = TickerFeed(codec, self.hub, endpoint.ws_url, rest, unbooked,  # type: ignore[arg-type]  # supports_tickers checked it
+                          settings=self.settings, clock=self.clock, gate=gate)
+        self._ticker_feeds[(venue, market)] = feed
+        await feed.start()
+        if self.top > 0:
+            await self._book_top(venue, market, rows)
+
+    async def _book_top(self, venue: str, market: MarketType, rows: list[Instrument]) -> None:
+        """Books for the ``top`` most traded rows."""
+        ranked: list[Instrument] | None = None
+        if self.ranking is None:
+            rest, _ = self._io[(venue, market)]
+            try:
+                order = [m.instrument.id for m in await market_volumes(rest, venue, market, retries=1)]
+            except TopMarketsError as exc:
+                log.warning("%s; ranking by the streamed tickers instead", exc.message)
+            else:
+                by_id = {i.id: i for i in rows}
+                ranked = [by_id[i] for i in order if i in by_id]
+        if ranked is None:
+            ranked = await self._rank_by_tickers(rows, self.ranking or rank_by_turnover)
+        for inst in ranked[:self.top]:
+            if self.hub.state(inst.id) is None:
+                await self._add_book(venue, market, inst)
+
+    async def _rank_by_tickers(self, rows: list[Instrument], ranking: Ranking) -> list[Instrument]:
+        """``rows`` ranked by ``ranking`` over their streamed tickers' 24 h turnover, once
+        (nearly) all have one or TOP_WAIT_S has passed."""
+        deadline = time.monotonic() + TOP_WAIT_S
+        turnover: dict[str, float] = {}
+        while True:
+            with self.hub.lock:
+                for inst in rows:
+                    st = self.hub.state(inst.id)
+                    t = st.ticker if st is not None else None
+                    if t is None:
+                        ts = self.hub.ticker_state(inst.id)
+                        t = ts.ticker if ts is not None else None
+                    q = t.quote_turnover if t is not None else None
+                    if q is not None:
+                        turnover[inst.id] = q
+            if len(turnover) >= 0.9 * len(rows) or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.2)
+        return ranking(rows, turnover)
 
     def health(self) -> list[HealthView]:
         return self.hub.health() + self.recording_control.health()

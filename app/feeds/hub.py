@@ -24,6 +24,13 @@ MAX_TRADES = 200
 MAX_KLINES = 1000
 
 
+def _change(t: Ticker | None, last: float | None) -> float | None:
+    """24 h change in percent of ``last`` against the ticker's 24 h open."""
+    if t is None or last is None or not t.open_24h:
+        return None
+    return (last - t.open_24h) / t.open_24h * 100.0
+
+
 class InstrumentState:
     __slots__ = ("instrument", "book", "synced", "ticker", "trades", "klines", "_kline_cache",
                  "funding", "seq", "health", "trade_built", "sync_note", "retry_at")
@@ -83,10 +90,56 @@ class InstrumentState:
         return cached
 
 
+SPARK_MINUTES = 60  # the watchlist's sparkline: the last hour of 1m closes
+
+
+def merged_funding(prev: Funding | None, ev: Funding) -> Funding:
+    """Venues send rate and mark price in separate messages (OKX): merge, so one never
+    blanks the other on screen."""
+    if prev is None or None not in (ev.rate, ev.next_funding_time, ev.mark_price, ev.index_price):
+        return ev
+    return Funding(ev.id, ev.ts,
+                   prev.rate if ev.rate is None else ev.rate,
+                   prev.next_funding_time if ev.next_funding_time is None else ev.next_funding_time,
+                   prev.mark_price if ev.mark_price is None else ev.mark_price,
+                   prev.index_price if ev.index_price is None else ev.index_price)
+
+
+class TickerState:
+    """A market streamed without a book (a watchlist row): its ticker, funding, the
+    health of the connection carrying it, and one close per minute for the sparkline
+    (REST history first, then the ticker's last price of each minute)."""
+
+    __slots__ = ("instrument", "ticker", "funding", "health", "seq", "closes")
+
+    def __init__(self, instrument: Instrument, health: FeedHealth | None = None) -> None:
+        self.instrument = instrument
+        self.ticker: Ticker | None = None
+        self.funding: Funding | None = None
+        self.health = health
+        self.seq = 0
+        self.closes: dict[int, float] = {}  # minute open time (ms) -> close
+
+    def put_close(self, minute_ms: int, close: float) -> None:
+        closes = self.closes
+        if minute_ms not in closes and closes and minute_ms < next(reversed(closes)):
+            # an older minute (REST history arriving after live prices): keep order
+            closes[minute_ms] = close
+            self.closes = dict(sorted(closes.items()))
+        else:
+            closes[minute_ms] = close
+        while len(self.closes) > SPARK_MINUTES:
+            del self.closes[next(iter(self.closes))]
+
+
 class MarketHub:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self._states: dict[str, InstrumentState] = {}
+        self._tickers: dict[str, TickerState] = {}  # markets streamed without books
+        # the watchlist's summaries, rebuilt only when their instrument changed (hundreds of
+        # rows at the UI's frame rate, most of them changing once a second at most)
+        self._watch_cache: dict[str, tuple[tuple[object, ...], Summary]] = {}
         self._healths: list[FeedHealth] = []
         self._listeners: list[Callable[[MarketEvent], None]] = []
 
@@ -133,16 +186,36 @@ class MarketHub:
         elif isinstance(ev, Ticker):
             st.ticker = ev
         elif isinstance(ev, Funding):
-            prev = st.funding
-            if prev is not None and None in (ev.rate, ev.next_funding_time, ev.mark_price, ev.index_price):
-                # venues send rate and mark price in separate messages (OKX): merge, so
-                # one never blanks the other on screen
-                ev = Funding(ev.id, ev.ts,
-                             prev.rate if ev.rate is None else ev.rate,
-                             prev.next_funding_time if ev.next_funding_time is None else ev.next_funding_time,
-                             prev.mark_price if ev.mark_price is None else ev.mark_price,
-                             prev.index_price if ev.index_price is None else ev.index_price)
-            st.funding = ev
+            st.funding = ev = merged_funding(st.funding, ev)
+        st.seq += 1
+        for listener in self._listeners:
+            listener(ev)
+
+    def add_ticker_instrument(self, instrument: Instrument, health: FeedHealth | None = None
+                              ) -> TickerState:
+        state = self._tickers.get(instrument.id)
+        if state is None:
+            state = self._tickers[instrument.id] = TickerState(instrument, health)
+        elif health is not None:
+            state.health = health
+        return state
+
+    def ticker_state(self, instrument_id: str) -> TickerState | None:
+        return self._tickers.get(instrument_id)
+
+    def on_ticker_event(self, ev: MarketEvent) -> None:
+        """An event of a market streamed without a book (ticker or funding)."""
+        st = self._tickers.get(ev.id)
+        if st is None:
+            return
+        if isinstance(ev, Ticker):
+            st.ticker = ev
+            if ev.last is not None:
+                st.put_close(ev.ts - ev.ts % 60_000, ev.last)
+        elif isinstance(ev, Funding):
+            st.funding = ev = merged_funding(st.funding, ev)
+        else:
+            return
         st.seq += 1
         for listener in self._listeners:
             listener(ev)
@@ -193,23 +266,87 @@ class MarketHub:
                 health=st.health.view() if st.health is not None else None,
                 sync_reason=st.sync_reason())
 
-    def overview(self) -> list[Summary]:
-        """A summary of every instrument (cross-venue view); cheap: best levels only."""
+    def overview(self, tickers: bool = False) -> list[Summary]:
+        """A summary of every instrument with a book (cross-venue view); with ``tickers``
+        also of every market streamed without one (the watchlist). Cheap: best levels only."""
         out = []
         with self.lock:
             for st in self._states.values():
-                bid = st.book.best_bid if st.synced else None
-                ask = st.book.best_ask if st.synced else None
-                last = st.trades[0].price if st.trades else (st.ticker.last if st.ticker else None)
-                f = st.funding
+                out.append(self._book_summary(st))
+            if tickers:
+                states = self._states
+                for ts in self._tickers.values():
+                    if ts.instrument.id not in states:  # else the book's row is richer
+                        out.append(self._ticker_summary(ts))
+        return out
+
+    def watch_summaries(self) -> list[Summary]:
+        """``overview(tickers=True)`` for the watchlist, each summary rebuilt only when its
+        instrument's state or feed changed: ``last_message_age`` is as of that change."""
+        out = []
+        cache = self._watch_cache
+        with self.lock:
+            states = self._states
+            for st in states.values():
                 h = st.health
-                out.append(Summary(st.instrument, last, bid[0] if bid else None,
-                                   ask[0] if ask else None, st.synced,
-                                   f.rate if f else None, f.next_funding_time if f else None,
-                                   f.mark_price if f else None,
-                                   h.state if h else "connecting",
-                                   None if h is None or h.last_message is None
-                                   else max(0.0, h.clock() - h.last_message)))
+                key: tuple[object, ...] = (st.seq, st.synced, h.state if h else None, h)
+                hit = cache.get(st.instrument.id)
+                if hit is None or hit[0] != key:
+                    hit = cache[st.instrument.id] = (key, self._book_summary(st))
+                out.append(hit[1])
+            for ts in self._tickers.values():
+                if ts.instrument.id in states:
+                    continue
+                h = ts.health
+                key = (ts.seq, False, h.state if h else None, h)
+                hit = cache.get(ts.instrument.id)
+                if hit is None or hit[0] != key:
+                    hit = cache[ts.instrument.id] = (key, self._ticker_summary(ts))
+                out.append(hit[1])
+        return out
+
+    @staticmethod
+    def _book_summary(st: InstrumentState) -> Summary:
+        bid = st.book.best_bid if st.synced else None
+        ask = st.book.best_ask if st.synced else None
+        t = st.ticker
+        last = st.trades[0].price if st.trades else (t.last if t else None)
+        f = st.funding
+        h = st.health
+        return Summary(st.instrument, last, bid[0] if bid else None, ask[0] if ask else None,
+                       st.synced, f.rate if f else None, f.next_funding_time if f else None,
+                       f.mark_price if f else None, h.state if h else "connecting",
+                       None if h is None or h.last_message is None
+                       else max(0.0, h.clock() - h.last_message),
+                       _change(t, last), t.quote_turnover if t else None, True, st.seq)
+
+    @staticmethod
+    def _ticker_summary(ts: TickerState) -> Summary:
+        t, f, h = ts.ticker, ts.funding, ts.health
+        last = t.last if t else None
+        return Summary(ts.instrument, last, t.bid if t else None, t.ask if t else None, False,
+                       f.rate if f else None, f.next_funding_time if f else None,
+                       f.mark_price if f else None, h.state if h else "connecting",
+                       None if h is None or h.last_message is None
+                       else max(0.0, h.clock() - h.last_message),
+                       _change(t, last), t.quote_turnover if t else None, False, ts.seq)
+
+    def sparklines(self, instrument_ids: list[str], minutes: int = SPARK_MINUTES
+                   ) -> dict[str, tuple[float, ...]]:
+        """The last ``minutes`` 1m closes of each instrument (its klines when it has a
+        book, else the closes kept from its ticker), oldest first."""
+        out: dict[str, tuple[float, ...]] = {}
+        with self.lock:
+            for inst_id in instrument_ids:
+                st = self._states.get(inst_id)
+                if st is not None:
+                    series = st.kline_series("1m")
+                    if series:
+                        out[inst_id] = tuple(k.close for k in series[-minutes:])
+                        continue
+                ts = self._tickers.get(inst_id)
+                if ts is not None and ts.closes:
+                    out[inst_id] = tuple(ts.closes.values())[-minutes:]
         return out
 
     def book_top(self, instrument_id: str, depth: int = 20) -> tuple[list[Any], list[Any]] | None:

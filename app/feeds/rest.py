@@ -33,8 +33,9 @@ class RestError(CryptotermError):
 class WeightBudget:
     """Sliding one-minute budget of request weight (Binance: 6000/min spot, 2400 futures)."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, window: float = 60.0) -> None:
         self.per_minute = per_minute
+        self.window = window  # seconds; shorter only in tests, against a sim limited alike
         self._spent: list[tuple[float, int]] = []
         self.blocked_until = 0.0
 
@@ -43,7 +44,7 @@ class WeightBudget:
         the budget: retries of a failing endpoint use only part of it, so they never
         starve the requests that work."""
         now = time.monotonic()
-        spent = [(t, w) for t, w in self._spent if now - t < 60.0]
+        spent = [(t, w) for t, w in self._spent if now - t < self.window]
         limit = self.per_minute * share
         used = sum(w for _, w in spent)
         wait = max(0.0, self.blocked_until - now)
@@ -51,7 +52,7 @@ class WeightBudget:
             if used + weight <= limit:
                 break
             used -= w
-            wait = max(wait, 60.0 - (now - t))
+            wait = max(wait, self.window - (now - t))
         return wait
 
     async def take(self, weight: int) -> None:
@@ -60,12 +61,12 @@ class WeightBudget:
             if now < self.blocked_until:
                 await asyncio.sleep(self.blocked_until - now)
                 continue
-            self._spent = [(t, w) for t, w in self._spent if now - t < 60.0]
+            self._spent = [(t, w) for t, w in self._spent if now - t < self.window]
             used = sum(w for _, w in self._spent)
             if used + weight <= self.per_minute or not self._spent:
                 self._spent.append((now, weight))
                 return
-            await asyncio.sleep(60.0 - (now - self._spent[0][0]) + 0.01)
+            await asyncio.sleep(self.window - (now - self._spent[0][0]) + 0.01)
 
 
 class RestClient:

@@ -27,6 +27,10 @@ class Summary:
     mark: float | None = None
     feed_state: str = "connecting"
     last_message_age: float | None = None
+    change_24h_pct: float | None = None  # last against the ticker's 24 h open
+    quote_volume_24h: float | None = None  # 24 h turnover in quote units
+    book: bool = True  # False: streamed without a book (ticker only; bid/ask from the ticker)
+    seq: int = 0  # changes whenever the instrument's state does (redraw only what moved)
 
     @property
     def mid(self) -> float | None:

@@ -60,12 +60,24 @@ class Ticker:
     low_24h: float | None = None
     volume_24h: float | None = None
     open_24h: float | None = None  # lets the UI show the 24 h change
+    # 24 h turnover in quote units where the venue says it (Binance q, Bybit turnover24h,
+    # OKX spot volCcy24h); not part of the event JSON, whose shape DESIGN.md fixes
+    quote_volume_24h: float | None = None
 
     @property
     def change_pct(self) -> float | None:
         if self.last is None or not self.open_24h:
             return None
         return (self.last - self.open_24h) / self.open_24h * 100.0
+
+    @property
+    def quote_turnover(self) -> float | None:
+        """24 h turnover in quote units: the venue's figure, else base volume x last."""
+        if self.quote_volume_24h is not None:
+            return self.quote_volume_24h
+        if self.volume_24h is None or self.last is None:
+            return None
+        return self.volume_24h * self.last
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "ticker", "id": self.id, "ts": self.ts, "last": self.last,

@@ -27,9 +27,11 @@ from app.market.klines import INTERVAL_MS
 from app.sim import coinbase_wire as wire
 from app.sim.serving import Cadence, LocalVenue, HttpRefusal, SimThread, Subscribers
 from app.sim.market import ClosedKline, Fill, ModelParams, SimMarket, SimSymbol, SymbolSim
+from app.sim.universe import turnover_24h
 
 TRADES_BATCH_MS = 250
 TICKER_PUSH_MS = 1000
+TICKER_BATCH_MS = 5000  # ticker_batch: every subscribed product's ticker, every 5 s
 CANDLE_PUSH_MS = 1000
 RECENT_TRADES = 50  # what a market_trades subscription's snapshot holds
 CANDLES_MAX_ROWS = 350
@@ -106,6 +108,7 @@ class CoinbaseSim(LocalVenue):
         for _, sym in self.market.keys():
             sim = self.market.sim(sym, "spot")
             self._products[sym] = _Product(sim, sym, sim.qty.fmt(0))
+        self._turnover = turnover_24h([p.sim.spec.base for p in self._products.values()])
         self._subs: Subscribers[tuple[str, str], _Client] = Subscribers()  # (channel, product)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.frames_skipped = 0
@@ -113,6 +116,7 @@ class CoinbaseSim(LocalVenue):
         self._l2_due = Cadence.starting(now, l2_interval_ms)
         self._trades_due = Cadence.starting(now, TRADES_BATCH_MS)
         self._ticker_due = Cadence.starting(now, TICKER_PUSH_MS)
+        self._batch_due = Cadence.starting(now, TICKER_BATCH_MS)
         self._candles_due = Cadence.starting(now, CANDLE_PUSH_MS)
 
     @classmethod
@@ -191,6 +195,9 @@ class CoinbaseSim(LocalVenue):
         if self._candles_due.due(now, force):
             for p in self._products.values():
                 self._publish_candle(p, force)
+        if self._batch_due.due(now, force):
+            for c in list(self._clients):
+                self._publish_ticker_batch(c, list(c.subs.get("ticker_batch", {})))
 
     # -- sending -------------------------------------------------------------------------
 
@@ -248,6 +255,13 @@ class CoinbaseSim(LocalVenue):
         if clients:
             self._emit(clients, "ticker", [{"type": kind, "tickers": [
                 wire.ticker(p.sim, p.pid, self.market.now_ms)]}])
+
+    def _publish_ticker_batch(self, c: _Client, pids: list[str], kind: str = "update") -> None:
+        """One frame with the tickers of every product this client batches."""
+        if pids:
+            now = self.market.now_ms
+            self._emit([c], "ticker_batch", [{"type": kind, "tickers": [
+                wire.ticker(self._products[pid].sim, pid, now) for pid in pids]}])
 
     def _publish_candle(self, p: _Product, force: bool) -> None:
         clients = self._subs.get(("candles", p.pid))
@@ -343,6 +357,9 @@ class CoinbaseSim(LocalVenue):
             c.subs.setdefault(channel, {})[pid] = None
             self._subs.add((channel, pid), c)
         self._ack(c)
+        if channel == "ticker_batch":
+            self._publish_ticker_batch(c, fresh, kind="snapshot")
+            return
         for pid in fresh:
             self._snapshot(c, channel, self._products[pid])
 
@@ -383,7 +400,8 @@ class CoinbaseSim(LocalVenue):
         out = []
         for p in self._products.values():
             alias = f"{p.sim.spec.base}-USDC" if p.sim.spec.quote == "USD" else ""
-            out.append(wire.product(p.sim, p.pid, now, aliases=[alias] if alias else []))
+            out.append(wire.product(p.sim, p.pid, now, aliases=[alias] if alias else [],
+                                    turnover=self._turnover[p.sim.spec.base]))
             if alias:  # the USDC product is the USD book under another name
                 out.append(wire.product(p.sim, alias, now, alias_of=p.pid))
         return out

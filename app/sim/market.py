@@ -23,7 +23,7 @@ from typing import Any
 from app.market.instruments import MarketType
 from app.market.klines import INTERVAL_MS, bucket_start
 from app.sim.book import DepthDiff, SimBook
-from app.sim.candles import Candle, HistoryShape, KlineSeries, synth_history
+from app.sim.candles import Candle, DeepHistory, HistoryShape, KlineSeries, synth_history
 from app.sim.units import Scale
 
 SIM_INTERVALS: tuple[str, ...] = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "1d")
@@ -154,7 +154,7 @@ class SymbolSim:
         self.agg_id = rng.randrange(10_000_000, 90_000_000)
         self.last_price = start
         self.last_qty = 0
-        self.series = {iv: KlineSeries(iv, now_ms, start, self._history)
+        self.series = {iv: KlineSeries(iv, now_ms, start, self._history, self._deep_history)
                        for iv in SIM_INTERVALS}
         self._basis = 2e-4
         self._funding = 1e-4
@@ -187,6 +187,12 @@ class SymbolSim:
         rng = random.Random(f"{self._seed_text}:history:{interval}")
         shape = HistoryShape(self.price.step, self.qty.step)
         return synth_history(rng, interval, end_open_time, close, HISTORY_CANDLES, shape)
+
+    def _deep_history(self, interval: str, junction: int, junction_price: int) -> DeepHistory:
+        # levels around the listed start price, so every run's deep past is the same
+        shape = HistoryShape(self.price.step, self.qty.step)
+        return DeepHistory(self._seed_text, interval, shape, self.price.count(self.spec.start_price),
+                           junction, junction_price)
 
     # -- events ------------------------------------------------------------------------
 

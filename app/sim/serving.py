@@ -6,8 +6,11 @@ thread that runs a simulator beside the app (``SimThread``)."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
+import math
+import random
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Collection, Iterable
@@ -25,6 +28,9 @@ from app.sim.market import SimMarket, SimSymbol
 
 Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+# a REST endpoint's request weight: fixed, or computed from the request (Binance weighs
+# by parameters: a ticker without a symbol costs 40x one with)
+Weight = int | Callable[[web.Request], int]
 FROZEN_NOW_MS = 1_767_270_896_000  # 2026-01-01 12:34:56 UTC: "now" in screenshot tests
 K = TypeVar("K")
 C = TypeVar("C")
@@ -125,10 +131,23 @@ class LocalVenue:
         self._clients: set[Any] = set()
         self.frames_sent = 0
         self.rest_requests = 0
+        self.rest_weight = 0  # request weight of every REST request served, the venue's units
         self.rest_refused = 0  # answered by the ``fail_rest`` knob
         # fault knobs: a REST outage (status, until loop time, path prefix, Retry-After) and
         # connections whose book frames are withheld (value: sticky, see silence_books)
         self._rest_fault: tuple[int, float, str, float | None] | None = None
+        # the venue's weight limit (see limit_rest_weight) and what it has seen
+        self._weight_limit: tuple[int, float, float, int] | None = None
+        self._window: collections.deque[tuple[float, int]] = collections.deque()
+        self._window_used = 0
+        self._backoff_until = 0.0  # a 429 asked the client to wait until then
+        self._ignored_backoff = 0  # requests sent while told to wait
+        self._ban_until = 0.0
+        self.rest_limited = 0  # answered 429 by the weight limit
+        self.rest_banned = 0  # answered 418: the client did not back off
+        self.max_window_weight = 0  # the most weight seen in one window
+        # seeded random faults (see random_rest_faults): (p 5xx, p 429, Retry-After, rng)
+        self._random_faults: tuple[float, float, float, random.Random] | None = None
         self._muted: dict[Any, bool] = {}
 
     @classmethod
@@ -293,6 +312,68 @@ class LocalVenue:
         until = asyncio.get_running_loop().time() + seconds
         self._rest_fault = (status, until, path, retry_after) if seconds > 0 else None
 
+    def limit_rest_weight(self, per_window: int | None, window_s: float = 60.0,
+                          ban_s: float = 120.0, ban_after: int = 5) -> None:
+        """Enforce the venue's request-weight limit as Binance does: a request that would
+        take a window's weight past ``per_window`` is answered 429 with Retry-After; a
+        client that goes on sending before that (more than ``ban_after`` requests, so the
+        ones already in flight are forgiven) is banned: 418 for ``ban_s``. None lifts it."""
+        self._weight_limit = None if per_window is None else (per_window, window_s, ban_s, ban_after)
+        self._window.clear()
+        self._window_used = 0
+        self._backoff_until = self._ban_until = 0.0
+        self._ignored_backoff = 0
+
+    def random_rest_faults(self, p_5xx: float = 0.0, p_429: float = 0.0, seed: int = 1,
+                           retry_after: float = 1.0) -> None:
+        """Fail a seeded random share of REST requests: ``p_5xx`` with 503, ``p_429`` with
+        429 and a Retry-After of ``retry_after`` seconds (the same draws on every run)."""
+        if not (0.0 <= p_5xx <= 1.0 and 0.0 <= p_429 <= 1.0 and p_5xx + p_429 <= 1.0):
+            raise ValueError("fault shares must be within 0..1 together")
+        self._random_faults = (p_5xx, p_429, retry_after, random.Random(seed)) if p_5xx or p_429 else None
+
+    def _limited(self, weight: int, now: float) -> tuple[int, float] | None:
+        """(status, Retry-After) when the weight limit refuses this request, else None
+        (and the weight is spent)."""
+        per, window_s, ban_s, ban_after = self._weight_limit  # type: ignore[misc]  # only called with a limit set
+        spent = self._window
+        while spent and now - spent[0][0] >= window_s:
+            self._window_used -= spent.popleft()[1]
+        if now < self._ban_until:
+            self.rest_banned += 1
+            return 418, self._ban_until - now
+        if now < self._backoff_until:
+            self._ignored_backoff += 1
+            if self._ignored_backoff > ban_after:
+                self._ban_until = now + ban_s
+                self.rest_banned += 1
+                return 418, ban_s
+        if self._window_used + weight > per:
+            # wait until enough of the window's weight has expired
+            used, wait = self._window_used, window_s
+            for t, w in spent:
+                used -= w
+                if used + weight <= per:
+                    wait = window_s - (now - t)
+                    break
+            self._backoff_until = now + wait
+            self._ignored_backoff = 0
+            self.rest_limited += 1
+            return 429, wait
+        spent.append((now, weight))
+        self._window_used += weight
+        self.max_window_weight = max(self.max_window_weight, self._window_used)
+        return None
+
+    def _random_fault(self) -> tuple[int, float | None] | None:
+        p_5xx, p_429, retry_after, rng = self._random_faults  # type: ignore[misc]  # only called with faults set
+        draw = rng.random()
+        if draw < p_5xx:
+            return 503, None
+        if draw < p_5xx + p_429:
+            return 429, retry_after
+        return None
+
     def silence_books(self, sticky: bool = False) -> None:
         """Stop sending book frames to every connection open now, while everything else
         (trades, tickers, heartbeats, pongs) goes on: a dead channel on a live socket. A
@@ -359,11 +440,23 @@ class LocalVenue:
 
     # -- REST ----------------------------------------------------------------------------
 
-    def _endpoint(self, answer: Callable[[web.Request], Any]) -> Handler:
+    def _endpoint(self, answer: Callable[[web.Request], Any], weight: Weight = 1) -> Handler:
         """An aiohttp handler around a synchronous one. Handlers never await, so each
-        response is computed atomically between model events (snapshots stay exact)."""
+        response is computed atomically between model events (snapshots stay exact).
+        Every request counts its ``weight``, as the venue would, refused or not."""
         async def respond(request: web.Request) -> web.Response:
             self.rest_requests += 1
+            spend = weight if isinstance(weight, int) else weight(request)
+            self.rest_weight += spend
+            if self._weight_limit is not None:
+                refused = self._limited(spend, asyncio.get_running_loop().time())
+                if refused is not None:
+                    return _refused(*refused)
+            if self._random_faults is not None:
+                drawn = self._random_fault()
+                if drawn is not None:
+                    self.rest_refused += 1
+                    return _refused(*drawn)
             fault = self._rest_fault
             if fault is not None:
                 status, until, prefix, retry_after = fault
@@ -381,6 +474,13 @@ class LocalVenue:
                 body, status = orjson.dumps(self._refusal(e)), e.status
             return web.Response(body=body, status=status, content_type="application/json")
         return respond
+
+
+def _refused(status: int, retry_after: float | None) -> web.Response:
+    # venues send whole seconds; rounding up never invites a client back too early
+    headers = {} if retry_after is None else {"Retry-After": str(max(0, math.ceil(retry_after)))}
+    return web.Response(body=orjson.dumps({"error": HTTPStatus(status).phrase}), status=status,
+                        headers=headers, content_type="application/json")
 
 
 class SimThread:
@@ -518,6 +618,18 @@ class SimThread:
     @property
     def rest_requests(self) -> int:
         return self.sim.rest_requests
+
+    @property
+    def rest_weight(self) -> int:
+        return self.sim.rest_weight
+
+    def limit_rest_weight(self, per_window: int | None, window_s: float = 60.0,
+                          ban_s: float = 120.0, ban_after: int = 5) -> None:
+        self.call(self.sim.limit_rest_weight, per_window, window_s, ban_s, ban_after)
+
+    def random_rest_faults(self, p_5xx: float = 0.0, p_429: float = 0.0, seed: int = 1,
+                           retry_after: float = 1.0) -> None:
+        self.call(self.sim.random_rest_faults, p_5xx, p_429, seed, retry_after)
 
     def set_rate(self, events_per_second: float) -> None:
         self.call(self.sim.set_rate, events_per_second)

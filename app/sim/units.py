@@ -51,6 +51,9 @@ def fmt_fixed(scaled: int, decimals: int) -> str:
     """``scaled`` x 10**-``decimals`` as a plain decimal string (12345, 2 -> "123.45")."""
     if decimals == 0:
         return str(scaled)
+    digits = str(scaled)
+    if scaled >= 0 and len(digits) > decimals:  # the common case, in one slice (hot in REST pages)
+        return digits[:-decimals] + "." + digits[-decimals:]
     sign = "-" if scaled < 0 else ""
     digits = str(abs(scaled)).rjust(decimals + 1, "0")
     return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}"

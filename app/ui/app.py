@@ -16,13 +16,15 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 import themes
-from app.engine_api import MarketSource
-if TYPE_CHECKING:
-    from app.alerts.runtime import AlertRuntime
+from app.engine_api import MarketSource, directory_of
 from app.ui.commands import CryptotermCommands
 from app.ui.confirm_order import ConfirmAction
 from app.ui.help_screen import HelpScreen, binding_entries
 from app.ui.main_screen import MainScreen
+from app.ui.watchlist_screen import WatchSettings
+
+if TYPE_CHECKING:
+    from app.alerts.runtime import AlertRuntime
 
 
 class ConfirmQuit(ConfirmAction):
@@ -61,6 +63,7 @@ class CryptotermApp(App[None]):
                 tooltip="Next cryptoterm theme: dark, light, high contrast"),
         Binding("x", "cross_venue", "Venues", tooltip="Compare prices across venues"),
         Binding("a", "alerts", "Alerts", tooltip="Alert rules: add, edit, switch off; l shows the log"),
+        Binding("w", "watchlist", "Watchlist", tooltip="Every market of every venue at a glance"),
     ]
 
     def __init__(self, source: MarketSource, instrument_id: str | None = None,
@@ -82,6 +85,7 @@ class CryptotermApp(App[None]):
         # the engine's alerts (app.alerts.runtime.AlertRuntime), toasted from any screen
         self.alerts: AlertRuntime | None = None
         self._alert_seen = 0
+        self.watch_settings = WatchSettings()  # config [app] favourites, reduced_motion
         themes.register_themes(self)
         self.theme = theme  # raises InvalidThemeError for an unknown name: a CLI error to report
 
@@ -203,6 +207,21 @@ class CryptotermApp(App[None]):
             self.notify("Alerts are not running in this session", severity="warning", timeout=4)
         elif not isinstance(self.screen, AlertsLogScreen):
             self.push_screen(AlertsLogScreen(self.alerts))
+    def action_watchlist(self) -> None:
+        from app.ui.watchlist_screen import WatchlistScreen
+
+        if not isinstance(self.screen, WatchlistScreen):
+            self.push_screen(WatchlistScreen(self.source, self.watch_settings, fps=self.fps,
+                                             alert_bps=self.alert_bps, usd_family=self.usd_family,
+                                             clock=self._clock), self._opened_from_list)
+
+    def _opened_from_list(self, instrument_id: str | None) -> None:
+        # most watchlist rows stream tickers only: opening one starts its book
+        if instrument_id is not None:
+            directory = directory_of(self.source)
+            if directory is not None:
+                directory.ensure(instrument_id)
+            self.open_instrument(instrument_id)
 
     def _opened(self, instrument_id: str | None) -> None:
         if instrument_id is not None:

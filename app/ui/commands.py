@@ -38,6 +38,8 @@ class PaletteApp(Protocol):
 
     def action_cross_venue(self) -> None: ...
 
+    def action_watchlist(self) -> None: ...
+
     def action_help(self) -> None: ...
 
     def action_alerts(self) -> None: ...
@@ -60,6 +62,8 @@ def screen_commands(app: PaletteApp, main: MainScreen) -> list[Command]:
          _with_key("Pick any market of any venue", "s")),
         ("Cross-venue prices (venues)", app.action_cross_venue,
          _with_key("Every market on every venue, deviations from the median", "x")),
+        ("Watchlist: every market at a glance", app.action_watchlist,
+         _with_key("Sort, filter, favourites, 24h change, funding, sparklines", "w")),
         ("Record this instrument (start/stop)", main.action_toggle_record,
          _with_key("Record the instrument on screen to the history store", "r")),
         ("History: browse recorded klines", main.action_history,

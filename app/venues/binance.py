@@ -18,8 +18,9 @@ from app.market.events import Funding, Kline, Ticker, Trade
 from app.market.instruments import Instrument, MarketType
 from app.venues.base import (APPLIED, GAP, IGNORED, Ack, BookSnapshot, BufferedBookSync,
                              ConnectionPlan, Decoded, DepthDiff, Num, Price, Size, Unknown,
-                             parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
+                             one_or_many, parse_rejected)
+from app.venues.base import (Endpoints, Hosts, MarketFacts, Recovery, Tickers24h, VenueDescriptor,
+                             quote_volumes)
 
 VENUE = "binance"
 SPOT_SNAPSHOT_LIMIT = 5000
@@ -102,9 +103,27 @@ class _Ticker(msgspec.Struct, tag_field="e", tag="24hrTicker", gc=False):
     v: Size | None = None
     o: Price | None = None
 
+    q: Size | None = None
+
     def to_event(self, inst_id: str) -> Ticker:
         return Ticker(inst_id, self.E, self.c, self.b or None, self.a or None, self.h, self.l,
-                      self.v, self.o)
+                      self.v, self.o, self.q)
+
+
+class _MiniTicker(msgspec.Struct, tag_field="e", tag="24hrMiniTicker", gc=False):
+    """One market of the all-market ``!miniTicker@arr`` stream (no top of book)."""
+
+    s: str
+    E: int
+    c: Price | None = None
+    o: Price | None = None
+    h: Price | None = None
+    l: Price | None = None  # noqa: E741
+    v: Size | None = None
+    q: Size | None = None
+
+    def to_event(self, inst_id: str) -> Ticker:
+        return Ticker(inst_id, self.E, self.c, None, None, self.h, self.l, self.v, self.o, self.q)
 
 
 class _MarkPrice(msgspec.Struct, tag_field="e", tag="markPriceUpdate", gc=False):
@@ -119,16 +138,30 @@ class _MarkPrice(msgspec.Struct, tag_field="e", tag="markPriceUpdate", gc=False)
         return Funding(inst_id, self.E, self.r, self.T, self.p, self.i)
 
 
-_Event = Union[BinanceDepth, _AggTrade, _Trade, _Kline, _Ticker, _MarkPrice]
-_EVENT_TYPES = {"depthUpdate", "aggTrade", "trade", "kline", "24hrTicker", "markPriceUpdate"}
+_Event = Union[BinanceDepth, _AggTrade, _Trade, _Kline, _Ticker, _MiniTicker, _MarkPrice]
+_EVENT_TYPES = {"depthUpdate", "aggTrade", "trade", "kline", "24hrTicker", "24hrMiniTicker",
+                "markPriceUpdate"}
 
 
 class _Combined(msgspec.Struct, gc=False):
     data: _Event
 
 
+class _CombinedArray(msgspec.Struct, gc=False):
+    """An all-market stream's frame: one item per market that changed."""
+
+    data: list[Union[_MiniTicker, _Ticker, _MarkPrice]]
+
+
 _decode_combined = msgspec.json.Decoder(_Combined, strict=False).decode
+_decode_combined_array = msgspec.json.Decoder(_CombinedArray, strict=False).decode
 _decode_raw = msgspec.json.Decoder(_Event, strict=False).decode
+
+# All-market streams for ticker-only rows (the watchlist): spot's ``!ticker@arr`` is
+# retired in favour of ``!miniTicker@arr``, which both markets serve; USD-M adds every
+# perp's mark price and funding in ``!markPrice@arr@1s``.
+ALL_MARKET_TICKERS = "!miniTicker@arr"
+ALL_MARKET_MARKS = "!markPrice@arr@1s"
 
 
 def instruments_from_exchange_info(data: dict[str, Any], market: MarketType,
@@ -274,6 +307,17 @@ class BinanceVenue:
             return ""
         return "public" if "@depth" in stream or "@bookTicker" in stream else "market"
 
+    def ticker_plans(self, ws_url: str, instruments: list[Instrument]) -> list[ConnectionPlan]:
+        """Tickers (and perps' funding) of every market without books: one connection
+        carrying the all-market streams, whatever the number of instruments."""
+        if not instruments:
+            return []
+        base = ws_url.rstrip("/")
+        if self.market == "spot":
+            return [ConnectionPlan("binance spot tickers", f"{base}/stream", [ALL_MARKET_TICKERS])]
+        return [ConnectionPlan("binance perp tickers", f"{base}/market/stream",
+                               [ALL_MARKET_TICKERS, ALL_MARKET_MARKS])]
+
     def subscribe_messages(self, streams: list[str], method: str = "SUBSCRIBE") -> list[str]:
         out = []
         for start in range(0, len(streams), STREAMS_PER_SUBSCRIBE):
@@ -296,7 +340,11 @@ class BinanceVenue:
             try:
                 msg = _decode_raw(raw)
             except (msgspec.ValidationError, msgspec.DecodeError):
-                return self._decode_slow(raw)
+                try:
+                    items = _decode_combined_array(raw).data
+                except (msgspec.ValidationError, msgspec.DecodeError):
+                    return self._decode_slow(raw)
+                return self._decode_array(items)
         if type(msg) is BinanceDepth:
             # the symbol is checked by whoever routes it to a book (one lookup, not two)
             return msg
@@ -304,6 +352,17 @@ class BinanceVenue:
         if inst is None:
             return Unknown(f"unknown symbol {msg.s!r}")
         return msg.to_event(inst.id)
+
+    def _decode_array(self, items: list[Any]) -> Decoded:
+        """An all-market frame: the markets this codec knows; the venue's others are
+        skipped (the all-market streams carry every symbol it lists)."""
+        by_symbol = self._by_symbol
+        out = []
+        for item in items:
+            inst = by_symbol.get(item.s)
+            if inst is not None:
+                out.append(item.to_event(inst.id))
+        return one_or_many(out)
 
     def _decode_slow(self, raw: str | bytes) -> Decoded:
         msg = parse_rejected(raw)
@@ -372,12 +431,28 @@ class BinanceVenue:
                 k.closed = True
         return out
 
+    def parse_kline_values(self, text: str | bytes) -> list[tuple[int, float, float, float, float, float]]:
+        """``(open_time, open, high, low, close, volume)`` per row, oldest first: what a bulk
+        backfill stores, without building a Kline per row (a third of its client time)."""
+        rows = orjson.loads(text)
+        if type(rows) is not list:
+            raise ValueError(f"not a klines list: {str(text)[:120]}")
+        try:
+            return [(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]))
+                    for r in rows]
+        except (TypeError, IndexError, ValueError) as exc:
+            raise ValueError(f"bad klines row ({exc})") from None
+
     def new_book_sync(self, inst: Instrument) -> BinanceBookSync:
         return BinanceBookSync(perp=self.market == "perp")
 
 
 def _metadata_path(market: MarketType) -> str:
     return BinanceVenue(market, []).exchange_info_path()
+
+
+def _binance_tickers(data: Any) -> dict[str, float]:
+    return quote_volumes(data, "symbol", lambda row: row["quoteVolume"])
 
 
 # REST budgets: Binance weighs 6000/min spot and 2400/min USD-M; we use most, never all.
@@ -392,7 +467,9 @@ DESCRIPTOR = VenueDescriptor(
             }, title="Binance spot", accounts=("testnet", "demo", "live"),
                 rate_limit_ms=12, narrow_markets=True),
             ccxt_type="spot", rest_weight_per_minute=5000, kline_page_limit=1000,
-            snapshot_depth=SPOT_SNAPSHOT_LIMIT),
+            snapshot_depth=SPOT_SNAPSHOT_LIMIT,
+            # every symbol at once weighs 80 on spot, 40 on USD-M (Binance's published table)
+            tickers=Tickers24h("/api/v3/ticker/24hr", 80, _binance_tickers), kline_weight=2),
         "perp": MarketFacts(
             Hosts("binanceusdm", {
                 "live": Endpoints("wss://fstream.binance.com", "https://fapi.binance.com"),
@@ -401,7 +478,9 @@ DESCRIPTOR = VenueDescriptor(
             }, title="Binance USD-M", accounts=("demo", "live"),
                 rate_limit_ms=30, narrow_markets=True),
             ccxt_type="linear", rest_weight_per_minute=2000, kline_page_limit=1500,
-            snapshot_depth=PERP_SNAPSHOT_LIMIT),
+            snapshot_depth=PERP_SNAPSHOT_LIMIT,
+            # USD-M weighs klines by limit: 10 for more than 1000 rows
+            tickers=Tickers24h("/fapi/v1/ticker/24hr", 40, _binance_tickers), kline_weight=10),
     },
     codec=BinanceVenue,
     metadata_path=_metadata_path,

@@ -29,7 +29,8 @@ from app.market.orderbook import OrderBook
 from app.venues.base import (APPLIED, GAP, IGNORED, SYNCED, Ack, BookSnapshot, BufferedBookSync,
                              ConnectionPlan, Decoded, Price, Size, Unknown, one_or_many,
                              parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
+from app.venues.base import (Endpoints, Hosts, MarketFacts, Recovery, Tickers24h, VenueDescriptor,
+                             quote_volumes)
 
 VENUE = "bybit"
 # Spot rejects a subscribe request with more than 10 args; linear is kept as modest.
@@ -430,6 +431,17 @@ class BybitVenue:
                                topics[start:start + cap])
                 for n, start in enumerate(range(0, len(topics), cap))]
 
+    def ticker_plans(self, ws_url: str, instruments: list[Instrument]) -> list[ConnectionPlan]:
+        """Tickers without books (linear tickers carry funding too): Bybit has no
+        all-market ticker topic, so ``tickers.{s}`` per instrument, ARGS_PER_SUBSCRIBE
+        per subscribe request, MAX_TOPICS_PER_CONNECTION to a connection."""
+        topics = [f"tickers.{inst.venue_symbol.upper()}" for inst in instruments]
+        url = self.ws_path(ws_url)
+        cap = MAX_TOPICS_PER_CONNECTION
+        return [ConnectionPlan(f"bybit {self.category} tickers" + (f" #{n + 1}" if n else ""),
+                               url, topics[start:start + cap])
+                for n, start in enumerate(range(0, len(topics), cap))]
+
     def subscribe_messages(self, streams: list[str], method: str = "SUBSCRIBE") -> list[str]:
         op = "unsubscribe" if method.upper() == "UNSUBSCRIBE" else "subscribe"
         out = []
@@ -548,7 +560,7 @@ class BybitVenue:
             out.append(Ticker(inst.id, ts, _num(state, "lastPrice"), _num(state, "bid1Price"),
                               _num(state, "ask1Price"), _num(state, "highPrice24h"),
                               _num(state, "lowPrice24h"), _num(state, "volume24h"),
-                              _num(state, "prevPrice24h")))
+                              _num(state, "prevPrice24h"), _num(state, "turnover24h")))
         if self.market == "perp" and not _FUNDING_KEYS.isdisjoint(changed):
             out.append(Funding(inst.id, ts, _num(state, "fundingRate", signed=True),
                                _int(state, "nextFundingTime"), _num(state, "markPrice"),
@@ -636,13 +648,22 @@ _HOSTS = Hosts(VENUE, {
     "demo": Endpoints("wss://stream.bybit.com/v5/public", "https://api-demo.bybit.com"),
 }, title="Bybit", accounts=("testnet", "demo", "live"))
 
+def _bybit_tickers(data: Any) -> dict[str, float]:
+    result = data.get("result") if type(data) is dict else None
+    return quote_volumes(result.get("list") if type(result) is dict else None, "symbol",
+                         lambda row: row["turnover24h"])
+
+
 DESCRIPTOR = VenueDescriptor(
     name=VENUE,
     markets={
         "spot": MarketFacts(_HOSTS, ccxt_type="spot", rest_weight_per_minute=3000,
-                            kline_page_limit=KLINE_LIMIT, snapshot_depth=ORDERBOOK_REST_LIMIT["spot"]),
+                            kline_page_limit=KLINE_LIMIT, snapshot_depth=ORDERBOOK_REST_LIMIT["spot"],
+                            tickers=Tickers24h("/v5/market/tickers?category=spot", 1, _bybit_tickers)),
         "perp": MarketFacts(_HOSTS, ccxt_type="linear", rest_weight_per_minute=3000,
-                            kline_page_limit=KLINE_LIMIT, snapshot_depth=ORDERBOOK_REST_LIMIT["perp"]),
+                            kline_page_limit=KLINE_LIMIT, snapshot_depth=ORDERBOOK_REST_LIMIT["perp"],
+                            tickers=Tickers24h("/v5/market/tickers?category=linear", 1,
+                                               _bybit_tickers)),
     },
     codec=BybitVenue,
     metadata_path=_metadata_path,

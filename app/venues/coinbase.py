@@ -41,10 +41,12 @@ from app.market.orderbook import OrderBook
 from app.venues.base import (APPLIED, IGNORED, SYNCED, Ack, BookSnapshot, ConnectionPlan, Decoded,
                              Events, Num, Price, Resync, Size, Unknown, one_or_many,
                              parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
+from app.venues.base import (Endpoints, Hosts, MarketFacts, Recovery, Tickers24h, VenueDescriptor,
+                             quote_volumes)
 
 VENUE = "coinbase"
 HEARTBEATS = "heartbeats"
+TICKER_BATCH = "ticker_batch"
 BOOK_CHANNEL = "level2"
 # Channels we subscribe per product; heartbeats takes no product ids.
 PRODUCT_CHANNELS = ("level2", "market_trades", "ticker", "candles")
@@ -217,6 +219,10 @@ class _TickerFrame(msgspec.Struct, tag_field="channel", tag="ticker", gc=False):
         return _batch(out, unknown, "ticker")
 
 
+class _TickerBatchFrame(_TickerFrame, tag="ticker_batch"):
+    """``ticker_batch``: the ticker channel's shape, batched every 5 s (no books needed)."""
+
+
 class _Candle(msgspec.Struct, gc=False):
     start: int  # seconds
     product_id: str
@@ -275,9 +281,10 @@ class _SubscriptionsFrame(msgspec.Struct, tag_field="channel", tag="subscription
         return Ack(None, None, subs)
 
 
-_Frame = Union[_L2Frame, _TradesFrame, _TickerFrame, _CandlesFrame, _HeartbeatsFrame,
-               _SubscriptionsFrame]
-_CHANNELS = {"l2_data", "market_trades", "ticker", "candles", "heartbeats", "subscriptions"}
+_Frame = Union[_L2Frame, _TradesFrame, _TickerFrame, _TickerBatchFrame, _CandlesFrame,
+               _HeartbeatsFrame, _SubscriptionsFrame]
+_CHANNELS = {"l2_data", "market_trades", "ticker", "ticker_batch", "candles", "heartbeats",
+             "subscriptions"}
 _decode_frame = msgspec.json.Decoder(_Frame, strict=False).decode
 
 
@@ -549,6 +556,17 @@ class CoinbaseVenue:
             plans.append(ConnectionPlan("coinbase spot" + (f" #{n + 1}" if n else ""), ws_url, streams))
         return plans
 
+    def ticker_plans(self, ws_url: str, instruments: list[Instrument]) -> list[ConnectionPlan]:
+        """Tickers without books: ``ticker_batch`` (every product on one channel, batched
+        every 5 s) plus heartbeats, which keep Coinbase from closing a quiet channel."""
+        if not instruments:
+            return []
+        cap = MAX_PRODUCTS_PER_CONNECTION * len(PRODUCT_CHANNELS)
+        pids = [f"{TICKER_BATCH}:{inst.venue_symbol.upper()}" for inst in instruments]
+        return [ConnectionPlan("coinbase spot tickers" + (f" #{n + 1}" if n else ""), ws_url,
+                               [HEARTBEATS, *pids[start:start + cap]])
+                for n, start in enumerate(range(0, len(pids), cap))]
+
     def subscribe_messages(self, streams: list[str], method: str = "SUBSCRIBE") -> list[str]:
         """One message per channel, listing its product ids (Coinbase takes one channel
         per subscribe message)."""
@@ -649,6 +667,20 @@ def _metadata_path(market: MarketType) -> str:
     return CoinbaseVenue(market, []).products_path()
 
 
+def _product_turnover(row: dict[str, Any]) -> float:
+    """24h quote volume of a product: the venue's own estimate, else base volume x price."""
+    approx = row.get("approximate_quote_24h_volume")
+    if approx not in (None, ""):
+        return float(approx)
+    return float(row["volume_24h"]) * float(row["price"])
+
+
+def _coinbase_tickers(data: Any) -> dict[str, float]:
+    products = data.get("products") if type(data) is dict else None
+    return quote_volumes([p for p in products or () if type(p) is dict and not p.get("alias")],
+                         "product_id", _product_turnover)
+
+
 # Coinbase Advanced Trade has no sandbox: every environment reads live public data, and
 # there is no account to trade through ccxt. REST: 10 requests per second.
 _LIVE = Endpoints("wss://advanced-trade-ws.coinbase.com", "https://api.coinbase.com")
@@ -658,7 +690,10 @@ DESCRIPTOR = VenueDescriptor(
     markets={
         "spot": MarketFacts(Hosts(VENUE, {"live": _LIVE, "testnet": _LIVE, "demo": _LIVE}, title="Coinbase"),
                             ccxt_type="spot", rest_weight_per_minute=400,
-                            kline_page_limit=CANDLES_MAX_ROWS),
+                            kline_page_limit=CANDLES_MAX_ROWS,
+                            # the product list carries 24h volumes; Coinbase's dollar pairs are USD
+                            tickers=Tickers24h("/api/v3/brokerage/market/products?product_type=SPOT", 1,
+                                               _coinbase_tickers, quote="USD")),
     },
     codec=CoinbaseVenue,
     metadata_path=_metadata_path,

@@ -40,7 +40,8 @@ from app.market.instruments import Instrument, MarketType
 from app.venues.base import (APPLIED, CHECKSUM_FAILED, GAP, IGNORED, SYNCED, Ack, BookSnapshot,
                              BufferedBookSync, ConnectionPlan, Decoded, Price, Size, Unknown,
                              one_or_many, parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
+from app.venues.base import (Endpoints, Hosts, MarketFacts, Recovery, Tickers24h, VenueDescriptor,
+                             quote_volumes)
 
 VENUE = "okx"
 INST_TYPE: dict[str, str] = {"spot": "SPOT", "perp": "SWAP"}
@@ -49,6 +50,9 @@ CHECKSUM_LEVELS = 25
 # OKX allows fewer than 30 book channels per connection; the margin absorbs resubscribes.
 MAX_BOOKS_PER_CONNECTION = 25
 MAX_STREAMS_PER_BUSINESS_CONNECTION = 200
+# ticker-only channels per connection (the watchlist's rows without books); OKX counts
+# no limit for them beyond the 64 KB per subscribe message
+TICKER_STREAMS_PER_CONNECTION = 400
 # OKX refuses a request whose args exceed 64 KB.
 MAX_ARGS_BYTES = 60_000
 KLINE_LIMIT = 300  # rows per /market/candles request
@@ -669,6 +673,24 @@ class OkxVenue:
                                         f"{base}/business", candles[start:start + cap]))
         return plans
 
+    def ticker_plans(self, ws_url: str, instruments: list[Instrument]) -> list[ConnectionPlan]:
+        """Tickers (and perps' funding) without books: OKX has no all-market ticker
+        channel, so per-instrument ``tickers`` subscriptions, batched under 64 KB per
+        message, TICKER_STREAMS_PER_CONNECTION to a ``/public`` connection."""
+        base = ws_url.rstrip("/")
+        for suffix in ("/public", "/business"):
+            if base.endswith(suffix):
+                base = base[:-len(suffix)]
+        streams: list[str] = []
+        for inst in instruments:
+            streams.append(f"tickers:{inst.venue_symbol}")
+            if self.market == "perp":
+                streams.append(f"funding-rate:{inst.venue_symbol}")
+        cap = TICKER_STREAMS_PER_CONNECTION
+        return [ConnectionPlan(f"okx {self.market} tickers" + (f" #{n + 1}" if n else ""),
+                               f"{base}/public", streams[start:start + cap])
+                for n, start in enumerate(range(0, len(streams), cap))]
+
     def subscribe_messages(self, streams: list[str], method: str = "SUBSCRIBE") -> list[str]:
         """``{"id","op","args":[{"channel","instId"},...]}`` messages, each under 64 KB."""
         op = "unsubscribe" if method.upper() == "UNSUBSCRIBE" else "subscribe"
@@ -813,9 +835,11 @@ class OkxVenue:
         # 24 h volume in base units: SPOT vol24h is base; SWAP vol24h counts contracts and
         # volCcy24h is the base amount
         spot = self.market == "spot"
+        # (SPOT volCcy24h is the quote turnover; SWAP's quote turnover is not sent)
         out = [Ticker(iid, t.ts, _price(t.last), _price(t.bidPx), _price(t.askPx),
                       _price(t.high24h), _price(t.low24h),
-                      _amount(t.vol24h if spot else t.volCcy24h), _price(t.open24h))
+                      _amount(t.vol24h if spot else t.volCcy24h), _price(t.open24h),
+                      _amount(t.volCcy24h) if spot else None)
                for t in _decode_tickers(data)]
         return self._one(out)
 
@@ -918,13 +942,29 @@ _HOSTS = Hosts(VENUE, {
     "demo": Endpoints("wss://wspap.okx.com:8443/ws/v5", "https://www.okx.com"),
 }, title="OKX", accounts=("demo", "live"), passphrase=True, demo_is_sandbox=True)
 
+def _okx_spot_tickers(data: Any) -> dict[str, float]:
+    # spot volCcy24h is already in quote units
+    return quote_volumes(data.get("data") if type(data) is dict else None, "instId",
+                         lambda row: row["volCcy24h"])
+
+
+def _okx_swap_tickers(data: Any) -> dict[str, float]:
+    # a SWAP's volCcy24h counts base units (vol24h counts contracts): turnover = that x last
+    return quote_volumes(data.get("data") if type(data) is dict else None, "instId",
+                         lambda row: float(row["volCcy24h"]) * float(row["last"]))
+
+
 DESCRIPTOR = VenueDescriptor(
     name=VENUE,
     markets={
         "spot": MarketFacts(_HOSTS, ccxt_type="spot", rest_weight_per_minute=500,
-                            kline_page_limit=KLINE_LIMIT, snapshot_depth=BOOK_DEPTH),
+                            kline_page_limit=KLINE_LIMIT, snapshot_depth=BOOK_DEPTH,
+                            tickers=Tickers24h("/api/v5/market/tickers?instType=SPOT", 1,
+                                               _okx_spot_tickers)),
         "perp": MarketFacts(_HOSTS, ccxt_type="swap", rest_weight_per_minute=500,
-                            kline_page_limit=KLINE_LIMIT, snapshot_depth=BOOK_DEPTH),
+                            kline_page_limit=KLINE_LIMIT, snapshot_depth=BOOK_DEPTH,
+                            tickers=Tickers24h("/api/v5/market/tickers?instType=SWAP", 1,
+                                               _okx_swap_tickers)),
     },
     codec=OkxVenue,
     metadata_path=_metadata_path,

@@ -19,6 +19,7 @@ from storage.recorder import Recorder
 from tests.harness import StaticSource, screen_text
 from tests.viewdata import BTC_SPOT, make_klines, make_view
 from tests.waiting import wait_for
+from storage import queries
 from widgets.coverage_strip import CoverageStrip, coverage_cells
 from widgets.kline_chart import KlineChart
 
@@ -107,7 +108,11 @@ async def test_h_opens_the_history_of_the_instrument_on_screen(db):
         assert strip.stored_fraction == pytest.approx(330 / 360)
         text = screen_text(app)
         assert "History · BTC/USDT · binance spot · 1m" in text
-        assert "330 candles" in text and "1 gap" in text and "% stored" in text
+        assert "330 candles" in text and "1 gap" in text
+        # the strip's figure is `gaps --all`'s: whole candles (the stale open one is partial)
+        cov = queries.coverage(db, BTC, "1m")
+        assert (cov.percent, len(cov.holes), cov.partial) == (91.38, 1, 1)
+        assert "91.38% · 1 hole" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HistoryScreen)
 

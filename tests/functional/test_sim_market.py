@@ -231,8 +231,34 @@ def test_kline_query_selection_like_binance() -> None:
     assert [r.open_time for r in rows] == [cur - 6 * hour, cur - 5 * hour]
     rows = m.klines("BTCUSDT", "1h", start_ms=cur - 2 * hour, end_ms=cur - hour, limit=10)
     assert [r.open_time for r in rows] == [cur - 2 * hour, cur - hour]
-    assert m.klines("BTCUSDT", "1h", start_ms=cur - 10_000 * hour, end_ms=cur - 9_000 * hour,
-                    limit=10) == []
+    # beyond the recent past the deep history answers, in the same selection
+    rows = m.klines("BTCUSDT", "1h", start_ms=cur - 10_000 * hour, end_ms=cur - 9_000 * hour, limit=10)
+    assert [r.open_time for r in rows] == [cur - (10_000 - i) * hour for i in range(10)]
+    rows = m.klines("BTCUSDT", "1h", end_ms=cur - 9_000 * hour, limit=3)
+    assert [r.open_time for r in rows] == [cur - 9_002 * hour, cur - 9_001 * hour, cur - 9_000 * hour]
+
+
+def test_deep_history_is_continuous_and_the_same_on_every_run() -> None:
+    """180 days of 1m behind the recent past: every minute once, each open the previous
+    close; and a range well in the past reads the same from a sim started a day later,
+    whatever else was asked first."""
+    step = INTERVAL_MS["1m"]
+    m = SimMarket([BTC], seed=4, start_time_ms=T0)
+    since = bucket_start(T0 - 180 * 86_400_000, "1m")
+    got, cursor = [], since
+    while cursor <= T0:
+        page = m.klines("BTCUSDT", "1m", start_ms=cursor, limit=1000)
+        got += page
+        cursor = page[-1].open_time + step
+    assert [c.open_time for c in got] == list(range(since, got[-1].open_time + step, step))
+    assert got[-1].open_time == bucket_start(T0, "1m")
+    assert all(b.open == a.close and b.low <= min(b.open, b.close) for a, b in zip(got, got[1:]))
+    later = SimMarket([BTC], seed=4, start_time_ms=T0 + 86_400_000)
+    later.klines("BTCUSDT", "1m", start_ms=since + 777 * step, limit=5)  # another range first
+    again = later.klines("BTCUSDT", "1m", start_ms=since + 5_000 * step, end_ms=since + 9_000 * step,
+                         limit=1000)
+    assert again == got[5_000:6_000]
+    assert m.klines("BTCUSDT", "1m", start_ms=since + 5_000 * step, limit=1000) == again
 
 
 def test_stats_and_mark() -> None:

@@ -120,7 +120,8 @@ def test_kline_interval_and_confirm(spot, fixture_text):
 
 def test_spot_ticker_has_no_top_of_book(spot, fixture_text):
     tk = spot.decode(fixture_text("bybit/ticker_spot.json"))
-    assert tk == Ticker(SPOT.id, 1700000000400, 30000.1, None, None, 30500.0, 29400.5, 15234.5, 29700.0)
+    assert tk == Ticker(SPOT.id, 1700000000400, 30000.1, None, None, 30500.0, 29400.5, 15234.5, 29700.0,
+                        457035000.12)  # turnover24h: the quote turnover
     assert tk.change_pct == pytest.approx(1.0104, abs=1e-3)
 
 
@@ -130,7 +131,7 @@ def test_linear_ticker_deltas_merge_into_the_snapshot(perp, fixture_text):
     assert isinstance(first, Events)
     ticker, funding = first.items
     assert ticker == Ticker(PERP.id, 1700000000500, 30000.5, 30000.4, 30000.5, 30510.0, 29400.0,
-                            60000.25, 29703.5)
+                            60000.25, 29703.5, 1800000000.5)
     assert funding == Funding(PERP.id, 1700000000500, -0.000025, 1700006400000, 30000.4, 29998.1)
 
     # only indexPrice changed: one Funding event, every other field from the snapshot
@@ -140,7 +141,7 @@ def test_linear_ticker_deltas_merge_into_the_snapshot(perp, fixture_text):
     out = decode(fixture_text("bybit/ticker_linear_delta_book.json"))
     ticker, funding = out.items
     assert ticker == Ticker(PERP.id, 1700000000700, 30001.1, 30001.0, 30001.1, 30510.0, 29400.0,
-                            60000.25, 29703.5)
+                            60000.25, 29703.5, 1800000000.5)  # merged from the snapshot
     assert funding == Funding(PERP.id, 1700000000700, 0.0001, 1700006400000, 30000.4, 29999.2)
 
     # a bad value is reported and leaves the merged state as it was

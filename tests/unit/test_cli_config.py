@@ -118,7 +118,7 @@ def test_unknown_keys_warn_with_file_key_and_nearest_name(tmp_path, capsys):
         "[storag]: unknown section, ignored; did you mean `[storage]`?",
         "[app] venuez: unknown setting, ignored; did you mean `venues`?",
         "[app] colour: unknown setting, ignored (known: theme, fps, venues, symbols, alert_bps, "
-        "usd_family, environment)",
+        "usd_family, environment, watch_top, favourites, reduced_motion)",
         "[venues] binanse: unknown venue, ignored; did you mean `binance`?",
         "[venues.binance] prod: unknown environment, ignored (known: live, testnet, demo)",
         "[venues.binance.live] rest: unknown setting, ignored; did you mean `rest_url`?",

@@ -356,7 +356,9 @@ def test_several_trades_in_one_frame(spot):
 
 def test_tickers_volume_in_base(spot, perp, fixture_text):
     tk = spot.decode(frame(fixture_text, "tickers_spot"))
-    assert tk == Ticker(SPOT.id, 1786540436100, 64120.6, 64120.5, 64120.6, 64500.0, 62800.1, 8012.5, 63000.0)
+    # SPOT volCcy24h is the quote turnover, kept for the watchlist's 24h volume column
+    assert tk == Ticker(SPOT.id, 1786540436100, 64120.6, 64120.5, 64120.6, 64500.0, 62800.1, 8012.5, 63000.0,
+                        512345678.9)
     tk = perp.decode(frame(fixture_text, "tickers_swap"))
     assert isinstance(tk, Ticker)
     assert tk.volume_24h == 73998.8786  # volCcy24h (base); vol24h counts contracts
