@@ -33,7 +33,9 @@ from app.trading.keys import KeyringUnavailable, KeyStore
 from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Order, OrderRequest,
                                 OrderStatus, Position, dec)
 from app.trading.paper import PaperAccount, PaperFees
+from app.trading.portfolio import equity_usd, usd_rate
 from app.trading.redact import redact
+from app.trading.risk import DayBaseline, RiskInputs, RiskLimits, RiskRefused, check, needs_confirm
 from app.trading.validation import AccountContext, MarketRules, fmt, validate
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a session needs it (startup time)
@@ -110,13 +112,33 @@ class TradingOptions:
     paper_name: str = PAPER  # where the paper account is stored ("paper-demo" on the simulator)
     price_warn_pct: Decimal = Decimal(5)  # confirm asks again past this distance from the mid
     bell: bool = False  # ring the terminal bell with fill / reject / cancel notices
+    # [risk]: the limits of every account, and accounts' own (already merged) by name
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    risk_accounts: dict[str, RiskLimits] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: Any) -> TradingOptions:
         t = cfg.trading
+        risk = getattr(cfg, "risk", None)
+        defaults = _limits(risk.limits) if risk is not None else RiskLimits()
+        accounts = {name: defaults.merged(_limits_raw(table))
+                    for name, table in (risk.accounts.items() if risk is not None else ())}
         return cls(t.account, dec(t.paper_balance), t.default_leverage, t.rest_url,
                    int(t.timeout_s * 1000), allow_live=t.allow_live,
-                   price_warn_pct=dec(t.price_warn_pct), bell=t.bell)
+                   price_warn_pct=dec(t.price_warn_pct), bell=t.bell, risk=defaults,
+                   risk_accounts=accounts)
+
+    def limits_for(self, account: str) -> RiskLimits:
+        return self.risk_accounts.get(account, self.risk)
+
+
+def _limits_raw(table: dict[str, float]) -> dict[str, Decimal | int | None]:
+    """Config numbers as the limits hold them (0 stays 0: ``merged`` reads it as off)."""
+    return {k: (int(v) if k == "max_open_orders" else dec(v)) for k, v in table.items()}
+
+
+def _limits(table: dict[str, float]) -> RiskLimits:
+    return RiskLimits().merged(_limits_raw(table))
 
 
 class TradingService:
@@ -148,6 +170,7 @@ class TradingService:
         self._seen: dict[str, tuple[OrderStatus, Decimal]] = {}
         self._notices: deque[OrderNotice] = deque(maxlen=NOTICES_KEPT)
         self._notice_seq = 0
+        self._baselines: dict[str, DayBaseline] = {}  # account -> equity when its day began
         spec = SPECS.get(self.options.account)
         self._spec = spec
         env = spec.env if spec else Environment.PAPER
@@ -362,6 +385,145 @@ class TradingService:
     def place(self, req: OrderRequest) -> Future[Order]:
         return self._call(self._place(req))
 
+    # -- risk limits (engine loop) -------------------------------------------------------------
+
+    def risk_limits(self) -> RiskLimits:
+        return self.options.limits_for(self._view.account)
+
+    def check_risk(self, req: OrderRequest, *, replacing: str | None = None,
+                   new_orders: int = 1, reducing: bool = False) -> None:
+        """Raise RiskRefused (audited as ``risk_refused``) when ``req`` breaks a limit of
+        the account trading now. Every order passes here before it leaves; an amend calls
+        it with the amended order and ``replacing`` = the client id it changes (that order
+        then counts neither as open nor as resting). Engine loop only."""
+        limits = self.risk_limits()
+        if not limits.active:
+            return
+        refusals = check(limits, self.risk_inputs(req, replacing=replacing,
+                                                  new_orders=new_orders, reducing=reducing))
+        if refusals:
+            self._audit("risk_refused", req.client_order_id, req.to_json(),
+                        {"refusals": [{"limit": r.limit, "message": r.message}
+                                      for r in refusals]})
+            raise RiskRefused(refusals)
+
+    def risk_inputs(self, req: OrderRequest, *, replacing: str | None = None,
+                    new_orders: int = 1, reducing: bool = False) -> RiskInputs:
+        """What the risk check needs about ``req``, from the account and the hub now."""
+        iid = req.instrument_id
+        rules = self.rules(iid)
+        bid, ask, last = self._quote(iid)
+        mid = (bid + ask) / 2 if bid is not None and ask is not None else last
+        if req.type == "limit":
+            price = req.price
+        elif req.type == "stop":
+            price = req.stop_price
+        else:
+            price = (ask if req.side == "buy" else bid) or mid
+        snap = self.account.snapshot() if self.account is not None else AccountSnapshot()
+        resting = [o for o in snap.open_orders if o.client_order_id != replacing]
+        same_side = sum((o.remaining for o in resting if o.instrument_id == iid
+                         and o.side == req.side and not o.reduce_only), ZERO)
+        position = ZERO
+        if rules is not None and rules.is_perp:
+            pos = next((p for p in snap.positions if p.instrument_id == iid), None)
+            position = pos.size if pos is not None else ZERO
+        elif rules is not None:
+            held = next((b for b in snap.balances if b.asset == rules.base), None)
+            position = held.total if held is not None else ZERO
+        quote = rules.quote if rules is not None else None
+        spot_sell_held = (rules is not None and not rules.is_perp and req.side == "sell"
+                          and req.amount <= position)
+        return RiskInputs(iid, req.side, req.amount, price,
+                          req.price if req.type == "limit" else None, mid,
+                          usd_rate(quote, self.usd_price) if quote else None,
+                          position, same_side, len(resting), self.daily_pnl(snap),
+                          reducing or req.reduce_only or spot_sell_held, new_orders)
+
+    def confirm_needed(self, notional: Decimal | None, quote: str) -> bool:
+        """Whether an order of this value (in ``quote``) gets the confirm dialog."""
+        if self._view.env is Environment.LIVE:
+            return True  # real money is always asked about
+        rate = usd_rate(quote, self.usd_price)
+        value = None if notional is None or rate is None else notional * rate
+        return needs_confirm(self.risk_limits(), value)
+
+    def daily_pnl(self, snap: AccountSnapshot | None = None) -> Decimal | None:
+        """Realized + unrealized PnL of the trading account since 00:00 UTC, in USD."""
+        account = self.account
+        if account is None:
+            return None
+        snap = snap if snap is not None else account.snapshot()
+        equity, unpriced = equity_usd(snap, usd=self.usd_price, mark=self.mark_price)
+        if unpriced:  # a day must not start from (or be judged on) a partial valuation
+            return None
+        base = self._baseline(account.name)
+        day = base.day
+        pnl = base.pnl(self.clock(), equity)
+        if base.day != day and self.store is not None:  # a new day began: remember its start
+            self.store.save_paper(f"risk-day:{account.name}", base.to_json(), self.clock())
+        return pnl
+
+    def _baseline(self, account: str) -> DayBaseline:
+        base = self._baselines.get(account)
+        if base is None:
+            state = None
+            if self.store is not None:
+                try:
+                    state = self.store.load_paper(f"risk-day:{account}")
+                except Exception as exc:  # a missing row or table: start the day from now
+                    log.warning("risk: could not load the day's baseline: %s", exc)
+            base = self._baselines[account] = (DayBaseline.from_json(state) if state
+                                               else DayBaseline())
+        return base
+
+    # -- prices from the market hub (engine thread) ------------------------------------------------
+
+    def _quote(self, instrument_id: str) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+        """(best bid, best ask, last trade) of an instrument, from the hub."""
+        if self.hub is None:
+            return None, None, None
+        with self.hub.lock:
+            st = self.hub.state(instrument_id)
+            if st is None:
+                return None, None, None
+            bid = st.book.best_bid if st.synced else None
+            ask = st.book.best_ask if st.synced else None
+            last = st.trades[0].price if st.trades else (
+                st.ticker.last if st.ticker is not None else None)
+        return (dec(bid[0]) if bid else None, dec(ask[0]) if ask else None,
+                dec(last) if last is not None else None)
+
+    def mark_price(self, instrument_id: str) -> Decimal | None:
+        """The venue's mark price (perps), else the last trade, else the mid."""
+        if self.hub is not None:
+            with self.hub.lock:
+                st = self.hub.state(instrument_id)
+                f = st.funding if st is not None else None
+                if f is not None and f.mark_price is not None:
+                    return dec(f.mark_price)
+        bid, ask, last = self._quote(instrument_id)
+        if last is not None:
+            return last
+        return (bid + ask) / 2 if bid is not None and ask is not None else None
+
+    def usd_price(self, asset: str) -> Decimal | None:
+        """USD per unit of ``asset`` from its USDT (or USD) spot market: the trading
+        venue's first, then any venue the hub has."""
+        if self.hub is None:
+            return None
+        first = self._spec.data_venue if self._spec is not None else "binance"
+        a = asset.lower()
+        venues = [first] + [v for v in ("binance", "okx", "bybit", "coinbase") if v != first]
+        for venue in venues:
+            for quote in ("usdt", "usd", "usdc"):
+                bid, ask, last = self._quote(f"cryptopair_{venue}_{a}{quote}")
+                if last is not None:
+                    return last
+                if bid is not None and ask is not None:
+                    return (bid + ask) / 2
+        return None
+
     def cancel(self, client_order_id: str) -> Future[Order]:
         return self._call(self._cancel(client_order_id))
 
@@ -434,7 +596,10 @@ class TradingService:
             if mismatch is not None:  # never send an order to an account that cannot hold it
                 raise TradingError(mismatch, ErrorKind.INVALID_ORDER)
             account = self._account()
+            self.check_risk(req)
             order = await account.submit(req, self._audit)
+        except RiskRefused:
+            raise  # audited by check_risk, with the limit and the amount
         except ValidationFailed as exc:
             self._audit("validation_failed", req.client_order_id, req.to_json(),
                         {"errors": [{"field": e.field, "message": e.message} for e in exc.errors]})
@@ -540,6 +705,7 @@ class TradingService:
                                  snap.open_orders, snap.positions, snap.balances, snap.fills[:100],
                                  old.problem, old.version + 1, tuple(self._notices))
         self._record(account, seen, snap)
+        self.daily_pnl(snap)  # the day's baseline is taken as soon as the day is seen
 
     def _record(self, account: Account, seen: Iterable[Order], snap: AccountSnapshot) -> None:
         """Orders and fills that changed go to their tables; a local account's whole state
