@@ -22,9 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from app.trading.account import AccountSnapshot
-from app.trading.models import ZERO, Fill, Position
+from app.trading.models import ZERO, Balance, Fill, Position
 
 # quote currencies counted as one US dollar
 USD_LIKE = frozenset({"USD", "USDT", "USDC", "FDUSD", "BUSD", "DAI", "TUSD", "USDP"})
@@ -33,6 +34,16 @@ USD_LIKE = frozenset({"USD", "USDT", "USDC", "FDUSD", "BUSD", "DAI", "TUSD", "US
 UsdFn = Callable[[str], Decimal | None]
 # instrument id -> its mark price now, or None
 MarkFn = Callable[[str], Decimal | None]
+
+
+class Holdings(Protocol):
+    """What an account holds: an ``AccountSnapshot`` or the service's ``TradingView``."""
+
+    @property
+    def balances(self) -> tuple[Balance, ...]: ...
+
+    @property
+    def positions(self) -> tuple[Position, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +173,7 @@ def account_figures(account: str, label: str, snap: AccountSnapshot, *, usd: Usd
                           tuple(dict.fromkeys(unpriced)), problem)
 
 
-def equity_usd(snap: AccountSnapshot, *, usd: UsdFn, mark: MarkFn) -> tuple[Decimal, tuple[str, ...]]:
+def equity_usd(snap: Holdings, *, usd: UsdFn, mark: MarkFn) -> tuple[Decimal, tuple[str, ...]]:
     """(``account_figures(...).equity_usd``, what it could not price), without the rest:
     the risk check's daily loss asks for it before every order."""
     equity = ZERO

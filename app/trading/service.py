@@ -171,6 +171,7 @@ class TradingService:
         self._notices: deque[OrderNotice] = deque(maxlen=NOTICES_KEPT)
         self._notice_seq = 0
         self._baselines: dict[str, DayBaseline] = {}  # account -> equity when its day began
+        self._in_flight = 0  # orders sent whose answer has not come back
         spec = SPECS.get(self.options.account)
         self._spec = spec
         env = spec.env if spec else Environment.PAPER
@@ -420,7 +421,9 @@ class TradingService:
             price = req.stop_price
         else:
             price = (ask if req.side == "buy" else bid) or mid
-        snap = self.account.snapshot() if self.account is not None else AccountSnapshot()
+        # the published view, not a fresh snapshot: it is republished after every action
+        # and market move, and building a paper snapshot costs more than the whole check
+        snap = self._view
         resting = [o for o in snap.open_orders if o.client_order_id != replacing]
         same_side = sum((o.remaining for o in resting if o.instrument_id == iid
                          and o.side == req.side and not o.reduce_only), ZERO)
@@ -437,7 +440,8 @@ class TradingService:
         return RiskInputs(iid, req.side, req.amount, price,
                           req.price if req.type == "limit" else None, mid,
                           usd_rate(quote, self.usd_price) if quote else None,
-                          position, same_side, len(resting), self.daily_pnl(snap),
+                          position, same_side, len(resting) + self._in_flight,
+                          self.daily_pnl(snap),
                           reducing or req.reduce_only or spot_sell_held, new_orders)
 
     def confirm_needed(self, notional: Decimal | None, quote: str) -> bool:
@@ -448,12 +452,14 @@ class TradingService:
         value = None if notional is None or rate is None else notional * rate
         return needs_confirm(self.risk_limits(), value)
 
-    def daily_pnl(self, snap: AccountSnapshot | None = None) -> Decimal | None:
+    def daily_pnl(self, snap: AccountSnapshot | TradingView | None = None) -> Decimal | None:
         """Realized + unrealized PnL of the trading account since 00:00 UTC, in USD."""
         account = self.account
         if account is None:
             return None
-        snap = snap if snap is not None else account.snapshot()
+        snap = snap if snap is not None else self._view
+        if not snap.balances and not snap.positions:
+            return None  # not yet known (a venue's first answer): no day starts from nothing
         equity, unpriced = equity_usd(snap, usd=self.usd_price, mark=self.mark_price)
         if unpriced:  # a day must not start from (or be judged on) a partial valuation
             return None
@@ -597,7 +603,11 @@ class TradingService:
                 raise TradingError(mismatch, ErrorKind.INVALID_ORDER)
             account = self._account()
             self.check_risk(req)
-            order = await account.submit(req, self._audit)
+            self._in_flight += 1  # sent, not yet answered: counts as open for the next check
+            try:
+                order = await account.submit(req, self._audit)
+            finally:
+                self._in_flight -= 1
         except RiskRefused:
             raise  # audited by check_risk, with the limit and the amount
         except ValidationFailed as exc:

@@ -196,6 +196,7 @@ def paper_service(limits: RiskLimits, clock: Clock, balance: int = 100_000) -> T
         hub.on_event(Trade(inst.id, clock(), (bid + ask) / 2, 0.1, "buy"))
     service.hub = hub
     service._start_paper()
+    service._publish()  # as astart does
     return service
 
 
@@ -249,6 +250,7 @@ def test_service_daily_loss_stops_new_orders_until_the_next_utc_day():
     with hub.lock:
         hub.on_event(Trade(PERP, clock(), 29_800.0, 0.1, "sell"))  # mark 29,800: -205 unrealized
     service._on_event(Trade(PERP, clock(), 29_800.0, 0.1, "sell"))
+    service._publish()  # what the loop does 100 ms after a market move
     pnl = service.daily_pnl()
     assert pnl is not None and pnl < D(-100)
     with pytest.raises(RiskRefused, match="max daily loss: today's PnL -2"):
