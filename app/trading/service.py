@@ -26,7 +26,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from app.accounts import PAPER, SPECS, AccountSpec, cannot_trade
-from app.market.events import MarketEvent
+from app.market.events import MarketEvent, Trade
+from app.trading import brackets as bk
 from app.trading.account import Account, AccountSnapshot, AuditAction, BookTop
 from app.trading.errors import ErrorKind, TradingError, ValidationFailed
 from app.trading.keys import KeyringUnavailable, KeyStore
@@ -87,6 +88,11 @@ class TradingView:
     problem: str | None = None  # plain words: missing keys, venue down ...
     version: int = 0
     notices: tuple[OrderNotice, ...] = ()  # newest last
+    # client order id -> its part in a bracket ("+TP 31000 SL 29000", "TP", "SL")
+    bracket_roles: tuple[tuple[str, str], ...] = ()
+
+    def bracket_role(self, client_order_id: str) -> str | None:
+        return next((r for cid, r in self.bracket_roles if cid == client_order_id), None)
 
     @property
     def last_notice(self) -> int:
@@ -172,6 +178,10 @@ class TradingService:
         self._notice_seq = 0
         self._baselines: dict[str, DayBaseline] = {}  # account -> equity when its day began
         self._in_flight = 0  # orders sent whose answer has not come back
+        self._brackets: dict[str, bk.Bracket] = {}  # entry client id -> its bracket
+        self._held_stops: dict[str, list[bk.Bracket]] = {}  # instrument -> stops held here
+        self._bracket_task: asyncio.Task[None] | None = None
+        self._brackets_dirty = False
         spec = SPECS.get(self.options.account)
         self._spec = spec
         env = spec.env if spec else Environment.PAPER
@@ -272,6 +282,7 @@ class TradingService:
         self._mark_seen(seen)
         self._last_orders.update((o.client_order_id, o) for o in seen)
         self._saved_fill_ids.update(f.fill_id for f in account.snapshot().fills)
+        self._load_brackets(account.name)
 
     async def _stop_polling(self) -> None:
         if self._poll_task is not None:
@@ -385,6 +396,161 @@ class TradingService:
 
     def place(self, req: OrderRequest) -> Future[Order]:
         return self._call(self._place(req))
+
+    # -- brackets (engine loop) -------------------------------------------------------------
+
+    def place_bracket(self, req: OrderRequest, take_profit: Decimal | None,
+                      stop_loss: Decimal | None) -> Future[Order]:
+        """Place ``req`` with a take-profit and/or a stop-loss attached (see
+        ``app.trading.brackets``); both None is a plain order."""
+        return self._call(self._place_bracket(req, take_profit, stop_loss))
+
+    async def _place_bracket(self, req: OrderRequest, take_profit: Decimal | None,
+                             stop_loss: Decimal | None) -> Order:
+        if take_profit is None and stop_loss is None:
+            return await self._place(req)
+        rules = self.rules(req.instrument_id)
+        bid, ask, last = self._quote(req.instrument_id)
+        reference = (ask if req.side == "buy" else bid) or last
+        errors = bk.check_prices(req, reference, take_profit, stop_loss)
+        if rules is None:
+            errors.append(FieldError("type", "this account does not trade this instrument"))
+        if errors:
+            self._audit("validation_failed", req.client_order_id, req.to_json(),
+                        {"errors": [{"field": e.field, "message": e.message} for e in errors]})
+            raise ValidationFailed(errors)
+        assert rules is not None
+        account = self._account()
+        b = bk.new_bracket(req, rules.is_perp, take_profit, stop_loss,
+                           resting_reduce_only=account.remote)
+        self.check_risk(req, new_orders=1 + b.resting_legs())
+        if b.tp is not None:  # an exit the limits would refuse later is refused now
+            self.check_risk(OrderRequest(req.instrument_id, b.exit_side, "limit", req.amount,
+                                         b.tp.price, reduce_only=rules.is_perp,
+                                         client_order_id=req.client_order_id), reducing=True)
+        self._audit("bracket", req.client_order_id, req.to_json(),
+                    {"take_profit": None if take_profit is None else str(take_profit),
+                     "stop_loss": None if stop_loss is None else str(stop_loss),
+                     "stop_held_here": bool(b.sl and b.sl.synthetic)})
+        self._brackets[req.client_order_id] = b
+        self._index_held_stops()
+        try:
+            order = await self._place(req)
+        except TradingError:
+            self._brackets.pop(req.client_order_id, None)
+            self._index_held_stops()
+            self._save_brackets()
+            raise
+        self._save_brackets()
+        self._kick_brackets()
+        return order
+
+    def brackets(self) -> list[bk.Bracket]:
+        """The brackets being managed (engine loop; tests and the blotter's roles)."""
+        return list(self._brackets.values())
+
+    def _kick_brackets(self, seen: Iterable[Order] | None = None) -> None:
+        """Run the brackets' next steps, once at a time, when there are any."""
+        if self.loop is None or self.account is None:
+            return
+        if self._bracket_task is not None and not self._bracket_task.done():
+            self._brackets_dirty = True
+            return
+        orders = {o.client_order_id: o for o in (seen if seen is not None
+                                                 else self.account.orders_seen())}
+        if any(bk.plan(b, orders) for b in self._brackets.values()) or any(
+                b.done for b in self._brackets.values()):
+            self._bracket_task = self.loop.create_task(self._run_brackets())
+
+    async def _run_brackets(self) -> None:
+        for _ in range(24):
+            self._brackets_dirty = False
+            account = self.account
+            if account is None:
+                return
+            acted = False
+            for b in list(self._brackets.values()):
+                # one step, then plan again from what it changed: a take-profit that
+                # filled on arrival changes the stop-loss that follows it
+                steps = bk.plan(b, {o.client_order_id: o for o in account.orders_seen()})
+                if steps:
+                    acted = True
+                    await self._bracket_step(b, steps[0])
+            finished = [cid for cid, b in self._brackets.items() if b.done]
+            for cid in finished:
+                del self._brackets[cid]
+            if acted or finished:
+                self._index_held_stops()
+                self._save_brackets()
+                self._publish_now()
+            if not acted and not self._brackets_dirty:
+                return
+
+    async def _bracket_step(self, b: bk.Bracket, step: bk.Step) -> None:
+        if isinstance(step, bk.Cancel):
+            b.ours.add(step.client_order_id)
+            try:
+                await self._cancel(step.client_order_id)
+            except TradingError as exc:
+                if exc.kind is not ErrorKind.NOT_OPEN:  # already gone is what was wanted
+                    b.ours.discard(step.client_order_id)
+                    self._set_problem(f"bracket: could not cancel an exit: {exc}")
+            return
+        leg, req = step.leg, step.request
+        leg.order_id, leg.placed = req.client_order_id, req.amount
+        leg.ids.append(req.client_order_id)
+        self._save_brackets()  # before it leaves: a restart must know the order is ours
+        try:
+            await self._place(req, exit_order=True)
+        except TradingError as exc:
+            leg.order_id, leg.placed, leg.off = None, ZERO, True
+            what = "take-profit" if leg.kind == "tp" else "stop-loss"
+            self._set_problem(f"bracket: the {what} could not be placed: {exc}")
+
+    def _publish_now(self) -> None:
+        if self.account is not None:
+            self._publish()
+
+    def _index_held_stops(self) -> None:
+        held: dict[str, list[bk.Bracket]] = {}
+        for b in self._brackets.values():
+            if b.sl is not None and b.sl.synthetic and not b.sl.fired and not b.sl.off:
+                held.setdefault(b.instrument_id, []).append(b)
+        self._held_stops = held  # replaced whole: the engine thread reads it lock-free
+
+    def _check_held_stops(self, ev: Trade) -> None:
+        """Engine thread, hub lock held: a trade through a held stop fires it."""
+        price = dec(ev.price)
+        for b in self._held_stops.get(ev.id, ()):
+            if bk.crossed(b, price):
+                bk.fire(b)
+                if self.loop is not None:
+                    self.loop.call_soon_threadsafe(self._on_stop_fired, b)
+
+    def _on_stop_fired(self, b: bk.Bracket) -> None:
+        self._audit("stop_triggered", b.entry_id, None,
+                    {"bracket_stop": str(b.sl.price) if b.sl else None})
+        self._index_held_stops()
+        self._kick_brackets()
+
+    def _load_brackets(self, account: str) -> None:
+        self._brackets = {}
+        if self.store is not None:
+            try:
+                state = self.store.load_paper(f"brackets:{account}")
+            except Exception as exc:  # no table yet, or a damaged row: nothing to resume
+                log.warning("brackets: could not load: %s", exc)
+                state = None
+            for d in (state or {}).get("brackets", []):
+                b = bk.Bracket.from_json(d)
+                self._brackets[b.entry_id] = b
+        self._index_held_stops()
+
+    def _save_brackets(self) -> None:
+        if self.store is not None and self.account is not None:
+            self.store.save_paper(f"brackets:{self.account.name}",
+                                  {"brackets": [b.to_json() for b in self._brackets.values()]},
+                                  self.clock())
 
     # -- risk limits (engine loop) -------------------------------------------------------------
 
@@ -595,14 +761,16 @@ class TradingService:
                                ErrorKind.UNAVAILABLE)
         return self.account
 
-    async def _place(self, req: OrderRequest) -> Order:
+    async def _place(self, req: OrderRequest, *, exit_order: bool = False) -> Order:
+        """``exit_order``: a bracket's exit, which only closes what its entry opened (the
+        limits that keep new risk out do not hold it back)."""
         self._audit("submit", req.client_order_id, req.to_json(), None)
         try:
             mismatch = self.cannot_trade(req.instrument_id)
             if mismatch is not None:  # never send an order to an account that cannot hold it
                 raise TradingError(mismatch, ErrorKind.INVALID_ORDER)
             account = self._account()
-            self.check_risk(req)
+            self.check_risk(req, reducing=exit_order)
             self._in_flight += 1  # sent, not yet answered: counts as open for the next check
             try:
                 order = await account.submit(req, self._audit)
@@ -676,6 +844,8 @@ class TradingService:
         account = self.account
         if account is None:
             return
+        if self._held_stops and isinstance(ev, Trade) and ev.id in self._held_stops:
+            self._check_held_stops(ev)
         triggered = account.on_market(ev)
         if triggered is None:
             return
@@ -711,9 +881,12 @@ class TradingService:
         seen = account.orders_seen()
         self._announce(seen)
         snap = account.snapshot()
+        roles = tuple(bk.roles(self._brackets).items()) if self._brackets else ()
         self._view = TradingView(old.account, old.env, old.label, old.venue, True,
                                  snap.open_orders, snap.positions, snap.balances, snap.fills[:100],
-                                 old.problem, old.version + 1, tuple(self._notices))
+                                 old.problem, old.version + 1, tuple(self._notices), roles)
+        if self._brackets:
+            self._kick_brackets(seen)
         self._record(account, seen, snap)
         self.daily_pnl(snap)  # the day's baseline is taken as soon as the day is seen
 

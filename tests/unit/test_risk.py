@@ -10,12 +10,11 @@ from decimal import Decimal
 import pytest
 
 from app.config import load_config
-from app.feeds.hub import MarketHub
 from app.market.events import Trade
-from app.market.instruments import Instrument
 from app.trading.models import OrderRequest
 from app.trading.risk import DAY_MS, DayBaseline, RiskInputs, RiskLimits, RiskRefused, check, needs_confirm
 from app.trading.service import TradingOptions, TradingService
+from tests.paper_market import Clock, paper_service
 
 D = Decimal
 BTC = "cryptopair_binance_btcusdt"
@@ -174,31 +173,6 @@ def test_config_risk_unknown_key_is_a_warning(tmp_path):
 
 
 # -- the service: every order passes the check before it leaves -------------------------------
-
-class Clock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
-def paper_service(limits: RiskLimits, clock: Clock, balance: int = 100_000) -> TradingService:
-    service = TradingService(TradingOptions(paper_balance=D(balance), risk=limits), clock=clock)
-    hub = MarketHub()
-    for inst, (bid, ask) in ((Instrument("binance", "spot", "btc", "usdt", "BTCUSDT", 0.01, 0.0001),
-                              (29_990.0, 30_010.0)),
-                             (Instrument("binance", "perp", "btc", "usdt", "BTCUSDT", 0.1, 0.001),
-                              (29_995.0, 30_005.0))):
-        st = hub.add_instrument(inst)
-        st.book.load_snapshot([(bid, 5.0), (bid - 10, 5.0)], [(ask, 5.0), (ask + 10, 5.0)])
-        st.synced = True
-        hub.on_event(Trade(inst.id, clock(), (bid + ask) / 2, 0.1, "buy"))
-    service.hub = hub
-    service._start_paper()
-    service._publish()  # as astart does
-    return service
-
 
 def place(service: TradingService, req: OrderRequest):
     return asyncio.run(service._place(req))
