@@ -181,6 +181,9 @@ class TradingService:
         self._brackets: dict[str, bk.Bracket] = {}  # entry client id -> its bracket
         self._held_stops: dict[str, list[bk.Bracket]] = {}  # instrument -> stops held here
         self._bracket_task: asyncio.Task[None] | None = None
+        # the last state seen of every order a bracket is made of: a venue account
+        # reports a closed order once, at the refresh that saw it close
+        self._bracket_orders: dict[str, Order] = {}
         self._brackets_dirty = False
         spec = SPECS.get(self.options.account)
         self._spec = spec
@@ -436,6 +439,7 @@ class TradingService:
         self._index_held_stops()
         try:
             order = await self._place(req)
+            self._bracket_view([order])
         except TradingError:
             self._brackets.pop(req.client_order_id, None)
             self._index_held_stops()
@@ -456,8 +460,7 @@ class TradingService:
         if self._bracket_task is not None and not self._bracket_task.done():
             self._brackets_dirty = True
             return
-        orders = {o.client_order_id: o for o in (seen if seen is not None
-                                                 else self.account.orders_seen())}
+        orders = self._bracket_view(seen if seen is not None else self.account.orders_seen())
         if any(bk.plan(b, orders) for b in self._brackets.values()) or any(
                 b.done for b in self._brackets.values()):
             self._bracket_task = self.loop.create_task(self._run_brackets())
@@ -472,7 +475,7 @@ class TradingService:
             for b in list(self._brackets.values()):
                 # one step, then plan again from what it changed: a take-profit that
                 # filled on arrival changes the stop-loss that follows it
-                steps = bk.plan(b, {o.client_order_id: o for o in account.orders_seen()})
+                steps = bk.plan(b, self._bracket_view(account.orders_seen()))
                 if steps:
                     acted = True
                     await self._bracket_step(b, steps[0])
@@ -490,7 +493,7 @@ class TradingService:
         if isinstance(step, bk.Cancel):
             b.ours.add(step.client_order_id)
             try:
-                await self._cancel(step.client_order_id)
+                self._bracket_view([await self._cancel(step.client_order_id)])
             except TradingError as exc:
                 if exc.kind is not ErrorKind.NOT_OPEN:  # already gone is what was wanted
                     b.ours.discard(step.client_order_id)
@@ -501,7 +504,7 @@ class TradingService:
         leg.ids.append(req.client_order_id)
         self._save_brackets()  # before it leaves: a restart must know the order is ours
         try:
-            await self._place(req, exit_order=True)
+            self._bracket_view([await self._place(req, exit_order=True)])
         except TradingError as exc:
             leg.order_id, leg.placed, leg.off = None, ZERO, True
             what = "take-profit" if leg.kind == "tp" else "stop-loss"
@@ -887,6 +890,24 @@ class TradingService:
                                  old.problem, old.version + 1, tuple(self._notices), roles)
         if self._brackets:
             self._kick_brackets(seen)
+
+    def _bracket_view(self, seen: Iterable[Order]) -> dict[str, Order]:
+        """Every order of a bracket as last seen, ``seen`` on top (engine loop)."""
+        ids = self._bracket_ids()
+        for o in seen:
+            if o.client_order_id in ids:
+                self._bracket_orders[o.client_order_id] = o
+        if len(self._bracket_orders) > len(ids):
+            self._bracket_orders = {c: o for c, o in self._bracket_orders.items() if c in ids}
+        return self._bracket_orders
+
+    def _bracket_ids(self) -> set[str]:
+        ids: set[str] = set()
+        for b in self._brackets.values():
+            ids.add(b.entry_id)
+            for leg in b.legs:
+                ids.update(leg.ids)
+        return ids
         self._record(account, seen, snap)
         self.daily_pnl(snap)  # the day's baseline is taken as soon as the day is seen
 
