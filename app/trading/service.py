@@ -888,6 +888,8 @@ class TradingService:
         self._view = TradingView(old.account, old.env, old.label, old.venue, True,
                                  snap.open_orders, snap.positions, snap.balances, snap.fills[:100],
                                  old.problem, old.version + 1, tuple(self._notices), roles)
+        self._record(account, seen, snap)
+        self.daily_pnl(snap)  # the day's baseline is taken as soon as the day is seen
         if self._brackets:
             self._kick_brackets(seen)
 
@@ -908,8 +910,6 @@ class TradingService:
             for leg in b.legs:
                 ids.update(leg.ids)
         return ids
-        self._record(account, seen, snap)
-        self.daily_pnl(snap)  # the day's baseline is taken as soon as the day is seen
 
     def _record(self, account: Account, seen: Iterable[Order], snap: AccountSnapshot) -> None:
         """Orders and fills that changed go to their tables; a local account's whole state
