@@ -34,7 +34,7 @@ from app.trading.keys import KeyringUnavailable, KeyStore
 from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Order, OrderRequest,
                                 OrderStatus, Position, dec)
 from app.trading.paper import PaperAccount, PaperFees
-from app.trading.portfolio import equity_usd, usd_rate
+from app.trading.portfolio import AccountFigures, Portfolio, account_figures, equity_usd, portfolio, usd_rate
 from app.trading.redact import redact
 from app.trading.risk import DayBaseline, RiskInputs, RiskLimits, RiskRefused, check, needs_confirm
 from app.trading.validation import AccountContext, MarketRules, fmt, validate
@@ -51,6 +51,8 @@ FILLS_POLL_EVERY = 4  # polls between my-trades fetches (rate limits)
 # Open orders: the symbols traded here every poll, every symbol every 10th (~30 s), so
 # orders placed elsewhere still appear.
 SWEEP_ORDERS_EVERY = 10
+PORTFOLIO_INTERVAL = 0.5  # s: portfolio figures recomputed while the screen watches
+PORTFOLIO_POLL = 10.0  # s: accounts other than the trading one, refreshed for the portfolio
 
 
 NOTICES_KEPT = 50  # the UI shows the ones newer than the last it saw
@@ -184,6 +186,10 @@ class TradingService:
         # the last state seen of every order a bracket is made of: a venue account
         # reports a closed order once, at the refresh that saw it close
         self._bracket_orders: dict[str, Order] = {}
+        # the portfolio: other accounts with keys, opened read-only while it is watched
+        self._watched: dict[str, Account | str] = {}  # name -> account, or why it is not open
+        self._portfolio_task: asyncio.Task[None] | None = None
+        self._portfolio: Portfolio | None = None
         self._brackets_dirty = False
         spec = SPECS.get(self.options.account)
         self._spec = spec
@@ -295,6 +301,7 @@ class TradingService:
 
     async def aclose(self) -> None:
         await self._stop_polling()
+        await self._watch_portfolio(False)
         if self.account is not None:
             await self.account.close()
             self._save_state_now()
@@ -399,6 +406,127 @@ class TradingService:
 
     def place(self, req: OrderRequest) -> Future[Order]:
         return self._call(self._place(req))
+
+    # -- the portfolio (engine loop; ``portfolio_view`` from any thread) ------------------------
+
+    def portfolio_view(self) -> Portfolio | None:
+        """The latest figures across accounts (immutable), while ``watch_portfolio`` is on."""
+        return self._portfolio
+
+    def watch_portfolio(self, on: bool) -> Future[None]:
+        """Compute the portfolio live (the screen is open) or stop (it closed)."""
+        return self._call(self._watch_portfolio(on))
+
+    async def _watch_portfolio(self, on: bool) -> None:
+        if on and (self._portfolio_task is None or self._portfolio_task.done()):
+            self._portfolio_task = asyncio.get_running_loop().create_task(self._portfolio_loop())
+        elif not on and self._portfolio_task is not None:
+            self._portfolio_task.cancel()
+            await asyncio.gather(self._portfolio_task, return_exceptions=True)
+            self._portfolio_task = None
+            await self._close_watched()
+
+    def portfolio_accounts(self) -> list[str]:
+        """Every configured account: paper, the one trading, and each testnet/demo account
+        with keys stored (live ones only when trading on them)."""
+        names = [self.options.paper_name]
+        if self._spec is not None:
+            names.append(self._spec.name)
+        try:
+            stored = self.keys.list()
+        except Exception as exc:  # a keyring that cannot be read lists nothing more
+            log.warning("portfolio: cannot list keys: %s", redact(str(exc)))
+            stored = []
+        for venue, env, _ in stored:
+            spec = SPECS.get(f"{venue}-{env}")
+            if spec is not None and spec.env is not Environment.LIVE and spec.name not in names:
+                names.append(spec.name)
+        return names
+
+    async def _portfolio_loop(self) -> None:
+        last_poll = -PORTFOLIO_POLL
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                if loop.time() - last_poll >= PORTFOLIO_POLL:
+                    last_poll = loop.time()
+                    await self._refresh_watched()
+                self._portfolio = self.compute_portfolio()
+            except Exception:  # the figures are a view: one bad answer never stops them
+                log.exception("portfolio update failed")
+            await asyncio.sleep(PORTFOLIO_INTERVAL)
+
+    async def _refresh_watched(self) -> None:
+        from app.trading.ccxt_account import CcxtAccount  # ccxt loads only when a venue is shown
+
+        for name in self.portfolio_accounts():
+            if name == self.options.paper_name or (self.account is not None
+                                                   and self.account.name == name):
+                continue
+            spec = SPECS[name]
+            current = self._watched.get(name)
+            if current is None or isinstance(current, str):
+                try:
+                    creds = self.keys.load(spec.venue, spec.env.value)
+                except KeyringUnavailable as exc:
+                    self._watched[name] = str(exc)
+                    continue
+                if creds is None:
+                    self._watched[name] = "no API keys"
+                    continue
+                acc = CcxtAccount(spec, creds, rest_url=self._endpoint(spec),
+                                  timeout_ms=self.options.timeout_ms, clock=self.clock,
+                                  book=self._book, last_price=self._hub_last_price)
+                try:
+                    await acc.start()
+                except TradingError as exc:
+                    await acc.close()
+                    self._watched[name] = str(exc)
+                    continue
+                self._watched[name] = current = acc
+            try:
+                await current.refresh(orders=False, fills=True, sweep=False)
+            except TradingError as exc:
+                self._watched[name] = str(exc)
+                await current.close()
+
+    async def _close_watched(self) -> None:
+        for acc in self._watched.values():
+            if not isinstance(acc, str):
+                await acc.close()
+        self._watched = {}
+
+    def compute_portfolio(self) -> Portfolio:
+        """Figures for every configured account, from what each last reported and the
+        hub's prices now (engine loop)."""
+        out: list[AccountFigures] = []
+        for name in self.portfolio_accounts():
+            acc: Account | str | None
+            if self.account is not None and self.account.name == name:
+                acc = self.account
+            elif name == self.options.paper_name:
+                acc = self._parked_paper or (self.account if isinstance(self.account, PaperAccount)
+                                            else None)
+                if acc is None:
+                    acc = "not opened this session"
+            else:
+                acc = self._watched.get(name, "connecting")
+            spec = SPECS.get(name)
+            label = f"{spec.env.label} · {spec.title}" if spec else "PAPER"
+            if isinstance(acc, str) or acc is None:
+                out.append(account_figures(name, label, AccountSnapshot(), usd=self.usd_price,
+                                           mark=self.mark_price, problem=acc))
+                continue
+            snap = acc.snapshot()
+            equity, unpriced = equity_usd(snap, usd=self.usd_price, mark=self.mark_price)
+            start = None
+            if not unpriced and (snap.balances or snap.positions):
+                start = self._day_start(name, equity)
+            problem = self._view.problem if acc is self.account else None
+            out.append(account_figures(name, label, snap, usd=self.usd_price,
+                                       mark=self.mark_price, day_start_equity=start,
+                                       problem=problem))
+        return portfolio(out, self.clock())
 
     # -- brackets (engine loop) -------------------------------------------------------------
 
@@ -632,12 +760,17 @@ class TradingService:
         equity, unpriced = equity_usd(snap, usd=self.usd_price, mark=self.mark_price)
         if unpriced:  # a day must not start from (or be judged on) a partial valuation
             return None
-        base = self._baseline(account.name)
+        return equity - self._day_start(account.name, equity)
+
+    def _day_start(self, account: str, equity: Decimal) -> Decimal:
+        """The account's equity when today (UTC) began for it; ``equity`` when this is the
+        first sight of it today (and then stored: a restart must not start the day again)."""
+        base = self._baseline(account)
         day = base.day
-        pnl = base.pnl(self.clock(), equity)
-        if base.day != day and self.store is not None:  # a new day began: remember its start
-            self.store.save_paper(f"risk-day:{account.name}", base.to_json(), self.clock())
-        return pnl
+        base.pnl(self.clock(), equity)
+        if base.day != day and self.store is not None:
+            self.store.save_paper(f"risk-day:{account}", base.to_json(), self.clock())
+        return base.equity
 
     def _baseline(self, account: str) -> DayBaseline:
         base = self._baselines.get(account)
