@@ -36,7 +36,7 @@ from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Or
 from app.trading.paper import PaperAccount, PaperFees
 from app.trading.portfolio import AccountFigures, Portfolio, account_figures, equity_usd, portfolio, usd_rate
 from app.trading.redact import redact
-from app.trading.risk import DayBaseline, RiskInputs, RiskLimits, RiskRefused, check, needs_confirm
+from app.trading.risk import DAY_MS, DayBaseline, RiskInputs, RiskLimits, RiskRefused, check, needs_confirm
 from app.trading.validation import AccountContext, MarketRules, fmt, validate
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a session needs it (startup time)
@@ -402,7 +402,23 @@ class TradingService:
             last_price=dec(last) if last is not None else None,
             taker_fee=taker, maker_fee=maker,
             leverage=leverage if leverage is not None else self.options.default_leverage)
-        return rules, validate(req, rules, ctx)
+        errors = validate(req, rules, ctx)
+        limits = self.risk_limits()
+        if limits.active and not errors and req.amount > 0:
+            # the limits as the user types, so a refusal is seen before the confirmation
+            # (and stays in view after one: the form re-checks every frame)
+            errors += [r.as_field_error() for r in check(limits, self.risk_inputs(
+                req, day_pnl=self._peek_daily_pnl()))]
+        return rules, errors
+
+    def _peek_daily_pnl(self) -> Decimal | None:
+        """Today's PnL without starting a day (any thread: reads only)."""
+        view, account = self._view, self.account
+        base = self._baselines.get(account.name) if account is not None else None
+        if base is None or base.day != self.clock() // DAY_MS:
+            return None if self.risk_limits().max_daily_loss is not None else ZERO
+        equity, unpriced = equity_usd(view, usd=self.usd_price, mark=self.mark_price)
+        return None if unpriced else equity - base.equity
 
     def place(self, req: OrderRequest) -> Future[Order]:
         return self._call(self._place(req))
@@ -706,7 +722,8 @@ class TradingService:
             raise RiskRefused(refusals)
 
     def risk_inputs(self, req: OrderRequest, *, replacing: str | None = None,
-                    new_orders: int = 1, reducing: bool = False) -> RiskInputs:
+                    new_orders: int = 1, reducing: bool = False,
+                    day_pnl: Decimal | None | Literal["now"] = "now") -> RiskInputs:
         """What the risk check needs about ``req``, from the account and the hub now."""
         iid = req.instrument_id
         rules = self.rules(iid)
@@ -738,7 +755,7 @@ class TradingService:
                           req.price if req.type == "limit" else None, mid,
                           usd_rate(quote, self.usd_price) if quote else None,
                           position, same_side, len(resting) + self._in_flight,
-                          self.daily_pnl(snap),
+                          self.daily_pnl(snap) if day_pnl == "now" else day_pnl,
                           reducing or req.reduce_only or spot_sell_held, new_orders)
 
     def confirm_needed(self, notional: Decimal | None, quote: str) -> bool:
