@@ -98,6 +98,7 @@ class OrderEntry(Vertical):
     OrderEntry.-spot .perp-only { display: none; }
     OrderEntry.-stop #oe-bracket-row { display: none; }
     OrderEntry #oe-bracket-row Label { width: 9; }
+    OrderEntry #oe-take-profit { margin: 0 1 0 0; }
     OrderEntry #oe-blocked { display: none; color: $warning; height: auto; margin: 0 0 1 0; }
     OrderEntry.-blocked #oe-blocked { display: block; }
     OrderEntry.-blocked #oe-estimate { display: none; }
@@ -146,8 +147,8 @@ class OrderEntry(Vertical):
         yield Static("", id="oe-amount-error", classes="field-error -empty")
         with Horizontal(id="oe-bracket-row"):
             yield Label("TP / SL", id="oe-bracket-label")
-            yield FormInput(id="oe-take-profit", placeholder="take-profit", compact=True)
-            yield FormInput(id="oe-stop-loss", placeholder="stop-loss", compact=True)
+            yield FormInput(id="oe-take-profit", placeholder="TP price", compact=True)
+            yield FormInput(id="oe-stop-loss", placeholder="SL trigger", compact=True)
         yield Static("", id="oe-take-profit-error", classes="field-error -empty")
         yield Static("", id="oe-stop-loss-error", classes="field-error -empty")
         with Horizontal(id="oe-pcts"):
