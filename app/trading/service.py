@@ -721,6 +721,23 @@ class TradingService:
                                       for r in refusals]})
             raise RiskRefused(refusals)
 
+    def check_amend_risk(self, client_order_id: str, *, price: Decimal | None = None,
+                         amount: Decimal | None = None) -> None:
+        """``check_risk`` for an amend of an open order to ``price`` / ``amount`` (either
+        None: unchanged). RiskRefused names the limit; TradingError if it is not open."""
+        order = next((o for o in self._view.open_orders
+                      if o.client_order_id == client_order_id), None)
+        if order is None:
+            raise TradingError(f"no open order {client_order_id}", ErrorKind.NOT_OPEN)
+        new_amount = amount if amount is not None else order.amount
+        req = OrderRequest(order.instrument_id, order.side, order.type,
+                           new_amount - order.filled,  # what may still fill after the amend
+                           price if price is not None and order.type == "limit" else order.price,
+                           price if price is not None and order.type == "stop" else order.stop_price,
+                           order.time_in_force, order.reduce_only,
+                           client_order_id=client_order_id)
+        self.check_risk(req, replacing=client_order_id, new_orders=1)
+
     def risk_inputs(self, req: OrderRequest, *, replacing: str | None = None,
                     new_orders: int = 1, reducing: bool = False,
                     day_pnl: Decimal | None | Literal["now"] = "now") -> RiskInputs:

@@ -235,3 +235,16 @@ def test_service_daily_loss_stops_new_orders_until_the_next_utc_day():
     clock.now = MIDNIGHT + DAY_MS + 1  # the next UTC day: a fresh start
     order = place(service, OrderRequest(PERP, "buy", "market", D("0.01")))
     assert order.status == "filled"
+
+
+def test_amend_check_by_client_id_uses_the_new_price_and_amount():
+    clock = Clock(MIDNIGHT + 3_600_000)
+    service = paper_service(RiskLimits(max_order_notional=D(10_000), price_band_pct=D(3)), clock)
+    order = place(service, OrderRequest(BTC, "buy", "limit", D("0.2"), D(29_500)))
+    service.check_amend_risk(order.client_order_id, price=D(29_600))  # 5,920 USD, 1.3 %
+    with pytest.raises(RiskRefused, match="price band: 27000 is 10% from the mid"):
+        service.check_amend_risk(order.client_order_id, price=D(27_000))
+    with pytest.raises(RiskRefused, match="max order notional: 14,750 USD is 4,750 USD over"):
+        service.check_amend_risk(order.client_order_id, amount=D("0.5"))
+    assert service.audit_log[-1]["action"] == "risk_refused"
+    assert service.audit_log[-1]["client_order_id"] == order.client_order_id
