@@ -190,6 +190,7 @@ class TradingService:
         self._watched: dict[str, Account | str] = {}  # name -> account, or why it is not open
         self._portfolio_task: asyncio.Task[None] | None = None
         self._portfolio: Portfolio | None = None
+        self._portfolio_names: list[str] | None = None  # as of the last keyring look
         self._brackets_dirty = False
         spec = SPECS.get(self.options.account)
         self._spec = spec
@@ -442,9 +443,15 @@ class TradingService:
             self._portfolio_task = None
             await self._close_watched()
 
-    def portfolio_accounts(self) -> list[str]:
+    def portfolio_accounts(self, fresh: bool = False) -> list[str]:
         """Every configured account: paper, the one trading, and each testnet/demo account
-        with keys stored (live ones only when trading on them)."""
+        with keys stored (live ones only when trading on them). The keyring is asked again
+        only when ``fresh`` (it may be a D-Bus round trip)."""
+        if not fresh and self._portfolio_names is not None:
+            names = list(self._portfolio_names)
+            if self._spec is not None and self._spec.name not in names:
+                names.insert(1, self._spec.name)
+            return names
         names = [self.options.paper_name]
         if self._spec is not None:
             names.append(self._spec.name)
@@ -457,6 +464,7 @@ class TradingService:
             spec = SPECS.get(f"{venue}-{env}")
             if spec is not None and spec.env is not Environment.LIVE and spec.name not in names:
                 names.append(spec.name)
+        self._portfolio_names = names
         return names
 
     async def _portfolio_loop(self) -> None:
@@ -475,7 +483,7 @@ class TradingService:
     async def _refresh_watched(self) -> None:
         from app.trading.ccxt_account import CcxtAccount  # ccxt loads only when a venue is shown
 
-        for name in self.portfolio_accounts():
+        for name in self.portfolio_accounts(fresh=True):
             if name == self.options.paper_name or (self.account is not None
                                                    and self.account.name == name):
                 continue
