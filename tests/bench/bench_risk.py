@@ -60,6 +60,7 @@ def service_with(open_orders: int) -> TradingService:
         hub.on_event(Trade(inst.id, 1, mid, 0.1, "buy"))
     service.hub = hub
     service._start_paper()
+    service._publish()  # as astart does: the day's baseline needs a first view
 
     async def setup() -> None:
         await service._place(OrderRequest(PERP, "buy", "market", D("0.5")))
