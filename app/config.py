@@ -87,6 +87,15 @@ bell = false                 # ring the terminal bell on fills, rejects and venu
 # symbols = ["BTC/USDT"]     # leave out for every streamed market; venues = [...] likewise
 # threshold = 30000
 # cooldown = 60
+[risk]                       # checked before every order leaves (0 or absent: off); USD
+# max_order_notional = 25000   # one order's value
+# max_position_notional = 50000  # one instrument's position, counting resting orders
+# max_open_orders = 50
+# max_daily_loss = 1000        # realized + unrealized since 00:00 UTC; then only reduce-only
+# price_band_pct = 5           # a limit price at most this far from the mid (refused, not asked)
+# confirm_notional = 0         # orders worth at most this go without the confirm dialog
+# [risk.binance-testnet]       # one account's own limits on top of the ones above
+# max_order_notional = 1000
 """.replace("@VENUES@", ", ".join(f'"{v}"' for v in VENUES))
 
 
@@ -104,7 +113,11 @@ STORAGE_KEYS = ("book_snapshot_interval", "book_snapshot_depth")
 TRADING_KEYS = ("account", "allow_live", "paper_balance", "default_leverage", "rest_url", "timeout_s",
                 "price_warn_pct", "bell")
 ENDPOINT_KEYS = ("ws_url", "rest_url")
-SECTIONS = ("app", "venues", "trading", "storage", "alerts")
+# [risk]: each limit and the largest value it takes (whole numbers for max_open_orders)
+RISK_KEYS: dict[str, float] = {"max_order_notional": 1e12, "max_position_notional": 1e12,
+                               "max_open_orders": 100_000, "max_daily_loss": 1e12,
+                               "price_band_pct": 1000, "confirm_notional": 1e12}
+SECTIONS = ("app", "venues", "trading", "storage", "alerts", "risk")
 
 
 def _is_number(value: object) -> bool:
@@ -147,6 +160,18 @@ class TradingConfig:
 
 
 @dataclass(slots=True)
+class RiskConfig:
+    """The ``[risk]`` section: limits for every account, and accounts' own on top.
+    A value of 0 turns a limit off (also for one account, when the defaults set it)."""
+
+    limits: dict[str, float] = field(default_factory=dict)
+    accounts: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def for_account(self, name: str) -> dict[str, float]:
+        return {**self.limits, **self.accounts.get(name, {})}
+
+
+@dataclass(slots=True)
 class AppConfig:
     config_path: Path
     data_dir: Path
@@ -157,6 +182,7 @@ class AppConfig:
     environment: str = "live"
     endpoints: dict[str, dict[str, Endpoint]] = field(default_factory=dict)
     trading: TradingConfig = field(default_factory=TradingConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
     alert_bps: float = 50.0  # cross-venue deviation that raises an alert
     usd_family: bool = True  # USD, USDT and USDC compared as one quote across venues
     watch_top: int = 0  # books for the N most traded markets of each venue and market
@@ -320,6 +346,39 @@ def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
     except AlertConfigError as exc:
         raise ConfigError(str(exc)) from None
     cfg.warnings.extend(cfg.alerts.warnings)
+    _apply_risk(cfg, raw.get("risk", {}), path)
+
+
+def _risk_limits(section: dict[str, Any], table: str, path: Path, warnings: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in section.items():
+        where = f"{path}: {table}.{key}"
+        if key not in RISK_KEYS:
+            warnings.append(unknown_key_warning(path, table, key, tuple(RISK_KEYS)))
+            continue
+        top = RISK_KEYS[key]
+        if key == "max_open_orders":
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+                raise ConfigError(f"{where} = {value!r}: a whole number from 0 (off) to {int(top)}")
+        elif not _is_number(value) or not 0 <= value <= top:
+            raise ConfigError(f"{where} = {value!r}: a number from 0 (off) to {top:g}")
+        out[key] = value
+    return out
+
+
+def _apply_risk(cfg: AppConfig, section: Any, path: Path) -> None:
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [risk] must be a table")
+    flat = {k: v for k, v in section.items() if not isinstance(v, dict)}
+    cfg.risk.limits = _risk_limits(flat, "risk", path, cfg.warnings)
+    for name, table in section.items():
+        if not isinstance(table, dict):
+            continue
+        try:  # live accounts may carry limits even while live trading is off
+            account = check_account_name(name, allow_live=True)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: [risk.{name}]: {exc}") from None
+        cfg.risk.accounts[account] = _risk_limits(table, f"risk.{account}", path, cfg.warnings)
 
 
 def _apply_storage(cfg: AppConfig, section: Any, path: Path) -> None:

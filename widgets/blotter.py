@@ -84,7 +84,7 @@ class Blotter(Vertical):
         if view is None or view.version == self._version:
             return False
         self._version = view.version
-        self._fill_orders(view.open_orders)
+        self._fill_orders(view.open_orders, getattr(view, "bracket_role", None))
         self._fill_positions(view.positions)
         self._fill_balances(view.balances)
         self._fill_fills(view.fills)
@@ -92,7 +92,8 @@ class Blotter(Vertical):
         self.query_one("#bl-account-note", Static).update(note)
         return True
 
-    def _fill_orders(self, orders: tuple[Order, ...]) -> None:
+    def _fill_orders(self, orders: tuple[Order, ...], role=None) -> None:
+        """``role``: client id -> its part in a bracket ("TP", "+TP 31000 SL 29000")."""
         table = self.query_one("#bl-orders-table", DataTable)
         selected = self.selected_order_id()
         table.clear()
@@ -100,7 +101,9 @@ class Blotter(Vertical):
         for o in orders:
             table.add_row(_hms(o.created_ts), o.symbol, _side(o.side),
                           o.type + (" PO" if o.time_in_force == "PO" else "")
-                          + (" RO" if o.reduce_only else ""),
+                          + (" RO" if o.reduce_only else "")
+                          + (f" {r}" if role is not None and (r := role(o.client_order_id))
+                             else ""),
                           _num(o.price), _num(o.stop_price), _num(o.amount), _num(o.filled),
                           o.status, key=o.client_order_id)
             self._order_ids.append(o.client_order_id)

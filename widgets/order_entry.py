@@ -25,6 +25,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from app.feeds.views import InstrumentView
 from app.market.instruments import Instrument
+from app.trading.brackets import check_prices
 from app.trading.models import Environment, FieldError, OrderRequest
 from app.trading.numbers import NumberError, parse_number, parse_whole
 from app.trading.validation import MarketRules, fmt, price_band_warning
@@ -34,8 +35,9 @@ PreviewFn = Callable[[OrderRequest, "float | None", "float | None", "float | Non
 FeesFn = Callable[[MarketRules], "tuple[Decimal, Decimal]"]
 LeverageFn = Callable[[str], "int | None"]
 
-FIELDS = ("price", "stop_price", "amount", "leverage", "general")
-NUMBER_FIELDS = ("price", "stop_price", "amount", "leverage")
+FIELDS = ("price", "stop_price", "amount", "take_profit", "stop_loss", "leverage", "general")
+NUMBER_FIELDS = ("price", "stop_price", "amount", "take_profit", "stop_loss", "leverage")
+BRACKET_FIELDS = ("take_profit", "stop_loss")  # exits attached to a market or limit entry
 PERCENTS = (25, 50, 75, 100)
 DEFAULT_WARN_PCT = Decimal(5)
 
@@ -61,8 +63,12 @@ class OrderEntry(Vertical):
 
         def __init__(self, request: OrderRequest, rules: MarketRules, notional: Decimal | None,
                      fee: Decimal | None, *, warnings: tuple[str, ...] = (),
-                     leverage: int | None = None, notional_exact: bool = True) -> None:
+                     leverage: int | None = None, notional_exact: bool = True,
+                     take_profit: Decimal | None = None,
+                     stop_loss: Decimal | None = None) -> None:
             super().__init__()
+            self.take_profit = take_profit  # bracket exits (None: none)
+            self.stop_loss = stop_loss
             self.request = request
             self.rules = rules
             self.notional = notional  # amount x limit price; an estimate for market and stop
@@ -90,6 +96,9 @@ class OrderEntry(Vertical):
     OrderEntry.-stop #oe-stop-row { display: block; }
     OrderEntry.-stop #oe-stop-price-error.-filled { display: block; }
     OrderEntry.-spot .perp-only { display: none; }
+    OrderEntry.-stop #oe-bracket-row { display: none; }
+    OrderEntry #oe-bracket-row Label { width: 9; }
+    OrderEntry #oe-take-profit { margin: 0 1 0 0; }
     OrderEntry #oe-blocked { display: none; color: $warning; height: auto; margin: 0 0 1 0; }
     OrderEntry.-blocked #oe-blocked { display: block; }
     OrderEntry.-blocked #oe-estimate { display: none; }
@@ -136,6 +145,12 @@ class OrderEntry(Vertical):
             yield Label("Amount", id="oe-amount-label")
             yield FormInput(id="oe-amount", placeholder="size in base", compact=True)
         yield Static("", id="oe-amount-error", classes="field-error -empty")
+        with Horizontal(id="oe-bracket-row"):
+            yield Label("TP / SL", id="oe-bracket-label")
+            yield FormInput(id="oe-take-profit", placeholder="TP price", compact=True)
+            yield FormInput(id="oe-stop-loss", placeholder="SL trigger", compact=True)
+        yield Static("", id="oe-take-profit-error", classes="field-error -empty")
+        yield Static("", id="oe-stop-loss-error", classes="field-error -empty")
         with Horizontal(id="oe-pcts"):
             for pct in PERCENTS:
                 yield Button(f"{pct}%", id=f"oe-pct-{pct}", compact=True, classes="pct")
@@ -186,9 +201,11 @@ class OrderEntry(Vertical):
     def _reset_for(self, view: InstrumentView, previous: str) -> None:
         """A new instrument: nothing typed for the old one may be sent for this one."""
         had = [name for name, sel in (("price", "#oe-price"), ("trigger", "#oe-stop-price"),
-                                      ("amount", "#oe-amount"), ("leverage", "#oe-leverage"))
+                                      ("amount", "#oe-amount"), ("take-profit", "#oe-take-profit"),
+                                      ("stop-loss", "#oe-stop-loss"), ("leverage", "#oe-leverage"))
                if self.query_one(sel, Input).value.strip()]
-        for sel in ("#oe-price", "#oe-stop-price", "#oe-amount", "#oe-leverage"):
+        for sel in ("#oe-price", "#oe-stop-price", "#oe-amount", "#oe-take-profit", "#oe-stop-loss",
+                    "#oe-leverage"):
             self.query_one(sel, Input).value = ""
         self.query_one("#oe-reduce-only", Checkbox).value = False
         if had:
@@ -356,6 +373,8 @@ class OrderEntry(Vertical):
                 continue
             if f in ("price", "stop_price") and f not in self._needed():
                 continue  # hidden for this order type: not sent, not checked
+            if f in BRACKET_FIELDS and self.order_type == "stop":
+                continue
             if not text.strip():
                 if f in needed:
                     problems[f] = needed[f]
@@ -399,7 +418,25 @@ class OrderEntry(Vertical):
         rules, found = self._preview(req, v.best_bid, v.best_ask, last)
         # a field that could not be read has its reason shown, not "must be above zero"
         errors += [e for e in found if e.field not in problems]
+        tp, sl = self.bracket_prices()
+        if tp is not None or sl is not None:
+            ref = v.best_ask if self.side == "buy" else v.best_bid
+            errors += [e for e in check_prices(req, Decimal(repr(ref)) if ref else None, tp, sl)
+                       if e.field not in problems]
         return rules, errors, req
+
+    def bracket_prices(self) -> tuple[Decimal | None, Decimal | None]:
+        """(take-profit, stop-loss) typed for this entry; None where empty or unreadable."""
+        if self.order_type == "stop":
+            return None, None
+        out: list[Decimal | None] = []
+        for f in BRACKET_FIELDS:
+            try:
+                text = self._text(f)
+                out.append(parse_number(text) if text.strip() else None)
+            except NumberError:
+                out.append(None)
+        return out[0], out[1]
 
     def _price_for_estimate(self) -> Decimal | None:
         if self.order_type in ("limit", "stop"):
@@ -416,7 +453,8 @@ class OrderEntry(Vertical):
         """Re-validate as the user types; show errors only for fields already filled in."""
         if not self.is_mounted:
             return []
-        filled = {f: bool(self._text(f).strip()) for f in ("price", "stop_price", "amount")}
+        filled = {f: bool(self._text(f).strip()) for f in ("price", "stop_price", "amount",
+                                                            "take_profit", "stop_loss")}
         rules, errors, _ = self._check() if self._view is not None else (None, [], None)
         # as the user types, complain about what they typed, not about what is still empty
         shown = [e for e in errors if filled.get(e.field, True)]
@@ -512,10 +550,15 @@ class OrderEntry(Vertical):
             mid = mid.quantize(rules.tick)
         warning = price_band_warning(req, mid, self.warn_pct)
         leverage = req.leverage if req.leverage is not None else self._current_leverage()
+        tp, sl = self.bracket_prices()
         self.post_message(self.Submitted(req, rules, notional, fee,
                                          warnings=(warning,) if warning else (),
                                          leverage=leverage if rules.is_perp else None,
-                                         notional_exact=req.type == "limit"))
+                                         notional_exact=req.type == "limit",
+                                         take_profit=tp, stop_loss=sl))
 
     def clear_amount(self) -> None:
         self.query_one("#oe-amount", Input).value = ""
+        # exits typed for the order just sent are not carried over to the next one
+        self.query_one("#oe-take-profit", Input).value = ""
+        self.query_one("#oe-stop-loss", Input).value = ""

@@ -30,7 +30,7 @@ from app.trading.validation import MarketRules
 AuditAction = Literal[
     "submit", "validation_failed", "rejected", "place", "place_failed", "place_timeout",
     "reconcile", "cancel_request", "cancel", "cancel_failed", "cancel_rejected", "cancel_all",
-    "fill", "stop_triggered", "switch_account"]
+    "fill", "stop_triggered", "switch_account", "risk_refused", "bracket"]
 # audit(action, client_order_id, request, response): one row of the audit trail
 AuditFn = Callable[[AuditAction, str | None, Any, Any], None]
 # the top of an instrument's book, (bids, asks) of (price, amount), best first

@@ -26,14 +26,17 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from app.accounts import PAPER, SPECS, AccountSpec, cannot_trade
-from app.market.events import MarketEvent
+from app.market.events import MarketEvent, Trade
+from app.trading import brackets as bk
 from app.trading.account import Account, AccountSnapshot, AuditAction, BookTop
 from app.trading.errors import ErrorKind, TradingError, ValidationFailed
 from app.trading.keys import KeyringUnavailable, KeyStore
 from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Order, OrderRequest,
                                 OrderStatus, Position, dec)
 from app.trading.paper import PaperAccount, PaperFees
+from app.trading.portfolio import AccountFigures, Portfolio, account_figures, equity_usd, portfolio, usd_rate
 from app.trading.redact import redact
+from app.trading.risk import DAY_MS, DayBaseline, RiskInputs, RiskLimits, RiskRefused, check, needs_confirm
 from app.trading.validation import AccountContext, MarketRules, fmt, validate
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a session needs it (startup time)
@@ -48,6 +51,8 @@ FILLS_POLL_EVERY = 4  # polls between my-trades fetches (rate limits)
 # Open orders: the symbols traded here every poll, every symbol every 10th (~30 s), so
 # orders placed elsewhere still appear.
 SWEEP_ORDERS_EVERY = 10
+PORTFOLIO_INTERVAL = 0.5  # s: portfolio figures recomputed while the screen watches
+PORTFOLIO_POLL = 10.0  # s: accounts other than the trading one, refreshed for the portfolio
 
 
 NOTICES_KEPT = 50  # the UI shows the ones newer than the last it saw
@@ -86,6 +91,11 @@ class TradingView:
     problem: str | None = None  # plain words: missing keys, venue down ...
     version: int = 0
     notices: tuple[OrderNotice, ...] = ()  # newest last
+    # client order id -> its part in a bracket ("+TP 31000 SL 29000", "TP", "SL")
+    bracket_roles: tuple[tuple[str, str], ...] = ()
+
+    def bracket_role(self, client_order_id: str) -> str | None:
+        return next((r for cid, r in self.bracket_roles if cid == client_order_id), None)
 
     @property
     def last_notice(self) -> int:
@@ -111,13 +121,33 @@ class TradingOptions:
     paper_name: str = PAPER  # where the paper account is stored ("paper-demo" on the simulator)
     price_warn_pct: Decimal = Decimal(5)  # confirm asks again past this distance from the mid
     bell: bool = False  # ring the terminal bell with fill / reject / cancel notices
+    # [risk]: the limits of every account, and accounts' own (already merged) by name
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    risk_accounts: dict[str, RiskLimits] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: Any) -> TradingOptions:
         t = cfg.trading
+        risk = getattr(cfg, "risk", None)
+        defaults = _limits(risk.limits) if risk is not None else RiskLimits()
+        accounts = {name: defaults.merged(_limits_raw(table))
+                    for name, table in (risk.accounts.items() if risk is not None else ())}
         return cls(t.account, dec(t.paper_balance), t.default_leverage, t.rest_url,
                    int(t.timeout_s * 1000), allow_live=t.allow_live,
-                   price_warn_pct=dec(t.price_warn_pct), bell=t.bell)
+                   price_warn_pct=dec(t.price_warn_pct), bell=t.bell, risk=defaults,
+                   risk_accounts=accounts)
+
+    def limits_for(self, account: str) -> RiskLimits:
+        return self.risk_accounts.get(account, self.risk)
+
+
+def _limits_raw(table: dict[str, float]) -> dict[str, Decimal | int | None]:
+    """Config numbers as the limits hold them (0 stays 0: ``merged`` reads it as off)."""
+    return {k: (int(v) if k == "max_open_orders" else dec(v)) for k, v in table.items()}
+
+
+def _limits(table: dict[str, float]) -> RiskLimits:
+    return RiskLimits().merged(_limits_raw(table))
 
 
 class TradingService:
@@ -149,6 +179,20 @@ class TradingService:
         self._seen: dict[str, tuple[OrderStatus, Decimal]] = {}
         self._notices: deque[OrderNotice] = deque(maxlen=NOTICES_KEPT)
         self._notice_seq = 0
+        self._baselines: dict[str, DayBaseline] = {}  # account -> equity when its day began
+        self._in_flight = 0  # orders sent whose answer has not come back
+        self._brackets: dict[str, bk.Bracket] = {}  # entry client id -> its bracket
+        self._held_stops: dict[str, list[bk.Bracket]] = {}  # instrument -> stops held here
+        self._bracket_task: asyncio.Task[None] | None = None
+        # the last state seen of every order a bracket is made of: a venue account
+        # reports a closed order once, at the refresh that saw it close
+        self._bracket_orders: dict[str, Order] = {}
+        # the portfolio: other accounts with keys, opened read-only while it is watched
+        self._watched: dict[str, Account | str] = {}  # name -> account, or why it is not open
+        self._portfolio_task: asyncio.Task[None] | None = None
+        self._portfolio: Portfolio | None = None
+        self._portfolio_names: list[str] | None = None  # as of the last keyring look
+        self._brackets_dirty = False
         spec = SPECS.get(self.options.account)
         self._spec = spec
         env = spec.env if spec else Environment.PAPER
@@ -249,6 +293,7 @@ class TradingService:
         self._mark_seen(seen)
         self._last_orders.update((o.client_order_id, o) for o in seen)
         self._saved_fill_ids.update(f.fill_id for f in account.snapshot().fills)
+        self._load_brackets(account.name)
 
     async def _stop_polling(self) -> None:
         if self._poll_task is not None:
@@ -258,6 +303,7 @@ class TradingService:
 
     async def aclose(self) -> None:
         await self._stop_polling()
+        await self._watch_portfolio(False)
         if self.account is not None:
             await self.account.close()
             self._save_state_now()
@@ -358,10 +404,476 @@ class TradingService:
             last_price=dec(last) if last is not None else None,
             taker_fee=taker, maker_fee=maker,
             leverage=leverage if leverage is not None else self.options.default_leverage)
-        return rules, validate(req, rules, ctx)
+        errors = validate(req, rules, ctx)
+        limits = self.risk_limits()
+        if limits.active and not errors and req.amount > 0:
+            # the limits as the user types, so a refusal is seen before the confirmation
+            # (and stays in view after one: the form re-checks every frame)
+            errors += [r.as_field_error() for r in check(limits, self.risk_inputs(
+                req, day_pnl=self._peek_daily_pnl()))]
+        return rules, errors
+
+    def _peek_daily_pnl(self) -> Decimal | None:
+        """Today's PnL without starting a day (any thread: reads only)."""
+        view, account = self._view, self.account
+        base = self._baselines.get(account.name) if account is not None else None
+        if base is None or base.day != self.clock() // DAY_MS:
+            return None if self.risk_limits().max_daily_loss is not None else ZERO
+        equity, unpriced = equity_usd(view, usd=self.usd_price, mark=self.mark_price)
+        return None if unpriced else equity - base.equity
 
     def place(self, req: OrderRequest) -> Future[Order]:
         return self._call(self._place(req))
+
+    # -- the portfolio (engine loop; ``portfolio_view`` from any thread) ------------------------
+
+    def portfolio_view(self) -> Portfolio | None:
+        """The latest figures across accounts (immutable), while ``watch_portfolio`` is on."""
+        return self._portfolio
+
+    def watch_portfolio(self, on: bool) -> Future[None]:
+        """Compute the portfolio live (the screen is open) or stop (it closed)."""
+        return self._call(self._watch_portfolio(on))
+
+    async def _watch_portfolio(self, on: bool) -> None:
+        if on and (self._portfolio_task is None or self._portfolio_task.done()):
+            self._portfolio_task = asyncio.get_running_loop().create_task(self._portfolio_loop())
+        elif not on and self._portfolio_task is not None:
+            self._portfolio_task.cancel()
+            await asyncio.gather(self._portfolio_task, return_exceptions=True)
+            self._portfolio_task = None
+            await self._close_watched()
+
+    def portfolio_accounts(self, fresh: bool = False) -> list[str]:
+        """Every configured account: paper, the one trading, and each testnet/demo account
+        with keys stored (live ones only when trading on them). The keyring is asked again
+        only when ``fresh`` (it may be a D-Bus round trip)."""
+        if not fresh and self._portfolio_names is not None:
+            names = list(self._portfolio_names)
+            if self._spec is not None and self._spec.name not in names:
+                names.insert(1, self._spec.name)
+            return names
+        names = [self.options.paper_name]
+        if self._spec is not None:
+            names.append(self._spec.name)
+        try:
+            stored = self.keys.list()
+        except Exception as exc:  # a keyring that cannot be read lists nothing more
+            log.warning("portfolio: cannot list keys: %s", redact(str(exc)))
+            stored = []
+        for venue, env, _ in stored:
+            spec = SPECS.get(f"{venue}-{env}")
+            if spec is not None and spec.env is not Environment.LIVE and spec.name not in names:
+                names.append(spec.name)
+        self._portfolio_names = names
+        return names
+
+    async def _portfolio_loop(self) -> None:
+        last_poll = -PORTFOLIO_POLL
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                if loop.time() - last_poll >= PORTFOLIO_POLL:
+                    last_poll = loop.time()
+                    await self._refresh_watched()
+                self._portfolio = self.compute_portfolio()
+            except Exception:  # the figures are a view: one bad answer never stops them
+                log.exception("portfolio update failed")
+            await asyncio.sleep(PORTFOLIO_INTERVAL)
+
+    async def _refresh_watched(self) -> None:
+        from app.trading.ccxt_account import CcxtAccount  # ccxt loads only when a venue is shown
+
+        for name in self.portfolio_accounts(fresh=True):
+            if name == self.options.paper_name or (self.account is not None
+                                                   and self.account.name == name):
+                continue
+            spec = SPECS[name]
+            current = self._watched.get(name)
+            if current is None or isinstance(current, str):
+                try:
+                    creds = self.keys.load(spec.venue, spec.env.value)
+                except KeyringUnavailable as exc:
+                    self._watched[name] = str(exc)
+                    continue
+                if creds is None:
+                    self._watched[name] = "no API keys"
+                    continue
+                acc = CcxtAccount(spec, creds, rest_url=self._endpoint(spec),
+                                  timeout_ms=self.options.timeout_ms, clock=self.clock,
+                                  book=self._book, last_price=self._hub_last_price)
+                try:
+                    await acc.start()
+                except TradingError as exc:
+                    await acc.close()
+                    self._watched[name] = str(exc)
+                    continue
+                self._watched[name] = current = acc
+            try:
+                await current.refresh(orders=False, fills=True, sweep=False)
+            except TradingError as exc:
+                self._watched[name] = str(exc)
+                await current.close()
+
+    async def _close_watched(self) -> None:
+        for acc in self._watched.values():
+            if not isinstance(acc, str):
+                await acc.close()
+        self._watched = {}
+
+    def compute_portfolio(self) -> Portfolio:
+        """Figures for every configured account, from what each last reported and the
+        hub's prices now (engine loop)."""
+        out: list[AccountFigures] = []
+        for name in self.portfolio_accounts():
+            acc: Account | str | None
+            if self.account is not None and self.account.name == name:
+                acc = self.account
+            elif name == self.options.paper_name:
+                acc = self._parked_paper or (self.account if isinstance(self.account, PaperAccount)
+                                            else None)
+                if acc is None:
+                    acc = "not opened this session"
+            else:
+                acc = self._watched.get(name, "connecting")
+            spec = SPECS.get(name)
+            label = f"{spec.env.label} · {spec.title}" if spec else "PAPER"
+            if isinstance(acc, str) or acc is None:
+                out.append(account_figures(name, label, AccountSnapshot(), usd=self.usd_price,
+                                           mark=self.mark_price, problem=acc))
+                continue
+            snap = acc.snapshot()
+            equity, unpriced = equity_usd(snap, usd=self.usd_price, mark=self.mark_price)
+            start = None
+            if not unpriced and (snap.balances or snap.positions):
+                start = self._day_start(name, equity)
+            problem = self._view.problem if acc is self.account else None
+            out.append(account_figures(name, label, snap, usd=self.usd_price,
+                                       mark=self.mark_price, day_start_equity=start,
+                                       problem=problem))
+        return portfolio(out, self.clock())
+
+    # -- brackets (engine loop) -------------------------------------------------------------
+
+    def place_bracket(self, req: OrderRequest, take_profit: Decimal | None,
+                      stop_loss: Decimal | None) -> Future[Order]:
+        """Place ``req`` with a take-profit and/or a stop-loss attached (see
+        ``app.trading.brackets``); both None is a plain order."""
+        return self._call(self._place_bracket(req, take_profit, stop_loss))
+
+    async def _place_bracket(self, req: OrderRequest, take_profit: Decimal | None,
+                             stop_loss: Decimal | None) -> Order:
+        if take_profit is None and stop_loss is None:
+            return await self._place(req)
+        rules = self.rules(req.instrument_id)
+        bid, ask, last = self._quote(req.instrument_id)
+        reference = (ask if req.side == "buy" else bid) or last
+        errors = bk.check_prices(req, reference, take_profit, stop_loss)
+        if rules is None:
+            errors.append(FieldError("type", "this account does not trade this instrument"))
+        if errors:
+            self._audit("validation_failed", req.client_order_id, req.to_json(),
+                        {"errors": [{"field": e.field, "message": e.message} for e in errors]})
+            raise ValidationFailed(errors)
+        assert rules is not None
+        account = self._account()
+        b = bk.new_bracket(req, rules.is_perp, take_profit, stop_loss,
+                           resting_reduce_only=account.remote)
+        self.check_risk(req, new_orders=1 + b.resting_legs())
+        if b.tp is not None:  # an exit the limits would refuse later is refused now
+            self.check_risk(OrderRequest(req.instrument_id, b.exit_side, "limit", req.amount,
+                                         b.tp.price, reduce_only=rules.is_perp,
+                                         client_order_id=req.client_order_id), reducing=True)
+        self._audit("bracket", req.client_order_id, req.to_json(),
+                    {"take_profit": None if take_profit is None else str(take_profit),
+                     "stop_loss": None if stop_loss is None else str(stop_loss),
+                     "stop_held_here": bool(b.sl and b.sl.synthetic)})
+        self._brackets[req.client_order_id] = b
+        self._index_held_stops()
+        try:
+            order = await self._place(req)
+            self._bracket_view([order])
+        except TradingError:
+            self._brackets.pop(req.client_order_id, None)
+            self._index_held_stops()
+            self._save_brackets()
+            raise
+        self._save_brackets()
+        self._kick_brackets()
+        return order
+
+    def brackets(self) -> list[bk.Bracket]:
+        """The brackets being managed (engine loop; tests and the blotter's roles)."""
+        return list(self._brackets.values())
+
+    def _kick_brackets(self, seen: Iterable[Order] | None = None) -> None:
+        """Run the brackets' next steps, once at a time, when there are any."""
+        if self.loop is None or self.account is None:
+            return
+        if self._bracket_task is not None and not self._bracket_task.done():
+            self._brackets_dirty = True
+            return
+        orders = self._bracket_view(seen if seen is not None else self.account.orders_seen())
+        if any(bk.plan(b, orders) for b in self._brackets.values()) or any(
+                b.done for b in self._brackets.values()):
+            self._bracket_task = self.loop.create_task(self._run_brackets())
+
+    async def _run_brackets(self) -> None:
+        for _ in range(24):
+            self._brackets_dirty = False
+            account = self.account
+            if account is None:
+                return
+            acted = False
+            for b in list(self._brackets.values()):
+                # one step, then plan again from what it changed: a take-profit that
+                # filled on arrival changes the stop-loss that follows it
+                steps = bk.plan(b, self._bracket_view(account.orders_seen()))
+                if steps:
+                    acted = True
+                    await self._bracket_step(b, steps[0])
+            finished = [cid for cid, b in self._brackets.items() if b.done]
+            for cid in finished:
+                del self._brackets[cid]
+            if acted or finished:
+                self._index_held_stops()
+                self._save_brackets()
+                self._publish_now()
+            if not acted and not self._brackets_dirty:
+                return
+
+    async def _bracket_step(self, b: bk.Bracket, step: bk.Step) -> None:
+        if isinstance(step, bk.Cancel):
+            b.ours.add(step.client_order_id)
+            try:
+                self._bracket_view([await self._cancel(step.client_order_id)])
+            except TradingError as exc:
+                if exc.kind is not ErrorKind.NOT_OPEN:  # already gone is what was wanted
+                    b.ours.discard(step.client_order_id)
+                    self._set_problem(f"bracket: could not cancel an exit: {exc}")
+            return
+        leg, req = step.leg, step.request
+        leg.order_id, leg.placed = req.client_order_id, req.amount
+        leg.ids.append(req.client_order_id)
+        self._save_brackets()  # before it leaves: a restart must know the order is ours
+        try:
+            self._bracket_view([await self._place(req, exit_order=True)])
+        except TradingError as exc:
+            leg.order_id, leg.placed, leg.off = None, ZERO, True
+            what = "take-profit" if leg.kind == "tp" else "stop-loss"
+            self._set_problem(f"bracket: the {what} could not be placed: {exc}")
+
+    def _publish_now(self) -> None:
+        if self.account is not None:
+            self._publish()
+
+    def _index_held_stops(self) -> None:
+        held: dict[str, list[bk.Bracket]] = {}
+        for b in self._brackets.values():
+            if b.sl is not None and b.sl.synthetic and not b.sl.fired and not b.sl.off:
+                held.setdefault(b.instrument_id, []).append(b)
+        self._held_stops = held  # replaced whole: the engine thread reads it lock-free
+
+    def _check_held_stops(self, ev: Trade) -> None:
+        """Engine thread, hub lock held: a trade through a held stop fires it."""
+        price = dec(ev.price)
+        for b in self._held_stops.get(ev.id, ()):
+            if bk.crossed(b, price):
+                bk.fire(b)
+                if self.loop is not None:
+                    self.loop.call_soon_threadsafe(self._on_stop_fired, b)
+
+    def _on_stop_fired(self, b: bk.Bracket) -> None:
+        self._audit("stop_triggered", b.entry_id, None,
+                    {"bracket_stop": str(b.sl.price) if b.sl else None})
+        self._index_held_stops()
+        self._kick_brackets()
+
+    def _load_brackets(self, account: str) -> None:
+        self._brackets = {}
+        if self.store is not None:
+            try:
+                state = self.store.load_paper(f"brackets:{account}")
+            except Exception as exc:  # no table yet, or a damaged row: nothing to resume
+                log.warning("brackets: could not load: %s", exc)
+                state = None
+            for d in (state or {}).get("brackets", []):
+                b = bk.Bracket.from_json(d)
+                self._brackets[b.entry_id] = b
+        self._index_held_stops()
+
+    def _save_brackets(self) -> None:
+        if self.store is not None and self.account is not None:
+            self.store.save_paper(f"brackets:{self.account.name}",
+                                  {"brackets": [b.to_json() for b in self._brackets.values()]},
+                                  self.clock())
+
+    # -- risk limits (engine loop) -------------------------------------------------------------
+
+    def risk_limits(self) -> RiskLimits:
+        return self.options.limits_for(self._view.account)
+
+    def check_risk(self, req: OrderRequest, *, replacing: str | None = None,
+                   new_orders: int = 1, reducing: bool = False) -> None:
+        """Raise RiskRefused (audited as ``risk_refused``) when ``req`` breaks a limit of
+        the account trading now. Every order passes here before it leaves; an amend calls
+        it with the amended order and ``replacing`` = the client id it changes (that order
+        then counts neither as open nor as resting). Engine loop only."""
+        limits = self.risk_limits()
+        if not limits.active:
+            return
+        refusals = check(limits, self.risk_inputs(req, replacing=replacing,
+                                                  new_orders=new_orders, reducing=reducing))
+        if refusals:
+            self._audit("risk_refused", req.client_order_id, req.to_json(),
+                        {"refusals": [{"limit": r.limit, "message": r.message}
+                                      for r in refusals]})
+            raise RiskRefused(refusals)
+
+    def check_amend_risk(self, client_order_id: str, *, price: Decimal | None = None,
+                         amount: Decimal | None = None) -> None:
+        """``check_risk`` for an amend of an open order to ``price`` / ``amount`` (either
+        None: unchanged). RiskRefused names the limit; TradingError if it is not open."""
+        order = next((o for o in self._view.open_orders
+                      if o.client_order_id == client_order_id), None)
+        if order is None:
+            raise TradingError(f"no open order {client_order_id}", ErrorKind.NOT_OPEN)
+        new_amount = amount if amount is not None else order.amount
+        req = OrderRequest(order.instrument_id, order.side, order.type,
+                           new_amount - order.filled,  # what may still fill after the amend
+                           price if price is not None and order.type == "limit" else order.price,
+                           price if price is not None and order.type == "stop" else order.stop_price,
+                           order.time_in_force, order.reduce_only,
+                           client_order_id=client_order_id)
+        self.check_risk(req, replacing=client_order_id, new_orders=1)
+
+    def risk_inputs(self, req: OrderRequest, *, replacing: str | None = None,
+                    new_orders: int = 1, reducing: bool = False,
+                    day_pnl: Decimal | None | Literal["now"] = "now") -> RiskInputs:
+        """What the risk check needs about ``req``, from the account and the hub now."""
+        iid = req.instrument_id
+        rules = self.rules(iid)
+        bid, ask, last = self._quote(iid)
+        mid = (bid + ask) / 2 if bid is not None and ask is not None else last
+        if req.type == "limit":
+            price = req.price
+        elif req.type == "stop":
+            price = req.stop_price
+        else:
+            price = (ask if req.side == "buy" else bid) or mid
+        # the published view, not a fresh snapshot: it is republished after every action
+        # and market move, and building a paper snapshot costs more than the whole check
+        snap = self._view
+        resting = [o for o in snap.open_orders if o.client_order_id != replacing]
+        same_side = sum((o.remaining for o in resting if o.instrument_id == iid
+                         and o.side == req.side and not o.reduce_only), ZERO)
+        position = ZERO
+        if rules is not None and rules.is_perp:
+            pos = next((p for p in snap.positions if p.instrument_id == iid), None)
+            position = pos.size if pos is not None else ZERO
+        elif rules is not None:
+            held = next((b for b in snap.balances if b.asset == rules.base), None)
+            position = held.total if held is not None else ZERO
+        quote = rules.quote if rules is not None else None
+        spot_sell_held = (rules is not None and not rules.is_perp and req.side == "sell"
+                          and req.amount <= position)
+        return RiskInputs(iid, req.side, req.amount, price,
+                          req.price if req.type == "limit" else None, mid,
+                          usd_rate(quote, self.usd_price) if quote else None,
+                          position, same_side, len(resting) + self._in_flight,
+                          self.daily_pnl(snap) if day_pnl == "now" else day_pnl,
+                          reducing or req.reduce_only or spot_sell_held, new_orders)
+
+    def confirm_needed(self, notional: Decimal | None, quote: str) -> bool:
+        """Whether an order of this value (in ``quote``) gets the confirm dialog."""
+        if self._view.env is Environment.LIVE:
+            return True  # real money is always asked about
+        rate = usd_rate(quote, self.usd_price)
+        value = None if notional is None or rate is None else notional * rate
+        return needs_confirm(self.risk_limits(), value)
+
+    def daily_pnl(self, snap: AccountSnapshot | TradingView | None = None) -> Decimal | None:
+        """Realized + unrealized PnL of the trading account since 00:00 UTC, in USD."""
+        account = self.account
+        if account is None:
+            return None
+        snap = snap if snap is not None else self._view
+        if not snap.balances and not snap.positions:
+            return None  # not yet known (a venue's first answer): no day starts from nothing
+        equity, unpriced = equity_usd(snap, usd=self.usd_price, mark=self.mark_price)
+        if unpriced:  # a day must not start from (or be judged on) a partial valuation
+            return None
+        return equity - self._day_start(account.name, equity)
+
+    def _day_start(self, account: str, equity: Decimal) -> Decimal:
+        """The account's equity when today (UTC) began for it; ``equity`` when this is the
+        first sight of it today (and then stored: a restart must not start the day again)."""
+        base = self._baseline(account)
+        day = base.day
+        base.pnl(self.clock(), equity)
+        if base.day != day and self.store is not None:
+            self.store.save_paper(f"risk-day:{account}", base.to_json(), self.clock())
+        return base.equity
+
+    def _baseline(self, account: str) -> DayBaseline:
+        base = self._baselines.get(account)
+        if base is None:
+            state = None
+            if self.store is not None:
+                try:
+                    state = self.store.load_paper(f"risk-day:{account}")
+                except Exception as exc:  # a missing row or table: start the day from now
+                    log.warning("risk: could not load the day's baseline: %s", exc)
+            base = self._baselines[account] = (DayBaseline.from_json(state) if state
+                                               else DayBaseline())
+        return base
+
+    # -- prices from the market hub (engine thread) ------------------------------------------------
+
+    def _quote(self, instrument_id: str) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+        """(best bid, best ask, last trade) of an instrument, from the hub."""
+        if self.hub is None:
+            return None, None, None
+        with self.hub.lock:
+            st = self.hub.state(instrument_id)
+            if st is None:
+                return None, None, None
+            bid = st.book.best_bid if st.synced else None
+            ask = st.book.best_ask if st.synced else None
+            last = st.trades[0].price if st.trades else (
+                st.ticker.last if st.ticker is not None else None)
+        return (dec(bid[0]) if bid else None, dec(ask[0]) if ask else None,
+                dec(last) if last is not None else None)
+
+    def mark_price(self, instrument_id: str) -> Decimal | None:
+        """The venue's mark price (perps), else the last trade, else the mid."""
+        if self.hub is not None:
+            with self.hub.lock:
+                st = self.hub.state(instrument_id)
+                f = st.funding if st is not None else None
+                if f is not None and f.mark_price is not None:
+                    return dec(f.mark_price)
+        bid, ask, last = self._quote(instrument_id)
+        if last is not None:
+            return last
+        return (bid + ask) / 2 if bid is not None and ask is not None else None
+
+    def usd_price(self, asset: str) -> Decimal | None:
+        """USD per unit of ``asset`` from its USDT (or USD) spot market: the trading
+        venue's first, then any venue the hub has."""
+        if self.hub is None:
+            return None
+        first = self._spec.data_venue if self._spec is not None else "binance"
+        a = asset.lower()
+        venues = [first] + [v for v in ("binance", "okx", "bybit", "coinbase") if v != first]
+        for venue in venues:
+            for quote in ("usdt", "usd", "usdc"):
+                bid, ask, last = self._quote(f"cryptopair_{venue}_{a}{quote}")
+                if last is not None:
+                    return last
+                if bid is not None and ask is not None:
+                    return (bid + ask) / 2
+        return None
 
     def cancel(self, client_order_id: str) -> Future[Order]:
         return self._call(self._cancel(client_order_id))
@@ -428,14 +940,23 @@ class TradingService:
                                ErrorKind.UNAVAILABLE)
         return self.account
 
-    async def _place(self, req: OrderRequest) -> Order:
+    async def _place(self, req: OrderRequest, *, exit_order: bool = False) -> Order:
+        """``exit_order``: a bracket's exit, which only closes what its entry opened (the
+        limits that keep new risk out do not hold it back)."""
         self._audit("submit", req.client_order_id, req.to_json(), None)
         try:
             mismatch = self.cannot_trade(req.instrument_id)
             if mismatch is not None:  # never send an order to an account that cannot hold it
                 raise TradingError(mismatch, ErrorKind.INVALID_ORDER)
             account = self._account()
-            order = await account.submit(req, self._audit)
+            self.check_risk(req, reducing=exit_order)
+            self._in_flight += 1  # sent, not yet answered: counts as open for the next check
+            try:
+                order = await account.submit(req, self._audit)
+            finally:
+                self._in_flight -= 1
+        except RiskRefused:
+            raise  # audited by check_risk, with the limit and the amount
         except ValidationFailed as exc:
             self._audit("validation_failed", req.client_order_id, req.to_json(),
                         {"errors": [{"field": e.field, "message": e.message} for e in exc.errors]})
@@ -502,6 +1023,8 @@ class TradingService:
         account = self.account
         if account is None:
             return
+        if self._held_stops and isinstance(ev, Trade) and ev.id in self._held_stops:
+            self._check_held_stops(ev)
         triggered = account.on_market(ev)
         if triggered is None:
             return
@@ -537,10 +1060,32 @@ class TradingService:
         seen = account.orders_seen()
         self._announce(seen)
         snap = account.snapshot()
+        roles = tuple(bk.roles(self._brackets).items()) if self._brackets else ()
         self._view = TradingView(old.account, old.env, old.label, old.venue, True,
                                  snap.open_orders, snap.positions, snap.balances, snap.fills[:100],
-                                 old.problem, old.version + 1, tuple(self._notices))
+                                 old.problem, old.version + 1, tuple(self._notices), roles)
         self._record(account, seen, snap)
+        self.daily_pnl(snap)  # the day's baseline is taken as soon as the day is seen
+        if self._brackets:
+            self._kick_brackets(seen)
+
+    def _bracket_view(self, seen: Iterable[Order]) -> dict[str, Order]:
+        """Every order of a bracket as last seen, ``seen`` on top (engine loop)."""
+        ids = self._bracket_ids()
+        for o in seen:
+            if o.client_order_id in ids:
+                self._bracket_orders[o.client_order_id] = o
+        if len(self._bracket_orders) > len(ids):
+            self._bracket_orders = {c: o for c, o in self._bracket_orders.items() if c in ids}
+        return self._bracket_orders
+
+    def _bracket_ids(self) -> set[str]:
+        ids: set[str] = set()
+        for b in self._brackets.values():
+            ids.add(b.entry_id)
+            for leg in b.legs:
+                ids.update(leg.ids)
+        return ids
 
     def _record(self, account: Account, seen: Iterable[Order], snap: AccountSnapshot) -> None:
         """Orders and fills that changed go to their tables; a local account's whole state

@@ -65,8 +65,11 @@ class ConfirmOrder(_Confirm):
                  account_label: str, venue: str, notional: Decimal | None,
                  fee: Decimal | None, *, instrument: str | None = None,
                  warnings: tuple[str, ...] = (), leverage: int | None = None,
-                 notional_exact: bool = True) -> None:
+                 notional_exact: bool = True, take_profit: Decimal | None = None,
+                 stop_loss: Decimal | None = None) -> None:
         super().__init__()
+        self.take_profit = take_profit
+        self.stop_loss = stop_loss
         self.request = request
         self.rules = rules
         self.env = env
@@ -123,6 +126,12 @@ class ConfirmOrder(_Confirm):
             table.add_row("Price", "market (walks the book)")
         if rules.is_perp:
             table.add_row("Leverage", self._leverage_line())
+        if self.take_profit is not None:
+            table.add_row("Take-profit", f"{fmt(self.take_profit)} {rules.quote} (limit, "
+                                         "as the entry fills)")
+        if self.stop_loss is not None:
+            held = "" if rules.is_perp else ", held by cryptoterm while it runs"
+            table.add_row("Stop-loss", f"{fmt(self.stop_loss)} {rules.quote} (then market{held})")
         if self.notional is not None:
             if self.notional_exact:
                 table.add_row("Value", f"{fmt(self.notional)} {rules.quote}")

@@ -31,7 +31,8 @@ from widgets.order_entry import OrderEntry
 if TYPE_CHECKING:
     from app.trading.service import TradingService
 
-TRADING_ACTIONS = {"focus_order", "side", "cancel_selected", "cancel_all", "keys", "account"}
+TRADING_ACTIONS = {"focus_order", "side", "cancel_selected", "cancel_all", "keys", "account",
+                   "portfolio"}
 
 
 # the screen the mixin is mixed into (MainScreen), for the type checker only: at run time
@@ -56,6 +57,8 @@ class TradingPanelMixin(_ScreenBase):
         Binding("k", "keys", "Keys", tooltip="Store or delete API keys (OS keyring)"),
         Binding("A", "account", "Account", key_display="A", show=False,
                 tooltip="Choose the trading account: paper, testnet or demo"),
+        Binding("p", "portfolio", "Portfolio", tooltip="Every account's equity, PnL, positions "
+                "and balances in USD"),
     ]
 
     trading: TradingService | None
@@ -175,6 +178,12 @@ class TradingPanelMixin(_ScreenBase):
             f"Cancel all {n} open order{'s' if n != 1 else ''}?",
             f"on {tv.label}", tv.env, "Cancel all"), answer)
 
+    def action_portfolio(self) -> None:
+        from app.ui.portfolio_screen import PortfolioScreen
+
+        if not isinstance(self.app.screen, PortfolioScreen):
+            self.app.push_screen(PortfolioScreen(self._service))
+
     def action_keys(self) -> None:
         allow_live = self._allow_live()
         self.app.push_screen(KeysScreen(self._service.keys, allow_live))
@@ -208,23 +217,35 @@ class TradingPanelMixin(_ScreenBase):
         else:
             venue = tv.label
 
+        tp, sl = message.take_profit, message.stop_loss
+
         def answer(yes: bool | None) -> None:
             if yes:
-                self._run_place(message.request)
+                self._run_place(message.request, tp, sl)
 
+        if not message.warnings and not self._service.confirm_needed(message.notional,
+                                                                     message.rules.quote):
+            # [risk] confirm_notional: an order this small goes without the dialog
+            self._run_place(message.request, tp, sl)
+            return
         self.app.push_screen(ConfirmOrder(
             message.request, message.rules, tv.env, tv.label, venue, message.notional,
             message.fee, instrument=label, warnings=message.warnings,
-            leverage=message.leverage, notional_exact=message.notional_exact), answer)
+            leverage=message.leverage, notional_exact=message.notional_exact,
+            take_profit=tp, stop_loss=sl), answer)
 
     # -- talking to the runtime (workers wait on its futures, never the UI loop) --------------
 
     @work(group="trading")
-    async def _run_place(self, request) -> None:
+    async def _run_place(self, request, take_profit=None, stop_loss=None) -> None:
         entry = self.query_one(OrderEntry)
         entry.pending = True
         try:
-            order = await asyncio.wrap_future(self._service.place(request))
+            if take_profit is None and stop_loss is None:
+                order = await asyncio.wrap_future(self._service.place(request))
+            else:
+                order = await asyncio.wrap_future(
+                    self._service.place_bracket(request, take_profit, stop_loss))
         except ValidationFailed as exc:
             entry.show_errors(exc.errors)
             error_toast(self, exc, title="Order not sent")
