@@ -31,7 +31,7 @@ from app.trading.account import Account, AccountSnapshot, AuditAction, BookTop
 from app.trading.errors import ErrorKind, TradingError, ValidationFailed
 from app.trading.keys import KeyringUnavailable, KeyStore
 from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Order, OrderRequest,
-                                OrderStatus, Position, dec)
+                                OrderStatus, Position, amended_client_id, dec)
 from app.trading.paper import PaperAccount, PaperFees
 from app.trading.redact import redact
 from app.trading.validation import AccountContext, MarketRules, fmt, validate
@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 PUBLISH_INTERVAL = 0.1  # s: views of PnL moving with every trade, at most 10 a second
 PAPER_SAVE_INTERVAL = 1.0  # s: paper state persisted at most once a second (and on exit)
 POLL_INTERVAL = 3.0  # s: remote accounts' orders/balances/positions
+# s: the same while the private stream pushes them: only a reconciliation (and one after
+# every reconnect of the stream, for what it missed while down)
+RECONCILE_INTERVAL = 60.0
 FILLS_POLL_EVERY = 4  # polls between my-trades fetches (rate limits)
 # Open orders: the symbols traded here every poll, every symbol every 10th (~30 s), so
 # orders placed elsewhere still appear.
@@ -110,6 +113,8 @@ class TradingOptions:
     paper_name: str = PAPER  # where the paper account is stored ("paper-demo" on the simulator)
     price_warn_pct: Decimal = Decimal(5)  # confirm asks again past this distance from the mid
     bell: bool = False  # ring the terminal bell with fill / reject / cancel notices
+    private_url: str | None = None  # the private stream's URL (default: the venue's, or the REST host's)
+    reconcile_interval: float = RECONCILE_INTERVAL
 
     @classmethod
     def from_config(cls, cfg: Any) -> TradingOptions:
@@ -142,6 +147,10 @@ class TradingService:
         self._saved_fill_ids: set[str] = set()
         self._last_orders: dict[str, Order] = {}  # as last stored
         self._poll_task: asyncio.Task[None] | None = None
+        self._poll_wake = asyncio.Event()  # the stream came up or went down: re-time polling
+        self._stream_problem: str | None = None
+        self._in_flight: set[str] = set()  # client ids a user's action is working on
+        self._poll_sleeping_long = False
         self.audit_log: deque[dict[str, Any]] = deque(maxlen=200)  # recent actions (also stored)
         # what each order looked like when last announced (or done by the user): a change
         # from there that the user did not make is a notice
@@ -224,7 +233,8 @@ class TradingService:
 
         account = CcxtAccount(spec, creds, rest_url=self.options.rest_url or self._endpoint(spec),
                               timeout_ms=self.options.timeout_ms, clock=self.clock,
-                              book=self._book, last_price=self._hub_last_price)
+                              book=self._book, last_price=self._hub_last_price,
+                              private_url=self.options.private_url)
         try:
             await account.start()
         except TradingError as exc:
@@ -240,6 +250,7 @@ class TradingService:
         except TradingError as exc:
             self._set_problem(str(exc))
         self._poll_task = asyncio.get_running_loop().create_task(self._poll())
+        account.start_stream(self._on_pushed, self._on_stream_connected, self._on_stream_problem)
 
     def _use(self, account: Account) -> None:
         """Trade on ``account`` from now on; what it already holds is neither news nor new."""
@@ -360,13 +371,35 @@ class TradingService:
         return rules, validate(req, rules, ctx)
 
     def place(self, req: OrderRequest) -> Future[Order]:
-        return self._call(self._place(req))
+        return self._call(self._acting(lambda: [req.client_order_id], self._place(req)))
 
     def cancel(self, client_order_id: str) -> Future[Order]:
-        return self._call(self._cancel(client_order_id))
+        return self._call(self._acting(lambda: [client_order_id], self._cancel(client_order_id)))
+
+    def amend(self, client_order_id: str, price: Decimal | None,
+              amount: Decimal | None) -> Future[Order]:
+        """Change an open limit order's price and/or total amount (None keeps it)."""
+        return self._call(self._acting(
+            lambda: [client_order_id, amended_client_id(client_order_id)],
+            self._amend(client_order_id, price, amount)))
 
     def cancel_all(self, instrument_id: str | None = None) -> Future[list[Order]]:
-        return self._call(self._cancel_all(instrument_id))
+        def targets() -> list[str]:
+            snap = self.account.snapshot() if self.account is not None else None
+            return [o.client_order_id for o in (snap.open_orders if snap else ())
+                    if instrument_id is None or o.instrument_id == instrument_id]
+
+        return self._call(self._acting(targets, self._cancel_all(instrument_id)))
+
+    async def _acting(self, ids: Callable[[], list[str]], action: Coroutine[Any, Any, T]) -> T:
+        """Run a user's action on these orders: what a push says about them meanwhile is
+        the action's own outcome (announced by the UI), not news from the venue."""
+        mine = ids()
+        self._in_flight.update(mine)
+        try:
+            return await action
+        finally:
+            self._in_flight.difference_update(mine)
 
     def switch_account(self, name: str) -> Future[TradingView]:
         """Send orders to another account from now on (paper state is kept)."""
@@ -455,6 +488,30 @@ class TradingService:
         except TradingError as exc:
             self._audit("cancel_rejected", client_order_id, None, {"error": str(exc)})
             raise
+        self._mark_seen([order])
+        await self._refresh_after_action(account)
+        return order
+
+    async def _amend(self, client_order_id: str, price: Decimal | None,
+                     amount: Decimal | None) -> Order:
+        asked = {"client_order_id": client_order_id,
+                 "price": None if price is None else str(price),
+                 "amount": None if amount is None else str(amount)}
+        self._audit("amend_request", client_order_id, asked, None)
+        try:
+            account = self._account()
+            order = await account.amend_order(client_order_id, price, amount, self._audit)
+        except ValidationFailed as exc:
+            self._audit("amend_rejected", client_order_id, asked,
+                        {"errors": [{"field": e.field, "message": e.message} for e in exc.errors]})
+            raise
+        except TradingError as exc:
+            self._audit("amend_rejected", client_order_id, asked,
+                        {"error": str(exc), "kind": exc.kind})
+            raise
+        # the user's own doing, both the amended order and the one it replaced
+        self._mark_seen(o for o in account.orders_seen()
+                        if o.client_order_id in (client_order_id, order.client_order_id))
         self._mark_seen([order])
         await self._refresh_after_action(account)
         return order
@@ -591,6 +648,8 @@ class TradingService:
             keep = {o.client_order_id for o in orders}
             self._seen = {cid: v for cid, v in self._seen.items() if cid in keep}
         for o in orders:
+            if o.client_order_id in self._in_flight:
+                continue  # the action in progress reports it (and marks it seen)
             before = self._seen.get(o.client_order_id)
             now = (o.status, o.filled)
             if before == now:
@@ -638,13 +697,43 @@ class TradingService:
 
     # -- polling a remote account ------------------------------------------------------------------
 
+    # -- the private stream (engine loop) ------------------------------------------------------
+
+    def _on_pushed(self) -> None:
+        """Pushes changed the account: publish on the next loop turn (one view for a burst)."""
+        if self.loop is not None and not self._push_publish_pending:
+            self._push_publish_pending = True
+            self.loop.call_soon(self._publish_pushed)
+
+    _push_publish_pending = False
+
+    def _publish_pushed(self) -> None:
+        self._push_publish_pending = False
+        self._publish()
+
+    async def _on_stream_connected(self) -> None:
+        """After every (re)login: what happened while the socket was down reached nobody."""
+        self._poll_wake.set()  # the poll reconciles now, everything, then slows down
+
+    def _on_stream_problem(self, problem: str | None) -> None:
+        self._stream_problem = problem
+        if self._poll_sleeping_long:  # the stream went down: poll at the fast rate again
+            self._poll_wake.set()
+        self._set_problem(problem)
+        self._publish()
+
+    def _streaming(self) -> bool:
+        return bool(getattr(self.account, "streaming", False))
+
     async def _poll(self) -> None:
         n = 0
         while True:
+            self._poll_wake.clear()  # a wake during this refresh means: refresh again
+            self._poll_sleeping_long = False
             try:
-                await self._refresh(fills=n % FILLS_POLL_EVERY == 0,
-                                    sweep=n % SWEEP_ORDERS_EVERY == 0)
-                self._set_problem(None)
+                await self._refresh(fills=n % FILLS_POLL_EVERY == 0 or self._streaming(),
+                                    sweep=n % SWEEP_ORDERS_EVERY == 0 or self._streaming())
+                self._set_problem(self._stream_problem)
             except TradingError as exc:
                 self._set_problem(str(exc))
             except Exception as exc:  # keep polling whatever one answer looked like
@@ -652,7 +741,12 @@ class TradingService:
                 self._set_problem(f"account refresh failed: {redact(str(exc))[:200]}")
             n += 1
             self._publish()
-            await asyncio.sleep(POLL_INTERVAL)
+            interval = self.options.reconcile_interval if self._streaming() else POLL_INTERVAL
+            self._poll_sleeping_long = interval > POLL_INTERVAL
+            try:  # a stream going down brings the fast polling back at once
+                await asyncio.wait_for(self._poll_wake.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
 
     async def _refresh(self, orders: bool = True, fills: bool = False, sweep: bool = True) -> None:
         """The account as the venue has it now, announced, recorded and published."""
