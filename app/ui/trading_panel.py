@@ -20,6 +20,7 @@ from app.trading.errors import TradingError, ValidationFailed
 from app.trading.models import Environment
 from app.trading.validation import fmt
 from app.ui.account_picker import AccountPicker
+from app.ui.amend_dialog import AmendAnswer, AmendDialog
 from app.ui.confirm_order import ConfirmAction, ConfirmOrder
 from app.ui.error_toast import error_toast
 from app.ui.header import AppHeader
@@ -31,7 +32,8 @@ from widgets.order_entry import OrderEntry
 if TYPE_CHECKING:
     from app.trading.service import TradingService
 
-TRADING_ACTIONS = {"focus_order", "side", "cancel_selected", "cancel_all", "keys", "account"}
+TRADING_ACTIONS = {"focus_order", "side", "cancel_selected", "cancel_all", "keys", "account",
+                   "amend_selected"}
 
 
 # the screen the mixin is mixed into (MainScreen), for the type checker only: at run time
@@ -51,6 +53,8 @@ class TradingPanelMixin(_ScreenBase):
         Binding("S", "side('sell')", "Sell", key_display="S", show=False,
                 tooltip="Order entry: sell side (shift+s)"),
         Binding("c", "cancel_selected", "Cancel", tooltip="Cancel the selected open order"),
+        Binding("e", "amend_selected", "Amend", show=False,
+                tooltip="Change the price or amount of the selected open limit order"),
         Binding("C", "cancel_all", "Cancel all", key_display="C", show=False,
                 tooltip="Cancel every open order (asks first)"),
         Binding("k", "keys", "Keys", tooltip="Store or delete API keys (OS keyring)"),
@@ -160,6 +164,25 @@ class TradingPanelMixin(_ScreenBase):
             return
         self._run_cancel(order_id)
 
+    def action_amend_selected(self) -> None:
+        order_id = self.query_one(Blotter).selected_order_id()
+        tv = self._service.view()
+        order = next((o for o in tv.open_orders if o.client_order_id == order_id), None)
+        if order is None:
+            self.notify("no open order selected", severity="warning")
+            return
+        if order.type != "limit":
+            self.notify(f"only limit orders can be amended (this is a {order.type} order): "
+                        "cancel it and place a new one", severity="warning")
+            return
+        label = self._service.instrument_label(order.instrument_id, order.symbol)
+
+        def answer(values: AmendAnswer | None) -> None:
+            if values is not None:
+                self._run_amend(order.client_order_id, *values)
+
+        self.app.push_screen(AmendDialog(order, tv.env, tv.label, label), answer)
+
     def action_cancel_all(self) -> None:
         tv = self._service.view()
         n = len(tv.open_orders)
@@ -255,6 +278,19 @@ class TradingPanelMixin(_ScreenBase):
             error_toast(self, exc, title="Cancel failed")
         else:
             self.notify("order cancelled", title="Order")
+        self._trading_version = -1
+
+    @work(group="trading")
+    async def _run_amend(self, order_id: str, price: Decimal, amount: Decimal) -> None:
+        try:
+            order = await asyncio.wrap_future(self._service.amend(order_id, price, amount))
+        except ValidationFailed as exc:
+            error_toast(self, exc, title="Amend not sent")
+        except TradingError as exc:
+            error_toast(self, exc, title="Amend failed", timeout=10)
+        else:
+            self.notify(f"amended: {order.side} {fmt(order.amount)} @ {fmt(order.price or price)}"
+                        f" ({order.status})", title="Order")
         self._trading_version = -1
 
     @work(group="trading")
