@@ -430,3 +430,7 @@ class FakeTestnetThread:
     @property
     def url(self) -> str:
         return self.server.url
+
+    def call(self, fn, *args) -> None:
+        """Run ``fn(*args)`` on the fake's loop (its pushes are sent from there)."""
+        self._loop.call_soon_threadsafe(fn, *args)

@@ -150,6 +150,7 @@ class TradingService:
         self._poll_wake = asyncio.Event()  # the stream came up or went down: re-time polling
         self._stream_problem: str | None = None
         self._in_flight: set[str] = set()  # client ids a user's action is working on
+        self._watchers: list[Callable[[], None]] = []
         self._poll_sleeping_long = False
         self.audit_log: deque[dict[str, Any]] = deque(maxlen=200)  # recent actions (also stored)
         # what each order looked like when last announced (or done by the user): a change
@@ -279,6 +280,12 @@ class TradingService:
 
     def view(self) -> TradingView:
         return self._view  # immutable; replaced whole on the loop
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the engine thread, so it must only hand off, e.g. post a
+        message) whenever a new view is published: a pushed fill need not wait for the
+        UI's next frame."""
+        self._watchers.append(callback)
 
     @property
     def env(self) -> Environment:
@@ -596,6 +603,8 @@ class TradingService:
         self._view = TradingView(old.account, old.env, old.label, old.venue, True,
                                  snap.open_orders, snap.positions, snap.balances, snap.fills[:100],
                                  old.problem, old.version + 1, tuple(self._notices))
+        for watcher in self._watchers:
+            watcher()
         self._record(account, seen, snap)
 
     def _record(self, account: Account, seen: Iterable[Order], snap: AccountSnapshot) -> None:

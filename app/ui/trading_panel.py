@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from textual import work
 from textual.binding import Binding
+from textual.message import Message
 from textual.notifications import SeverityLevel
 
 from app.feeds.views import InstrumentView
@@ -31,6 +32,10 @@ from widgets.order_entry import OrderEntry
 
 if TYPE_CHECKING:
     from app.trading.service import TradingService
+
+class TradingViewPublished(Message):
+    """The trading service published a new account view (posted from the engine thread)."""
+
 
 TRADING_ACTIONS = {"focus_order", "side", "cancel_selected", "cancel_all", "keys", "account",
                    "amend_selected"}
@@ -63,6 +68,7 @@ class TradingPanelMixin(_ScreenBase):
     ]
 
     trading: TradingService | None
+    _blotter_pending = False
     _trading_version: int
     _trading_problem: str | None
     _notice_seen: int | None = None  # last order notice shown; None until the first view
@@ -93,6 +99,21 @@ class TradingPanelMixin(_ScreenBase):
         trading = self.trading
         entry.bind(trading.preview, trading.fees, trading.current_leverage,
                    trading.options.price_warn_pct)
+        trading.watch(self._trading_published)
+
+    def _trading_published(self) -> None:
+        """Engine thread: a new account view. One message at a time (post_message is
+        thread-safe); the blotter shows it now rather than at the next frame."""
+        if not self._blotter_pending:
+            self._blotter_pending = True
+            self.post_message(TradingViewPublished())
+
+    def on_trading_view_published(self, message: TradingViewPublished) -> None:
+        self._blotter_pending = False
+        if self.trading is not None and self.is_attached:
+            blotters = self.query(Blotter)
+            if blotters:
+                blotters.first().update_view(self.trading.view())
 
     def update_trading(self, view: InstrumentView | None) -> None:
         """Called every frame: market view to the form, account view to the blotters/header."""
