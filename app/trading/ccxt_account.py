@@ -41,6 +41,7 @@ from app.trading.models import (OPEN_STATUSES, ZERO, Balance, Environment, Field
 from app.trading.redact import redact, scrub
 from app.trading.amend import freed_balances, plan_amend
 from app.trading.private import binance as binance_private
+from app.trading.private import okx as okx_private
 from app.trading.private.stream import PrivateStream, Session, StreamSettings
 from app.trading.private.updates import BalancePush, FillPush, OrderPush, PositionPush, Push
 from app.trading.validation import AccountContext, MarketRules, validate
@@ -60,6 +61,7 @@ MAX_FILLS_KEPT = 500
 PRIVATE_WS: dict[str, tuple[str, dict[str, str]]] = {
     "binance": (binance_private.SPOT_WS_PATH, binance_private.SPOT_WS_API),
     "binanceusdm": ("", binance_private.USDM_WS),
+    "okx": (okx_private.WS_PATH, okx_private.PRIVATE_WS),
 }
 # past this many symbols traded here, one sweep of all open orders is the cheaper call
 MAX_SYMBOLS_PER_POLL = 5
@@ -428,6 +430,9 @@ class CcxtAccount:
                                                       name=name, clock=self.clock)
         if self.venue == "binanceusdm":
             return binance_private.BinanceUsdmSession(url, self.exchange, name=name)
+        if self.venue == "okx":
+            return okx_private.OkxSession(url, str(creds.api_key), str(creds.secret),
+                                          str(creds.passphrase or ""), name=name, clock=self.clock)
         return None
 
     def start_stream(self, on_change: Callable[[], None],
