@@ -41,6 +41,7 @@ from app.trading.models import (OPEN_STATUSES, ZERO, Balance, Environment, Field
 from app.trading.redact import redact, scrub
 from app.trading.amend import freed_balances, plan_amend
 from app.trading.private import binance as binance_private
+from app.trading.private import bybit as bybit_private
 from app.trading.private import okx as okx_private
 from app.trading.private.stream import PrivateStream, Session, StreamSettings
 from app.trading.private.updates import BalancePush, FillPush, OrderPush, PositionPush, Push
@@ -62,6 +63,7 @@ PRIVATE_WS: dict[str, tuple[str, dict[str, str]]] = {
     "binance": (binance_private.SPOT_WS_PATH, binance_private.SPOT_WS_API),
     "binanceusdm": ("", binance_private.USDM_WS),
     "okx": (okx_private.WS_PATH, okx_private.PRIVATE_WS),
+    "bybit": (bybit_private.WS_PATH, bybit_private.PRIVATE_WS),
 }
 # past this many symbols traded here, one sweep of all open orders is the cheaper call
 MAX_SYMBOLS_PER_POLL = 5
@@ -307,10 +309,20 @@ class CcxtAccount:
         if errors:
             raise ValidationFailed(errors)
         order = await self.place(req, rules, _for_order(audit, req.client_order_id))
+        pushed = self._known(order.client_order_id)
+        if pushed is not None:
+            return pushed  # the private stream told us more, and later, than the answer did
+        if order.status == "unknown" and order.venue_order_id:
+            order = order.evolve(status="pending")  # taken (it has an id), state not said
         self._orders = [o for o in self._orders if o.client_order_id != order.client_order_id]
         if order.is_open:
             self._orders.append(order)
         return order
+
+    def _known(self, client_order_id: str) -> Order | None:
+        """The order as a push left it, if one came."""
+        return next((o for o in (*self._orders, *self._finals)
+                     if o.client_order_id == client_order_id), None)
 
     async def cancel_order(self, client_order_id: str, audit: AuditFn) -> Order:
         order = next((o for o in self._orders if o.client_order_id == client_order_id), None)
@@ -433,6 +445,9 @@ class CcxtAccount:
         if self.venue == "okx":
             return okx_private.OkxSession(url, str(creds.api_key), str(creds.secret),
                                           str(creds.passphrase or ""), name=name, clock=self.clock)
+        if self.venue == "bybit":
+            return bybit_private.BybitSession(url, str(creds.api_key), str(creds.secret),
+                                              name=name, clock=self.clock)
         return None
 
     def start_stream(self, on_change: Callable[[], None],
@@ -636,7 +651,14 @@ class CcxtAccount:
         venue's rate limits for a few symbols (Binance weighs a call without a symbol 80
         on spot and 40 on USD-M, one with a symbol 6 and 1)."""
         try:
-            if symbols is None:
+            if symbols is None and self.venue == "bybit":
+                # one category per call: without a symbol Bybit lists only the one asked for
+                raw = []
+                for kind, extra in (("spot", {}), ("swap", {"subType": "linear"})):
+                    if ("spot" if kind == "spot" else "perp") in self.spec.markets:
+                        raw += await self.exchange.fetch_open_orders(None, None, None,
+                                                                     {"type": kind, **extra})
+            elif symbols is None:
                 raw = await self.exchange.fetch_open_orders()
             else:
                 raw = []
@@ -818,6 +840,8 @@ class CcxtAccount:
             params["trigger"] = True
         if not order.venue_order_id:
             params["clientOrderId"] = order.client_order_id
+        if self.venue == "bybit":
+            params["acknowledged"] = True  # ccxt's note: only the last 500 orders; ours are
         try:
             raw = await self.exchange.fetch_order(order.venue_order_id, order.symbol, params)
         except cx.OrderNotFound:
