@@ -572,7 +572,8 @@ class CcxtAccount:
             self._positions = rest
             return changed
         pos = Position(iid, m["symbol"], p.size * contract, p.entry_price,
-                       p.leverage or (before.leverage if before else 1), p.margin_mode,
+                       p.leverage or (before.leverage if before else
+                                      self.leverage_set(iid) or 1), p.margin_mode,
                        p.margin, p.mark_price if p.mark_price is not None else
                        (before.mark_price if before else None), p.unrealized_pnl,
                        before.realized_pnl if before else ZERO,
