@@ -121,7 +121,8 @@ class TradingOptions:
         t = cfg.trading
         return cls(t.account, dec(t.paper_balance), t.default_leverage, t.rest_url,
                    int(t.timeout_s * 1000), allow_live=t.allow_live,
-                   price_warn_pct=dec(t.price_warn_pct), bell=t.bell)
+                   price_warn_pct=dec(t.price_warn_pct), bell=t.bell,
+                   private_url=t.private_url)
 
 
 class TradingService:
