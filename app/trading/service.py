@@ -418,6 +418,7 @@ class TradingService:
             return self._view
         self._audit("switch_account", None, {"account": name}, None)  # in the account left
         await self._stop_polling()
+        self._stream_problem = None  # the old account's stream is no one's problem now
         old, self.account = self.account, None
         if isinstance(old, PaperAccount):
             # orders now go to the venue; the paper account waits, unchanged, for a switch back

@@ -20,17 +20,22 @@ from typing import Protocol
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from app.errors import CryptotermError
 from app.trading.private.updates import Push
 
 log = logging.getLogger(__name__)
 
 
-class AuthRefused(Exception):
+class AuthRefused(CryptotermError):
     """The venue refused the login or subscription: the message says why, in its words."""
 
+    default_title = "Private stream refused"
 
-class StreamUnavailable(Exception):
+
+class StreamUnavailable(CryptotermError):
     """The session could not be opened (no listen key, bad answer): retried with backoff."""
+
+    default_title = "Private stream down"
 
 
 class Session(Protocol):
