@@ -746,7 +746,8 @@ class TradingService:
                                     sweep=n % SWEEP_ORDERS_EVERY == 0 or self._streaming())
                 self._set_problem(self._stream_problem)
             except TradingError as exc:
-                self._set_problem(str(exc))
+                # both, when the stream has its own trouble: neither hides the other
+                self._set_problem("; ".join(p for p in (str(exc), self._stream_problem) if p))
             except Exception as exc:  # keep polling whatever one answer looked like
                 log.exception("trading poll failed")
                 self._set_problem(f"account refresh failed: {redact(str(exc))[:200]}")
