@@ -74,6 +74,7 @@ allow_live = false           # true offers real-money accounts (each session ask
 price_warn_pct = 5           # a limit/stop this far from the mid (%) must be confirmed again
 bell = false                 # ring the terminal bell on fills, rejects and venue cancels
 # rest_url = "https://..."   # send the chosen account's REST calls elsewhere (proxy, tests)
+# private_url = "wss://..."  # the account's private stream (default: the venue's, or rest_url's host)
 
 # Alerts (also edited from the alerts screen, key `a`). Without any rule, one deviation
 # rule at alert_bps applies. Each fires once per crossing, then rests for `cooldown` s.
@@ -111,7 +112,7 @@ APP_KEYS = ("theme", "fps", "venues", "symbols", "alert_bps", "usd_family", "env
 MAX_WATCH_TOP = 200  # books per venue and market: beyond this a venue's limits bite
 STORAGE_KEYS = ("book_snapshot_interval", "book_snapshot_depth")
 TRADING_KEYS = ("account", "allow_live", "paper_balance", "default_leverage", "rest_url", "timeout_s",
-                "price_warn_pct", "bell")
+                "price_warn_pct", "bell", "private_url")
 ENDPOINT_KEYS = ("ws_url", "rest_url")
 # [risk]: each limit and the largest value it takes (whole numbers for max_open_orders)
 RISK_KEYS: dict[str, float] = {"max_order_notional": 1e12, "max_position_notional": 1e12,
@@ -154,6 +155,7 @@ class TradingConfig:
     paper_balance: float = 10_000.0
     default_leverage: int = 10
     rest_url: str | None = None
+    private_url: str | None = None  # the private (order/fill) stream's websocket URL
     timeout_s: float = 10.0
     price_warn_pct: float = 5.0  # 0 turns the far-from-mid warning off
     bell: bool = False
@@ -429,6 +431,10 @@ def _apply_trading(cfg: AppConfig, section: Any, path: Path) -> None:
             if not isinstance(value, str) or not value.startswith(("http://", "https://")):
                 raise ConfigError(f"{where} = {value!r}: must start with http:// or https://")
             t.rest_url = value.rstrip("/")
+        elif key == "private_url":
+            if not isinstance(value, str) or not value.startswith(("ws://", "wss://")):
+                raise ConfigError(f"{where} = {value!r}: must start with ws:// or wss://")
+            t.private_url = value
         elif key == "timeout_s":
             if not _is_number(value) or not 0.5 <= value <= 120:
                 raise ConfigError(f"{where} = {value!r}: must be from 0.5 to 120 seconds")

@@ -6,7 +6,15 @@ request the way Binance does: the X-MBX-APIKEY header names the test key, and th
 ``signature`` is the HMAC-SHA256 of the rest of the query string (or form body) keyed with
 the test secret. A wrong key or signature gets Binance's own error codes.
 
-Markets fill at a fixed ``last_price``: market orders at once, limits rest.
+Markets fill at a fixed ``last_price``: market orders at once, limits rest until a test
+fills them (``fill``: the venue's matching engine, as far as the account can tell).
+
+The user data stream is served the way the spot testnet serves it since the listen-key
+endpoints were retired: over the WebSocket API (``/ws-api/v3``), one
+``userDataStream.subscribe.signature`` request signed with HMAC-SHA256 over its sorted
+parameters, a timestamp within ``recvWindow`` (5 s by default), then
+``executionReport`` and ``outboundAccountPosition`` events as orders change.
+``POST /api/v3/order/cancelReplace`` amends (cancel + new order, STOP_ON_FAILURE).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import socket
 import threading
 import time
@@ -40,6 +49,7 @@ class FakeBinanceTestnet:
         self.next_id = 1000
         self.order_posts = 0  # POST /api/v3/order requests that passed the signature check
         self.signed_requests = 0
+        self.amends = 0  # cancelReplace requests that cancelled their order
         self.bad_signatures = 0
         self.delay_order_response = 0.0  # seconds to hold the next order response (timeouts)
         self.fail_next_order: tuple[int, dict] | None = None  # (http status, body)
@@ -47,6 +57,10 @@ class FakeBinanceTestnet:
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers
         self.url = ""
         self._runner: web.AppRunner | None = None
+        self.streams: list[web.WebSocketResponse] = []  # subscribed user data streams
+        self.ws_logins = 0  # accepted userDataStream subscriptions
+        self.ws_refusals: list[int] = []  # error codes of refused ones
+        self.pushed: list[tuple[float, dict[str, Any]]] = []  # (monotonic time, event)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -62,6 +76,8 @@ class FakeBinanceTestnet:
         r.add_delete("/api/v3/openOrders", self._signed(self._cancel_all))
         r.add_get("/api/v3/account", self._signed(self._account))
         r.add_get("/api/v3/myTrades", self._signed(self._my_trades))
+        r.add_post("/api/v3/order/cancelReplace", self._signed(self._cancel_replace))
+        r.add_get("/ws-api/v3", self._ws_api)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -71,6 +87,8 @@ class FakeBinanceTestnet:
         return self.url
 
     async def stop(self) -> None:
+        for ws in list(self.streams):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -152,18 +170,20 @@ class FakeBinanceTestnet:
                  "updateTime": now, "isWorking": True, "workingTime": now,
                  "origQuoteOrderQty": "0", "selfTradePreventionMode": "EXPIRE_MAKER", "fills": []}
         self.orders[self.next_id] = order
+        self._push_order(order, "NEW")
         if kind == "MARKET":
             self._fill(order, self.last_price[symbol])
         elif side == "BUY":
             self.locked["USDT"] += qty * price
         else:
             self.locked[base] += qty
+        self._push_balances(["USDT", base])
         if self.delay_order_response:
             delay, self.delay_order_response = self.delay_order_response, 0.0
             await asyncio.sleep(delay)  # accepted, but the answer comes too late
         return web.json_response(order)
 
-    def _fill(self, order: dict[str, Any], price: Decimal) -> None:
+    def _fill(self, order: dict[str, Any], price: Decimal, *, maker: bool = False) -> None:
         qty = Decimal(order["origQty"])
         base = order["symbol"].removesuffix("USDT")
         fee = qty * price * Decimal("0.001")
@@ -177,11 +197,12 @@ class FakeBinanceTestnet:
         trade = {"symbol": order["symbol"], "id": len(self.trades) + 1, "orderId": order["orderId"],
                  "orderListId": -1, "price": str(price), "qty": str(qty),
                  "quoteQty": str(qty * price), "commission": str(fee), "commissionAsset": "USDT",
-                 "time": _now(), "isBuyer": order["side"] == "BUY", "isMaker": False,
+                 "time": _now(), "isBuyer": order["side"] == "BUY", "isMaker": maker,
                  "isBestMatch": True}
         self.trades.append(trade)
         order["fills"] = [{"price": str(price), "qty": str(qty), "commission": str(fee),
                            "commissionAsset": "USDT", "tradeId": trade["id"]}]
+        self._push_order(order, "TRADE", trade)
 
     def _free(self, asset: str) -> Decimal:
         return self.balances.get(asset, Decimal(0)) - self.locked.get(asset, Decimal(0))
@@ -202,6 +223,8 @@ class FakeBinanceTestnet:
             raise _Reject(400, -2011, "Unknown order sent.")
         self._release(order)
         order["status"] = "CANCELED"
+        self._push_order(order, "CANCELED")
+        self._push_balances(["USDT", order["symbol"].removesuffix("USDT")])
         return web.json_response(order)
 
     def _release(self, order: dict[str, Any]) -> None:
@@ -246,7 +269,127 @@ class FakeBinanceTestnet:
     async def _my_trades(self, p: dict[str, str]) -> web.Response:
         return web.json_response([t for t in self.trades if t["symbol"] == p.get("symbol")])
 
+    async def _cancel_replace(self, p: dict[str, str]) -> web.Response:
+        if p.get("cancelReplaceMode") != "STOP_ON_FAILURE":
+            raise _Reject(400, -1102, "Mandatory parameter 'cancelReplaceMode' was not sent.")
+        lookup = {"symbol": p["symbol"]}
+        if "cancelOrderId" in p:
+            lookup["orderId"] = p["cancelOrderId"]
+        else:
+            lookup["origClientOrderId"] = p.get("cancelOrigClientOrderId", "")
+        try:
+            old = self._find(lookup)
+            if old["status"] not in ("NEW", "PARTIALLY_FILLED"):
+                raise _Reject(400, -2011, "Unknown order sent.")
+        except _Reject as rej:
+            return web.json_response({"code": -2022, "msg": "Order cancel-replace failed.", "data": {
+                "cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
+                "cancelResponse": {"code": rej.code, "msg": rej.msg}, "newOrderResponse": None}},
+                status=400)
+        self._release(old)
+        old["status"] = "CANCELED"
+        self._push_order(old, "CANCELED")
+        self.amends += 1
+        new = {k: v for k, v in p.items() if not k.startswith("cancel")}
+        new_resp = await self._new_order(new)
+        body = json.loads(new_resp.body)
+        if new_resp.status != 200:
+            return web.json_response({"code": -2021, "msg": "Order cancel-replace partially failed.",
+                                      "data": {"cancelResult": "SUCCESS", "newOrderResult": "FAILURE",
+                                               "cancelResponse": old, "newOrderResponse": body}},
+                                     status=409)
+        return web.json_response({"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS",
+                                  "cancelResponse": old, "newOrderResponse": body})
+
+    # -- the user data stream (WebSocket API) --------------------------------------------------
+
+    async def _ws_api(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=20)
+        await ws.prepare(request)
+        try:
+            async for msg in ws:
+                if msg.type != 1:  # aiohttp.WSMsgType.TEXT
+                    continue
+                req = json.loads(msg.data)
+                answer = self._ws_request(req)
+                await ws.send_str(json.dumps(answer))
+                if answer.get("status") == 200:
+                    self.streams.append(ws)
+        finally:
+            if ws in self.streams:
+                self.streams.remove(ws)
+        return ws
+
+    def _ws_request(self, req: dict[str, Any]) -> dict[str, Any]:
+        rid = req.get("id")
+
+        def refuse(status: int, code: int, msg: str) -> dict[str, Any]:
+            self.ws_refusals.append(code)
+            return {"id": rid, "status": status, "error": {"code": code, "msg": msg}}
+
+        if req.get("method") != "userDataStream.subscribe.signature":
+            return refuse(400, -1100, "Illegal characters found in parameter 'method'.")
+        params = dict(req.get("params") or {})
+        signature = str(params.pop("signature", ""))
+        if params.get("apiKey") != self.api_key:
+            return refuse(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        payload = "&".join(f"{k}={params[k]}" for k in sorted(params))
+        expected = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature, expected):
+            self.bad_signatures += 1
+            return refuse(400, -1022, "Signature for this request is not valid.")
+        window = int(params.get("recvWindow", 5000))
+        if abs(_now() - int(params.get("timestamp", 0))) > window:
+            return refuse(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        self.ws_logins += 1
+        return {"id": rid, "status": 200, "result": {"subscriptionId": 0}}
+
+    def _push(self, event: dict[str, Any]) -> None:
+        self.pushed.append((time.monotonic(), event))
+        text = json.dumps({"subscriptionId": 0, "event": event})
+        for ws in list(self.streams):
+            asyncio.ensure_future(ws.send_str(text))
+
+    def _push_order(self, order: dict[str, Any], exec_type: str,
+                    trade: dict[str, Any] | None = None) -> None:
+        now = _now()
+        canceled = order["status"] == "CANCELED"
+        self._push({
+            "e": "executionReport", "E": now, "s": order["symbol"],
+            "c": f"web_{order['orderId']}" if canceled else order["clientOrderId"],
+            "S": order["side"], "o": order["type"], "f": order["timeInForce"],
+            "q": order["origQty"], "p": order["price"], "P": order["stopPrice"], "F": "0",
+            "g": -1, "C": order["clientOrderId"] if canceled else "", "x": exec_type,
+            "X": order["status"], "r": "NONE", "i": order["orderId"],
+            "l": trade["qty"] if trade else "0", "z": order["executedQty"],
+            "L": trade["price"] if trade else "0", "n": trade["commission"] if trade else "0",
+            "N": trade["commissionAsset"] if trade else None, "T": now,
+            "t": trade["id"] if trade else -1, "w": order["status"] in ("NEW", "PARTIALLY_FILLED"),
+            "m": bool(trade and trade["isMaker"]), "M": bool(trade), "O": order["time"],
+            "Z": order["cummulativeQuoteQty"], "Y": trade["quoteQty"] if trade else "0",
+            "Q": "0", "W": order["workingTime"], "V": "EXPIRE_MAKER"})
+
+    def _push_balances(self, assets: list[str]) -> None:
+        self._push({"e": "outboundAccountPosition", "E": _now(), "u": _now(),
+                    "B": [{"a": a, "f": str(self.balances.get(a, Decimal(0)) - self.locked.get(a, Decimal(0))),
+                           "l": str(self.locked.get(a, Decimal(0)))} for a in assets]})
+
     # -- convenience for tests --------------------------------------------------------------
+
+    def fill(self, order_id: int, price: Decimal | None = None, *, maker: bool = True) -> None:
+        """The venue's matching engine fills a resting limit order (at its price by default)."""
+        order = self.orders[order_id]
+        self._release(order)
+        self._fill(order, price if price is not None else Decimal(order["price"]), maker=maker)
+        self._push_balances(["USDT", order["symbol"].removesuffix("USDT")])
+
+    def order_by_client_id(self, cid: str) -> dict[str, Any] | None:
+        return next((o for o in self.orders.values() if o["clientOrderId"] == cid), None)
+
+    async def drop_streams(self) -> None:
+        """Cut every user data stream, as a venue restart would."""
+        for ws in list(self.streams):
+            await ws.close()
 
     def open_count(self) -> int:
         return sum(1 for o in self.orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED"))
@@ -287,3 +430,7 @@ class FakeTestnetThread:
     @property
     def url(self) -> str:
         return self.server.url
+
+    def call(self, fn, *args) -> None:
+        """Run ``fn(*args)`` on the fake's loop (its pushes are sent from there)."""
+        self._loop.call_soon_threadsafe(fn, *args)

@@ -30,7 +30,8 @@ from app.trading.validation import MarketRules
 AuditAction = Literal[
     "submit", "validation_failed", "rejected", "place", "place_failed", "place_timeout",
     "reconcile", "cancel_request", "cancel", "cancel_failed", "cancel_rejected", "cancel_all",
-    "fill", "stop_triggered", "switch_account", "risk_refused", "bracket"]
+    "fill", "stop_triggered", "switch_account", "risk_refused", "bracket",
+    "amend_request", "amend", "amend_failed", "amend_rejected"]
 # audit(action, client_order_id, request, response): one row of the audit trail
 AuditFn = Callable[[AuditAction, str | None, Any, Any], None]
 # the top of an instrument's book, (bids, asks) of (price, amount), best first
@@ -120,6 +121,12 @@ class Account(Protocol):
     async def cancel_all(self, instrument_id: str | None, audit: AuditFn) -> list[Order]:
         """Cancel every open order (of one instrument). TradingError when any could not be,
         after trying them all."""
+
+    async def amend_order(self, client_order_id: str, price: Decimal | None,
+                          amount: Decimal | None, audit: AuditFn) -> Order:
+        """Change an open limit order's price and/or amount (None: keep), checked like a new
+        order first (ValidationFailed, nothing sent). Natively where the venue can; else
+        cancel + replace under ``amended_client_id``. Returns the order as it now stands."""
 
     # -- the market (local accounts) -----------------------------------------------------------
 

@@ -22,7 +22,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,9 +36,15 @@ from app.trading.account import AccountSnapshot, AuditAction, AuditFn, BookFn, M
 from app.accounts import AccountSpec
 from app.trading.errors import ErrorKind, TradingError, ValidationFailed
 from app.trading.keys import Credentials
-from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Order, OrderRequest,
-                                OrderStatus, OrderType, Position, dec)
+from app.trading.models import (OPEN_STATUSES, ZERO, Balance, Environment, FieldError, Fill, Order,
+                                OrderRequest, OrderStatus, OrderType, Position, dec)
 from app.trading.redact import redact, scrub
+from app.trading.amend import freed_balances, plan_amend
+from app.trading.private import binance as binance_private
+from app.trading.private import bybit as bybit_private
+from app.trading.private import okx as okx_private
+from app.trading.private.stream import PrivateStream, Session, StreamSettings
+from app.trading.private.updates import BalancePush, FillPush, OrderPush, PositionPush, Push
 from app.trading.validation import AccountContext, MarketRules, validate
 from app.venues import registry
 
@@ -50,6 +56,15 @@ RECONCILE_ATTEMPTS = 3
 # behind a balance poll).
 RATE_LIMIT_MS = {key: h.rate_limit_ms for key, h in registry.HOSTS.items()
                  if h.rate_limit_ms is not None}
+MAX_FINALS = 200  # closed orders remembered (so a late push cannot reopen one)
+MAX_FILLS_KEPT = 500
+# the private stream's path on an overridden host, and its URL per environment
+PRIVATE_WS: dict[str, tuple[str, dict[str, str]]] = {
+    "binance": (binance_private.SPOT_WS_PATH, binance_private.SPOT_WS_API),
+    "binanceusdm": ("", binance_private.USDM_WS),
+    "okx": (okx_private.WS_PATH, okx_private.PRIVATE_WS),
+    "bybit": (bybit_private.WS_PATH, bybit_private.PRIVATE_WS),
+}
 # past this many symbols traded here, one sweep of all open orders is the cheaper call
 MAX_SYMBOLS_PER_POLL = 5
 STATUSES: dict[str, OrderStatus] = {"open": "open", "closed": "filled", "canceled": "canceled",
@@ -142,7 +157,9 @@ class CcxtAccount:
                  timeout_ms: int = 10_000,
                  clock: Callable[[], int] = lambda: int(time.time() * 1000),
                  reconcile_delay: float = 0.5, rate_limit: bool = True,
-                 book: BookFn | None = None, last_price: PriceFn | None = None) -> None:
+                 book: BookFn | None = None, last_price: PriceFn | None = None,
+                 private_url: str | None = None,
+                 stream_settings: StreamSettings | None = None) -> None:
         self.spec = spec
         self.env = spec.env
         self.venue = spec.venue
@@ -167,6 +184,10 @@ class CcxtAccount:
         self._balances: list[Balance] = []
         self._positions: list[Position] = []
         self._fills: list[Fill] = []
+        self._private_url = private_url
+        self._stream_settings = stream_settings
+        self.stream: PrivateStream | None = None
+        self._stream_problem: Callable[[str | None], None] = lambda text: None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -209,6 +230,9 @@ class CcxtAccount:
                 self._markets_by_id[iid] = m
 
     async def close(self) -> None:
+        if self.stream is not None:
+            await self.stream.stop()
+            self.stream = None
         if self.exchange is not None:
             await self.exchange.close()
             self.exchange = None
@@ -231,7 +255,11 @@ class CcxtAccount:
                 fresh = await self.open_orders(used)
                 self._orders = [o for o in before if o.symbol not in used] + fresh
                 looked = used
-            self._finals = await self._final_states(before, self._orders, looked)
+            # an order a push closed meanwhile stays closed (the REST answer may be older)
+            closed = {o.client_order_id for o in self._finals}
+            self._orders = [o for o in self._orders if o.client_order_id not in closed]
+            for final in await self._final_states(before, self._orders, looked):
+                self._remember_final(final)
         self._balances = await self.balances()
         self._positions = await self.positions()
         if fills or not self._fills:
@@ -281,10 +309,20 @@ class CcxtAccount:
         if errors:
             raise ValidationFailed(errors)
         order = await self.place(req, rules, _for_order(audit, req.client_order_id))
+        pushed = self._known(order.client_order_id)
+        if pushed is not None:
+            return pushed  # the private stream told us more, and later, than the answer did
+        if order.status == "unknown" and order.venue_order_id:
+            order = order.evolve(status="pending")  # taken (it has an id), state not said
         self._orders = [o for o in self._orders if o.client_order_id != order.client_order_id]
         if order.is_open:
             self._orders.append(order)
         return order
+
+    def _known(self, client_order_id: str) -> Order | None:
+        """The order as a push left it, if one came."""
+        return next((o for o in (*self._orders, *self._finals)
+                     if o.client_order_id == client_order_id), None)
 
     async def cancel_order(self, client_order_id: str, audit: AuditFn) -> Order:
         order = next((o for o in self._orders if o.client_order_id == client_order_id), None)
@@ -309,6 +347,241 @@ class CcxtAccount:
         if problems:
             raise TradingError(f"cancelled {len(out)}; failed {len(problems)}: {problems[0]}")
         return out
+
+    async def amend_order(self, client_order_id: str, price: Decimal | None,
+                          amount: Decimal | None, audit: AuditFn) -> Order:
+        """The venue's own amend: OKX amend-order, Bybit /v5/order/amend, Binance USD-M
+        PUT order keep the order (and its client id); Binance spot's cancelReplace cancels
+        it and places the remainder under the lineage's next client id, atomically on the
+        venue (STOP_ON_FAILURE: no new order when the cancel fails)."""
+        order = next((o for o in self._orders if o.client_order_id == client_order_id), None)
+        plan = plan_amend(order, client_order_id, price, amount)
+        old = plan.order
+        rules = self.rules(old.instrument_id)
+        if rules is None:
+            raise TradingError(f"{self.spec.title} does not list this instrument",
+                               ErrorKind.INVALID_ORDER)
+        req = plan.replacement()
+        top = self._book(req.instrument_id) if self._book is not None else None
+        ref = None
+        if top is not None:
+            levels = top[1] if req.side == "buy" else top[0]
+            ref = dec(levels[0][0]) if levels else None
+        last = self._last_price(req.instrument_id) if self._last_price is not None else None
+        balances = freed_balances(self._balances, old, rules,
+                                  self.leverage(old.instrument_id) or 1)
+        _, errors = self.check(req, balances, self._positions, ref, last)
+        if errors:
+            raise ValidationFailed(errors)
+        replace = self.venue == "binance"
+        params: dict[str, Any] = {}
+        amount_sent = plan.amount
+        if replace:
+            params["clientOrderId"] = req.client_order_id
+            amount_sent = plan.remainder
+            if not old.venue_order_id:
+                params["cancelOrigClientOrderId"] = old.client_order_id
+        request = {"client_order_id": old.client_order_id, "symbol": old.symbol,
+                   "price": str(plan.price), "amount": str(plan.amount),
+                   "sent_amount": str(amount_sent), "params": params,
+                   "replaced_by": req.client_order_id if replace else None}
+        write = _for_order(audit, client_order_id)
+        try:
+            raw = await self.exchange.edit_order(
+                old.venue_order_id, old.symbol, "limit", old.side,
+                float(amount_sent / rules.contract_size), float(plan.price), params)
+        except Exception as exc:
+            write("amend_failed", request, {"error": redact(str(exc))})
+            raise plain_error(exc, self.venue, self.env) from None
+        write("amend", request, scrub(raw.get("info") or raw))
+        now = self.clock()
+        self._orders = [o for o in self._orders if o.client_order_id != client_order_id]
+        if replace:
+            result = self._order(raw, req)
+            self._remember_final(old.evolve(
+                status="canceled", updated_ts=now,
+                message=f"amended: replaced by {req.client_order_id}"))
+        else:
+            result = old.evolve(price=plan.price, amount=plan.amount, updated_ts=now)
+        if result.is_open:
+            self._orders.append(result)
+        return result
+
+    def _remember_final(self, order: Order) -> None:
+        self._finals = [o for o in self._finals if o.client_order_id != order.client_order_id]
+        self._finals.append(order)
+        del self._finals[:-MAX_FINALS]
+
+    # -- the private stream -----------------------------------------------------------------
+
+    @property
+    def streaming(self) -> bool:
+        """Pushes are flowing: polling can slow down to a reconciliation."""
+        return self.stream is not None and self.stream.connected
+
+    def private_url(self) -> str:
+        """Where the private stream connects: the configured URL; else, when REST goes to
+        an overridden host (a proxy, the local fakes), that host with the venue's path;
+        else the venue's own for the environment."""
+        if self._private_url:
+            return self._private_url
+        env = self.env.value
+        paths = PRIVATE_WS[self.venue]
+        if self._rest_url.rstrip("/") != self.spec.default_rest.rstrip("/"):
+            parts = urlsplit(self._rest_url)
+            scheme = "wss" if parts.scheme == "https" else "ws"
+            return f"{scheme}://{parts.netloc}{paths[0]}"
+        return paths[1][env]
+
+    def _session(self) -> Session | None:
+        creds = self._credentials
+        name = f"{self.venue} {self.env.value} private stream"
+        url = self.private_url()
+        if self.venue == "binance":
+            return binance_private.BinanceSpotSession(url, str(creds.api_key), str(creds.secret),
+                                                      name=name, clock=self.clock)
+        if self.venue == "binanceusdm":
+            return binance_private.BinanceUsdmSession(url, self.exchange, name=name)
+        if self.venue == "okx":
+            return okx_private.OkxSession(url, str(creds.api_key), str(creds.secret),
+                                          str(creds.passphrase or ""), name=name, clock=self.clock)
+        if self.venue == "bybit":
+            return bybit_private.BybitSession(url, str(creds.api_key), str(creds.secret),
+                                              name=name, clock=self.clock)
+        return None
+
+    def start_stream(self, on_change: Callable[[], None],
+                     on_connected: Callable[[], Awaitable[None]],
+                     on_problem: Callable[[str | None], None]) -> bool:
+        """Follow the account's pushes from now on; False when the venue has no stream here.
+        ``on_change`` after pushes changed the snapshot; ``on_connected`` after every
+        (re)login, to reconcile; ``on_problem`` with plain words (None: fine again)."""
+        session = self._session()
+        if session is None:
+            return False
+
+        def pushed(batch: list[Push]) -> None:
+            if self.apply(batch):
+                on_change()
+
+        self.stream = PrivateStream(session, pushed, on_connected, on_problem,
+                                    self._stream_settings)
+        self.stream.start()
+        return True
+
+    def apply(self, pushes: list[Push]) -> bool:
+        """Bring the snapshot up to date with pushes; True when anything shown changed."""
+        changed = False
+        for p in pushes:
+            if isinstance(p, OrderPush):
+                changed |= self._apply_order(p)
+            elif isinstance(p, FillPush):
+                changed |= self._apply_fill(p)
+            elif isinstance(p, BalancePush):
+                changed |= self._apply_balances(p)
+            elif isinstance(p, PositionPush):
+                changed |= self._apply_position(p)
+        return changed
+
+    def _market_of(self, venue_symbol: str, hint: str) -> dict[str, Any] | None:
+        found = (self.exchange.markets_by_id or {}).get(venue_symbol) if self.exchange else None
+        for m in found or ():
+            if (hint == "spot" and m.get("spot")) or (hint == "perp" and m.get("swap")):
+                return dict(m)
+        return None
+
+    def _apply_order(self, p: OrderPush) -> bool:
+        m = self._market_of(p.venue_symbol, p.market)
+        if m is None:
+            return False
+        contract = dec(m.get("contractSize") or 1) if m.get("contract") else Decimal(1)
+        cid = p.client_order_id or self._client_ids.get(p.venue_order_id) or p.venue_order_id
+        self._client_ids[p.venue_order_id] = cid
+        before = next((o for o in self._orders if o.client_order_id == cid), None) or \
+            next((o for o in self._finals if o.client_order_id == cid), None)
+        status = p.status
+        filled = p.filled * contract
+        if status == "open" and filled > 0:
+            status = "partially_filled"
+        if before is not None and not before.is_open and status in OPEN_STATUSES:
+            return False  # a late push of a state the order already left
+        kind: OrderType = "market" if p.kind == "market" else (
+            "stop" if "stop" in p.kind else "limit")
+        fee = p.fee if p.fee is not None else (before.fee if before is not None else ZERO)
+        order = Order(cid, self._instrument_id(m) or m["symbol"], m["symbol"], p.side,
+                      before.type if before is not None else kind, p.amount * contract,
+                      p.price if p.price is not None else (before.price if before else None),
+                      before.stop_price if before is not None else None, status,
+                      before.created_ts if before is not None else (p.ts or self.clock()),
+                      p.ts or self.clock(), filled,
+                      p.average if p.average is not None else (before.average if before else None),
+                      fee, p.fee_asset or (before.fee_asset if before else None),
+                      before.time_in_force if before is not None else "GTC",
+                      before.reduce_only if before is not None else False, p.venue_order_id,
+                      p.message if status in ("rejected", "canceled") else None)
+        if before is not None and before.message and order.message is None:
+            order = order.evolve(message=before.message)
+        if before == order:
+            return False
+        self._orders = [o for o in self._orders if o.client_order_id != cid]
+        if order.is_open:
+            self._orders.append(order)
+        else:
+            self._remember_final(order)
+        self.symbols_used.add(m["symbol"])
+        return True
+
+    def _apply_fill(self, p: FillPush) -> bool:
+        if any(f.fill_id == p.fill_id for f in self._fills):
+            return False
+        m = self._market_of(p.venue_symbol, p.market)
+        if m is None:
+            return False
+        contract = dec(m.get("contractSize") or 1) if m.get("contract") else Decimal(1)
+        cid = p.client_order_id or self._client_ids.get(p.venue_order_id, p.venue_order_id)
+        self._fills.insert(0, Fill(p.fill_id, cid, self._instrument_id(m) or m["symbol"],
+                                   m["symbol"], p.side, p.price, p.amount * contract, p.fee,
+                                   p.fee_asset or m["quote"], p.liquidity, p.ts))
+        del self._fills[MAX_FILLS_KEPT:]
+        return True
+
+    def _apply_balances(self, p: BalancePush) -> bool:
+        rows = {asset: Balance(asset, total, free) for asset, total, free in p.rows}
+        if p.complete:
+            merged = rows
+        else:
+            merged = {b.asset: b for b in self._balances}
+            merged.update(rows)
+        fresh = sorted((b for b in merged.values() if b.total),
+                       key=lambda b: (b.asset != "USDT", b.asset))
+        if fresh == self._balances:
+            return False
+        self._balances = fresh
+        return True
+
+    def _apply_position(self, p: PositionPush) -> bool:
+        m = self._market_of(p.venue_symbol, "perp")
+        if m is None:
+            return False
+        iid = self._instrument_id(m) or m["symbol"]
+        contract = dec(m.get("contractSize") or 1)
+        before = next((x for x in self._positions if x.instrument_id == iid), None)
+        rest = [x for x in self._positions if x.instrument_id != iid]
+        if not p.size:
+            changed = before is not None
+            self._positions = rest
+            return changed
+        pos = Position(iid, m["symbol"], p.size * contract, p.entry_price,
+                       p.leverage or (before.leverage if before else
+                                      self.leverage_set(iid) or 1), p.margin_mode,
+                       p.margin, p.mark_price if p.mark_price is not None else
+                       (before.mark_price if before else None), p.unrealized_pnl,
+                       before.realized_pnl if before else ZERO,
+                       before.funding_paid if before else ZERO,
+                       p.liquidation_price if p.liquidation_price is not None else
+                       (before.liquidation_price if before else None))
+        self._positions = [*rest, pos]
+        return pos != before
 
     def on_market(self, ev: MarketEvent) -> MarketEffect:
         return None  # the venue matches its orders itself
@@ -379,7 +652,14 @@ class CcxtAccount:
         venue's rate limits for a few symbols (Binance weighs a call without a symbol 80
         on spot and 40 on USD-M, one with a symbol 6 and 1)."""
         try:
-            if symbols is None:
+            if symbols is None and self.venue == "bybit":
+                # one category per call: without a symbol Bybit lists only the one asked for
+                raw = []
+                for kind, extra in (("spot", {}), ("swap", {"subType": "linear"})):
+                    if ("spot" if kind == "spot" else "perp") in self.spec.markets:
+                        raw += await self.exchange.fetch_open_orders(None, None, None,
+                                                                     {"type": kind, **extra})
+            elif symbols is None:
                 raw = await self.exchange.fetch_open_orders()
             else:
                 raw = []
@@ -561,6 +841,8 @@ class CcxtAccount:
             params["trigger"] = True
         if not order.venue_order_id:
             params["clientOrderId"] = order.client_order_id
+        if self.venue == "bybit":
+            params["acknowledged"] = True  # ccxt's note: only the last 500 orders; ours are
         try:
             raw = await self.exchange.fetch_order(order.venue_order_id, order.symbol, params)
         except cx.OrderNotFound:

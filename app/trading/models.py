@@ -35,6 +35,17 @@ def new_client_order_id() -> str:
     return "ct" + secrets.token_hex(12)
 
 
+def amended_client_id(client_order_id: str) -> str:
+    """The client id of the order that replaces ``client_order_id`` (an amend done as cancel
+    + replace): the root id with ``r<n>`` counting the replacements, so the lineage of every
+    order reads from its id (``ct…`` -> ``ct…r1`` -> ``ct…r2``) and stays within every
+    venue's limit (26 + 4 characters, alphanumeric)."""
+    root, sep, n = client_order_id.rpartition("r")
+    if sep and n.isdigit() and root.startswith("ct") and len(root) == 26:
+        return f"{root}r{int(n) + 1}"
+    return f"{client_order_id[:26]}r1"
+
+
 def dec(value: object) -> Decimal:
     """A Decimal from a float/str/int the way a person reads it (0.1 -> Decimal('0.1'))."""
     if isinstance(value, Decimal):

@@ -38,6 +38,7 @@ from app.trading.fill_model import apply_fill, apply_funding, limit_through, sto
 from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Liquidity,
                                 MarginMode, Order, OrderRequest, Position, Side, dec)
 from app.trading.validation import AccountContext, MarketRules, validate
+from app.trading.amend import plan_amend
 
 MAINTENANCE_MARGIN = Decimal("0.005")  # 0.5 % of notional, Binance's first tier for BTC
 MAX_CLOSED_ORDERS = 200
@@ -125,6 +126,27 @@ class PaperAccount:
     async def cancel_order(self, client_order_id: str, audit: AuditFn) -> Order:
         order = self.cancel(client_order_id)
         audit("cancel", client_order_id, None, order.to_json())
+        return order
+
+    async def amend_order(self, client_order_id: str, price: Decimal | None,
+                          amount: Decimal | None, audit: AuditFn) -> Order:
+        """Cancel + replace: the paper book has no amend of its own, and a replaced order
+        losing its queue place is what the venues do on a price change anyway."""
+        plan = plan_amend(self.orders.get(client_order_id), client_order_id, price, amount)
+        req = plan.replacement()
+        old = plan.order
+        self._unrest(old)  # its reservation is free for the check, as the amend frees it
+        try:
+            _, errors = self.check(req)
+        finally:
+            self._rest(old)
+        if errors:
+            raise ValidationFailed(errors)
+        cancelled = self.cancel(client_order_id)
+        audit("cancel", client_order_id, {"amend": plan.to_json()}, cancelled.to_json())
+        order = self.place(req)
+        audit("place", req.client_order_id, {**req.to_json(), "replaces": client_order_id},
+              order.to_json())
         return order
 
     async def cancel_all(self, instrument_id: str | None, audit: AuditFn) -> list[Order]:

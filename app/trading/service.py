@@ -32,7 +32,7 @@ from app.trading.account import Account, AccountSnapshot, AuditAction, BookTop
 from app.trading.errors import ErrorKind, TradingError, ValidationFailed
 from app.trading.keys import KeyringUnavailable, KeyStore
 from app.trading.models import (ZERO, Balance, Environment, FieldError, Fill, Order, OrderRequest,
-                                OrderStatus, Position, dec)
+                                OrderStatus, Position, amended_client_id, dec)
 from app.trading.paper import PaperAccount, PaperFees
 from app.trading.portfolio import AccountFigures, Portfolio, account_figures, equity_usd, portfolio, usd_rate
 from app.trading.redact import redact
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 PUBLISH_INTERVAL = 0.1  # s: views of PnL moving with every trade, at most 10 a second
 PAPER_SAVE_INTERVAL = 1.0  # s: paper state persisted at most once a second (and on exit)
 POLL_INTERVAL = 3.0  # s: remote accounts' orders/balances/positions
+# s: the same while the private stream pushes them: only a reconciliation (and one after
+# every reconnect of the stream, for what it missed while down)
+RECONCILE_INTERVAL = 60.0
 FILLS_POLL_EVERY = 4  # polls between my-trades fetches (rate limits)
 # Open orders: the symbols traded here every poll, every symbol every 10th (~30 s), so
 # orders placed elsewhere still appear.
@@ -124,6 +127,8 @@ class TradingOptions:
     # [risk]: the limits of every account, and accounts' own (already merged) by name
     risk: RiskLimits = field(default_factory=RiskLimits)
     risk_accounts: dict[str, RiskLimits] = field(default_factory=dict)
+    private_url: str | None = None  # the private stream's URL (default: the venue's, or the REST host's)
+    reconcile_interval: float = RECONCILE_INTERVAL
 
     @classmethod
     def from_config(cls, cfg: Any) -> TradingOptions:
@@ -135,7 +140,8 @@ class TradingOptions:
         return cls(t.account, dec(t.paper_balance), t.default_leverage, t.rest_url,
                    int(t.timeout_s * 1000), allow_live=t.allow_live,
                    price_warn_pct=dec(t.price_warn_pct), bell=t.bell, risk=defaults,
-                   risk_accounts=accounts)
+                   risk_accounts=accounts,
+                   private_url=t.private_url)
 
     def limits_for(self, account: str) -> RiskLimits:
         return self.risk_accounts.get(account, self.risk)
@@ -173,6 +179,11 @@ class TradingService:
         self._saved_fill_ids: set[str] = set()
         self._last_orders: dict[str, Order] = {}  # as last stored
         self._poll_task: asyncio.Task[None] | None = None
+        self._poll_wake = asyncio.Event()  # the stream came up or went down: re-time polling
+        self._stream_problem: str | None = None
+        self._in_flight: set[str] = set()  # client ids a user's action is working on
+        self._watchers: list[Callable[[], None]] = []
+        self._poll_sleeping_long = False
         self.audit_log: deque[dict[str, Any]] = deque(maxlen=200)  # recent actions (also stored)
         # what each order looked like when last announced (or done by the user): a change
         # from there that the user did not make is a notice
@@ -269,7 +280,8 @@ class TradingService:
 
         account = CcxtAccount(spec, creds, rest_url=self.options.rest_url or self._endpoint(spec),
                               timeout_ms=self.options.timeout_ms, clock=self.clock,
-                              book=self._book, last_price=self._hub_last_price)
+                              book=self._book, last_price=self._hub_last_price,
+                              private_url=self.options.private_url)
         try:
             await account.start()
         except TradingError as exc:
@@ -285,6 +297,7 @@ class TradingService:
         except TradingError as exc:
             self._set_problem(str(exc))
         self._poll_task = asyncio.get_running_loop().create_task(self._poll())
+        account.start_stream(self._on_pushed, self._on_stream_connected, self._on_stream_problem)
 
     def _use(self, account: Account) -> None:
         """Trade on ``account`` from now on; what it already holds is neither news nor new."""
@@ -315,6 +328,12 @@ class TradingService:
 
     def view(self) -> TradingView:
         return self._view  # immutable; replaced whole on the loop
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the engine thread, so it must only hand off, e.g. post a
+        message) whenever a new view is published: a pushed fill need not wait for the
+        UI's next frame."""
+        self._watchers.append(callback)
 
     @property
     def env(self) -> Environment:
@@ -423,7 +442,7 @@ class TradingService:
         return None if unpriced else equity - base.equity
 
     def place(self, req: OrderRequest) -> Future[Order]:
-        return self._call(self._place(req))
+        return self._call(self._acting(lambda: [req.client_order_id], self._place(req)))
 
     # -- the portfolio (engine loop; ``portfolio_view`` from any thread) ------------------------
 
@@ -876,10 +895,32 @@ class TradingService:
         return None
 
     def cancel(self, client_order_id: str) -> Future[Order]:
-        return self._call(self._cancel(client_order_id))
+        return self._call(self._acting(lambda: [client_order_id], self._cancel(client_order_id)))
+
+    def amend(self, client_order_id: str, price: Decimal | None,
+              amount: Decimal | None) -> Future[Order]:
+        """Change an open limit order's price and/or total amount (None keeps it)."""
+        return self._call(self._acting(
+            lambda: [client_order_id, amended_client_id(client_order_id)],
+            self._amend(client_order_id, price, amount)))
 
     def cancel_all(self, instrument_id: str | None = None) -> Future[list[Order]]:
-        return self._call(self._cancel_all(instrument_id))
+        def targets() -> list[str]:
+            snap = self.account.snapshot() if self.account is not None else None
+            return [o.client_order_id for o in (snap.open_orders if snap else ())
+                    if instrument_id is None or o.instrument_id == instrument_id]
+
+        return self._call(self._acting(targets, self._cancel_all(instrument_id)))
+
+    async def _acting(self, ids: Callable[[], list[str]], action: Coroutine[Any, Any, T]) -> T:
+        """Run a user's action on these orders: what a push says about them meanwhile is
+        the action's own outcome (announced by the UI), not news from the venue."""
+        mine = ids()
+        self._in_flight.update(mine)
+        try:
+            return await action
+        finally:
+            self._in_flight.difference_update(mine)
 
     def switch_account(self, name: str) -> Future[TradingView]:
         """Send orders to another account from now on (paper state is kept)."""
@@ -890,6 +931,7 @@ class TradingService:
             return self._view
         self._audit("switch_account", None, {"account": name}, None)  # in the account left
         await self._stop_polling()
+        self._stream_problem = None  # the old account's stream is no one's problem now
         old, self.account = self.account, None
         if isinstance(old, PaperAccount):
             # orders now go to the venue; the paper account waits, unchanged, for a switch back
@@ -981,6 +1023,32 @@ class TradingService:
         await self._refresh_after_action(account)
         return order
 
+    async def _amend(self, client_order_id: str, price: Decimal | None,
+                     amount: Decimal | None) -> Order:
+        asked = {"client_order_id": client_order_id,
+                 "price": None if price is None else str(price),
+                 "amount": None if amount is None else str(amount)}
+        self._audit("amend_request", client_order_id, asked, None)
+        try:
+            account = self._account()
+            # an amend is a new order as far as the limits go (audited as risk_refused)
+            self.check_amend_risk(client_order_id, price=price, amount=amount)
+            order = await account.amend_order(client_order_id, price, amount, self._audit)
+        except ValidationFailed as exc:
+            self._audit("amend_rejected", client_order_id, asked,
+                        {"errors": [{"field": e.field, "message": e.message} for e in exc.errors]})
+            raise
+        except TradingError as exc:
+            self._audit("amend_rejected", client_order_id, asked,
+                        {"error": str(exc), "kind": exc.kind})
+            raise
+        # the user's own doing, both the amended order and the one it replaced
+        self._mark_seen(o for o in account.orders_seen()
+                        if o.client_order_id in (client_order_id, order.client_order_id))
+        self._mark_seen([order])
+        await self._refresh_after_action(account)
+        return order
+
     async def _cancel_all(self, instrument_id: str | None) -> list[Order]:
         account = self._account()
         try:
@@ -1064,6 +1132,8 @@ class TradingService:
         self._view = TradingView(old.account, old.env, old.label, old.venue, True,
                                  snap.open_orders, snap.positions, snap.balances, snap.fills[:100],
                                  old.problem, old.version + 1, tuple(self._notices), roles)
+        for watcher in self._watchers:
+            watcher()
         self._record(account, seen, snap)
         self.daily_pnl(snap)  # the day's baseline is taken as soon as the day is seen
         if self._brackets:
@@ -1137,6 +1207,8 @@ class TradingService:
             keep = {o.client_order_id for o in orders}
             self._seen = {cid: v for cid, v in self._seen.items() if cid in keep}
         for o in orders:
+            if o.client_order_id in self._in_flight:
+                continue  # the action in progress reports it (and marks it seen)
             before = self._seen.get(o.client_order_id)
             now = (o.status, o.filled)
             if before == now:
@@ -1184,21 +1256,57 @@ class TradingService:
 
     # -- polling a remote account ------------------------------------------------------------------
 
+    # -- the private stream (engine loop) ------------------------------------------------------
+
+    def _on_pushed(self) -> None:
+        """Pushes changed the account: publish on the next loop turn (one view for a burst)."""
+        if self.loop is not None and not self._push_publish_pending:
+            self._push_publish_pending = True
+            self.loop.call_soon(self._publish_pushed)
+
+    _push_publish_pending = False
+
+    def _publish_pushed(self) -> None:
+        self._push_publish_pending = False
+        self._publish()
+
+    async def _on_stream_connected(self) -> None:
+        """After every (re)login: what happened while the socket was down reached nobody."""
+        self._poll_wake.set()  # the poll reconciles now, everything, then slows down
+
+    def _on_stream_problem(self, problem: str | None) -> None:
+        self._stream_problem = problem
+        if self._poll_sleeping_long:  # the stream went down: poll at the fast rate again
+            self._poll_wake.set()
+        self._set_problem(problem)
+        self._publish()
+
+    def _streaming(self) -> bool:
+        return bool(getattr(self.account, "streaming", False))
+
     async def _poll(self) -> None:
         n = 0
         while True:
+            self._poll_wake.clear()  # a wake during this refresh means: refresh again
+            self._poll_sleeping_long = False
             try:
-                await self._refresh(fills=n % FILLS_POLL_EVERY == 0,
-                                    sweep=n % SWEEP_ORDERS_EVERY == 0)
-                self._set_problem(None)
+                await self._refresh(fills=n % FILLS_POLL_EVERY == 0 or self._streaming(),
+                                    sweep=n % SWEEP_ORDERS_EVERY == 0 or self._streaming())
+                self._set_problem(self._stream_problem)
             except TradingError as exc:
-                self._set_problem(str(exc))
+                # both, when the stream has its own trouble: neither hides the other
+                self._set_problem("; ".join(p for p in (str(exc), self._stream_problem) if p))
             except Exception as exc:  # keep polling whatever one answer looked like
                 log.exception("trading poll failed")
                 self._set_problem(f"account refresh failed: {redact(str(exc))[:200]}")
             n += 1
             self._publish()
-            await asyncio.sleep(POLL_INTERVAL)
+            interval = self.options.reconcile_interval if self._streaming() else POLL_INTERVAL
+            self._poll_sleeping_long = interval > POLL_INTERVAL
+            try:  # a stream going down brings the fast polling back at once
+                await asyncio.wait_for(self._poll_wake.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
 
     async def _refresh(self, orders: bool = True, fills: bool = False, sweep: bool = True) -> None:
         """The account as the venue has it now, announced, recorded and published."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from textual import work
 from textual.binding import Binding
+from textual.message import Message
 from textual.notifications import SeverityLevel
 
 from app.feeds.views import InstrumentView
@@ -20,6 +21,7 @@ from app.trading.errors import TradingError, ValidationFailed
 from app.trading.models import Environment
 from app.trading.validation import fmt
 from app.ui.account_picker import AccountPicker
+from app.ui.amend_dialog import AmendAnswer, AmendDialog
 from app.ui.confirm_order import ConfirmAction, ConfirmOrder
 from app.ui.error_toast import error_toast
 from app.ui.header import AppHeader
@@ -31,8 +33,12 @@ from widgets.order_entry import OrderEntry
 if TYPE_CHECKING:
     from app.trading.service import TradingService
 
+class TradingViewPublished(Message):
+    """The trading service published a new account view (posted from the engine thread)."""
+
+
 TRADING_ACTIONS = {"focus_order", "side", "cancel_selected", "cancel_all", "keys", "account",
-                   "portfolio"}
+                   "amend_selected", "portfolio"}
 
 
 # the screen the mixin is mixed into (MainScreen), for the type checker only: at run time
@@ -52,6 +58,8 @@ class TradingPanelMixin(_ScreenBase):
         Binding("S", "side('sell')", "Sell", key_display="S", show=False,
                 tooltip="Order entry: sell side (shift+s)"),
         Binding("c", "cancel_selected", "Cancel", tooltip="Cancel the selected open order"),
+        Binding("e", "amend_selected", "Amend", show=False,
+                tooltip="Change the price or amount of the selected open limit order"),
         Binding("C", "cancel_all", "Cancel all", key_display="C", show=False,
                 tooltip="Cancel every open order (asks first)"),
         Binding("k", "keys", "Keys", tooltip="Store or delete API keys (OS keyring)"),
@@ -62,6 +70,7 @@ class TradingPanelMixin(_ScreenBase):
     ]
 
     trading: TradingService | None
+    _blotter_pending = False
     _trading_version: int
     _trading_problem: str | None
     _notice_seen: int | None = None  # last order notice shown; None until the first view
@@ -92,6 +101,21 @@ class TradingPanelMixin(_ScreenBase):
         trading = self.trading
         entry.bind(trading.preview, trading.fees, trading.current_leverage,
                    trading.options.price_warn_pct)
+        trading.watch(self._trading_published)
+
+    def _trading_published(self) -> None:
+        """Engine thread: a new account view. One message at a time (post_message is
+        thread-safe); the blotter shows it now rather than at the next frame."""
+        if not self._blotter_pending:
+            self._blotter_pending = True
+            self.post_message(TradingViewPublished())
+
+    def on_trading_view_published(self, message: TradingViewPublished) -> None:
+        self._blotter_pending = False
+        if self.trading is not None and self.is_attached:
+            blotters = self.query(Blotter)
+            if blotters:
+                blotters.first().update_view(self.trading.view())
 
     def update_trading(self, view: InstrumentView | None) -> None:
         """Called every frame: market view to the form, account view to the blotters/header."""
@@ -162,6 +186,25 @@ class TradingPanelMixin(_ScreenBase):
             self.notify("no open order selected", severity="warning")
             return
         self._run_cancel(order_id)
+
+    def action_amend_selected(self) -> None:
+        order_id = self.query_one(Blotter).selected_order_id()
+        tv = self._service.view()
+        order = next((o for o in tv.open_orders if o.client_order_id == order_id), None)
+        if order is None:
+            self.notify("no open order selected", severity="warning")
+            return
+        if order.type != "limit":
+            self.notify(f"only limit orders can be amended (this is a {order.type} order): "
+                        "cancel it and place a new one", severity="warning")
+            return
+        label = self._service.instrument_label(order.instrument_id, order.symbol)
+
+        def answer(values: AmendAnswer | None) -> None:
+            if values is not None:
+                self._run_amend(order.client_order_id, *values)
+
+        self.app.push_screen(AmendDialog(order, tv.env, tv.label, label), answer)
 
     def action_cancel_all(self) -> None:
         tv = self._service.view()
@@ -276,6 +319,19 @@ class TradingPanelMixin(_ScreenBase):
             error_toast(self, exc, title="Cancel failed")
         else:
             self.notify("order cancelled", title="Order")
+        self._trading_version = -1
+
+    @work(group="trading")
+    async def _run_amend(self, order_id: str, price: Decimal, amount: Decimal) -> None:
+        try:
+            order = await asyncio.wrap_future(self._service.amend(order_id, price, amount))
+        except ValidationFailed as exc:
+            error_toast(self, exc, title="Amend not sent")
+        except TradingError as exc:
+            error_toast(self, exc, title="Amend failed", timeout=10)
+        else:
+            self.notify(f"amended: {order.side} {fmt(order.amount)} @ {fmt(order.price or price)}"
+                        f" ({order.status})", title="Order")
         self._trading_version = -1
 
     @work(group="trading")

@@ -22,7 +22,7 @@ from app.trading.service import TradingOptions, TradingService
 from app.trading.store import TradingStore
 from storage.db import open_database
 from tests.fake_binance_testnet import API_KEY, SECRET, FakeBinanceTestnet
-from tests.waiting import wait
+from tests.waiting import wait, wait_for
 
 D = Decimal
 BTC = "cryptopair_binance_btcusdt"
@@ -113,7 +113,10 @@ async def test_venue_account_through_the_service_with_audit(tmp_path, memory_key
             await asyncio.wrap_future(service.place(OrderRequest(BTC, "buy", "limit", D("0.01"),
                                                                  D("29000.001"))))
         assert server.order_posts == 1  # the invalid one never left
-        # polling: the symbols traded here cost 6 weight each, a sweep of all 80
+        # polling: the symbols traded here cost 6 weight each, a sweep of all 80 (once the
+        # private stream's first reconcile is done and polling has slowed down)
+        await wait_for(lambda: service._poll_sleeping_long and not service._poll_wake.is_set(),
+                       what="the reconcile after login")
         server.open_order_symbols.clear()
         await service._refresh(sweep=False)
         await service._refresh(sweep=True)
