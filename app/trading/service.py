@@ -191,7 +191,7 @@ class TradingService:
         self._notices: deque[OrderNotice] = deque(maxlen=NOTICES_KEPT)
         self._notice_seq = 0
         self._baselines: dict[str, DayBaseline] = {}  # account -> equity when its day began
-        self._in_flight = 0  # orders sent whose answer has not come back
+        self._unanswered = 0  # orders sent whose answer has not come back
         self._brackets: dict[str, bk.Bracket] = {}  # entry client id -> its bracket
         self._held_stops: dict[str, list[bk.Bracket]] = {}  # instrument -> stops held here
         self._bracket_task: asyncio.Task[None] | None = None
@@ -799,7 +799,7 @@ class TradingService:
         return RiskInputs(iid, req.side, req.amount, price,
                           req.price if req.type == "limit" else None, mid,
                           usd_rate(quote, self.usd_price) if quote else None,
-                          position, same_side, len(resting) + self._in_flight,
+                          position, same_side, len(resting) + self._unanswered,
                           self.daily_pnl(snap) if day_pnl == "now" else day_pnl,
                           reducing or req.reduce_only or spot_sell_held, new_orders)
 
@@ -992,11 +992,11 @@ class TradingService:
                 raise TradingError(mismatch, ErrorKind.INVALID_ORDER)
             account = self._account()
             self.check_risk(req, reducing=exit_order)
-            self._in_flight += 1  # sent, not yet answered: counts as open for the next check
+            self._unanswered += 1  # sent, not yet answered: counts as open for the next check
             try:
                 order = await account.submit(req, self._audit)
             finally:
-                self._in_flight -= 1
+                self._unanswered -= 1
         except RiskRefused:
             raise  # audited by check_risk, with the limit and the amount
         except ValidationFailed as exc:
