@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from app.errors import CryptotermError
 from app.market.instruments import Instrument, MarketType
 from app.market.klines import interval_ms
 from app.venues import registry
@@ -41,8 +42,10 @@ DEFAULT_CONCURRENCY = 4  # requests in flight per venue market; the weight budge
 WRITE_BATCH_ROWS = 50_000  # rows per transaction at most
 
 
-class FetchFailed(Exception):
+class FetchFailed(CryptotermError):
     """A page the fetch function gave up on; the message says why in plain words."""
+
+    default_title = "Backfill"
 
 
 @dataclass(slots=True)

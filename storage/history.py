@@ -61,6 +61,16 @@ class KlineRange:
     def __post_init__(self) -> None:
         self.partial = sum(1 for k in self.klines if k.partial)
 
+    def coverage_text(self) -> str:
+        """The range's coverage as ``cryptoterm gaps --all`` prints it: whole candles (of
+        the stored interval) as a share of the range, and its holes."""
+        step = interval_ms(self.base)
+        expected = (self.end - self.start) // step
+        missing = sum((b - a) // step for a, b in self.gaps)
+        # rolled-up candles mark partial in the shown interval, not in the stored one's unit
+        partial = 0 if self.rolled_up else self.partial
+        return queries.coverage_figure(queries.coverage_percent(expected, missing, partial), len(self.gaps))
+
 
 def as_instrument(stored: StoredInstrument, klines: Sequence[Kline] = ()) -> Instrument:
     """The stored instrument with its tick size, or (never stored) the finest step its

@@ -42,7 +42,7 @@ def register(subparsers) -> None:
                         "by 24h quote volume) instead of SYMBOLS")
     p.add_argument("--demo", action="store_true",
                    help="backfill from the built-in simulated market (started in-process)")
-    p.add_argument("--seed", dest="backfill_seed", type=int, default=7, metavar="N",
+    p.add_argument("--seed", dest="backfill_seed", type=int, default=None, metavar="N",
                    help="demo market seed (default 7)")
     p.add_argument("--concurrency", type=int, default=None, metavar="N",
                    help="requests in flight per venue market (default 4); the venue's weight "

@@ -223,6 +223,8 @@ def run_bulk(args: argparse.Namespace, cfg: AppConfig, since: int, until: int | 
         raise CommandError(f"--top {args.top}: must be from 1 to 1000")
     if args.concurrency is not None and not 1 <= args.concurrency <= 64:
         raise CommandError(f"--concurrency {args.concurrency}: must be from 1 to 64")
+    if args.backfill_seed is not None and not args.demo:
+        raise CommandError("--seed shapes the demo market: use with --demo")
     retries = BULK_RETRIES if args.retries is None else args.retries
     concurrency = args.concurrency or DEFAULT_CONCURRENCY
     end = int(time.time() * 1000) if until is None else min(until, int(time.time() * 1000))
@@ -232,7 +234,7 @@ def run_bulk(args: argparse.Namespace, cfg: AppConfig, since: int, until: int | 
     if args.demo:
         from app.sim.world import DemoWorld
 
-        world = DemoWorld(seed=args.backfill_seed, rate=0.0, venues=venues,
+        world = DemoWorld(seed=7 if args.backfill_seed is None else args.backfill_seed, rate=0.0, venues=venues,
                           universe=demo_universe(venues, symbols, args.top)).start()
         world.configure(cfg)
     engine = open_db(args, cfg)

@@ -342,7 +342,8 @@ class LocalVenue:
         if now < self._ban_until:
             self.rest_banned += 1
             return 418, self._ban_until - now
-        if now < self._backoff_until:
+        in_backoff = now < self._backoff_until
+        if in_backoff:
             self._ignored_backoff += 1
             if self._ignored_backoff > ban_after:
                 self._ban_until = now + ban_s
@@ -357,7 +358,8 @@ class LocalVenue:
                     wait = window_s - (now - t)
                     break
             self._backoff_until = now + wait
-            self._ignored_backoff = 0
+            if not in_backoff:  # a new episode: the count of ignored waits starts over
+                self._ignored_backoff = 0
             self.rest_limited += 1
             return 429, wait
         spent.append((now, weight))

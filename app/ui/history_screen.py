@@ -34,7 +34,6 @@ from app.market.instruments import Instrument
 from app.market.klines import INTERVAL_MS, interval_ms
 from app.ui.error_toast import error_toast
 from storage.history import MAX_CANDLES, HistoryReader, KlineRange, SeriesInfo, StoredInstrument
-from storage.queries import coverage_figure, coverage_percent
 from widgets.coverage_strip import CoverageStrip
 from widgets.format import decimals_for, fmt_compact, fmt_fixed
 from widgets.kline_chart import KlineChart
@@ -83,17 +82,6 @@ def merge_candles(klines: list[Kline], factor: int) -> list[Kline]:
 def fmt_time(ms: int, interval: str) -> str:
     fmt = "%Y-%m-%d" if interval in ("1d", "1w") else "%Y-%m-%d %H:%M"
     return time.strftime(fmt, time.gmtime(ms / 1000))
-
-
-def coverage_text(loaded: KlineRange) -> str:
-    """The range's coverage as ``cryptoterm gaps --all`` prints it: whole candles (of the
-    stored interval) as a share of the range, and its holes."""
-    step = interval_ms(loaded.base)
-    expected = (loaded.end - loaded.start) // step
-    missing = sum((b - a) // step for a, b in loaded.gaps)
-    # rolled-up candles mark partial in the shown interval: not the stored one's unit
-    partial = 0 if loaded.rolled_up else loaded.partial
-    return coverage_figure(coverage_percent(expected, missing, partial), len(loaded.gaps))
 
 
 class HistoryScreen(Screen[None]):
@@ -422,7 +410,7 @@ class HistoryScreen(Screen[None]):
         step = interval_ms(loaded.interval)
         window = (shown[0].open_time, shown[-1].open_time + step) if shown else None
         self.query_one(CoverageStrip).set_coverage(loaded.start, loaded.end, loaded.gaps, window,
-                                                   coverage_text(loaded))
+                                                   loaded.coverage_text())
         self._fill_table(shown, loaded.instrument)
         self._update_title()
         if shown:
