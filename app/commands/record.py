@@ -1,41 +1,70 @@
-"""`cryptoterm record --raw FILE`: a headless session that writes the raw capture."""
+"""`cryptoterm record --store / --raw FILE`: a headless session on the TUI's engine and
+recorder, into the history store, a raw capture, or both."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from app.commands.base import CommandError
+from app.commands.storage_opts import add_db_option
 from app.commands.tui import check_symbol
 from app.config import VENUES, AppConfig, ConfigError
 
+log = logging.getLogger(__name__)
+
 SUPPORTED_VENUES = VENUES
 MAX_RATE = 100_000
+SEAM_GRACE = 5.0  # seconds past the first streamed minute before fetching it again
+TABLES = ("trades", "klines", "funding", "books")
 # health errors that name the host a feed could not reach (app.feeds.connection / rest)
 _UNREACHABLE = re.compile(r"cannot (?:connect to|reach) (?P<url>\S+) \((?P<why>.*)\)$")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("record", help="record market data headless (raw capture)")
-    p.add_argument("--raw", metavar="FILE", required=True,
+    p = subparsers.add_parser(
+        "record", help="record market data headless: into the history store and/or a raw capture",
+        description="Record without the UI, on the same engine and recorder as the TUI's r key: "
+                    "--store writes trades, 1m klines, funding and book snapshots into the history "
+                    "store; --raw FILE writes the raw capture. Give one or both. Runs until Ctrl+C "
+                    "or SIGTERM (or --duration), then flushes and exits 0.")
+    p.add_argument("--store", action="store_true",
+                   help="record into the history store (see --db); on restart the klines missed "
+                        "while it was down are backfilled from REST first")
+    p.add_argument("--raw", metavar="FILE",
                    help="append every websocket frame and REST response to FILE (format v1)")
-    p.add_argument("--venues", metavar="LIST", default="binance",
-                   help=f"comma-separated venues (available: {', '.join(SUPPORTED_VENUES)})")
+    add_db_option(p)
+    p.add_argument("--venues", metavar="LIST", default=None,
+                   help=f"comma-separated venues (available: {', '.join(SUPPORTED_VENUES)}; "
+                        "default binance, or every simulated venue with --demo)")
     p.add_argument("--symbols", metavar="LIST",
                    help="comma-separated symbols, e.g. BTC/USDT,BTC/USDT:USDT (default: config)")
     p.add_argument("--duration", type=float, metavar="SECONDS",
-                   help="stop after this many seconds (default: until Ctrl+C)")
+                   help="stop after this many seconds (default: until Ctrl+C / SIGTERM)")
     p.add_argument("--demo", action="store_true", help="record the built-in simulated market")
+    p.add_argument("--quiet", action="store_true",
+                   help="no status line on stderr (it still goes to the log): for services")
+    p.add_argument("--status-every", type=float, default=10.0, metavar="SECONDS",
+                   help="seconds between status lines (default 10)")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics on this port (e.g. 9108; 0 picks a free one)")
+    p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                   help="address the metrics endpoint binds to (default 127.0.0.1)")
     # SUPPRESS: absent here, the top-level `cryptoterm --seed N record` value stands
     p.add_argument("--seed", dest="record_seed", type=int, default=argparse.SUPPRESS, metavar="N",
                    help="demo market seed (default 7)")
     p.add_argument("--rate", dest="record_rate", type=float, default=argparse.SUPPRESS, metavar="N",
                    help="demo market events per second per symbol (default 40)")
+    p.add_argument("--universe", type=int, metavar="N",
+                   help="with --demo: list the N most traded assets on every simulated venue")
     p.set_defaults(func=run)
 
 
@@ -56,16 +85,35 @@ def demo_options(args: argparse.Namespace) -> tuple[int, float]:
 
 
 def run(args: argparse.Namespace, cfg: AppConfig) -> int:
-    from app.feeds.capture import CaptureWriter
-    from app.feeds.engine import Engine
-
-    venues = [v.strip().lower() for v in args.venues.split(",") if v.strip()]
-    for v in venues:
-        if v not in SUPPORTED_VENUES:
-            raise CommandError(f"--venues: unknown venue {v!r} (available: {', '.join(SUPPORTED_VENUES)})")
+    if not args.store and not args.raw:
+        raise CommandError("record needs somewhere to write: --store (the history store), "
+                           "--raw FILE (a raw capture), or both")
+    db_arg = getattr(args, "db", None)
+    if db_arg is not None and not args.store:
+        raise CommandError(f"--db {db_arg}: names the history store; add --store to record into it")
+    venues = None
+    if args.venues is not None:
+        venues = [v.strip().lower() for v in args.venues.split(",") if v.strip()]
+        for v in venues:
+            if v not in SUPPORTED_VENUES:
+                raise CommandError(f"--venues: unknown venue {v!r} "
+                                   f"(available: {', '.join(SUPPORTED_VENUES)})")
+        if not venues:
+            raise CommandError("--venues: name at least one venue")
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
         raise CommandError(f"--duration {args.duration:g}: must be a number of seconds above 0 "
                            "(leave it out to record until Ctrl+C)")
+    if not (math.isfinite(args.status_every) and args.status_every >= 0.2):
+        raise CommandError(f"--status-every {args.status_every:g}: must be at least 0.2 seconds")
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        raise CommandError(f"--metrics-port {args.metrics_port}: must be from 0 to 65535")
+    if args.universe is not None:
+        from app.sim.universe import MAX_UNIVERSE
+
+        if not args.demo:
+            raise CommandError("--universe shapes the demo market: use with --demo")
+        if not 1 <= args.universe <= MAX_UNIVERSE:
+            raise CommandError(f"--universe {args.universe}: must be from 1 to {MAX_UNIVERSE}")
     seed, rate = demo_options(args)
     symbols = cfg.symbols
     if args.symbols:
@@ -76,43 +124,192 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     if args.demo:
         from app.sim.world import DemoWorld
 
-        world = DemoWorld(seed=seed, rate=rate).start()
+        world = DemoWorld(seed=seed, rate=rate, universe=args.universe, venues=venues).start()
         world.configure(cfg)
         venues = world.venues()
         if not args.symbols:
             symbols = world.symbols()
     try:
-        capture = CaptureWriter(args.raw)
-    except OSError as exc:
+        return _record(args, cfg, venues or ["binance"], symbols)
+    finally:
         if world is not None:
             world.stop()
-        raise CommandError(f"--raw {args.raw}: cannot write: {exc.strerror or exc}") from None
-    engine = Engine(cfg, symbols, capture=capture, venues=venues)
-    engine.start()
-    start = time.monotonic()
-    interactive = sys.stderr.isatty()
-    watch = FeedWatch(lambda name: _host_of(cfg, name))
+
+
+def _record(args: argparse.Namespace, cfg: AppConfig, venues: list[str], symbols: list[str]) -> int:
+    from app.feeds.capture import CaptureWriter
+
+    capture = None
+    if args.raw:
+        try:
+            capture = CaptureWriter(args.raw)
+        except OSError as exc:
+            raise CommandError(f"--raw {args.raw}: cannot write: {exc.strerror or exc}") from None
+    db = None
     try:
-        while args.duration is None or time.monotonic() - start < args.duration:
-            time.sleep(1.0 if args.duration is None else min(1.0, args.duration / 10))
+        if args.store:
+            from app.commands.storage_opts import open_db
+
+            db = open_db(args, cfg)  # StorageError: one line from the CLI
+        return _session(args, cfg, venues, symbols, capture, db)
+    finally:
+        if capture is not None:
+            capture.close()
+        if db is not None:
+            db.dispose()
+
+
+def _session(args: argparse.Namespace, cfg: AppConfig, venues: list[str], symbols: list[str],
+             capture, db) -> int:
+    from app.feeds.engine import Engine
+    from app.feeds.metrics import MetricsServer, SessionMetrics, format_status
+
+    quiet = args.quiet
+    engine = Engine(cfg, symbols, capture=capture, venues=venues)
+    recorder = None
+    if db is not None:
+        from storage.recorder import Recorder
+
+        recorder = Recorder(db, record=None, book_interval=cfg.book_snapshot_interval,
+                            book_depth=cfg.book_snapshot_depth)
+    metrics = SessionMetrics(engine, recorder)
+    server = None
+    if args.metrics_port is not None:
+        try:
+            server = MetricsServer(metrics.registry, args.metrics_host, args.metrics_port)
+        except OSError as exc:
+            raise CommandError(f"--metrics-port {args.metrics_port}: cannot listen on "
+                               f"{args.metrics_host}:{args.metrics_port}: {exc.strerror or exc}") from None
+        say(f"metrics on http://{server.host}:{server.port}/metrics", quiet)
+    try:
+        resume = None
+        if db is not None:
+            resume = _catch_up(db, cfg, venues, symbols, metrics, quiet)
+        with engine.hub.lock:
+            engine.hub.subscribe(metrics.on_event)
+        if recorder is not None:
+            recorder.on_commit = metrics.on_commit
+            engine.attach_recorder(recorder)  # before the feeds start: no event is missed
+        return _stream(args, cfg, engine, recorder, capture, db, metrics, resume, format_status)
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _catch_up(db, cfg: AppConfig, venues: list[str], symbols: list[str], metrics, quiet: bool):
+    """Fill the hole a previous run left (before streaming); returns (targets, marks) for
+    the pass after streaming starts, or None when there is nothing to resume."""
+    from app.feeds.catchup import catch_up, stored_targets, watermarks
+    from app.feeds.engine import preliminary_instruments
+
+    targets = stored_targets(db, preliminary_instruments(venues, symbols))
+    marks = watermarks(db, targets)
+    if not marks:
+        return None
+    began = time.monotonic()
+    say(f"catching up {len(marks)} instrument(s) from the store's last klines", quiet)
+    result = catch_up(db, cfg, targets, marks, progress=_backfill_counter(metrics))
+    for problem in result.problems:
+        log.warning("%s", problem)
+        print(f"cryptoterm: warning: {problem}", file=sys.stderr)
+    rows = sum(result.rows.values())
+    say(f"caught up {rows:,} klines of {result.instruments} instrument(s) in "
+        f"{time.monotonic() - began:.1f}s", quiet)
+    return targets, marks
+
+
+def _backfill_counter(metrics):
+    def progress(venue: str, market: str, rows: int, requests: int, seconds: float) -> None:
+        labels = (venue, f"{market} klines 1m")
+        metrics.backfill_rows.labels(*labels).inc(rows)
+        metrics.backfill_requests.labels(*labels).inc(requests)
+        metrics.backfill_seconds.labels(*labels).inc(seconds)
+    return progress
+
+
+def _stream(args, cfg: AppConfig, engine, recorder, capture, db, metrics, resume,
+            format_status) -> int:
+    stop = threading.Event()
+    restore = _on_sigterm(stop.set)
+    engine.start()
+    metrics.reset_period()
+    start = time.monotonic()
+    watch = FeedWatch(lambda name: _host_of(cfg, name))
+    seam = None
+    if resume is not None:
+        seam = threading.Thread(target=_seam_pass, args=(db, cfg, resume, metrics, stop),
+                                name="cryptoterm-catchup-seam", daemon=True)
+        seam.start()
+    next_status = start + args.status_every
+    tick = 1.0 if args.duration is None else min(1.0, args.duration / 10)
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            if args.duration is not None and now - start >= args.duration:
+                break
+            stop.wait(min(tick, max(0.01, next_status - now)))
             watch.look(engine.health())
             if engine.wait_resolved(0) and not engine.instruments():
                 break  # every requested symbol is unlisted: nothing will ever stream
-            line = status_line(engine, capture, time.monotonic() - start)
-            if interactive:
-                print("\r" + line.ljust(110)[:110], end="", file=sys.stderr, flush=True)
+            if time.monotonic() >= next_status:
+                next_status += args.status_every
+                _status(engine, recorder, capture, metrics, time.monotonic() - start, args.quiet,
+                        format_status)
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
+        restore()
         watch.look(engine.health())
-        engine.stop()
-        capture.close()
-        if world is not None:
-            world.stop()
+        engine.stop()  # the feeds, then the recorder: what is queued is written
+        if seam is not None:
+            seam.join(30)
     elapsed = time.monotonic() - start
-    if interactive:
-        print(file=sys.stderr)
-    print(f"recorded {capture.lines} lines ({capture.bytes / 1e6:.1f} MB) to {args.raw}", file=sys.stderr)
+    return _report(args, engine, recorder, capture, db, watch, elapsed)
+
+
+def _seam_pass(db, cfg: AppConfig, resume, metrics, stop: threading.Event) -> None:
+    """Once the stream has carried a whole minute, fetch again what catch-up stored as
+    still open: the minute that rolled over while streaming started is then complete."""
+    from app.feeds.catchup import catch_up
+
+    now_ms = time.time() * 1000
+    wait = 60 - (now_ms % 60_000) / 1000 + SEAM_GRACE
+    if stop.wait(wait):
+        return
+    targets, marks = resume
+    try:
+        catch_up(db, cfg, targets, marks, progress=_backfill_counter(metrics))
+    except Exception:  # the next restart (or `gaps --fill-gaps`) fetches it instead
+        log.exception("catch-up after the stream started failed")
+
+
+def _status(engine, recorder, capture, metrics, elapsed: float, quiet: bool, format_status) -> None:
+    stats = None if recorder is None else recorder.stats()
+    line = format_status(metrics.status(), elapsed, None if stats is None else stats.backlog,
+                         None if stats is None or stats.state != "failed" else stats.error)
+    if capture is not None:
+        line += f" | raw {capture.lines:,} lines {capture.bytes / 1e6:.1f} MB"
+    unsynced = sum(len(h.unsynced) for h in engine.health())
+    if unsynced:
+        line += f" | {unsynced} book(s) resyncing"
+    log.info("status: %s", line)
+    if not quiet:
+        print(line, file=sys.stderr, flush=True)
+
+
+def _report(args, engine, recorder, capture, db, watch, elapsed: float) -> int:
+    venues = engine.venues
+    if capture is not None:
+        say(f"recorded {capture.lines} lines ({capture.bytes / 1e6:.1f} MB) to {args.raw}", args.quiet)
+    if recorder is not None:
+        by_table: dict[str, int] = {}
+        for (_venue, table), n in recorder.rows_by_venue().items():
+            by_table[table] = by_table.get(table, 0) + n
+        shown = db.url.render_as_string(hide_password=True)
+        say(f"recorded {sum(by_table.values()):,} rows ("
+            + ", ".join(f"{table} {by_table.get(table, 0):,}" for table in TABLES)
+            + f") into {shown}", args.quiet)
     # the demo's simulated venues list different coins on purpose (as in the TUI, only
     # symbols the user asked for are worth a word)
     for problem in engine.problems if not args.demo or args.symbols else ():
@@ -122,11 +319,39 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     if engine.wait_resolved(0) and not engine.instruments():
         raise CommandError("none of the requested symbols is listed on "
                            f"{', '.join(venues)}: nothing to record")
-    if capture.frames == 0:
+    if recorder is not None:
+        stats = recorder.stats()
+        if stats.backlog:
+            raise CommandError(f"the history store failed ({stats.error or 'writer stopped'}): "
+                               f"{stats.backlog:,} events could not be written")
+    if capture is not None and capture.frames == 0:
         raise CommandError(f"nothing recorded to {args.raw} in {elapsed:.0f}s: no market data "
                            f"arrived from {', '.join(venues)}"
                            + (f" (only {capture.lines} REST line(s))" if capture.lines else ""))
+    if capture is None and not watch.got_data:
+        raise CommandError(f"nothing recorded in {elapsed:.0f}s: no market data arrived from "
+                           f"{', '.join(venues)}")
     return 0
+
+
+def say(text: str, quiet: bool) -> None:
+    """A progress line: stderr unless --quiet, and always the log."""
+    log.info("%s", text)
+    if not quiet:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _on_sigterm(action) -> Callable[[], None]:
+    """SIGTERM (systemd stop, docker stop, kill) ends the run like Ctrl+C: flush, exit 0.
+    Returns what puts the previous handler back. Only the main thread may set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda signum, frame: action())
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+    return restore
 
 
 class FeedWatch:
@@ -177,12 +402,3 @@ def _host_of(cfg: AppConfig, feed_name: str) -> str | None:
     except ConfigError:  # a name we cannot place costs only the host in a message
         return None
     return urlsplit(ep.rest_url if len(parts) == 2 else ep.ws_url).netloc or None
-
-
-def status_line(engine, capture, elapsed: float) -> str:
-    healths = engine.health()
-    rate = sum(h.msgs_per_sec for h in healths)
-    states = ", ".join(f"{h.name} {h.state}" for h in healths)
-    unsynced = sum(len(h.unsynced) for h in healths)
-    return (f"{elapsed:6.0f}s  {capture.lines:>9,} lines  {capture.bytes / 1e6:7.1f} MB  "
-            f"{rate:7,.0f} msg/s  {states}" + (f"  {unsynced} UNSYNCED" if unsynced else ""))

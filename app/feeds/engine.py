@@ -16,6 +16,7 @@ from app.config import AppConfig, Endpoint
 from app.feeds import metadata_cache
 from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectGate, ConnectionSettings
+from app.feeds.core import FeedStats
 from app.feeds.feed import VenueFeed
 from app.feeds.health import FeedHealth, HealthView
 from app.feeds.hub import MarketHub
@@ -346,6 +347,11 @@ class Engine:
 
     def health(self) -> list[HealthView]:
         return self.hub.health() + self.recording_control.health()
+
+    def feed_stats(self) -> list[tuple[str, MarketType, FeedStats]]:
+        """(venue, market, counters) of every running feed: decode-side counts such as
+        checksum failures that no connection's health carries (read by the metrics)."""
+        return [(venue, market, feed.stats) for (venue, market), feed in list(self._feeds.items())]
 
     def watch(self, instrument_id: str, interval: str) -> None:
         loop = self._loop
