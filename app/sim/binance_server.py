@@ -22,7 +22,8 @@ from websockets.asyncio.server import ServerConnection, broadcast
 from app.sim import binance_wire as wire
 from app.sim.serving import FROZEN_NOW_MS  # noqa: F401 (re-exported)
 from app.sim.serving import (Cadence, CandlePacer, Handler, LocalVenue, HttpRefusal, SimThread,
-                             Subscribers)
+                             Subscribers, Weight)
+from app.sim.universe import turnover_24h
 from app.sim.market import (SIM_INTERVALS, ClosedKline, ModelParams, SimMarket, SimSymbol,
                             SymbolKey, SymbolSim, default_demo_symbols)
 
@@ -149,6 +150,7 @@ class BinanceSim(LocalVenue):
         self.depth_interval_ms = depth_interval_ms
         self._feeds = [_Feed.of(self.market.sim(sym, mkt)) for mkt, sym in self.market.keys()]
         self._feed_by_lower = {(f.market, f.sim.spec.symbol.lower()): f for f in self._feeds}
+        self._turnover = turnover_24h([f.sim.spec.base for f in self._feeds])
         self._subs: Subscribers[tuple[str, str], _Client] = Subscribers()
         self._skip: set[SymbolKey] = set()
         self._last_sent_u: dict[SymbolKey, int] = {}
@@ -169,14 +171,16 @@ class BinanceSim(LocalVenue):
         await self._listen([
             ("/api/v3/ping", self._rest(self._ping, "spot")),
             ("/api/v3/time", self._rest(self._time, "spot")),
-            ("/api/v3/depth", self._rest(self._depth, "spot")),
-            ("/api/v3/klines", self._rest(self._klines, "spot")),
-            ("/api/v3/exchangeInfo", self._rest(self._exchange_info, "spot")),
+            ("/api/v3/depth", self._rest(self._depth, "spot", _by_limit(100, _SPOT_DEPTH))),
+            ("/api/v3/klines", self._rest(self._klines, "spot", 2)),
+            ("/api/v3/exchangeInfo", self._rest(self._exchange_info, "spot", 20)),
+            ("/api/v3/ticker/24hr", self._rest(self._ticker_24h, "spot", _ticker_weight(2, 80))),
             ("/fapi/v1/ping", self._rest(self._ping, "perp")),
             ("/fapi/v1/time", self._rest(self._time, "perp")),
-            ("/fapi/v1/depth", self._rest(self._depth, "perp")),
-            ("/fapi/v1/klines", self._rest(self._klines, "perp")),
+            ("/fapi/v1/depth", self._rest(self._depth, "perp", _by_limit(500, _PERP_DEPTH))),
+            ("/fapi/v1/klines", self._rest(self._klines, "perp", _by_limit(500, _PERP_KLINES))),
             ("/fapi/v1/exchangeInfo", self._rest(self._exchange_info, "perp")),
+            ("/fapi/v1/ticker/24hr", self._rest(self._ticker_24h, "perp", _ticker_weight(1, 40))),
             ("/fapi/v1/premiumIndex", self._rest(self._premium_index, "perp")),
         ], ws_path='', clock_name='binance-sim-clock',
             max_size=16 * 2**20, process_request=self._check_path)
@@ -431,8 +435,8 @@ class BinanceSim(LocalVenue):
     def _time(self, query: Any, market: str) -> dict[str, Any]:
         return {"serverTime": self.market.now_ms}
 
-    def _rest(self, handler: Callable[[Any, str], Any], market: str) -> Handler:
-        return self._endpoint(lambda request: handler(request.query, market))
+    def _rest(self, handler: Callable[[Any, str], Any], market: str, weight: Weight = 1) -> Handler:
+        return self._endpoint(lambda request: handler(request.query, market), weight)
 
     def _refusal(self, error: _Refusal) -> dict[str, Any]:
         return {"code": error.code, "msg": error.msg}
@@ -495,6 +499,16 @@ class BinanceSim(LocalVenue):
             return wire.exchange_info_spot(sims, now)
         return wire.exchange_info_usdm(sims, now)  # the futures endpoint takes no filter
 
+    def _ticker_24h(self, query: Any, market: str) -> Any:
+        """One symbol's 24h ticker (``symbol=``), or every symbol's as a list."""
+        now = self.market.now_ms
+        if query.get("symbol"):
+            feed = self._feed(query, market)
+            return wire.ticker_24h_rest(feed.sim, feed.sim.stats(now),
+                                        self._turnover[feed.sim.spec.base], now)
+        return [wire.ticker_24h_rest(f.sim, f.sim.stats(now), self._turnover[f.sim.spec.base], now)
+                for f in self._feeds if f.market == market]
+
     def _premium_index(self, query: Any, market: str) -> Any:
         now = self.market.now_ms
         if query.get("symbol"):
@@ -502,6 +516,28 @@ class BinanceSim(LocalVenue):
             return wire.premium_index(feed.sim, feed.sim.mark(now), now)
         return [wire.premium_index(f.sim, f.sim.mark(now), now)
                 for f in self._feeds if f.market == "perp"]
+
+
+# Binance's published weights by ``limit``: (the largest limit of a tier, its weight)
+_SPOT_DEPTH = ((100, 5), (500, 25), (1000, 50), (5000, 250))
+_PERP_DEPTH = ((50, 2), (100, 5), (500, 10), (1000, 20))
+_PERP_KLINES = ((99, 1), (499, 2), (1000, 5), (1500, 10))
+
+
+def _by_limit(default: int, tiers: tuple[tuple[int, int], ...]) -> Callable[[Any], int]:
+    def weight(request: Any) -> int:
+        try:
+            limit = int(request.query.get("limit", default))
+        except ValueError:
+            limit = default
+        return next((w for top, w in tiers if limit <= top), tiers[-1][1])
+    return weight
+
+
+def _ticker_weight(one: int, every: int) -> Callable[[Any], int]:
+    """Binance weighs a 24h ticker request by its symbols: ``one`` for a single symbol,
+    ``every`` for the whole market."""
+    return lambda request: one if request.query.get("symbol") else every
 
 
 class BinanceSimThread(SimThread):

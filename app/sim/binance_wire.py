@@ -121,6 +121,26 @@ def ticker_24h(s: SymbolSim, st: Stats24h, event_ms: int) -> dict[str, Any]:
     return msg
 
 
+# the REST ticker's names for the stream ticker's fields, in the venue's order
+_REST_TICKER = (("s", "symbol"), ("p", "priceChange"), ("P", "priceChangePercent"),
+                ("w", "weightedAvgPrice"), ("x", "prevClosePrice"), ("c", "lastPrice"),
+                ("Q", "lastQty"), ("b", "bidPrice"), ("B", "bidQty"), ("a", "askPrice"),
+                ("A", "askQty"), ("o", "openPrice"), ("h", "highPrice"), ("l", "lowPrice"),
+                ("v", "volume"), ("q", "quoteVolume"), ("O", "openTime"), ("C", "closeTime"),
+                ("F", "firstId"), ("L", "lastId"), ("n", "count"))
+
+
+def ticker_24h_rest(s: SymbolSim, st: Stats24h, turnover: float, now_ms: int) -> dict[str, Any]:
+    """One entry of ``GET /api/v3/ticker/24hr`` (or ``/fapi/v1``): the stream ticker's
+    figures under the REST names, with the universe's 24h turnover as quote volume (and
+    the base volume it implies at the last price)."""
+    ws = ticker_24h(s, st, now_ms)
+    ws["q"] = f"{turnover:.4f}"
+    last = s.price.to_float(st.last)
+    ws["v"] = f"{turnover / last:.{s.qty.decimals}f}" if last > 0 else "0"
+    return {rest: ws[short] for short, rest in _REST_TICKER if short in ws}
+
+
 def mark_price(s: SymbolSim, m: MarkInfo, event_ms: int) -> dict[str, Any]:
     return {"e": "markPriceUpdate", "E": event_ms, "s": s.spec.symbol, "p": _f8(m.mark),
             "i": _f8(m.index), "P": _f8(m.settle), "r": _f8(m.funding_rate),

@@ -29,6 +29,7 @@ from websockets.asyncio.server import ServerConnection
 from app.sim import bybit_wire as wire
 from app.sim.serving import Cadence, CandlePacer, Handler, LocalVenue, HttpRefusal, SimThread
 from app.sim.market import ClosedKline, ModelParams, SimMarket, SimSymbol, SymbolSim
+from app.sim.universe import turnover_24h
 
 KLINE_PUSH_MS = 250
 KLINE_IDLE_PUSH_MS = 2000
@@ -140,6 +141,7 @@ class BybitSim(LocalVenue):
                                     start_u + 1000 * n)
                      for n, d in enumerate(wire.BOOK_DEPTHS[cat])}
             self._feeds[(cat, sym)] = _Feed(sim, cat, books)
+        self._turnover = turnover_24h([f.sim.spec.base for f in self._feeds.values()])
         self._conn_seq = 0
         self.pings = 0
         now = self.market.now_ms
@@ -157,6 +159,7 @@ class BybitSim(LocalVenue):
         await self._listen([
             ("/v5/market/time", self._rest(self._time)),
             ("/v5/market/instruments-info", self._rest(self._instruments)),
+            ("/v5/market/tickers", self._rest(self._tickers)),
             ("/v5/market/kline", self._rest(self._klines)),
             ("/v5/market/orderbook", self._rest(self._orderbook)),
             ("/v5/market/full_orderbook", self._rest(self._full_orderbook)),
@@ -535,6 +538,24 @@ class BybitSim(LocalVenue):
         rows = [wire.instrument_row(f.sim) for (c, sym), f in self._feeds.items()
                 if c == cat and query.get("symbol") in (None, "", sym)]
         return {"category": cat, "list": rows, "nextPageCursor": ""}
+
+    def _tickers(self, query: Any) -> dict[str, Any]:
+        """Every symbol of the category (or ``symbol=``): the ticker snapshot, with the
+        universe's 24h turnover. Mark and funding are left out: reading them would move
+        the funding model, and the REST answer must not change what the stream sends."""
+        cat = self._category_param(query)
+        now = self.market.now_ms
+        rows = []
+        for (c, sym), f in self._feeds.items():
+            if c != cat or query.get("symbol") not in (None, "", sym):
+                continue
+            row = wire.ticker_state(f.sim, f.sim.stats(now), None)
+            turnover = self._turnover[f.sim.spec.base]
+            last = float(row["lastPrice"])
+            row["turnover24h"] = f"{turnover:.4f}"
+            row["volume24h"] = f"{turnover / last:.8f}" if last > 0 else "0"
+            rows.append(row)
+        return {"category": cat, "list": rows}
 
     def _klines(self, query: Any) -> dict[str, Any]:
         f = self._symbol_feed(query)

@@ -27,6 +27,7 @@ from app.market.klines import INTERVAL_MS
 from app.sim import coinbase_wire as wire
 from app.sim.serving import Cadence, LocalVenue, HttpRefusal, SimThread, Subscribers
 from app.sim.market import ClosedKline, Fill, ModelParams, SimMarket, SimSymbol, SymbolSim
+from app.sim.universe import turnover_24h
 
 TRADES_BATCH_MS = 250
 TICKER_PUSH_MS = 1000
@@ -106,6 +107,7 @@ class CoinbaseSim(LocalVenue):
         for _, sym in self.market.keys():
             sim = self.market.sim(sym, "spot")
             self._products[sym] = _Product(sim, sym, sim.qty.fmt(0))
+        self._turnover = turnover_24h([p.sim.spec.base for p in self._products.values()])
         self._subs: Subscribers[tuple[str, str], _Client] = Subscribers()  # (channel, product)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.frames_skipped = 0
@@ -383,7 +385,8 @@ class CoinbaseSim(LocalVenue):
         out = []
         for p in self._products.values():
             alias = f"{p.sim.spec.base}-USDC" if p.sim.spec.quote == "USD" else ""
-            out.append(wire.product(p.sim, p.pid, now, aliases=[alias] if alias else []))
+            out.append(wire.product(p.sim, p.pid, now, aliases=[alias] if alias else [],
+                                    turnover=self._turnover[p.sim.spec.base]))
             if alias:  # the USDC product is the USD book under another name
                 out.append(wire.product(p.sim, alias, now, alias_of=p.pid))
         return out

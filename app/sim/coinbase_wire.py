@@ -86,7 +86,7 @@ def candle_row(s: SymbolSim, c: Candle) -> dict[str, Any]:
 
 
 def product(s: SymbolSim, product_id: str, now_ms: int, alias_of: str = "",
-            aliases: list[str] | None = None) -> dict[str, Any]:
+            aliases: list[str] | None = None, turnover: float | None = None) -> dict[str, Any]:
     """One entry of ``/api/v3/brokerage/market/products``. ``alias_of`` makes it an alias
     product served from another's book (BTC-USDC -> BTC-USD)."""
     st = s.stats(now_ms)
@@ -94,9 +94,14 @@ def product(s: SymbolSim, product_id: str, now_ms: int, alias_of: str = "",
     spec = s.spec
     quote_ccy = "USDC" if alias_of else spec.quote
     pct = 100.0 * (st.last - st.open) / st.open if st.open else 0.0
+    # 24h volumes: the universe's turnover where given (what ranks the top markets)
+    last = s.price.to_float(st.last)
+    volume = fq(st.volume) if turnover is None or last <= 0 else f"{turnover / last:.8f}"
+    quote_volume = "" if turnover is None else f"{turnover:.4f}"
     return {
         "product_id": product_id, "price": fp(st.last), "price_percentage_change_24h": f"{pct:.8f}",
-        "volume_24h": fq(st.volume), "volume_percentage_change_24h": "0",
+        "volume_24h": volume, "volume_percentage_change_24h": "0",
+        "approximate_quote_24h_volume": quote_volume,
         "base_increment": fq(1), "quote_increment": fp(1),
         "quote_min_size": f"{spec.min_notional:g}", "quote_max_size": "50000000",
         "base_min_size": fq(1), "base_max_size": f"{10_000_000 / spec.start_price:.8f}",

@@ -35,6 +35,7 @@ from app.sim.okx_wire import (BAR_INTERVALS, BOOK_DEPTH, CHECKSUM_LEVELS, PUBLIC
 from app.sim.serving import (Cadence, CandlePacer, Handler, LocalVenue, HttpRefusal, SimThread,
                              Subscribers)
 from app.sim.units import fmt_fixed
+from app.sim.universe import turnover_24h
 
 CANDLE_PUSH_MS = 500
 CANDLE_IDLE_PUSH_MS = 5000
@@ -153,6 +154,7 @@ class OkxSim(LocalVenue):
                 spec, self.market.sim(spec.inst_id, spec.market),
                 Decimal(spec.ct_val) if spec.market == "perp" else None,
                 rng.randrange(10**9, 10**10), rng)
+        self._turnover = turnover_24h([spec.base for spec in specs])
         self._subs: Subscribers[tuple[str, str], _Client] = Subscribers()
         self.snapshots_sent = 0
         self.keepalives_sent = 0
@@ -176,6 +178,7 @@ class OkxSim(LocalVenue):
             ("/api/v5/market/candles", self._rest(self._candles)),
             ("/api/v5/market/history-candles", self._rest(self._candles)),
             ("/api/v5/market/books", self._rest(self._books)),
+            ("/api/v5/market/tickers", self._rest(self._tickers)),
         ], ws_path='/ws/v5', clock_name='okx-sim-clock',
             ping_interval=None, process_request=self._check_path)
 
@@ -550,6 +553,30 @@ class OkxSim(LocalVenue):
             if s.inst_type != inst_type or (query.get("instId") and query["instId"] != s.inst_id):
                 continue
             rows.append(wire.instrument_row(s))
+        return rows
+
+    def _tickers(self, query: Any) -> list[Any]:
+        """Every instrument of ``instType`` (SPOT or SWAP): the stream's ticker, with the
+        universe's 24h turnover as volume (SPOT volCcy24h is quote units; a SWAP's is base
+        units, its vol24h contracts)."""
+        inst_type = query.get("instType")
+        if not inst_type:
+            raise _Refusal("50014", "Parameter instType can not be empty")
+        if inst_type not in ("SPOT", "SWAP", "FUTURES", "OPTION"):
+            raise _Refusal("51000", "Parameter instType error")
+        rows = []
+        for inst in self._insts.values():
+            if inst.spec.inst_type != inst_type:
+                continue
+            row = self._ticker(inst)
+            turnover = self._turnover[inst.spec.base]
+            last = float(row["last"])
+            base = turnover / last if last > 0 else 0.0
+            if inst.ct is None:
+                row["volCcy24h"], row["vol24h"] = f"{turnover:.4f}", f"{base:.8f}"
+            else:
+                row["volCcy24h"], row["vol24h"] = f"{base:.8f}", f"{base / float(inst.ct):.2f}"
+            rows.append(row)
         return rows
 
     def _candles(self, query: Any) -> list[Any]:

@@ -25,6 +25,9 @@ from app.sim.market import SimMarket, SimSymbol
 
 Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+# a REST endpoint's request weight: fixed, or computed from the request (Binance weighs
+# by parameters: a ticker without a symbol costs 40x one with)
+Weight = int | Callable[[web.Request], int]
 FROZEN_NOW_MS = 1_767_270_896_000  # 2026-01-01 12:34:56 UTC: "now" in screenshot tests
 K = TypeVar("K")
 C = TypeVar("C")
@@ -125,6 +128,7 @@ class LocalVenue:
         self._clients: set[Any] = set()
         self.frames_sent = 0
         self.rest_requests = 0
+        self.rest_weight = 0  # request weight of every REST request served, the venue's units
         self.rest_refused = 0  # answered by the ``fail_rest`` knob
         # fault knobs: a REST outage (status, until loop time, path prefix, Retry-After) and
         # connections whose book frames are withheld (value: sticky, see silence_books)
@@ -359,11 +363,13 @@ class LocalVenue:
 
     # -- REST ----------------------------------------------------------------------------
 
-    def _endpoint(self, answer: Callable[[web.Request], Any]) -> Handler:
+    def _endpoint(self, answer: Callable[[web.Request], Any], weight: Weight = 1) -> Handler:
         """An aiohttp handler around a synchronous one. Handlers never await, so each
-        response is computed atomically between model events (snapshots stay exact)."""
+        response is computed atomically between model events (snapshots stay exact).
+        Every request counts its ``weight``, as the venue would, refused or not."""
         async def respond(request: web.Request) -> web.Response:
             self.rest_requests += 1
+            self.rest_weight += weight if isinstance(weight, int) else weight(request)
             fault = self._rest_fault
             if fault is not None:
                 status, until, prefix, retry_after = fault
@@ -518,6 +524,10 @@ class SimThread:
     @property
     def rest_requests(self) -> int:
         return self.sim.rest_requests
+
+    @property
+    def rest_weight(self) -> int:
+        return self.sim.rest_weight
 
     def set_rate(self, events_per_second: float) -> None:
         self.call(self.sim.set_rate, events_per_second)

@@ -101,6 +101,15 @@ def universe_symbols(venue: str, n: int) -> list[SimSymbol] | list[OkxSymbol]:
     return out
 
 
+def turnover_24h(bases: list[str]) -> dict[str, float]:
+    """Simulated 24h quote volume per base asset (``Listing.quote_volume_24h``): what a
+    simulator's 24h tickers report, so ranking them gives the universe's rank order. A base
+    outside the universe trades less than its whole tail."""
+    known = {listing.base: listing.quote_volume_24h for listing in listings(MAX_UNIVERSE)}
+    floor = Listing(MAX_UNIVERSE, "", 1.0).quote_volume_24h
+    return {base: known.get(base.upper(), floor) for base in bases}
+
+
 def rank_of(base: str, n: int = MAX_UNIVERSE) -> int | None:
     """The rank of a base asset in the universe (None when it is not in it)."""
     for listing in listings(n):

@@ -339,6 +339,40 @@ class Hosts:
 
 
 @dataclass(frozen=True, slots=True)
+class Tickers24h:
+    """A market's all-symbols 24h tickers REST endpoint: what ranks its markets by turnover.
+
+    ``parse`` turns the decoded JSON into ``{venue symbol: 24h volume in quote units}``
+    and skips entries it cannot read; ``quote`` is the quote currency whose markets count
+    as the venue's dollar markets (USDT, or USD where the venue has no USDT pairs)."""
+
+    path: str  # with query
+    weight: int  # the venue's request weight for the call without a symbol
+    parse: Callable[[Any], dict[str, float]]
+    quote: str = "USDT"
+
+
+def quote_volumes(rows: Any, symbol_key: str, volume: Callable[[dict[str, Any]], float]
+                  ) -> dict[str, float]:
+    """``{row[symbol_key]: volume(row)}`` over a list of ticker objects, skipping rows
+    that are not objects or whose figures do not parse as finite, non-negative numbers."""
+    out: dict[str, float] = {}
+    if type(rows) is not list:
+        return out
+    for row in rows:
+        if type(row) is not dict:
+            continue
+        symbol = row.get(symbol_key)
+        try:
+            value = float(volume(row))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if isinstance(symbol, str) and 0.0 <= value < float("inf"):
+            out[symbol] = value
+    return out
+
+
+@dataclass(frozen=True, slots=True)
 class MarketFacts:
     """One market (spot or perp) of a venue."""
 
@@ -348,6 +382,7 @@ class MarketFacts:
     rest_weight_per_minute: int
     kline_page_limit: int  # rows per klines request (the venue's documented maximum)
     snapshot_depth: int | None = None  # levels a REST book snapshot asks for (None: pushed books)
+    tickers: Tickers24h | None = None  # 24h tickers of every symbol (top-N by turnover)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ from app.market.instruments import Instrument, MarketType
 from app.venues.base import (APPLIED, GAP, IGNORED, Ack, BookSnapshot, BufferedBookSync,
                              ConnectionPlan, Decoded, DepthDiff, Num, Price, Size, Unknown,
                              parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
+from app.venues.base import (Endpoints, Hosts, MarketFacts, Recovery, Tickers24h, VenueDescriptor,
+                             quote_volumes)
 
 VENUE = "binance"
 SPOT_SNAPSHOT_LIMIT = 5000
@@ -380,6 +381,10 @@ def _metadata_path(market: MarketType) -> str:
     return BinanceVenue(market, []).exchange_info_path()
 
 
+def _binance_tickers(data: Any) -> dict[str, float]:
+    return quote_volumes(data, "symbol", lambda row: row["quoteVolume"])
+
+
 # REST budgets: Binance weighs 6000/min spot and 2400/min USD-M; we use most, never all.
 DESCRIPTOR = VenueDescriptor(
     name=VENUE,
@@ -392,7 +397,9 @@ DESCRIPTOR = VenueDescriptor(
             }, title="Binance spot", accounts=("testnet", "demo", "live"),
                 rate_limit_ms=12, narrow_markets=True),
             ccxt_type="spot", rest_weight_per_minute=5000, kline_page_limit=1000,
-            snapshot_depth=SPOT_SNAPSHOT_LIMIT),
+            snapshot_depth=SPOT_SNAPSHOT_LIMIT,
+            # every symbol at once weighs 80 on spot, 40 on USD-M (Binance's published table)
+            tickers=Tickers24h("/api/v3/ticker/24hr", 80, _binance_tickers)),
         "perp": MarketFacts(
             Hosts("binanceusdm", {
                 "live": Endpoints("wss://fstream.binance.com", "https://fapi.binance.com"),
@@ -401,7 +408,8 @@ DESCRIPTOR = VenueDescriptor(
             }, title="Binance USD-M", accounts=("demo", "live"),
                 rate_limit_ms=30, narrow_markets=True),
             ccxt_type="linear", rest_weight_per_minute=2000, kline_page_limit=1500,
-            snapshot_depth=PERP_SNAPSHOT_LIMIT),
+            snapshot_depth=PERP_SNAPSHOT_LIMIT,
+            tickers=Tickers24h("/fapi/v1/ticker/24hr", 40, _binance_tickers)),
     },
     codec=BinanceVenue,
     metadata_path=_metadata_path,

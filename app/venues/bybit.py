@@ -29,7 +29,8 @@ from app.market.orderbook import OrderBook
 from app.venues.base import (APPLIED, GAP, IGNORED, SYNCED, Ack, BookSnapshot, BufferedBookSync,
                              ConnectionPlan, Decoded, Price, Size, Unknown, one_or_many,
                              parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
+from app.venues.base import (Endpoints, Hosts, MarketFacts, Recovery, Tickers24h, VenueDescriptor,
+                             quote_volumes)
 
 VENUE = "bybit"
 # Spot rejects a subscribe request with more than 10 args; linear is kept as modest.
@@ -636,13 +637,22 @@ _HOSTS = Hosts(VENUE, {
     "demo": Endpoints("wss://stream.bybit.com/v5/public", "https://api-demo.bybit.com"),
 }, title="Bybit", accounts=("testnet", "demo", "live"))
 
+def _bybit_tickers(data: Any) -> dict[str, float]:
+    result = data.get("result") if type(data) is dict else None
+    return quote_volumes(result.get("list") if type(result) is dict else None, "symbol",
+                         lambda row: row["turnover24h"])
+
+
 DESCRIPTOR = VenueDescriptor(
     name=VENUE,
     markets={
         "spot": MarketFacts(_HOSTS, ccxt_type="spot", rest_weight_per_minute=3000,
-                            kline_page_limit=KLINE_LIMIT, snapshot_depth=ORDERBOOK_REST_LIMIT["spot"]),
+                            kline_page_limit=KLINE_LIMIT, snapshot_depth=ORDERBOOK_REST_LIMIT["spot"],
+                            tickers=Tickers24h("/v5/market/tickers?category=spot", 1, _bybit_tickers)),
         "perp": MarketFacts(_HOSTS, ccxt_type="linear", rest_weight_per_minute=3000,
-                            kline_page_limit=KLINE_LIMIT, snapshot_depth=ORDERBOOK_REST_LIMIT["perp"]),
+                            kline_page_limit=KLINE_LIMIT, snapshot_depth=ORDERBOOK_REST_LIMIT["perp"],
+                            tickers=Tickers24h("/v5/market/tickers?category=linear", 1,
+                                               _bybit_tickers)),
     },
     codec=BybitVenue,
     metadata_path=_metadata_path,

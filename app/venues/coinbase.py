@@ -41,7 +41,8 @@ from app.market.orderbook import OrderBook
 from app.venues.base import (APPLIED, IGNORED, SYNCED, Ack, BookSnapshot, ConnectionPlan, Decoded,
                              Events, Num, Price, Resync, Size, Unknown, one_or_many,
                              parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
+from app.venues.base import (Endpoints, Hosts, MarketFacts, Recovery, Tickers24h, VenueDescriptor,
+                             quote_volumes)
 
 VENUE = "coinbase"
 HEARTBEATS = "heartbeats"
@@ -649,6 +650,20 @@ def _metadata_path(market: MarketType) -> str:
     return CoinbaseVenue(market, []).products_path()
 
 
+def _product_turnover(row: dict[str, Any]) -> float:
+    """24h quote volume of a product: the venue's own estimate, else base volume x price."""
+    approx = row.get("approximate_quote_24h_volume")
+    if approx not in (None, ""):
+        return float(approx)
+    return float(row["volume_24h"]) * float(row["price"])
+
+
+def _coinbase_tickers(data: Any) -> dict[str, float]:
+    products = data.get("products") if type(data) is dict else None
+    return quote_volumes([p for p in products or () if type(p) is dict and not p.get("alias")],
+                         "product_id", _product_turnover)
+
+
 # Coinbase Advanced Trade has no sandbox: every environment reads live public data, and
 # there is no account to trade through ccxt. REST: 10 requests per second.
 _LIVE = Endpoints("wss://advanced-trade-ws.coinbase.com", "https://api.coinbase.com")
@@ -658,7 +673,10 @@ DESCRIPTOR = VenueDescriptor(
     markets={
         "spot": MarketFacts(Hosts(VENUE, {"live": _LIVE, "testnet": _LIVE, "demo": _LIVE}, title="Coinbase"),
                             ccxt_type="spot", rest_weight_per_minute=400,
-                            kline_page_limit=CANDLES_MAX_ROWS),
+                            kline_page_limit=CANDLES_MAX_ROWS,
+                            # the product list carries 24h volumes; Coinbase's dollar pairs are USD
+                            tickers=Tickers24h("/api/v3/brokerage/market/products?product_type=SPOT", 1,
+                                               _coinbase_tickers, quote="USD")),
     },
     codec=CoinbaseVenue,
     metadata_path=_metadata_path,

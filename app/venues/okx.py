@@ -40,7 +40,8 @@ from app.market.instruments import Instrument, MarketType
 from app.venues.base import (APPLIED, CHECKSUM_FAILED, GAP, IGNORED, SYNCED, Ack, BookSnapshot,
                              BufferedBookSync, ConnectionPlan, Decoded, Price, Size, Unknown,
                              one_or_many, parse_rejected)
-from app.venues.base import Endpoints, Hosts, MarketFacts, Recovery, VenueDescriptor
+from app.venues.base import (Endpoints, Hosts, MarketFacts, Recovery, Tickers24h, VenueDescriptor,
+                             quote_volumes)
 
 VENUE = "okx"
 INST_TYPE: dict[str, str] = {"spot": "SPOT", "perp": "SWAP"}
@@ -918,13 +919,29 @@ _HOSTS = Hosts(VENUE, {
     "demo": Endpoints("wss://wspap.okx.com:8443/ws/v5", "https://www.okx.com"),
 }, title="OKX", accounts=("demo", "live"), passphrase=True, demo_is_sandbox=True)
 
+def _okx_spot_tickers(data: Any) -> dict[str, float]:
+    # spot volCcy24h is already in quote units
+    return quote_volumes(data.get("data") if type(data) is dict else None, "instId",
+                         lambda row: row["volCcy24h"])
+
+
+def _okx_swap_tickers(data: Any) -> dict[str, float]:
+    # a SWAP's volCcy24h counts base units (vol24h counts contracts): turnover = that x last
+    return quote_volumes(data.get("data") if type(data) is dict else None, "instId",
+                         lambda row: float(row["volCcy24h"]) * float(row["last"]))
+
+
 DESCRIPTOR = VenueDescriptor(
     name=VENUE,
     markets={
         "spot": MarketFacts(_HOSTS, ccxt_type="spot", rest_weight_per_minute=500,
-                            kline_page_limit=KLINE_LIMIT, snapshot_depth=BOOK_DEPTH),
+                            kline_page_limit=KLINE_LIMIT, snapshot_depth=BOOK_DEPTH,
+                            tickers=Tickers24h("/api/v5/market/tickers?instType=SPOT", 1,
+                                               _okx_spot_tickers)),
         "perp": MarketFacts(_HOSTS, ccxt_type="swap", rest_weight_per_minute=500,
-                            kline_page_limit=KLINE_LIMIT, snapshot_depth=BOOK_DEPTH),
+                            kline_page_limit=KLINE_LIMIT, snapshot_depth=BOOK_DEPTH,
+                            tickers=Tickers24h("/api/v5/market/tickers?instType=SWAP", 1,
+                                               _okx_swap_tickers)),
     },
     codec=OkxVenue,
     metadata_path=_metadata_path,
