@@ -25,6 +25,7 @@ SUPPORTED_VENUES = VENUES
 MAX_RATE = 100_000
 SEAM_GRACE = 5.0  # seconds past the first streamed minute before fetching it again
 TABLES = ("trades", "klines", "funding", "books")
+MAX_TOP = 200
 # health errors that name the host a feed could not reach (app.feeds.connection / rest)
 _UNREACHABLE = re.compile(r"cannot (?:connect to|reach) (?P<url>\S+) \((?P<why>.*)\)$")
 
@@ -47,6 +48,9 @@ def register(subparsers) -> None:
                         "default binance, or every simulated venue with --demo)")
     p.add_argument("--symbols", metavar="LIST",
                    help="comma-separated symbols, e.g. BTC/USDT,BTC/USDT:USDT (default: config)")
+    p.add_argument("--top", type=int, metavar="N",
+                   help="instead of --symbols: each venue's N most traded USDT spot markets and N "
+                        "USDT perpetuals, ranked by 24h quote volume when the run starts")
     p.add_argument("--duration", type=float, metavar="SECONDS",
                    help="stop after this many seconds (default: until Ctrl+C / SIGTERM)")
     p.add_argument("--demo", action="store_true", help="record the built-in simulated market")
@@ -115,6 +119,11 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
         if not 1 <= args.universe <= MAX_UNIVERSE:
             raise CommandError(f"--universe {args.universe}: must be from 1 to {MAX_UNIVERSE}")
     seed, rate = demo_options(args)
+    if args.top is not None:
+        if args.symbols:
+            raise CommandError("--top and --symbols both pick the symbols: give one of them")
+        if not 1 <= args.top <= MAX_TOP:
+            raise CommandError(f"--top {args.top}: must be from 1 to {MAX_TOP}")
     symbols = cfg.symbols
     if args.symbols:
         symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
@@ -124,19 +133,37 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     if args.demo:
         from app.sim.world import DemoWorld
 
-        world = DemoWorld(seed=seed, rate=rate, universe=args.universe, venues=venues).start()
+        universe = args.universe
+        if universe is None and args.top is not None:
+            # more listed than asked for, so the ranking has something to leave out
+            universe = args.top + max(5, args.top // 2)
+        world = DemoWorld(seed=seed, rate=rate, universe=universe, venues=venues).start()
         world.configure(cfg)
         venues = world.venues()
         if not args.symbols:
             symbols = world.symbols()
     try:
-        return _record(args, cfg, venues or ["binance"], symbols)
+        venues = venues or ["binance"]
+        per_venue = None if args.top is None else _top(cfg, venues, args.top, args.quiet)
+        return _record(args, cfg, venues, symbols, per_venue)
     finally:
         if world is not None:
             world.stop()
 
 
-def _record(args: argparse.Namespace, cfg: AppConfig, venues: list[str], symbols: list[str]) -> int:
+def _top(cfg: AppConfig, venues: list[str], n: int, quiet: bool) -> dict[str, list[str]]:
+    """Each venue's ``n`` most traded USDT spot markets and perpetuals (its 24h tickers)."""
+    from app.feeds.top_markets import top_symbols_sync
+
+    out = {}
+    for venue in venues:
+        out[venue] = top_symbols_sync(cfg, venue, n)  # TopMarketsError: one line from the CLI
+        say(f"{venue}: top {n}: {', '.join(out[venue])}", quiet)
+    return out
+
+
+def _record(args: argparse.Namespace, cfg: AppConfig, venues: list[str], symbols: list[str],
+            per_venue: dict[str, list[str]] | None) -> int:
     from app.feeds.capture import CaptureWriter
 
     capture = None
@@ -151,7 +178,7 @@ def _record(args: argparse.Namespace, cfg: AppConfig, venues: list[str], symbols
             from app.commands.storage_opts import open_db
 
             db = open_db(args, cfg)  # StorageError: one line from the CLI
-        return _session(args, cfg, venues, symbols, capture, db)
+        return _session(args, cfg, venues, symbols, per_venue, capture, db)
     finally:
         if capture is not None:
             capture.close()
@@ -160,12 +187,12 @@ def _record(args: argparse.Namespace, cfg: AppConfig, venues: list[str], symbols
 
 
 def _session(args: argparse.Namespace, cfg: AppConfig, venues: list[str], symbols: list[str],
-             capture, db) -> int:
+             per_venue: dict[str, list[str]] | None, capture, db) -> int:
     from app.feeds.engine import Engine
     from app.feeds.metrics import MetricsServer, SessionMetrics, format_status
 
     quiet = args.quiet
-    engine = Engine(cfg, symbols, capture=capture, venues=venues)
+    engine = Engine(cfg, symbols, capture=capture, venues=venues, per_venue=per_venue)
     recorder = None
     if db is not None:
         from storage.recorder import Recorder
@@ -184,7 +211,8 @@ def _session(args: argparse.Namespace, cfg: AppConfig, venues: list[str], symbol
     try:
         resume = None
         if db is not None:
-            resume = _catch_up(db, cfg, venues, symbols, metrics, quiet)
+            resume = _catch_up(db, cfg, venues, per_venue or {v: symbols for v in venues},
+                               metrics, quiet)
         with engine.hub.lock:
             engine.hub.subscribe(metrics.on_event)
         if recorder is not None:
@@ -196,13 +224,15 @@ def _session(args: argparse.Namespace, cfg: AppConfig, venues: list[str], symbol
             server.close()
 
 
-def _catch_up(db, cfg: AppConfig, venues: list[str], symbols: list[str], metrics, quiet: bool):
+def _catch_up(db, cfg: AppConfig, venues: list[str], symbols: dict[str, list[str]], metrics,
+              quiet: bool):
     """Fill the hole a previous run left (before streaming); returns (targets, marks) for
     the pass after streaming starts, or None when there is nothing to resume."""
     from app.feeds.catchup import catch_up, stored_targets, watermarks
     from app.feeds.engine import preliminary_instruments
 
-    targets = stored_targets(db, preliminary_instruments(venues, symbols))
+    wanted = [i for v in venues for i in preliminary_instruments([v], symbols.get(v, []))]
+    targets = stored_targets(db, wanted)
     marks = watermarks(db, targets)
     if not marks:
         return None
@@ -312,7 +342,7 @@ def _report(args, engine, recorder, capture, db, watch, elapsed: float) -> int:
             + f") into {shown}", args.quiet)
     # the demo's simulated venues list different coins on purpose (as in the TUI, only
     # symbols the user asked for are worth a word)
-    for problem in engine.problems if not args.demo or args.symbols else ():
+    for problem in engine.problems if (not args.demo or args.symbols) and args.top is None else ():
         print(f"cryptoterm: {problem}", file=sys.stderr)
     for text in watch.unreached(elapsed):
         print(f"cryptoterm: {text}", file=sys.stderr)

@@ -73,14 +73,21 @@ class Engine:
                  settings: ConnectionSettings | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  capture: CaptureWriter | None = None,
-                 venues: list[str] | None = None) -> None:
+                 venues: list[str] | None = None,
+                 per_venue: dict[str, list[str]] | None = None) -> None:
+        """``per_venue``: symbols of each venue (``record --top N``: every venue its own
+        most traded), instead of ``symbols`` on every venue."""
         self.cfg = cfg
         self.hub = MarketHub()
         self.settings = settings or ConnectionSettings()
         self.clock = clock  # feed health ages and rates; frozen in screenshot tests
         self.capture = capture  # raw capture (format v1), written on the engine thread
         self.venues = list(venues or cfg.venues)
-        self._wanted = preliminary_instruments(self.venues, symbols or cfg.symbols)
+        if per_venue is None:
+            self._wanted = preliminary_instruments(self.venues, symbols or cfg.symbols)
+        else:
+            self._wanted = [i for v in self.venues
+                            for i in preliminary_instruments([v], per_venue.get(v, []))]
         self._feeds: dict[tuple[str, MarketType], VenueFeed] = {}
         # every market each venue lists (symbol switcher), and the REST/endpoint per market
         self._available: dict[tuple[str, MarketType], dict[str, Instrument]] = {}

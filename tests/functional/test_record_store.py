@@ -185,3 +185,26 @@ def test_restart_backfills_the_klines_it_missed(tmp_path, capsys):
     assert opens == list(range(opens[0], opens[-1] + 60_000, 60_000))  # no hole
     sources = dict(rows(db, "SELECT source, COUNT(*) FROM klines GROUP BY 1"))
     assert sources.get("rest", 0) >= 3  # the missed minutes came from REST
+
+
+def test_top_n_records_each_venues_most_traded_markets(tmp_path, capsys):
+    from app.sim.universe import listings, universe_symbols
+
+    sim = BinanceSimThread(universe_symbols("binance", 8), seed=2, rate=20.0).start()
+    try:
+        db = tmp_path / "top.db"
+        rc, _, err = run_cli(capsys, "--config", str(sim_config(tmp_path, sim)), "--data-dir",
+                             str(tmp_path / "data"), "record", "--store", "--db", str(db),
+                             "--top", "2", "--duration", "3")
+    finally:
+        sim.stop()
+    assert rc == 0, err
+    bases = [x.base.lower() for x in listings(8)[:2]]  # the universe's most traded first
+    expected = {f"cryptopair_binance_{b}usdt" for b in bases} | {
+        f"cryptoperp_binance_{b}usdt" for b in bases}
+    traded = {r[0] for r in rows(db, "SELECT DISTINCT i.id FROM trades t "
+                                     "JOIN instruments i ON i.key = t.inst")}
+    assert traded == expected
+    assert "binance: top 2: " in err
+    rc, _, err = run_cli(capsys, "record", "--store", "--top", "2", "--symbols", "BTC/USDT")
+    assert rc == 2 and "--top and --symbols both pick the symbols: give one of them" in err
