@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_VENUES = VENUES
 MAX_RATE = 100_000
+STOP_TIMEOUT = 30.0
 SEAM_GRACE = 5.0  # seconds past the first streamed minute before fetching it again
 TABLES = ("trades", "klines", "funding", "books")
 MAX_TOP = 200
@@ -291,7 +292,9 @@ def _stream(args, cfg: AppConfig, engine, recorder, capture, db, metrics, resume
         stop.set()
         restore()
         watch.look(engine.health())
-        engine.stop()  # the feeds, then the recorder: what is queued is written
+        # the feeds, then the recorder: what is queued is written. A loaded machine may take
+        # seconds to close every connection; events after the last flush would be lost
+        engine.stop(timeout=STOP_TIMEOUT)
         if seam is not None:
             seam.join(30)
     elapsed = time.monotonic() - start
@@ -351,9 +354,13 @@ def _report(args, engine, recorder, capture, db, watch, elapsed: float) -> int:
                            f"{', '.join(venues)}: nothing to record")
     if recorder is not None:
         stats = recorder.stats()
-        if stats.backlog:
-            raise CommandError(f"the history store failed ({stats.error or 'writer stopped'}): "
+        if stats.state == "failed":
+            raise CommandError(f"the history store failed ({stats.error}): "
                                f"{stats.backlog:,} events could not be written")
+        if stats.backlog:  # the engine outlived STOP_TIMEOUT and kept delivering
+            log.warning("%d events arrived after the last write and were not stored", stats.backlog)
+            print(f"cryptoterm: warning: {stats.backlog:,} events arrived after the last write "
+                  "and were not stored", file=sys.stderr)
     if capture is not None and capture.frames == 0:
         raise CommandError(f"nothing recorded to {args.raw} in {elapsed:.0f}s: no market data "
                            f"arrived from {', '.join(venues)}"
@@ -391,9 +398,11 @@ class FeedWatch:
     def __init__(self, host_of: Callable[[str], str | None] = lambda name: None) -> None:
         self.errors: dict[str, str | None] = {}  # every feed seen, in order
         self.got_data: set[str] = set()
+        self.present: set[str] = set()  # names in the engine's last health list
         self._host_of = host_of
 
     def look(self, healths) -> None:
+        self.present = {h.name for h in healths}
         for h in healths:
             if h.messages:
                 self.got_data.add(h.name)
@@ -404,7 +413,9 @@ class FeedWatch:
         """One plain line per feed that never got data: which venue, which host, why."""
         out = []
         for name, error in self.errors.items():
-            if name in self.got_data:
+            # gone from the engine: a market-list step ("bybit perp") that finished; its
+            # connections ("bybit linear") carry the data under their own names
+            if name in self.got_data or name not in self.present:
                 continue
             m = _UNREACHABLE.search(error or "")
             if m is not None:

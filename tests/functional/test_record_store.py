@@ -100,6 +100,19 @@ def test_store_records_trades_klines_funding_and_books(tmp_path, capsys, sim):
     assert raw.stat().st_size > 0
 
 
+def test_a_slow_market_list_is_not_reported_as_a_feed_without_data(tmp_path, capsys, sim):
+    """The perp market list fails once, then loads: its step ("binance perp") hands over to
+    the connections "binance perp public"/"market", which stream: nothing to report."""
+    sim.call(lambda: sim.sim.fail_rest(503, 4.0, "/fapi/v1/exchangeInfo"))
+    rc, _, err = run_cli(capsys, "--config", str(sim_config(tmp_path, sim)), "--data-dir",
+                         str(tmp_path / "data"), "record", "--store", "--db", str(tmp_path / "s.db"),
+                         "--symbols", "BTC/USDT:USDT", "--duration", "9")
+    assert rc == 0, err
+    assert sim.sim.rest_refused > 0  # the market list did fail first
+    assert trade_ids(tmp_path / "s.db", "cryptoperp_binance_btcusdt")
+    assert "binance perp" not in err, err
+
+
 def _recorder(tmp_path: Path, sim, db: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.Popen(
