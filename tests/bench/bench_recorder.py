@@ -2,7 +2,8 @@
 (``DemoWorld(universe=25)``: 25 spot pairs and 12 USDT perps on Binance, OKX and Bybit,
 25 USD pairs on Coinbase) for 10 minutes, ``cryptoterm record --store`` into SQLite.
 
-The simulators run in this process; the recorder is its own process, measured from the
+Each venue's simulator runs in a process of its own (one interpreter lock each, so a
+busy venue does not starve the others), and so does the recorder, measured from the
 outside: CPU and RSS from /proc each minute, messages, rows and lags from its Prometheus
 endpoint. Reported: rows/s, CPU per 1k msgs/s, RSS per minute (must stay flat), 1m kline
 completeness (every minute between an instrument's first and last stored candle must be
@@ -14,6 +15,7 @@ there: 100%), trade lag exchange time -> row committed, p50/p99 (target < 5 s).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.sim.world import SIMULATORS, DemoWorld
+from app.sim.world import SIMULATORS
 
 ROOT = Path(__file__).resolve().parents[2]
 TICK = os.sysconf("SC_CLK_TCK")
@@ -40,13 +42,66 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _config(path: Path, world: DemoWorld) -> None:
-    lines = []
-    for venue, thread in world.threads.items():
-        for key in SIMULATORS[venue][3]:
-            lines += [f"[venues.{key}.live]", f'ws_url = "{thread.ws_url}"',
-                      f'rest_url = "{thread.rest_url}"', ""]
-    path.write_text("\n".join(lines))
+# one venue's simulator: prints its endpoints as JSON, then answers each "drift" line on
+# stdin with how many seconds its model clock is behind the wall clock
+_SIM = """
+import json, logging, sys, time
+from app.sim.world import SIMULATORS, DemoWorld
+logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+venue, universe, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+world = DemoWorld(seed=7, rate=rate, universe=universe, venues=[venue]).start()
+thread = world.threads[venue]
+print(json.dumps({"venue": venue, "keys": list(SIMULATORS[venue][3]), "ws": thread.ws_url,
+                  "rest": thread.rest_url, "symbols": world.symbols()}), flush=True)
+for line in sys.stdin:
+    now_ms = thread.call(lambda: thread.sim.market.now_ms)
+    print(time.time() - now_ms / 1000, flush=True)
+world.stop()
+"""
+
+
+class Sims:
+    """The four simulators, each in its own process."""
+
+    def __init__(self, universe: int, rate: float) -> None:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.procs = [subprocess.Popen([sys.executable, "-c", _SIM, v, str(universe), str(rate)],
+                                       cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True)
+                      for v in SIMULATORS]
+        self.info = [json.loads(p.stdout.readline()) for p in self.procs]  # type: ignore[union-attr]
+
+    def venues(self) -> list[str]:
+        return [i["venue"] for i in self.info]
+
+    def symbols(self) -> list[str]:
+        return self.info[0]["symbols"]  # the universe lists the same assets everywhere
+
+    def config(self, path: Path) -> None:
+        lines = []
+        for i in self.info:
+            for key in i["keys"]:
+                lines += [f"[venues.{key}.live]", f'ws_url = "{i["ws"]}"', f'rest_url = "{i["rest"]}"', ""]
+        path.write_text("\n".join(lines))
+
+    def drift(self) -> float:
+        """Seconds the slowest simulator's model clock is behind the wall clock. A starved
+        simulator stamps its events late, which reads as lag the recorder did not cause."""
+        behind = 0.0
+        for p in self.procs:
+            p.stdin.write("drift\n")  # type: ignore[union-attr]
+            p.stdin.flush()  # type: ignore[union-attr]
+            behind = max(behind, float(p.stdout.readline()))  # type: ignore[union-attr]
+        return behind
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.stdin.close()  # type: ignore[union-attr]
+        for p in self.procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
 
 
 def _proc(pid: int) -> tuple[float, float]:
@@ -115,16 +170,6 @@ def _completeness(db_path: Path) -> tuple[int, int, int, list[str]]:
     return len(rows), present, expected, worst
 
 
-def _drift(world: DemoWorld) -> float:
-    """Seconds the slowest simulator's model clock is behind the wall clock. A starved
-    simulator stamps its events late, and that shows up as lag the recorder did not cause."""
-    behind = 0.0
-    for thread in world.threads.values():
-        model_ms = thread.call(lambda t=thread: t.sim.market.now_ms)
-        behind = max(behind, time.time() - model_ms / 1000)
-    return behind
-
-
 def main() -> int:
     # the simulators' sockets to a recorder that is gone: asyncio says so once per frame
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
@@ -134,12 +179,12 @@ def main() -> int:
     ap.add_argument("--universe", type=int, default=25)
     ap.add_argument("--rate", type=float, default=40.0, help="sim events/s per symbol (default 40)")
     args = ap.parse_args()
-    world = DemoWorld(seed=7, rate=args.rate, universe=args.universe).start()
+    world = Sims(args.universe, args.rate)
     ok = True
     try:
         with tempfile.TemporaryDirectory(prefix="bench-rec-") as tmp:
             cfg = Path(tmp) / "bench.toml"
-            _config(cfg, world)
+            world.config(cfg)
             db_path = Path(tmp) / "rec.db"
             port = _free_port()
             symbols = world.symbols()
@@ -175,7 +220,7 @@ def main() -> int:
                 cpu_pct = 100 * (cpu - last_cpu) / span
                 per_k = cpu_pct / (msgs / 1000) if msgs else float("nan")
                 backlog = _total(cur, "cryptoterm_recorder_backlog")
-                behind = _drift(world)
+                behind = world.drift()
                 drifts.append(behind)
                 print(f"{(now - start) / 60:5.1f} {msgs:8,.0f} {rows:8,.0f} {cpu_pct:6.1f} {per_k:14.1f} "
                       f"{rss:7.1f} {backlog:8,.0f} {behind:13.2f}", flush=True)
@@ -213,6 +258,9 @@ def main() -> int:
             print(f"trade lag venue time -> committed: p50 {_ms(p50)}, p99 {_ms(p99)} "
                   f"[{'ok' if p99 is not None and p99 < 5 else 'OVER TARGET'}: < 5 s]; "
                   f"-> arrival: p50 {_ms(a50)}, p99 {_ms(a99)}")
+            if p50 is not None and a50 is not None:
+                print(f"the recorder's own part (commit lag - arrival lag): p50 {_ms(p50 - a50)}"
+                      + ("" if p99 is None or a99 is None else f", p99 {_ms(p99 - a99)}"))
             if drifts and max(drifts) > 0.5:
                 print(f"NOTE: the simulators' clocks fell up to {max(drifts):.1f} s behind the wall "
                       "clock (starved of CPU): the lags above include that")
