@@ -127,3 +127,34 @@ def test_recorders_starting_at_once_create_the_schema_once():
             e.dispose()
         assert errors == []
         assert stamps == [latest_version()]
+
+
+async def test_the_tui_browses_what_a_recorder_wrote_to_postgresql(tmp_path):
+    """`cryptoterm --db postgresql+psycopg://...` then `h`: the history screen shows the
+    candles a headless recorder stored there."""
+    from app.ui import CryptotermApp
+    from storage.db import open_database
+    from tests.functional.test_history_screen import SIZE, RecordingSource, open_history
+    from tests.harness import screen_text
+
+    url = fresh_database_url()
+    sim = BinanceSimThread(default_demo_symbols(), seed=6, rate=60.0).start()
+    try:
+        assert main(["--config", str(sim_config(tmp_path, sim)), "--data-dir", str(tmp_path / "d"),
+                     "record", "--store", "--db", url, "--symbols", "BTC/USDT", "--duration", "3",
+                     "--quiet"]) == 0
+    finally:
+        sim.stop()
+    stored = [r[0] for r in _query(url, "SELECT k.open_time FROM klines k JOIN instruments i "
+                                        "ON i.key = k.inst WHERE i.id = 'cryptopair_binance_btcusdt' "
+                                        "AND k.interval = '1m' ORDER BY 1")]
+    assert stored
+    db = open_database(url, tmp_path)
+    try:
+        app = CryptotermApp(RecordingSource(db), "cryptopair_binance_btcusdt")
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_history(pilot)
+            assert [k.open_time for k in screen.loaded.klines] == stored
+            assert "History · BTC/USDT · binance spot · 1m" in screen_text(app)
+    finally:
+        db.dispose()
