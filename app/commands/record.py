@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 SUPPORTED_VENUES = VENUES
 MAX_RATE = 100_000
 STOP_TIMEOUT = 30.0
-SEAM_GRACE = 5.0  # seconds past the first streamed minute before fetching it again
+REPAIR_GRACE = 5.0  # seconds past a minute's end before a repair pass looks at it
+REPAIR_WINDOW_MS = 60 * 60_000  # how far back each repair pass looks
+REPAIR_LAG_MS = 120_000  # younger candles are the stream's to close
 TABLES = ("trades", "klines", "funding", "books")
 MAX_TOP = 200
 # health errors that name the host a feed could not reach (app.feeds.connection / rest)
@@ -227,8 +229,8 @@ def _session(args: argparse.Namespace, cfg: AppConfig, venues: list[str], symbol
 
 def _catch_up(db, cfg: AppConfig, venues: list[str], symbols: dict[str, list[str]], metrics,
               quiet: bool):
-    """Fill the hole a previous run left (before streaming); returns (targets, marks) for
-    the pass after streaming starts, or None when there is nothing to resume."""
+    """Fill the hole a previous run left (before streaming); returns (wanted instruments,
+    watermarks) for the repair passes while streaming."""
     from app.feeds.catchup import catch_up, stored_targets, watermarks
     from app.feeds.engine import preliminary_instruments
 
@@ -236,7 +238,7 @@ def _catch_up(db, cfg: AppConfig, venues: list[str], symbols: dict[str, list[str
     targets = stored_targets(db, wanted)
     marks = watermarks(db, targets)
     if not marks:
-        return None
+        return wanted, {}
     began = time.monotonic()
     say(f"catching up {len(marks)} instrument(s) from the store's last klines", quiet)
     result = catch_up(db, cfg, targets, marks, progress=_backfill_counter(metrics))
@@ -246,7 +248,7 @@ def _catch_up(db, cfg: AppConfig, venues: list[str], symbols: dict[str, list[str
     rows = sum(result.rows.values())
     say(f"caught up {rows:,} klines of {result.instruments} instrument(s) in "
         f"{time.monotonic() - began:.1f}s", quiet)
-    return targets, marks
+    return wanted, marks
 
 
 def _backfill_counter(metrics):
@@ -266,11 +268,11 @@ def _stream(args, cfg: AppConfig, engine, recorder, capture, db, metrics, resume
     metrics.reset_period()
     start = time.monotonic()
     watch = FeedWatch(lambda name: _host_of(cfg, name))
-    seam = None
+    repair = None
     if resume is not None:
-        seam = threading.Thread(target=_seam_pass, args=(db, cfg, resume, metrics, stop),
-                                name="cryptoterm-catchup-seam", daemon=True)
-        seam.start()
+        repair = threading.Thread(target=_repair, args=(db, cfg, resume, metrics, stop),
+                                name="cryptoterm-kline-repair", daemon=True)
+        repair.start()
     next_status = start + args.status_every
     tick = 1.0 if args.duration is None else min(1.0, args.duration / 10)
     try:
@@ -295,26 +297,45 @@ def _stream(args, cfg: AppConfig, engine, recorder, capture, db, metrics, resume
         # the feeds, then the recorder: what is queued is written. A loaded machine may take
         # seconds to close every connection; events after the last flush would be lost
         engine.stop(timeout=STOP_TIMEOUT)
-        if seam is not None:
-            seam.join(30)
+        if repair is not None:
+            repair.join(30)
     elapsed = time.monotonic() - start
     return _report(args, engine, recorder, capture, db, watch, elapsed)
 
 
-def _seam_pass(db, cfg: AppConfig, resume, metrics, stop: threading.Event) -> None:
-    """Once the stream has carried a whole minute, fetch again what catch-up stored as
-    still open: the minute that rolled over while streaming started is then complete."""
-    from app.feeds.catchup import catch_up
+def _repair(db, cfg: AppConfig, resume, metrics, stop: threading.Event) -> None:
+    """Once a minute, fetch from REST the 1m klines of the last REPAIR_WINDOW that the
+    stream did not deliver whole: the minute that rolled over while streaming started,
+    minutes lost while a connection was down, candles built from part of a minute.
+    Normally there are none and no request is made past each venue's market list."""
+    from app.feeds.catchup import catch_up, stored_targets
 
-    now_ms = time.time() * 1000
-    wait = 60 - (now_ms % 60_000) / 1000 + SEAM_GRACE
-    if stop.wait(wait):
-        return
-    targets, marks = resume
-    try:
-        catch_up(db, cfg, targets, marks, progress=_backfill_counter(metrics))
-    except Exception:  # the next restart (or `gaps --fill-gaps`) fetches it instead
-        log.exception("catch-up after the stream started failed")
+    wanted, marks = resume
+    session_start = int(time.time() * 1000) // 60_000 * 60_000
+    exchanges: dict = {}
+    reported: set[str] = set()
+    while True:
+        wait = 60 - (time.time() % 60) + REPAIR_GRACE
+        if stop.wait(wait):
+            return
+        now_ms = int(time.time() * 1000)
+        horizon = now_ms - REPAIR_WINDOW_MS
+        try:
+            targets = stored_targets(db, wanted)
+            since = {t.id: max(marks.get(t.id, session_start), horizon) for t in targets}
+            # only minutes the stream has had time to close
+            result = catch_up(db, cfg, targets, since, until_ms=now_ms - REPAIR_LAG_MS,
+                              progress=_backfill_counter(metrics), exchanges=exchanges)
+        except Exception:  # the next pass, the next restart or `gaps --fill-gaps` tries again
+            log.exception("kline repair failed")
+            continue
+        for problem in result.problems:
+            if problem not in reported:  # once a session, not once a minute
+                reported.add(problem)
+                log.warning("repair: %s", problem)
+        rows = sum(result.rows.values())
+        if rows:
+            log.info("repair: fetched %d klines the stream had not delivered whole", rows)
 
 
 def _status(engine, recorder, capture, metrics, elapsed: float, quiet: bool, format_status) -> None:

@@ -110,9 +110,13 @@ def _pin(node: Any, hostname: str, old: str, new: str) -> None:
 
 def catch_up(db: Engine, cfg: AppConfig, targets: list[queries.StoredInstrument],
              since: dict[str, int], *, until_ms: int | None = None,
-             progress: Progress | None = None, max_retries: int = 3) -> CatchupResult:
-    """Backfill the 1m klines of ``targets`` from ``since[id]`` to now, venue markets in
-    parallel, instruments of one market in turn (its REST weight budget is shared)."""
+             progress: Progress | None = None, max_retries: int = 3,
+             exchanges: dict[tuple[str, str], Any] | None = None) -> CatchupResult:
+    """Backfill the 1m klines of ``targets`` from ``since[id]`` to ``until_ms`` (default
+    now), venue markets in parallel, instruments of one market in turn (its REST weight
+    budget is shared). ``exchanges`` keeps the ccxt exchanges (and their market lists)
+    from one call to the next."""
+    cache: dict[tuple[str, str], Any] = {} if exchanges is None else exchanges
     from storage.backfill import BackfillError, backfill, lookup_instrument
 
     result = CatchupResult()
@@ -124,11 +128,13 @@ def catch_up(db: Engine, cfg: AppConfig, targets: list[queries.StoredInstrument]
     def one_market(venue: str, market: str, members: list[queries.StoredInstrument]) -> None:
         name = f"{venue} {market}"
         started = time.monotonic()
-        try:
-            exchange = _exchange_for(cfg, venue, market)
-        except (CryptotermError, ConfigError) as exc:
-            result.problems.append(f"{name}: catch-up skipped: {exc}")
-            return
+        exchange = cache.get((venue, market))
+        if exchange is None:
+            try:
+                exchange = cache[(venue, market)] = _exchange_for(cfg, venue, market)
+            except (CryptotermError, ConfigError) as exc:
+                result.problems.append(f"{name}: catch-up skipped: {exc}")
+                return
         for stored in members:
             before = time.monotonic()
             try:

@@ -15,13 +15,14 @@ for connection counters, the event kind for lags, the table for rows.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, GCCollector, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -112,6 +113,9 @@ class SessionMetrics:
                                         "Time spent in the catch-up backfill (rows / seconds: its rate)",
                                         ["venue", "stream"], registry=self.registry)
         self.registry.register(_EngineCollector(self))
+        # the usual process_* (CPU, resident memory, open fds) and python_gc_* series
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self._observers: dict[tuple[str, str], tuple[Callable[[float], None], list[float]]] = {}
         self._commit: dict[str, Callable[[float], None]] = {}
         self._window: dict[str, list[float]] = {}  # venue -> lags (s) since the last status
@@ -257,6 +261,11 @@ class _EngineCollector(Collector):
             malformed.add_metric([venue, str(market)], stats.malformed)
         yield checksum
         yield malformed
+        # Python's own heap: a leak in our objects grows it, SQLite's page cache (which fills
+        # up to its cache_size as the file grows, and shows in RSS) does not
+        yield GaugeMetricFamily("cryptoterm_python_allocated_blocks",
+                                "Memory blocks the Python allocator has handed out",
+                                value=sys.getallocatedblocks())
         recorder = self.session.recorder
         if recorder is None:
             return

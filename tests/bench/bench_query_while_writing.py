@@ -126,8 +126,12 @@ def main() -> int:
         timings = _query_loop(db_path, ids, live, args.seconds, per_instrument)
         live.terminate()
         _, err = live.communicate(timeout=60)
-        last = [line for line in err.splitlines() if line.startswith("recorded")]
-        ok &= _report("live", timings, last[-1] if last else f"exit {live.returncode}: {err[-200:]}")
+        import sqlite3
+
+        with sqlite3.connect(db_path) as con:
+            trades = con.execute("SELECT COUNT(*) FROM trades").fetchone()[0]
+        ok &= _report("live", timings, f"{trades:,} trades stored" if live.returncode == 0
+                      else f"exit {live.returncode}: {err[-200:]}")
         load = os.getloadavg()[0]
         print(f"load average {load:.1f} on {os.cpu_count()} cores")
 

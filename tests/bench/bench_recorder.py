@@ -201,9 +201,10 @@ def main() -> int:
             last_t, (last_cpu, rss) = start, _proc(proc.pid)
             last = _scrape(port)
             print(f"{'min':>5} {'msgs/s':>8} {'rows/s':>8} {'CPU %':>6} {'CPU%/1k msg/s':>14} "
-                  f"{'RSS MB':>7} {'backlog':>8} {'sim behind s':>13}")
+                  f"{'RSS MB':>7} {'py blocks':>10} {'backlog':>8} {'sim behind s':>13}")
             rss_series = []
             drifts: list[float] = []
+            blocks_series: list[float] = []
             totals_msgs = totals_rows = 0.0
             cpu_total = 0.0
             end = start + args.minutes * 60
@@ -221,9 +222,11 @@ def main() -> int:
                 per_k = cpu_pct / (msgs / 1000) if msgs else float("nan")
                 backlog = _total(cur, "cryptoterm_recorder_backlog")
                 behind = world.drift()
+                blocks = _total(cur, "cryptoterm_python_allocated_blocks")
+                blocks_series.append(blocks / 1000)
                 drifts.append(behind)
                 print(f"{(now - start) / 60:5.1f} {msgs:8,.0f} {rows:8,.0f} {cpu_pct:6.1f} {per_k:14.1f} "
-                      f"{rss:7.1f} {backlog:8,.0f} {behind:13.2f}", flush=True)
+                      f"{rss:7.1f} {blocks:10,.0f} {backlog:8,.0f} {behind:13.2f}", flush=True)
                 rss_series.append(rss)
                 totals_msgs += msgs * span
                 totals_rows += rows * span
@@ -253,6 +256,13 @@ def main() -> int:
                   f"{100 * cpu_total / elapsed / (msgs_s / 1000):.1f}% per 1k msgs/s")
             print(f"RSS {rss_series[0]:.0f} -> {rss_series[-1]:.0f} MB, trend after the first sample "
                   f"{slope:+.2f} MB/min [{'flat' if abs(slope) < 2 else 'GROWING'}]")
+            if len(blocks_series) > 2:
+                per_min = _slope(blocks_series[1:]) * 60 / args.sample
+                print(f"Python heap {blocks_series[0]:,.0f}k -> {blocks_series[-1]:,.0f}k blocks, "
+                      f"trend {per_min:+,.1f}k blocks/min (RSS also holds SQLite's page cache, "
+                      "which fills up to 64 MiB per connection as the file grows)")
+            size = sum(f.stat().st_size for f in db_path.parent.glob(db_path.name + "*")) / 2**20
+            print(f"database {size:,.0f} MiB after the run")
             print(f"1m kline completeness {complete:.2f}% ({present:,}/{expected:,} candles, "
                   f"{n_inst} instruments)" + (f"; short: {', '.join(worst[:5])}" if worst else ""))
             print(f"trade lag venue time -> committed: p50 {_ms(p50)}, p99 {_ms(p99)} "
