@@ -81,10 +81,23 @@ def _stamp(conn: Connection, version: int, description: str) -> None:
         version=version, applied_at=int(time.time() * 1000), description=description[:200]))
 
 
+# PostgreSQL advisory lock key ("cryp"): several recorders starting at once against one
+# fresh database would otherwise all create the tables and stamp version 1
+MIGRATION_LOCK = 0x63727970
+
+
+def _exclusive(conn: Connection) -> None:
+    """One process at a time past this point, until the transaction ends (PostgreSQL;
+    SQLite serializes writers by itself)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+
 def migrate(engine: Engine, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Bring the database to the latest version; return the version it is now at."""
     target = latest_version(migrations)
     with engine.begin() as conn:
+        _exclusive(conn)
         version = current_version(conn)
         if version is None:
             fresh = not any(inspect(conn).has_table(t) for t in SQLModel.metadata.tables)
@@ -99,11 +112,16 @@ def migrate(engine: Engine, migrations: Sequence[Migration] = MIGRATIONS) -> int
         if m.version <= version:
             continue
         with engine.begin() as conn:
+            _exclusive(conn)
+            if (current_version(conn) or 0) >= m.version:  # another process got here first
+                version = m.version
+                continue
             m.apply(conn)
             _stamp(conn, m.version, m.description)
         version = m.version
     # tables added to the metadata since (e.g. the trading tables) appear without a migration;
     # create_all only creates what is missing and never alters or drops
     with engine.begin() as conn:
+        _exclusive(conn)
         SQLModel.metadata.create_all(conn)
     return version

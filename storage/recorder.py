@@ -31,10 +31,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import islice
+from operator import itemgetter
 from types import TracebackType
 from typing import Any
 
@@ -100,7 +101,8 @@ class IngestResult:
 class _Batch:
     """Rows of one transaction, converted from events."""
 
-    __slots__ = ("trades", "klines", "funding", "books", "spans", "stops", "counts")
+    __slots__ = ("trades", "klines", "funding", "books", "spans", "stops", "counts", "kline_rows",
+                 "rejected_ids")
 
     def __init__(self) -> None:
         self.trades: list[tuple[Any, ...]] = []
@@ -110,6 +112,8 @@ class _Batch:
         self.spans: dict[int, list[int]] = {}  # instrument key -> [min ts, max ts] of trades
         self.stops: list[tuple[int, int]] = []  # (instrument key, wall ms) recordings stopped
         self.counts = IngestResult()
+        self.kline_rows: list[tuple[Any, ...]] = []  # every kline row written (venue's and built)
+        self.rejected_ids: list[str] = []  # instrument of each rejected event (rare)
 
     def __len__(self) -> int:
         return len(self.trades) + len(self.klines) + len(self.funding) + len(self.books)
@@ -161,6 +165,15 @@ class Recorder:
         self._last_flush: float | None = None
         self._error: str | None = None
         self._state = "stopped"
+        # per (venue, table) rows written, and per instrument id events dropped or rejected:
+        # what the metrics endpoint serves, labelled by venue
+        self._venue_of: dict[int, str] = {}
+        self._rows_by: dict[tuple[str, str], int] = {}
+        self._dropped_ids: dict[str, int] = {}
+        self._rejected_ids: dict[str, int] = {}
+        # called on the writer thread after each commit with the trade rows it wrote and
+        # the wall ms of the commit (the metrics' and benchmarks' end-to-end lag)
+        self.on_commit: Callable[[list[tuple[Any, ...]], int], None] | None = None
 
     # -- what to record (any thread) -----------------------------------------------
 
@@ -199,6 +212,7 @@ class Recorder:
         queue = self._queue
         if len(queue) >= self.max_backlog:
             self._dropped += 1
+            self._dropped_ids[ev.id] = self._dropped_ids.get(ev.id, 0) + 1
             return
         queue.append(ev)
         if len(queue) >= self.max_batch:
@@ -343,10 +357,17 @@ class Recorder:
 
     def _write_events(self, events: list[Any]) -> IngestResult:
         batch = self._convert(events)
+        if self.sql.dialect == "postgresql":
+            # several recorders may write the same instruments at once: rows in primary-key
+            # order take their row locks in one order, so two writers never deadlock
+            batch.trades.sort(key=_TRADE_PK)
         with self._write_lock:
             with self.engine.begin() as conn:
                 self._write(conn, batch)
         self._account(batch)
+        on_commit = self.on_commit
+        if on_commit is not None and batch.trades:
+            on_commit(batch.trades, int(time.time() * 1000))
         return batch.counts
 
     def _convert(self, events: list[Any]) -> _Batch:
@@ -367,9 +388,13 @@ class Recorder:
                 except ValueError:  # not a canonical id and no metadata: unusable, not fatal
                     log.warning("skipping events of unknown instrument %r", ev.id)
                     key = -1
+                else:
+                    if key not in self._venue_of:
+                        self._venue_of[key] = _venue_of_id(ev.id)
                 key_cache[ev.id] = key
             if key < 0:
                 rejected += 1
+                batch.rejected_ids.append(ev.id)
                 continue
             if key in stopped and kind is not Coverage:
                 # queued after its recording stopped (the engine thread read the old set
@@ -381,6 +406,7 @@ class Recorder:
                 ts = ev.ts
                 if not (0.0 < price < INF and 0.0 <= amount < INF):
                     rejected += 1
+                    batch.rejected_ids.append(ev.id)
                     continue
                 tid = ev.trade_id
                 if tid is None:
@@ -397,6 +423,7 @@ class Recorder:
             elif kind is Kline:
                 if not (0.0 < ev.low <= ev.high < INF and ev.volume >= 0.0):
                     rejected += 1
+                    batch.rejected_ids.append(ev.id)
                     continue
                 # a venue's candle is whole from its open, however late we started listening
                 batch.klines[(key, ev.interval, ev.open_time)] = (
@@ -442,16 +469,20 @@ class Recorder:
         sql = self.sql
         if batch.trades:
             conn.exec_driver_sql(sql.insert_trades, batch.trades)
-        if batch.klines:
-            conn.exec_driver_sql(sql.upsert_klines, list(batch.klines.values()))
+        agg = self._aggregate(conn, batch.spans)
+        # the venue's candles and the ones built from trades in one statement, in key
+        # order (the venue's first where both name a minute: the upsert keeps it anyway)
+        klines = list(batch.klines.values()) + agg
+        if klines:
+            if sql.dialect == "postgresql":
+                klines.sort(key=_KLINE_PK)
+            conn.exec_driver_sql(sql.upsert_klines, klines)
         if batch.funding:
             conn.exec_driver_sql(sql.upsert_funding, batch.funding)
         if batch.books:
             conn.exec_driver_sql(sql.insert_books, batch.books)
-        agg = self._aggregate(conn, batch.spans)
-        if agg:
-            conn.exec_driver_sql(sql.upsert_klines, agg)
-        batch.counts.klines = len(batch.klines) + len(agg)
+        batch.kline_rows = klines
+        batch.counts.klines = len(klines)
         for key, ts in batch.stops:
             self._stopped(conn, key, ts)
 
@@ -531,6 +562,30 @@ class Recorder:
         self._rejected += counts.rejected
         self._rate_window.append((now, self._rows))
         self._last_flush = now
+        venue_of = self._venue_of
+        by = self._rows_by
+        for table, written in (("trades", batch.trades), ("klines", batch.kline_rows),
+                               ("funding", batch.funding), ("books", batch.books)):
+            if written:
+                for key, n in Counter(map(_FIRST, written)).items():
+                    slot = (venue_of.get(key, ""), table)
+                    by[slot] = by.get(slot, 0) + n
+        for instrument_id in batch.rejected_ids:
+            self._rejected_ids[instrument_id] = self._rejected_ids.get(instrument_id, 0) + 1
+
+    def rows_by_venue(self) -> dict[tuple[str, str], int]:
+        """Rows written since start per (venue, table): trades, klines, funding, books."""
+        return dict(self._rows_by)
+
+    def lost_by_venue(self) -> dict[tuple[str, str], int]:
+        """Events not written per (venue, reason): ``backlog`` (the queue was full) or
+        ``invalid`` (unusable values or an unknown instrument)."""
+        out: dict[tuple[str, str], int] = {}
+        for reason, ids in (("backlog", self._dropped_ids), ("invalid", self._rejected_ids)):
+            for instrument_id, n in list(ids.items()):
+                slot = (_venue_of_id(instrument_id), reason)
+                out[slot] = out.get(slot, 0) + n
+        return out
 
     # -- health --------------------------------------------------------------------
 
@@ -592,6 +647,17 @@ class IngestSink:
             if exc_type is None:
                 raise
             log.exception("could not write the last batch")  # the first error is the story
+
+
+_FIRST = itemgetter(0)
+_TRADE_PK = itemgetter(0, 2, 1)  # (inst, ts, trade_id): the trades table's primary key
+_KLINE_PK = itemgetter(0, 1, 2)  # (inst, interval, open_time)
+
+
+def _venue_of_id(instrument_id: str) -> str:
+    """The venue of a canonical id (``cryptopair_binance_btcusdt`` -> ``binance``)."""
+    parts = instrument_id.split("_", 2)
+    return parts[1] if len(parts) == 3 else ""
 
 
 def _id_order(entry: tuple[str, float]) -> tuple[int, str]:

@@ -228,6 +228,7 @@ class WsConnection:
             async for frame in ws:
                 now = clock()
                 health.on_message(now)
+                health.bytes += len(frame)
                 on_frame(frame, now)
         finally:
             watchdog.cancel()

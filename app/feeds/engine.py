@@ -16,6 +16,7 @@ from app.config import AppConfig, Endpoint
 from app.feeds import metadata_cache
 from app.feeds.capture import CaptureWriter
 from app.feeds.connection import ConnectGate, ConnectionSettings
+from app.feeds.core import FeedStats
 from app.feeds.feed import VenueFeed
 from app.feeds.health import FeedHealth, HealthView
 from app.feeds.hub import MarketHub
@@ -89,7 +90,10 @@ class Engine:
                  clock: Callable[[], float] = time.monotonic,
                  capture: CaptureWriter | None = None,
                  venues: list[str] | None = None, top: int = 0,
-                 ranking: Ranking | None = None) -> None:
+                 ranking: Ranking | None = None,
+                 per_venue: dict[str, list[str]] | None = None) -> None:
+        """``per_venue``: symbols of each venue (``record --top N``: every venue its own
+        most traded), instead of ``symbols`` on every venue."""
         self.cfg = cfg
         # --top N / [app] watch_top: books for the N most traded markets of each venue and
         # market, every other watchlist row streams tickers only. Ranked by the venue's
@@ -102,7 +106,11 @@ class Engine:
         self.clock = clock  # feed health ages and rates; frozen in screenshot tests
         self.capture = capture  # raw capture (format v1), written on the engine thread
         self.venues = list(venues or cfg.venues)
-        self._wanted = preliminary_instruments(self.venues, symbols or cfg.symbols)
+        if per_venue is None:
+            self._wanted = preliminary_instruments(self.venues, symbols or cfg.symbols)
+        else:
+            self._wanted = [i for v in self.venues
+                            for i in preliminary_instruments([v], per_venue.get(v, []))]
         self._feeds: dict[tuple[str, MarketType], VenueFeed] = {}
         # every market each venue lists (symbol switcher), and the REST/endpoint per market
         self._available: dict[tuple[str, MarketType], dict[str, Instrument]] = {}
@@ -493,6 +501,11 @@ class Engine:
 
     def health(self) -> list[HealthView]:
         return self.hub.health() + self.recording_control.health()
+
+    def feed_stats(self) -> list[tuple[str, MarketType, FeedStats]]:
+        """(venue, market, counters) of every running feed: decode-side counts such as
+        checksum failures that no connection's health carries (read by the metrics)."""
+        return [(venue, market, feed.stats) for (venue, market), feed in list(self._feeds.items())]
 
     def watch(self, instrument_id: str, interval: str) -> None:
         loop = self._loop

@@ -24,6 +24,7 @@ class FeedHealth:
     state: FeedState = "connecting"
     last_message: float | None = None  # clock()
     messages: int = 0
+    bytes: int = 0  # frame payload bytes (text frames: characters), for the metrics
     gaps: int = 0
     resyncs: int = 0
     reconnects: int = 0
@@ -56,4 +57,5 @@ class FeedHealth:
             self._roll(now)
         age = None if self.last_message is None else max(0.0, now - self.last_message)
         return HealthView(self.name, self.state, age, self._rate, self.messages, self.gaps,
-                          self.resyncs, self.reconnects, tuple(sorted(self.unsynced)), self.error)
+                          self.resyncs, self.reconnects, tuple(sorted(self.unsynced)), self.error,
+                          bytes_received=self.bytes)

@@ -28,3 +28,4 @@ class HealthView:
     error: str | None  # last connection error in plain words
     # set only by a writer (the recorder): events waiting for the disk; rows/s in msgs_per_sec
     backlog: int | None = None
+    bytes_received: int = 0  # frame payload received (the metrics endpoint serves it)
