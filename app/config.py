@@ -67,6 +67,12 @@ allow_live = false           # true offers real-money accounts (each session ask
 price_warn_pct = 5           # a limit/stop this far from the mid (%) must be confirmed again
 bell = false                 # ring the terminal bell on fills, rejects and venue cancels
 # rest_url = "https://..."   # send the chosen account's REST calls elsewhere (proxy, tests)
+
+[api]
+enabled = false              # serve the local data API from the terminal UI too (or --serve)
+host = "127.0.0.1"           # any other address requires a token
+port = 8765
+# token = "..."              # required beyond 127.0.0.1; generated and printed once if unset
 """.replace("@VENUES@", ", ".join(f'"{v}"' for v in VENUES))
 
 
@@ -82,7 +88,8 @@ STORAGE_KEYS = ("book_snapshot_interval", "book_snapshot_depth")
 TRADING_KEYS = ("account", "allow_live", "paper_balance", "default_leverage", "rest_url", "timeout_s",
                 "price_warn_pct", "bell")
 ENDPOINT_KEYS = ("ws_url", "rest_url")
-SECTIONS = ("app", "venues", "trading", "storage")
+API_KEYS = ("enabled", "host", "port", "token")
+SECTIONS = ("app", "venues", "trading", "storage", "api")
 
 
 def _is_number(value: object) -> bool:
@@ -125,6 +132,16 @@ class TradingConfig:
 
 
 @dataclass(slots=True)
+class ApiConfig:
+    """The ``[api]`` section: the local data API (app.api)."""
+
+    enabled: bool = False  # the terminal UI serves it too
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None  # None: generated when the host needs one
+
+
+@dataclass(slots=True)
 class AppConfig:
     config_path: Path
     data_dir: Path
@@ -135,6 +152,7 @@ class AppConfig:
     environment: str = "live"
     endpoints: dict[str, dict[str, Endpoint]] = field(default_factory=dict)
     trading: TradingConfig = field(default_factory=TradingConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     alert_bps: float = 50.0  # cross-venue deviation that raises an alert
     usd_family: bool = True  # USD, USDT and USDC compared as one quote across venues
     book_snapshot_interval: float = 5.0  # seconds between recorded top-N book snapshots
@@ -277,6 +295,33 @@ def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
                 setattr(current, key, value.rstrip("/"))
     _apply_trading(cfg, raw.get("trading", {}), path)
     _apply_storage(cfg, raw.get("storage", {}), path)
+    _apply_api(cfg, raw.get("api", {}), path)
+
+
+def _apply_api(cfg: AppConfig, section: Any, path: Path) -> None:
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [api] must be a table")
+    api = cfg.api
+    for key, value in section.items():
+        where = f"{path}: api.{key}"
+        if key == "enabled":
+            _check_flag(where, value)
+            api.enabled = value
+        elif key == "host":
+            if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
+                raise ConfigError(f"{where} = {value!r}: an address such as \"127.0.0.1\"")
+            api.host = value
+        elif key == "port":
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+                raise ConfigError(f"{where} = {value!r}: a port number from 1 to 65535")
+            api.port = value
+        elif key == "token":
+            if not isinstance(value, str) or len(value) < 16 or any(c.isspace() for c in value):
+                # shorter is guessable; whitespace would never survive an HTTP header intact
+                raise ConfigError(f"{where}: must be at least 16 characters, no spaces")
+            api.token = value
+        else:
+            cfg.warnings.append(unknown_key_warning(path, "api", key, API_KEYS))
 
 
 def _apply_storage(cfg: AppConfig, section: Any, path: Path) -> None:
