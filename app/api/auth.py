@@ -41,7 +41,7 @@ def presented_token(scope: Scope) -> str | None:
     """The token a request carries, from its header, query string or cookie."""
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
-            text = value.decode("latin-1")
+            text = bytes(value).decode("latin-1")
             if text[:7].lower() == "bearer ":
                 return text[7:].strip()
         elif name == b"cookie":
