@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from app.api.auth import TokenGate, is_loopback, new_token
 from app.api.routes import build_app
@@ -18,6 +19,31 @@ from app.engine_api import LiveSource
 from app.errors import CryptotermError
 
 log = logging.getLogger(__name__)
+
+
+# Bytes a stream client may have in flight on our side (kernel send buffer, then the
+# transport's): small, so a reader slower than its pushes holds up the sender within a
+# few dozen books, and its slots coalesce from then on, instead of megabytes of old books
+# queueing in the kernel. On loopback or a LAN that still carries tens of MB/s.
+SEND_BUFFER = 8 * 1024
+UNSENT_LOW_WATER = 4 * 1024  # Linux: the kernel refuses more while this much is unsent
+WRITE_HIGH_WATER = 4 * 1024
+
+
+class _PacedWebSocket(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol with the send buffers above."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn types it as BaseTransport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+                if hasattr(socket, "TCP_NOTSENT_LOWAT"):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, UNSENT_LOW_WATER)
+            except OSError:  # not a TCP socket (a test transport): its defaults stand
+                pass
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        super().connection_made(transport)
 
 
 class ApiStartError(CryptotermError):
@@ -92,7 +118,11 @@ class ApiServer:
         asgi: Any = self.app if self.token is None else TokenGate(self.app, self.token)
         config = uvicorn.Config(
             asgi, log_config=None, log_level="warning", access_log=False, lifespan="off",
-            http=_http_impl(), ws="websockets-sansio", ws_max_size=65_536, ws_ping_interval=20.0,
+            # no permessage-deflate: on loopback or a LAN bytes are free and CPU is not (zlib
+            # per message per client), and a compressed book is so small that thousands of
+            # them would fit the few KB a slow reader may have in flight
+            ws_per_message_deflate=False,
+            http=_http_impl(), ws=_PacedWebSocket, ws_max_size=65_536, ws_ping_interval=20.0,
             ws_ping_timeout=20.0, timeout_graceful_shutdown=2, server_header=False)
         self._server = uvicorn.Server(config)
         ready = threading.Event()

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 CHANNELS = ("depth", "ticker", "trade", "kline")
 CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_SLOW = 4008
+# A close frame queues behind what is already in flight: a client that does not read for
+# this long after being dropped never sees it, and its connection is ended without one.
+CLOSE_WAIT = 10.0
 MAX_DEPTH = 1000
 
 Key = tuple[Any, ...]  # ("depth", id, depth) | ("ticker", id) | ("trade", id) | ("kline", id, interval)
@@ -62,7 +65,8 @@ def dumps(obj: Any) -> str:
 
 
 class Client:
-    __slots__ = ("ws", "queue", "slots", "wake", "subs", "sending_since", "closed", "sender")
+    __slots__ = ("ws", "queue", "slots", "wake", "subs", "sending_since", "closed", "sender",
+                 "reader")
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
@@ -73,6 +77,7 @@ class Client:
         self.sending_since: float | None = None
         self.closed = False
         self.sender: asyncio.Task[None] | None = None
+        self.reader: asyncio.Task[Any] | None = None  # the connection's own task (serve)
 
     def put(self, msg: str, limit: int) -> bool:
         """Queue ``msg``; False when the client is ``limit`` messages behind."""
@@ -174,9 +179,15 @@ class StreamBroker:
         c = Client(ws)
         self._clients.add(c)
         c.sender = asyncio.get_running_loop().create_task(self._send_loop(c))
+        c.reader = asyncio.current_task()
         try:
             while True:
-                msg = await ws.receive()
+                try:
+                    msg = await ws.receive()
+                except asyncio.CancelledError:
+                    if c.closed:  # dropped, and its close could not be delivered: end it
+                        break
+                    raise
                 if msg["type"] == "websocket.disconnect":
                     break
                 if c.closed:
@@ -443,6 +454,9 @@ class StreamBroker:
 
     async def _close(self, c: Client, code: int, reason: str) -> None:
         try:
-            await asyncio.wait_for(c.ws.close(code, reason), 2.0)
+            await asyncio.wait_for(c.ws.close(code, reason), CLOSE_WAIT)
+            return
         except Exception:  # already gone, or too stuck to even take the close frame
             log.debug("stream close failed", exc_info=True)
+        if c.reader is not None and not c.reader.done():
+            c.reader.cancel()
