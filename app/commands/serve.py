@@ -54,7 +54,7 @@ def options(args: argparse.Namespace, cfg: AppConfig) -> tuple[list[str], list[s
         raise CommandError("--host: give an address such as 127.0.0.1")
     port = args.port if args.port is not None else cfg.api.port
     if not 0 <= port <= 65535:
-        raise CommandError(f"--port {port}: must be from 1 to 65535")
+        raise CommandError(f"--port {port}: must be from 1 to 65535 (0: any free port)")
     return venues, symbols, host, port
 
 
