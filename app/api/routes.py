@@ -56,8 +56,8 @@ def merge_klines(stored: list[Kline], live: tuple[Kline, ...], start: int | None
     """The store's candles with the engine's live ones on top (the open candle, and any
     the recorder has not written yet): the live version of a candle is the newer one.
     With ``start``, the oldest ``limit`` from it; otherwise the newest ``limit``."""
-    by_time = {k.open_time: k for k in stored}
-    for k in live:
+    by_time: dict[int, Kline] = {}
+    for k in (*stored, *live):  # live last: its version of a candle wins
         if (start is None or k.open_time >= start) and (end is None or k.open_time <= end):
             by_time[k.open_time] = k
     ordered = [by_time[t] for t in sorted(by_time)]
@@ -70,6 +70,7 @@ class Lookup:
 
     def __init__(self, source: LiveSource) -> None:
         self.source = source
+        self._stored: set[str] = set()  # ids found in the store (stored rows are not deleted)
 
     def _shape(self, symbol: str) -> str:
         sid = symbol.strip().lower()
@@ -97,7 +98,10 @@ class Lookup:
         sid = self._shape(symbol)
         if self.source.change_seq(sid) is not None:
             return sid, True
+        if sid in self._stored:
+            return sid, False
         if history is not None and history.instrument(sid) is not None:
+            self._stored.add(sid)
             return sid, False
         raise self._unknown(sid)
 

@@ -219,6 +219,10 @@ class StreamBroker:
                     await send({"type": "websocket.send", "text": msg})
                     c.sending_since = None
                     self.delivered += 1
+                    if queue or slots:
+                        # a send into a free buffer does not yield: without this, a
+                        # thousand clients' backlogs would run ahead of every HTTP request
+                        await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except Exception:  # the connection went away mid-send; the receive side ends it

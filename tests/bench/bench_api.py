@@ -25,6 +25,7 @@ import os
 import random
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -171,27 +172,36 @@ def http_phase(port: int, stored: list[str], streamed: list[str], n: int, thread
     return out
 
 
-async def ws_phase(port: int, streamed: list[str], clients: int, duration: float) -> dict[str, Any]:
+async def ws_phase(port: int, streamed: list[str], clients: int, duration: float,
+                   start_at: float) -> dict[str, Any]:
+    """``clients`` connections; measuring from the wall-clock time ``start_at`` (the same
+    for every client process) for ``duration`` s. Returns per-window sparse histograms."""
     from websockets.asyncio.client import connect
 
     url = f"ws://127.0.0.1:{port}/api/v1/crypto/stream"
     windows: list[dict[str, Any]] = []
-    state = {"start": 0.0}
 
-    def window(now: float) -> dict[str, Any]:
-        k = int((now - state["start"]) / WINDOW_S)
+    def window(now: float) -> dict[str, Any] | None:
+        k = int((now - start_at) / WINDOW_S)
+        if now < start_at or now >= start_at + duration:
+            return None
         while len(windows) <= k:
-            windows.append({"msgs": 0, "book": [0] * LAG_BINS, "ticker": [0] * LAG_BINS})
+            windows.append({"msgs": 0, "book": {}, "ticker": {}})
         return windows[k]
 
     connected = 0
     closed: list[str] = []
-    stop = asyncio.Event()
 
-    async def one(n: int) -> None:
+    async def one() -> None:
         nonlocal connected
+        sock = socket.socket()
+        # a reader that wants fresh books keeps its buffers small: the server's coalescing
+        # then happens on the server, not in megabytes of old books in our kernel buffers
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+        sock.setblocking(False)
         try:
-            async with connect(url, compression=None, max_queue=64, open_timeout=60,
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+            async with connect(url, sock=sock, compression=None, max_queue=4, open_timeout=60,
                                ping_interval=None) as ws:
                 for j, iid in enumerate(streamed):
                     await ws.send(orjson.dumps({"id": 2 * j, "method": "subscribe",
@@ -201,66 +211,72 @@ async def ws_phase(port: int, streamed: list[str], clients: int, duration: float
                 connected += 1
                 loads = orjson.loads
                 clock = time.time
-                mono = time.monotonic
-                while not stop.is_set():
-                    try:
-                        raw = await asyncio.wait_for(ws.recv(), 5)
-                    except TimeoutError:
-                        continue
-                    if not state["start"]:
+                async for raw in ws:
+                    now = clock()
+                    w = window(now)
+                    if w is None:
+                        if now >= start_at + duration:
+                            return
                         continue
                     m = loads(raw)
                     kind = m.get("type")
                     if kind is None:
                         continue
-                    w = window(mono())
                     w["msgs"] += 1
-                    lag = int(clock() * 1000 - m["ts"])
+                    lag = min(max(int(now * 1000 - m["ts"]), 0), LAG_BINS - 1)
                     hist = w["book" if kind == "book" else "ticker"]
-                    hist[min(max(lag, 0), LAG_BINS - 1)] += 1
+                    hist[lag] = hist.get(lag, 0) + 1
         except Exception as exc:  # counted: the bench reports closed connections
             closed.append(f"{type(exc).__name__}: {exc}"[:120])
 
     tasks = []
     for n in range(clients):
-        tasks.append(asyncio.create_task(one(n)))
+        tasks.append(asyncio.create_task(one()))
         if n % 50 == 49:
-            await asyncio.sleep(0.2)
-    t = time.monotonic()
-    while connected + len(closed) < clients and time.monotonic() - t < 120:
-        await asyncio.sleep(0.2)
-    await asyncio.sleep(2.0)  # initial books out of the way
-    state["start"] = time.monotonic()
-    await asyncio.sleep(duration)
-    stop.set()
-    elapsed = time.monotonic() - state["start"]
-    await asyncio.wait(tasks, timeout=15)
-
-    def pct(hist: list[int], q: float) -> int | None:
-        total = sum(hist)
-        if not total:
-            return None
-        acc = 0
-        for ms, c in enumerate(hist):
-            acc += c
-            if acc >= q * total:
-                return ms
-        return LAG_BINS - 1
-
-    full = [w for w in windows if (windows.index(w) + 1) * WINDOW_S <= elapsed + 0.5]
-    rows = [{"window_s": f"{i * WINDOW_S:.0f}-{(i + 1) * WINDOW_S:.0f}", "msgs_per_s": w["msgs"] / WINDOW_S,
-             "book_p50_ms": pct(w["book"], 0.5), "book_p99_ms": pct(w["book"], 0.99),
-             "ticker_p50_ms": pct(w["ticker"], 0.5), "ticker_p99_ms": pct(w["ticker"], 0.99)}
-            for i, w in enumerate(full)]
-    book_all = [sum(col) for col in zip(*(w["book"] for w in full))] if full else []
-    tick_all = [sum(col) for col in zip(*(w["ticker"] for w in full))] if full else []
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(max(0.0, start_at + duration - time.time()))
+    await asyncio.wait(tasks, timeout=20)
     return {"clients": clients, "connected": connected, "closed": len(closed),
-            "closed_why": sorted(set(closed))[:5], "seconds": elapsed,
-            "msgs_per_s": sum(w["msgs"] for w in full) / (len(full) * WINDOW_S) if full else 0,
-            "book_p50_ms": pct(book_all, 0.5) if book_all else None,
-            "book_p99_ms": pct(book_all, 0.99) if book_all else None,
-            "ticker_p50_ms": pct(tick_all, 0.5) if tick_all else None,
-            "ticker_p99_ms": pct(tick_all, 0.99) if tick_all else None, "windows": rows}
+            "closed_why": sorted(set(closed))[:5], "windows": windows}
+
+
+def percentile_of(hist: dict[int, int], q: float) -> int | None:
+    total = sum(hist.values())
+    if not total:
+        return None
+    acc = 0
+    for ms in sorted(hist):
+        acc += hist[ms]
+        if acc >= q * total:
+            return ms
+    return max(hist)
+
+
+def merge_ws(parts: list[dict[str, Any]], duration: float) -> dict[str, Any]:
+    n = int(duration // WINDOW_S)
+    windows = [{"msgs": 0, "book": {}, "ticker": {}} for _ in range(n)]
+    for part in parts:
+        for k, w in enumerate(part["windows"][:n]):
+            windows[k]["msgs"] += w["msgs"]
+            for kind in ("book", "ticker"):
+                for ms, c in w[kind].items():
+                    windows[k][kind][int(ms)] = windows[k][kind].get(int(ms), 0) + c
+    rows = [{"window_s": f"{i * WINDOW_S:.0f}-{(i + 1) * WINDOW_S:.0f}", "msgs_per_s": w["msgs"] / WINDOW_S,
+             "book_p50_ms": percentile_of(w["book"], 0.5), "book_p99_ms": percentile_of(w["book"], 0.99),
+             "ticker_p50_ms": percentile_of(w["ticker"], 0.5), "ticker_p99_ms": percentile_of(w["ticker"], 0.99)}
+            for i, w in enumerate(windows)]
+    total: dict[str, dict[int, int]] = {"book": {}, "ticker": {}}
+    for w in windows:
+        for kind in total:
+            for ms, c in w[kind].items():
+                total[kind][ms] = total[kind].get(ms, 0) + c
+    return {"clients": sum(p["clients"] for p in parts), "connected": sum(p["connected"] for p in parts),
+            "closed": sum(p["closed"] for p in parts),
+            "closed_why": sorted({w for p in parts for w in p["closed_why"]})[:5], "seconds": n * WINDOW_S,
+            "msgs_per_s": sum(w["msgs"] for w in windows) / (n * WINDOW_S) if n else 0,
+            "book_p50_ms": percentile_of(total["book"], 0.5), "book_p99_ms": percentile_of(total["book"], 0.99),
+            "ticker_p50_ms": percentile_of(total["ticker"], 0.5),
+            "ticker_p99_ms": percentile_of(total["ticker"], 0.99), "windows": rows}
 
 
 def client_main(args: argparse.Namespace) -> None:
@@ -274,20 +290,45 @@ def client_main(args: argparse.Namespace) -> None:
             uvloop.install()
         except ImportError:
             pass
-        result = asyncio.run(ws_phase(args.port, streamed, args.clients, args.duration))
+        result = asyncio.run(ws_phase(args.port, streamed, args.clients, args.duration, args.start_at))
     print(json.dumps(result))
 
 
-def run_client(phase: str, port: int, stored: list[str], streamed: list[str],
-               args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "tests.bench.bench_api", "--client", phase, "--port", str(port),
-           "--stored", ",".join(stored), "--streamed", ",".join(streamed), "--n", str(args.n),
-           "--http-threads", str(args.http_threads), "--http-seconds", str(args.http_seconds),
-           "--clients", str(args.clients), "--duration", str(args.duration)]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"client failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def client_cmd(phase: str, port: int, stored: list[str], streamed: list[str],
+               args: argparse.Namespace, clients: int = 0, start_at: float = 0.0) -> list[str]:
+    return [sys.executable, "-m", "tests.bench.bench_api", "--client", phase, "--port", str(port),
+            "--stored", ",".join(stored), "--streamed", ",".join(streamed), "--n", str(args.n),
+            "--http-threads", str(args.http_threads), "--http-seconds", str(args.http_seconds),
+            "--clients", str(clients), "--duration", str(args.duration), "--start-at", str(start_at)]
+
+
+def collect(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"client failed: {err[-2000:]}")
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def run_http_client(port: int, stored: list[str], streamed: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    return collect(subprocess.Popen(client_cmd("http", port, stored, streamed, args), cwd=ROOT,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+
+
+def run_ws_clients(port: int, streamed: list[str], args: argparse.Namespace,
+                   on_start: Any, on_end: Any) -> dict[str, Any]:
+    """``--client-procs`` processes share the clients; all measure the same window, which
+    opens once every client had time to connect and take its first books."""
+    start_at = time.time() + 8.0 + args.clients / 100
+    procs = []
+    for k in range(args.client_procs):
+        share = args.clients // args.client_procs + (k < args.clients % args.client_procs)
+        procs.append(subprocess.Popen(client_cmd("ws", port, [], streamed, args, share, start_at),
+                                      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    time.sleep(max(0.0, start_at - time.time()))
+    on_start()
+    time.sleep(max(0.0, start_at + args.duration - time.time()))
+    on_end()
+    return merge_ws([collect(p) for p in procs], args.duration)
 
 
 # -- the orchestrator ------------------------------------------------------------------
@@ -324,16 +365,19 @@ class AgeSampler:
     def __init__(self, port: int, ids: list[str]) -> None:
         self.port, self.ids = port, ids
         self.ages: list[float] = []
+        self.latencies: list[float] = []  # of these requests, while the stream runs
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         n = 0
         while not self._stop.wait(0.1):
+            t = time.perf_counter()
             c.request("GET", f"/api/v1/crypto/orderbook?symbol={self.ids[n % len(self.ids)]}&depth=1")
             r = c.getresponse()
             body = r.read()
+            self.latencies.append((time.perf_counter() - t) * 1000)
             if r.status == 200:
                 self.ages.append(time.time() * 1000 - orjson.loads(body)["ts"])
             n += 1
@@ -345,13 +389,22 @@ class AgeSampler:
     def stop(self) -> dict[str, float]:
         self._stop.set()
         self._thread.join()
+        if not self.ages:
+            return {}
         return {"p50_ms": percentile(self.ages, 0.5), "p99_ms": percentile(self.ages, 0.99),
-                "n": len(self.ages)} if self.ages else {}
+                "n": len(self.ages), "rest_p50_ms": percentile(self.latencies, 0.5),
+                "rest_p99_ms": percentile(self.latencies, 0.99)}
+
+
+def server_delivered(port: int) -> int:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("GET", "/api/v1/crypto/health")
+    n = int(orjson.loads(c.getresponse().read())["api"]["delivered"])
+    c.close()
+    return n
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -366,12 +419,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="sequential requests per endpoint")
     ap.add_argument("--http-threads", type=int, default=4)
     ap.add_argument("--http-seconds", type=float, default=5.0)
+    ap.add_argument("--client-procs", type=int, default=2, help="processes the stream clients share")
     ap.add_argument("--store", type=Path, default=Path(tempfile.gettempdir()) / "cryptoterm-bench-api" / "store.db")
     ap.add_argument("--quick", action="store_true", help="a small run: 200k rows, 50 clients, 20 s")
     ap.add_argument("--client", choices=["http", "ws"], help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--stored", help=argparse.SUPPRESS)
     ap.add_argument("--streamed", help=argparse.SUPPRESS)
+    ap.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.client:
         args.phase = args.client
@@ -404,13 +459,24 @@ def main() -> None:
         wait_ready(port, streamed)
         report: dict[str, Any] = {"rows": args.rows, "instruments": len(streamed), "cores": os.cpu_count()}
         watch = ProcWatch(server.pid).start()
-        report["http"] = run_client("http", port, stored, streamed, args)
+        report["http"] = run_http_client(port, stored, streamed, args)
         report["http_server"] = watch.stop()
-        watch = ProcWatch(server.pid).start()
-        baseline = AgeSampler(port, streamed).start()
-        report["ws"] = run_client("ws", port, stored, streamed, args)
-        report["ws_server"] = watch.stop()
-        report["book_age_at_engine"] = baseline.stop()
+        watch = ProcWatch(server.pid)
+        baseline = AgeSampler(port, streamed)
+        delivered: list[float] = []
+
+        def measuring() -> None:
+            watch.start()
+            baseline.start()
+            delivered.extend([server_delivered(port), time.monotonic()])
+
+        def measured() -> None:
+            delivered.extend([server_delivered(port), time.monotonic()])
+            report["ws_server"] = watch.stop()
+            report["book_age_at_engine"] = baseline.stop()
+
+        report["ws"] = run_ws_clients(port, streamed, args, measuring, measured)
+        report["ws"]["server_delivered_per_s"] = (delivered[2] - delivered[0]) / (delivered[3] - delivered[1])
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         c.request("GET", "/api/v1/crypto/health")
         report["server_api_stats"] = orjson.loads(c.getresponse().read())["api"]
@@ -433,13 +499,15 @@ def print_report(r: dict[str, Any]) -> None:
               f"{h['requests_per_s']:,.0f} req/s  (store {r['rows']:,} rows)")
     w = r["ws"]
     print(f"WS   {w['connected']}/{w['clients']} clients x {r['instruments']} instruments (ticker+depth), "
-          f"{w['seconds']:.0f} s: {w['msgs_per_s']:,.0f} msgs/s delivered; lag book p50 {w['book_p50_ms']} ms "
+          f"{w['seconds']:.0f} s: {w['msgs_per_s']:,.0f} msgs/s received "
+          f"({w['server_delivered_per_s']:,.0f}/s sent by the server); lag book p50 {w['book_p50_ms']} ms "
           f"p99 {w['book_p99_ms']} ms, ticker p50 {w['ticker_p50_ms']} ms p99 {w['ticker_p99_ms']} ms; "
           f"{w['closed']} closed")
     b = r.get("book_age_at_engine") or {}
     if b:
         print(f"     baseline: the engine's books are already p50 {b['p50_ms']:.0f} ms / p99 {b['p99_ms']:.0f} ms "
-              "old (venue timestamp) when read over REST")
+              "old (venue timestamp) when read over REST; that REST read meanwhile took p50 "
+              f"{b['rest_p50_ms']:.1f} ms / p99 {b['rest_p99_ms']:.1f} ms")
     s = r["ws_server"]
     print(f"     server CPU {s.get('cpu_pct', 0):.0f}% of one core, RSS {s.get('rss_mb_first', 0):.0f} -> "
           f"{s.get('rss_mb_last', 0):.0f} MB (max {s.get('rss_mb_max', 0):.0f})")
