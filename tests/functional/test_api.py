@@ -408,6 +408,25 @@ def test_a_slow_reader_gets_fewer_newer_books_and_a_stuck_one_is_closed(session)
         assert server.broker.stats()["clients"] == 2  # the others live on
 
 
+def test_a_reader_too_far_behind_on_trades_is_closed_not_queued_for(session):
+    engine, _, _, _ = session
+    server = ApiServer(engine, port=0, pace=Pace(max_queue=20, stall_timeout=60.0))
+    server.start()
+    with contextlib.ExitStack() as stack:
+        stack.callback(server.stop)
+        ws = stack.enter_context(connect(ws_url(server), sock=small_window(server), max_queue=1,
+                                         create_connection=FreshReader))
+        for n, iid in enumerate((BTC, ETH, PERP)):
+            request(ws, n, "subscribe", channel="trade", symbol=iid)
+            request(ws, 10 + n, "subscribe", channel="depth", symbol=iid, depth=1000)
+        wait(lambda: server.broker.dropped_slow == 1, 15, "the reader to be dropped")
+        with pytest.raises(ConnectionClosed):
+            while True:
+                ws.recv(timeout=5)
+        assert ws.close_code == CLOSE_TOO_SLOW
+        assert ws.close_reason == "client too slow: 20 messages behind"
+
+
 # -- the token ---------------------------------------------------------------------------
 
 def test_beyond_loopback_a_token_is_generated_and_a_given_one_is_kept(session):
