@@ -12,6 +12,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, WebSocket
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
 from app.api import errors
@@ -83,10 +84,10 @@ class Lookup:
     def streamed(self, symbol: str) -> str:
         sid = self._shape(symbol)
         if self.source.change_seq(sid) is None:
-            raise self._unknown(sid)
+            raise self.unknown(sid)
         return sid
 
-    def _unknown(self, sid: str) -> ApiError:
+    def unknown(self, sid: str) -> ApiError:
         directory = self.source if isinstance(self.source, MarketDirectory) else None
         if directory is not None and any(i.id == sid for i in directory.markets()):
             return ApiError(404, f"symbol {sid}: listed but not streamed in this session (add it "
@@ -100,10 +101,14 @@ class Lookup:
             return sid, True
         if sid in self._stored:
             return sid, False
-        if history is not None and history.instrument(sid) is not None:
+        try:
+            found = history is not None and history.instrument(sid) is not None
+        except SQLAlchemyError as exc:
+            raise ApiError(503, f"the history store cannot be read: {type(exc).__name__}") from None
+        if found:
             self._stored.add(sid)
             return sid, False
-        raise self._unknown(sid)
+        raise self.unknown(sid)
 
 
 def build_app(source: LiveSource, broker: StreamBroker) -> FastAPI:
@@ -175,8 +180,12 @@ def build_app(source: LiveSource, broker: StreamBroker) -> FastAPI:
                 watched.add((sid, interval))
                 source.watch(sid, interval)
             live = source.live_klines(sid, interval)
-        stored = [] if reader is None else reader.klines(sid, interval, since=start, until=end,
-                                                         limit=limit)
+        try:
+            stored = [] if reader is None else reader.klines(sid, interval, since=start, until=end,
+                                                             limit=limit)
+        except SQLAlchemyError as exc:  # a locked or damaged store: say so, serve nothing stale
+            raise ApiError(503, f"the history store cannot be read: {type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:200]}") from None
         data = [kline_row(k) for k in merge_klines(stored, live, start, end, limit)]
         return json_response({"symbol": sid, "interval": interval, "data": data, "count": len(data)})
 
@@ -194,7 +203,7 @@ def build_app(source: LiveSource, broker: StreamBroker) -> FastAPI:
         sid = lookup.streamed(symbol)
         top = source.book_top(sid, depth)
         if top is None:
-            raise lookup._unknown(sid)
+            raise lookup.unknown(sid)
         if not top.synced:
             raise ApiError(503, f"the book of {sid} is not synced: {top.reason}", "symbol",
                            synced=False, reason=top.reason)

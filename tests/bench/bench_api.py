@@ -190,10 +190,14 @@ async def ws_phase(port: int, streamed: list[str], clients: int, duration: float
         return windows[k]
 
     connected = 0
+    subscribed = 0
     closed: list[str] = []
+    # every client connects first and subscribes at the same moment, ten seconds before
+    # the measuring starts: handshakes never queue behind the pushes to those already in
+    subscribe_at = start_at - 10.0
 
     async def one() -> None:
-        nonlocal connected
+        nonlocal connected, subscribed
         sock = socket.socket()
         # a reader that wants fresh books keeps its buffers small: the server's coalescing
         # then happens on the server, not in megabytes of old books in our kernel buffers
@@ -201,14 +205,16 @@ async def ws_phase(port: int, streamed: list[str], clients: int, duration: float
         sock.setblocking(False)
         try:
             await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-            async with connect(url, sock=sock, compression=None, max_queue=4, open_timeout=60,
+            async with connect(url, sock=sock, compression=None, max_queue=4, open_timeout=120,
                                ping_interval=None) as ws:
+                connected += 1
+                await asyncio.sleep(max(0.0, subscribe_at - time.time()))
                 for j, iid in enumerate(streamed):
                     await ws.send(orjson.dumps({"id": 2 * j, "method": "subscribe",
                                                 "params": {"channel": "depth", "symbol": iid, "depth": 20}}).decode())
                     await ws.send(orjson.dumps({"id": 2 * j + 1, "method": "subscribe",
                                                 "params": {"channel": "ticker", "symbol": iid}}).decode())
-                connected += 1
+                subscribed += 1
                 loads = orjson.loads
                 clock = time.time
                 async for raw in ws:
@@ -233,10 +239,12 @@ async def ws_phase(port: int, streamed: list[str], clients: int, duration: float
     for n in range(clients):
         tasks.append(asyncio.create_task(one()))
         if n % 50 == 49:
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(max(0.0, subscribe_at - time.time()))
+    connected_at_subscribe = connected
     await asyncio.sleep(max(0.0, start_at + duration - time.time()))
     await asyncio.wait(tasks, timeout=20)
-    return {"clients": clients, "connected": connected, "closed": len(closed),
+    return {"clients": clients, "connected": connected_at_subscribe, "closed": len(closed),
             "closed_why": sorted(set(closed))[:5], "windows": windows}
 
 
@@ -318,7 +326,7 @@ def run_ws_clients(port: int, streamed: list[str], args: argparse.Namespace,
                    on_start: Any, on_end: Any) -> dict[str, Any]:
     """``--client-procs`` processes share the clients; all measure the same window, which
     opens once every client had time to connect and take its first books."""
-    start_at = time.time() + 8.0 + args.clients / 100
+    start_at = time.time() + 25.0 + args.clients / 25
     procs = []
     for k in range(args.client_procs):
         share = args.clients // args.client_procs + (k < args.clients % args.client_procs)
@@ -397,7 +405,7 @@ class AgeSampler:
 
 
 def server_delivered(port: int) -> int:
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     c.request("GET", "/api/v1/crypto/health")
     n = int(orjson.loads(c.getresponse().read())["api"]["delivered"])
     c.close()
@@ -463,20 +471,30 @@ def main() -> None:
         report["http_server"] = watch.stop()
         watch = ProcWatch(server.pid)
         baseline = AgeSampler(port, streamed)
-        delivered: list[float] = []
+        counts: dict[str, tuple[int, float]] = {}
+
+        def count(name: str) -> None:  # in a thread: a busy server must not shift the window
+            at = time.monotonic()
+            try:
+                counts[name] = (server_delivered(port), at)
+            except OSError:
+                pass
 
         def measuring() -> None:
             watch.start()
             baseline.start()
-            delivered.extend([server_delivered(port), time.monotonic()])
+            threading.Thread(target=count, args=("start",), daemon=True).start()
 
         def measured() -> None:
-            delivered.extend([server_delivered(port), time.monotonic()])
+            threading.Thread(target=count, args=("end",), daemon=True).start()
             report["ws_server"] = watch.stop()
             report["book_age_at_engine"] = baseline.stop()
 
         report["ws"] = run_ws_clients(port, streamed, args, measuring, measured)
-        report["ws"]["server_delivered_per_s"] = (delivered[2] - delivered[0]) / (delivered[3] - delivered[1])
+        time.sleep(1.0)
+        if "start" in counts and "end" in counts:
+            report["ws"]["server_delivered_per_s"] = (counts["end"][0] - counts["start"][0]) / (
+                counts["end"][1] - counts["start"][1])
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         c.request("GET", "/api/v1/crypto/health")
         report["server_api_stats"] = orjson.loads(c.getresponse().read())["api"]
@@ -500,7 +518,7 @@ def print_report(r: dict[str, Any]) -> None:
     w = r["ws"]
     print(f"WS   {w['connected']}/{w['clients']} clients x {r['instruments']} instruments (ticker+depth), "
           f"{w['seconds']:.0f} s: {w['msgs_per_s']:,.0f} msgs/s received "
-          f"({w['server_delivered_per_s']:,.0f}/s sent by the server); lag book p50 {w['book_p50_ms']} ms "
+          f"({w.get('server_delivered_per_s', 0):,.0f}/s sent by the server); lag book p50 {w['book_p50_ms']} ms "
           f"p99 {w['book_p99_ms']} ms, ticker p50 {w['ticker_p50_ms']} ms p99 {w['ticker_p99_ms']} ms; "
           f"{w['closed']} closed")
     b = r.get("book_age_at_engine") or {}
