@@ -13,16 +13,19 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from app.errors import CryptotermError
+
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
+class ApiError(CryptotermError):
     """A request the API refuses, with the status and the parameter at fault."""
+
+    default_title = "Data API"
 
     def __init__(self, status: int, message: str, param: str | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
         self.param = param
         self.extra = extra
 

@@ -29,6 +29,7 @@ import orjson
 from starlette.websockets import WebSocket
 
 from app.engine_api import LiveSource
+from app.errors import CryptotermError
 from app.market.events import Kline, MarketEvent, Ticker, Trade
 from app.market.klines import INTERVAL_MS
 
@@ -53,10 +54,13 @@ class Pace:
     max_subscriptions: int = 500
 
 
-class RequestError(Exception):
+class RequestError(CryptotermError):
+    """A stream request refused; answered to the client with its id, never fatal."""
+
+    default_title = "Data API"
+
     def __init__(self, message: str, param: str | None) -> None:
         super().__init__(message)
-        self.message = message
         self.param = param
 
 
