@@ -88,6 +88,7 @@ bell = false                 # ring the terminal bell on fills, rejects and venu
 # symbols = ["BTC/USDT"]     # leave out for every streamed market; venues = [...] likewise
 # threshold = 30000
 # cooldown = 60
+
 [risk]                       # checked before every order leaves (0 or absent: off); USD
 # max_order_notional = 25000   # one order's value
 # max_position_notional = 50000  # one instrument's position, counting resting orders
@@ -97,6 +98,12 @@ bell = false                 # ring the terminal bell on fills, rejects and venu
 # confirm_notional = 0         # orders worth at most this go without the confirm dialog
 # [risk.binance-testnet]       # one account's own limits on top of the ones above
 # max_order_notional = 1000
+
+[api]
+enabled = false              # serve the local data API from the terminal UI too (or --serve)
+host = "127.0.0.1"           # any other address requires a token
+port = 8765
+# token = "..."              # required beyond 127.0.0.1; generated and printed once if unset
 """.replace("@VENUES@", ", ".join(f'"{v}"' for v in VENUES))
 
 
@@ -118,7 +125,8 @@ ENDPOINT_KEYS = ("ws_url", "rest_url")
 RISK_KEYS: dict[str, float] = {"max_order_notional": 1e12, "max_position_notional": 1e12,
                                "max_open_orders": 100_000, "max_daily_loss": 1e12,
                                "price_band_pct": 1000, "confirm_notional": 1e12}
-SECTIONS = ("app", "venues", "trading", "storage", "alerts", "risk")
+API_KEYS = ("enabled", "host", "port", "token")
+SECTIONS = ("app", "venues", "trading", "storage", "alerts", "risk", "api")
 
 
 def _is_number(value: object) -> bool:
@@ -174,6 +182,16 @@ class RiskConfig:
 
 
 @dataclass(slots=True)
+class ApiConfig:
+    """The ``[api]`` section: the local data API (app.api)."""
+
+    enabled: bool = False  # the terminal UI serves it too
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None  # None: generated when the host needs one
+
+
+@dataclass(slots=True)
 class AppConfig:
     config_path: Path
     data_dir: Path
@@ -185,6 +203,7 @@ class AppConfig:
     endpoints: dict[str, dict[str, Endpoint]] = field(default_factory=dict)
     trading: TradingConfig = field(default_factory=TradingConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     alert_bps: float = 50.0  # cross-venue deviation that raises an alert
     usd_family: bool = True  # USD, USDT and USDC compared as one quote across venues
     watch_top: int = 0  # books for the N most traded markets of each venue and market
@@ -349,6 +368,7 @@ def _apply(cfg: AppConfig, raw: dict[str, Any], path: Path) -> None:
         raise ConfigError(str(exc)) from None
     cfg.warnings.extend(cfg.alerts.warnings)
     _apply_risk(cfg, raw.get("risk", {}), path)
+    _apply_api(cfg, raw.get("api", {}), path)
 
 
 def _risk_limits(section: dict[str, Any], table: str, path: Path, warnings: list[str]) -> dict[str, float]:
@@ -381,6 +401,32 @@ def _apply_risk(cfg: AppConfig, section: Any, path: Path) -> None:
         except ValueError as exc:
             raise ConfigError(f"{path}: [risk.{name}]: {exc}") from None
         cfg.risk.accounts[account] = _risk_limits(table, f"risk.{account}", path, cfg.warnings)
+
+
+def _apply_api(cfg: AppConfig, section: Any, path: Path) -> None:
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [api] must be a table")
+    api = cfg.api
+    for key, value in section.items():
+        where = f"{path}: api.{key}"
+        if key == "enabled":
+            _check_flag(where, value)
+            api.enabled = value
+        elif key == "host":
+            if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
+                raise ConfigError(f"{where} = {value!r}: an address such as \"127.0.0.1\"")
+            api.host = value
+        elif key == "port":
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+                raise ConfigError(f"{where} = {value!r}: a port number from 1 to 65535")
+            api.port = value
+        elif key == "token":
+            if not isinstance(value, str) or len(value) < 16 or any(c.isspace() for c in value):
+                # shorter is guessable; whitespace would never survive an HTTP header intact
+                raise ConfigError(f"{where}: must be at least 16 characters, no spaces")
+            api.token = value
+        else:
+            cfg.warnings.append(unknown_key_warning(path, "api", key, API_KEYS))
 
 
 def _apply_storage(cfg: AppConfig, section: Any, path: Path) -> None:

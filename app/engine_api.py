@@ -11,7 +11,10 @@ store) is a capability of its own, each a runtime-checkable Protocol, so a reade
 - ``Watchlist``: every market of every venue, most without a book (tickers only);
 - ``TradingHost``: the trading runtime (``trading``, None when none is attached);
 - ``RecordingSwitch``: which instruments go to the store, and switching them;
-- ``HistorySource``: the history store's reader (storage.history.HistoryReader).
+- ``HistorySource``: the history store's reader (storage.history.HistoryReader);
+- ``LiveReads``: single values without building a whole view (a book's top levels, the
+  ticker, the live klines, a change counter) and a listener on every event: what the
+  data API (app.api) reads per request and per push.
 
 ``EngineFacade`` is all of them at once; ``app.feeds.engine.Engine`` implements it.
 
@@ -21,10 +24,12 @@ of them serves, and they know nothing of each other; like them it never imports 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from app.feeds.health import HealthView
-from app.feeds.views import InstrumentView, Unlisted
+from app.feeds.views import BookTopView, InstrumentView, Unlisted
+from app.market.events import Kline, MarketEvent, Ticker
 from app.market.instruments import Instrument
 
 if TYPE_CHECKING:  # types only: importing them would pull trading and storage into every reader
@@ -119,8 +124,38 @@ class HistorySource(Protocol):
 
 
 @runtime_checkable
+class LiveReads(Protocol):
+    """Cheap reads of one value each, safe from any thread; none copies a whole book."""
+
+    def book_top(self, instrument_id: str, depth: int = 20) -> BookTopView | None:
+        """The best ``depth`` levels per side (none while unsynced, with the reason)."""
+        ...
+
+    def ticker(self, instrument_id: str) -> Ticker | None:
+        ...
+
+    def live_klines(self, instrument_id: str, interval: str) -> tuple[Kline, ...]:
+        """Klines of ``interval`` held live, oldest first, the last possibly open."""
+        ...
+
+    def change_seq(self, instrument_id: str) -> int | None:
+        """A counter that bumps on every change to the instrument; None when unknown."""
+        ...
+
+    def listen(self, listener: Callable[[MarketEvent], None]) -> Callable[[], None]:
+        """Call ``listener`` (on the engine thread: it must not block) with every event;
+        returns the function that stops it."""
+        ...
+
+
+@runtime_checkable
+class LiveSource(MarketSource, LiveReads, Protocol):
+    """What the data API needs at least: live state and its cheap reads."""
+
+
+@runtime_checkable
 class EngineFacade(MarketSource, MarketDirectory, CrossVenue, Watchlist, TradingHost,
-                   RecordingSwitch, HistorySource, Protocol):
+                   RecordingSwitch, HistorySource, LiveReads, Protocol):
     """Everything a full session offers (the engine)."""
 
 

@@ -12,6 +12,6 @@ from types import ModuleType
 
 def command_modules() -> list[ModuleType]:
     # imported lazily so `cryptoterm --demo` does not pay for every command's imports
-    from app.commands import backfill, backtest, gaps, history, keys, record, replay, tui
+    from app.commands import backfill, backtest, gaps, history, keys, record, replay, serve, tui
 
-    return [tui, record, replay, history, backfill, gaps, keys, backtest]
+    return [tui, record, replay, history, backfill, gaps, keys, backtest, serve]

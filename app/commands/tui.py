@@ -30,6 +30,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="books for the N most traded USDT markets of each venue; the watchlist "
                         "(key w) streams every other market as tickers only (default: config "
                         "[app] watch_top)")
+    p.add_argument("--serve", action="store_true",
+                   help="serve the local data API from this session too (as [api] enabled = "
+                        "true; address and token from [api])")
     p.add_argument("--db", metavar="URL_OR_PATH",
                    help="history store for recording and the history screen (default: "
                         "cryptoterm.db in the data dir; or postgresql+psycopg://...)")
@@ -100,12 +103,17 @@ def build(args: argparse.Namespace, cfg: AppConfig):
         raise CommandError(f"--symbol {args.symbol}: not among the streamed symbols ({', '.join(symbols)})")
     engine.prioritize(first)
     engine.start()
+    server = None
     try:
+        server = _start_api(engine, cfg, args)
         app = CryptotermApp(engine, instrument_id=first, theme=cfg.theme, fps=cfg.fps,
                             mode_label="DEMO DATA" if args.demo else "LIVE DATA",
                             notices=[w.removeprefix(f"{cfg.config_path}: ") for w in cfg.warnings],
-                            notices_title=f"{cfg.config_path}: ignored")
+                            notices_title=f"{cfg.config_path}: ignored",
+                            api_address=server.address if server is not None else "")
     except BaseException:
+        if server is not None:
+            server.stop()
         engine.stop()
         if world is not None:
             world.stop()
@@ -115,7 +123,24 @@ def build(args: argparse.Namespace, cfg: AppConfig):
 
     app.alerts = start_alerts(engine, cfg)  # stopped by ``run`` (or whoever runs the app)
     app.watch_settings = WatchSettings(list(cfg.favourites), cfg.reduced_motion, cfg.config_path)
+    if server is not None:
+        app.api_server = server
+        if server.token_generated:  # shown once, in this toast only: never logged or stored
+            app.call_later(app.notify, f"API token: {server.token}\n(send as Authorization: "
+                           "Bearer <token>; set [api] token to keep one)", title="data API",
+                           timeout=60, markup=False)
     return app, engine, world
+
+
+def _start_api(engine, cfg: AppConfig, args: argparse.Namespace):
+    """The data API over this session's engine when [api] enabled or --serve, else None."""
+    if not (cfg.api.enabled or getattr(args, "serve", False)):
+        return None
+    from app.api.server import ApiServer
+
+    server = ApiServer(engine, cfg.api.host, cfg.api.port, token=cfg.api.token)
+    server.start()  # ApiStartError: the CLI prints it (the port is taken, ...)
+    return server
 
 
 def run(args: argparse.Namespace, cfg: AppConfig) -> int:
@@ -126,6 +151,8 @@ def run(args: argparse.Namespace, cfg: AppConfig) -> int:
     finally:
         if app.alerts is not None:
             app.alerts.stop()
+        if app.api_server is not None:
+            app.api_server.stop()
         engine.stop()
         if world is not None:
             world.stop()

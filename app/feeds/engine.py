@@ -24,7 +24,8 @@ from app.feeds.recording import RecordingControl
 from app.feeds.rest import RestClient, RestError, WeightBudget
 from app.feeds.tickers import TickerFeed, supports_tickers
 from app.feeds.top_markets import TopMarketsError, market_volumes
-from app.feeds.views import InstrumentView, Unlisted
+from app.feeds.views import BookTopView, InstrumentView, Unlisted
+from app.market.events import Kline, MarketEvent, Ticker
 from app.market.compare import Summary
 from app.market.instruments import Instrument, MarketType, not_listed_message, parse_display_symbol
 from app.venues import registry
@@ -341,6 +342,34 @@ class Engine:
     def view(self, instrument_id: str, depth: int = 20, group: float = 0.0,
              interval: str = "1m", trades: int = 50) -> InstrumentView | None:
         return self.hub.view(instrument_id, depth, group, interval, trades)
+
+    # -- LiveReads (the data API's cheap reads) ----------------------------------------
+
+    def book_top(self, instrument_id: str, depth: int = 20) -> BookTopView | None:
+        return self.hub.book_top_view(instrument_id, depth)
+
+    def ticker(self, instrument_id: str) -> Ticker | None:
+        return self.hub.ticker(instrument_id)
+
+    def live_klines(self, instrument_id: str, interval: str) -> tuple[Kline, ...]:
+        return self.hub.live_klines(instrument_id, interval)
+
+    def change_seq(self, instrument_id: str) -> int | None:
+        return self.hub.seq(instrument_id)
+
+    def listen(self, listener: Callable[[MarketEvent], None]) -> Callable[[], None]:
+        """Call ``listener`` on the engine thread with every normalized event; returns the
+        function that stops it. The listener runs inside the engine's hot path: it must
+        only hand the event over, never block."""
+        hub = self.hub
+        with hub.lock:
+            hub.subscribe(listener)
+
+        def stop() -> None:
+            with hub.lock:
+                hub.unsubscribe(listener)
+
+        return stop
 
     def unlisted(self) -> dict[str, Unlisted]:
         """Requested instruments their venue does not list, by id, each with a message

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.feeds.health import FeedHealth, HealthView
-from app.feeds.views import InstrumentView
+from app.feeds.views import BookTopView, InstrumentView
 from app.market.compare import Summary
 from app.market.events import Funding, Kline, MarketEvent, Ticker, Trade
 from app.market.instruments import Instrument
@@ -172,6 +172,11 @@ class MarketHub:
     def subscribe(self, listener: Callable[[MarketEvent], None]) -> None:
         """Called (on the engine thread, lock held) with every normalized event."""
         self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[MarketEvent], None]) -> None:
+        """Stop calling ``listener`` (lock held); nothing when it was not subscribed."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def on_event(self, ev: MarketEvent) -> None:
         st = self._states.get(ev.id)
@@ -355,3 +360,32 @@ class MarketHub:
             if st is None or not st.synced:
                 return None
             return st.book.top(depth)
+
+    def book_top_view(self, instrument_id: str, depth: int = 20) -> BookTopView | None:
+        """The best ``depth`` levels per side and the sync state; None when unknown."""
+        with self.lock:
+            st = self._states.get(instrument_id)
+            if st is None:
+                return None
+            if not st.synced:
+                return BookTopView(instrument_id, st.seq, False, st.book.ts, (), (),
+                                   st.sync_reason() or "the book is being built")
+            bids, asks = st.book.top(depth)
+            return BookTopView(instrument_id, st.seq, True, st.book.ts, tuple(bids), tuple(asks), None)
+
+    def ticker(self, instrument_id: str) -> Ticker | None:
+        with self.lock:
+            st = self._states.get(instrument_id)
+            return None if st is None else st.ticker
+
+    def live_klines(self, instrument_id: str, interval: str) -> tuple[Kline, ...]:
+        """The hub's klines of ``interval``, oldest first, the last one possibly open (the
+        cached tuple the UI reads too: no copy per call)."""
+        with self.lock:
+            st = self._states.get(instrument_id)
+            return () if st is None else st.kline_series(interval)
+
+    def seq(self, instrument_id: str) -> int | None:
+        """The instrument's change counter (bumps on every book update, trade, ...)."""
+        st = self._states.get(instrument_id)  # one dict read and one int: no lock needed
+        return None if st is None else st.seq

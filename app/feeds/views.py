@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.feeds.health import HealthView
-from app.market.events import Funding, Kline, Ticker, Trade
+from app.market.events import Funding, Kline, Level, Ticker, Trade
 from app.market.instruments import Instrument
 from app.market.orderbook import LadderRow
 
@@ -52,3 +52,17 @@ class Unlisted:
     symbol: str  # as requested, e.g. "FOO/BAR"
     where: str  # "binance spot"
     message: str  # "FOO/BAR is not listed on binance spot; listed: BTC/USDT, ..."
+
+
+@dataclass(slots=True, frozen=True)
+class BookTopView:
+    """The best levels of one book, copied under the hub's lock (never the whole book):
+    what the data API answers and pushes. Levels are empty while the book is not synced."""
+
+    instrument_id: str
+    seq: int  # the instrument's change counter when read
+    synced: bool
+    ts: int  # the venue's time of the last applied update (epoch ms; 0 before the first)
+    bids: tuple[Level, ...]  # best first
+    asks: tuple[Level, ...]
+    reason: str | None  # while not synced: why, in plain words

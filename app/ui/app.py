@@ -26,6 +26,9 @@ from app.ui.watchlist_screen import WatchSettings
 if TYPE_CHECKING:
     from app.alerts.runtime import AlertRuntime
 
+if TYPE_CHECKING:  # the API's imports (FastAPI, uvicorn) load only when it is started
+    from app.api.server import ApiServer
+
 
 class ConfirmQuit(ConfirmAction):
     """"Quit while an order is on its way?" (its own type: Ctrl+C on it means yes)."""
@@ -69,8 +72,10 @@ class CryptotermApp(App[None]):
     def __init__(self, source: MarketSource, instrument_id: str | None = None,
                  theme: str = themes.DARK, fps: float = 10.0, *, mode_label: str = "DEMO",
                  clock: Callable[[], float] = time.time, notices: list[str] | None = None,
-                 notices_title: str = "config") -> None:
+                 notices_title: str = "config", api_address: str = "") -> None:
         super().__init__()
+        self.api_address = api_address  # the data API (app.api) serving this session, if any
+        self.api_server: ApiServer | None = None  # stopped by whoever runs the app
         self._notices = list(notices or ())  # e.g. unknown config keys, toasted at start
         # every toast, newest last: Textual keeps only the ones still on screen, privately
         self.recent_notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)
@@ -142,7 +147,8 @@ class CryptotermApp(App[None]):
 
     def get_default_screen(self) -> Screen:
         return MainScreen(self.source, self._initial_instrument, fps=self.fps,
-                          mode_label=self.mode_label, clock=self._clock)
+                          mode_label=self.mode_label, clock=self._clock,
+                          api_address=self.api_address)
 
     @property
     def main_screen(self) -> MainScreen:

@@ -16,7 +16,7 @@ class AppHeader(Widget):
 
     COMPONENT_CLASSES = {"header--app", "header--demo", "header--live", "header--instrument",
                          "header--detail", "header--env-paper", "header--env-testnet",
-                         "header--env-demo", "header--env-live", "header--rec"}
+                         "header--env-demo", "header--env-live", "header--rec", "header--api"}
     DEFAULT_CSS = """
     AppHeader {
         height: 1;
@@ -34,6 +34,7 @@ class AppHeader(Widget):
     AppHeader > .header--env-demo { background: $accent; color: $background; text-style: bold; }
     AppHeader > .header--env-live { background: $error; color: $text; text-style: bold reverse; }
     AppHeader > .header--rec { color: $error; text-style: bold; }
+    AppHeader > .header--api { color: $accent; }
     """
 
     instrument_label: reactive[str] = reactive("")
@@ -44,11 +45,12 @@ class AppHeader(Widget):
     # the instrument on screen is being recorded to the history store
     recording: reactive[bool] = reactive(False)
 
-    def __init__(self, app_name: str, mode_label: str, *, name: str | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, app_name: str, mode_label: str, *, api_address: str = "",
+                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.app_name = app_name
         self.mode_label = mode_label
+        self.api_address = api_address  # where the data API listens ("" when it does not)
 
     def render(self) -> Text:
         badge = "header--demo" if "DEMO" in self.mode_label.upper() else "header--live"
@@ -61,6 +63,8 @@ class AppHeader(Widget):
             text.append(" ")
             text.append(f" orders: {self.trading_label or self.trading_env.upper()} ",
                         self.get_component_rich_style(f"header--env-{self.trading_env}"))
+        if self.api_address:  # before the instrument: an 80-column header still shows it
+            text.append(f"  API {self.api_address}", self.get_component_rich_style("header--api"))
         text.append("  ")
         text.append(self.instrument_label or "no instrument",
                     self.get_component_rich_style("header--instrument"))

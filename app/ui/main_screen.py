@@ -78,9 +78,10 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
 
     def __init__(self, source: MarketSource, instrument_id: str | None = None, *,
                  fps: float = 10.0, mode_label: str = "DEMO",
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, api_address: str = "") -> None:
         super().__init__()
         self.source = source
+        self.api_address = api_address  # the data API's address for the header, "" when off
         self.instrument_id = instrument_id
         self.interval = INTERVALS[0]
         self.group_index = 0
@@ -106,7 +107,8 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self.pane_layout: PaneLayout | None = None
 
     def compose(self) -> ComposeResult:
-        yield AppHeader(self.app.title or "cryptoterm", self.mode_label, id="header")
+        yield AppHeader(self.app.title or "cryptoterm", self.mode_label, id="header",
+                        api_address=self.api_address)
         yield TickerStrip(clock=self._clock, id="ticker")
         with Horizontal(id="main-body"):
             yield OrderBookLadder(id="ladder")
