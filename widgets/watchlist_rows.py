@@ -159,12 +159,13 @@ def fit_columns(width: int) -> tuple[tuple[Column, int], ...]:
 # -- sorting and filtering -------------------------------------------------------------------
 
 
+# column key -> the WatchRow field it sorts by (the sparkline's hour has no order: its
+# 24 h change does)
+_SORT_FIELDS = {"spark": "change", "next": "next_funding", "spread": "spread_bps"}
+
+
 def _sort_value(row: WatchRow, key: str) -> object:
-    if key == "spark":
-        return row.change  # the hour's shape has no order; its 24 h change does
-    if key == "next":
-        return row.next_funding
-    return getattr(row, key)
+    return getattr(row, _SORT_FIELDS.get(key, key))
 
 
 def sort_rows(rows: Iterable[WatchRow], key: str, descending: bool,

@@ -101,3 +101,16 @@ def test_rows_from_summaries_deviation_spread_and_feed_word():
 def test_favourites_toggle_keeps_order():
     assert favourites_toggled(["a", "b"], "c") == ["a", "b", "c"]
     assert favourites_toggled(["a", "b", "c"], "b") == ["a", "c"]
+
+
+def test_every_column_sorts_by_its_own_numbers():
+    # sorting by a column whose key is not a WatchRow field (spread, next, spark) once
+    # crashed the screen: every column must sort, and by the value it shows
+    from widgets.watchlist_rows import COLUMN_KEYS
+
+    rows = [row("A/USDT", spread_bps=3.0, next_funding=2, change=1.0),
+            row("B/USDT", spread_bps=1.0, next_funding=1, change=2.0)]
+    for key in COLUMN_KEYS:
+        assert len(sort_rows(rows, key, True)) == 2
+    assert [r.symbol for r in sort_rows(rows, "spread", False)] == ["B/USDT", "A/USDT"]
+    assert [r.symbol for r in sort_rows(rows, "next", False)] == ["B/USDT", "A/USDT"]
