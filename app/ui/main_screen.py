@@ -15,7 +15,7 @@ from typing import TypeVar
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer
 
 from app.feeds.health import HealthView
@@ -91,6 +91,7 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self._instrument: Instrument | None = None
         self._last_key: object = _UNSET
         self._last_error: str | None = None
+        self._views_started = False  # on_mount drew the first frame
         self._announced: set[str] = set()  # feeds whose connection error was toasted
         self._unlisted_seen = 0  # entries of the source's unlisted() looked at (it only grows)
         self._unlisted_toasted: set[str] = set()  # one toast per symbol, not one per venue
@@ -139,6 +140,7 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
         self._resolve_instrument()
         self.set_interval(1.0 / max(0.5, self.fps), self.refresh_views)
         self.refresh_views()
+        self._views_started = True
 
     # -- state ---------------------------------------------------------------------
 
@@ -386,6 +388,11 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
 
     def refresh_views(self) -> None:
         """Pull one view and the feed health, and hand them to the widgets."""
+        top = self.app.screen
+        if top is not self and not isinstance(top, ModalScreen):
+            # another full screen (watchlist, history, ...) hides this one: drawing what
+            # nobody sees took a third of the UI thread under the watchlist
+            return
         if self._instrument is None:
             self._resolve_instrument()
         healths: list[HealthView] = self._call(self.source.health) or []
@@ -474,3 +481,8 @@ class MainScreen(RecordingKeysMixin, TradingPanelMixin, Screen[None]):
                 self._last_error = message
                 self.notify(message, title="market source error", severity="error")
             return None
+
+    def on_screen_resume(self) -> None:
+        # back on top after another screen: show the present at once, not a frame later
+        if self._views_started:
+            self.refresh_views()
