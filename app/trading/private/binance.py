@@ -17,15 +17,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
-from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
 from app.trading.models import OrderStatus
-from app.trading.private.stream import AuthRefused, StreamUnavailable
+from app.trading.private.stream import AuthRefused, KeyedSession, StreamUnavailable
 from app.trading.private.updates import (BalancePush, FillPush, OrderPush, PositionPush, Push, d,
                                          d_or_none)
 
@@ -120,23 +117,12 @@ def decode_usdm(text: str) -> list[Push]:
     return []
 
 
-class BinanceSpotSession:
+class BinanceSpotSession(KeyedSession):
     """The spot user data stream over the WebSocket API, signed with HMAC-SHA256."""
 
     ping_text: str | None = None  # the server pings; the websockets library answers
     ping_every: float = 0.0
     renew_every: float | None = None
-
-    def __init__(self, url: str, api_key: str, secret: str, *, name: str,
-                 clock: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
-        self._url = url
-        self._key = api_key
-        self._secret = secret
-        self._clock = clock
-        self.name = name
-
-    async def url(self) -> str:
-        return self._url
 
     async def login(self, ws: ClientConnection) -> None:
         params: dict[str, Any] = {"apiKey": self._key, "timestamp": self._clock()}

@@ -11,14 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
 from app.trading.models import OrderStatus
-from app.trading.private.stream import AuthRefused
+from app.trading.private.stream import AuthRefused, KeyedSession
 from app.trading.private.updates import (BalancePush, FillPush, OrderPush, PositionPush, Push, d,
                                          d_or_none)
 
@@ -93,21 +91,10 @@ def decode(text: str) -> list[Push]:
     return out
 
 
-class BybitSession:
+class BybitSession(KeyedSession):
     ping_text: str | None = '{"op":"ping"}'
     ping_every: float = 20.0
     renew_every: float | None = None
-
-    def __init__(self, url: str, api_key: str, secret: str, *, name: str,
-                 clock: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
-        self._url = url
-        self._key = api_key
-        self._secret = secret
-        self._clock = clock
-        self.name = name
-
-    async def url(self) -> str:
-        return self._url
 
     async def login(self, ws: ClientConnection) -> None:
         expires = self._clock() + EXPIRES_AHEAD_MS

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -56,6 +57,23 @@ class Session(Protocol):
         """Keep the listen key alive (only when ``renew_every`` is set)."""
 
     def decode(self, text: str) -> list[Push]: ...
+
+
+
+class KeyedSession:
+    """What a session signed with an API key and secret holds: the URL, the key pair and
+    the clock its signatures read (a venue's session adds its own login)."""
+
+    def __init__(self, url: str, api_key: str, secret: str, *, name: str,
+                 clock: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+        self._url = url
+        self._key = api_key
+        self._secret = secret
+        self._clock = clock
+        self.name = name
+
+    async def url(self) -> str:
+        return self._url
 
 
 @dataclass(slots=True)
