@@ -65,8 +65,12 @@ async def test_w_lists_every_market_with_its_columns(session):
         assert {r.feed for r in table.rows} <= {"book", "tick", "unsync"}
         assert sum(1 for r in table.rows if r.feed in ("book", "unsync")) == 2  # BTC/USDT on each venue
         # the most traded first (the default sort), by the venues' own 24h turnover
-        volumes = [r.volume for r in table.rows]
-        assert volumes == sorted(volumes, reverse=True)
+        # (the order lands with the next frame after resort_s went to 0: wait for it, a loaded
+        # machine can be a frame late)
+        def by_volume() -> bool:
+            volumes = [r.volume for r in table.rows]
+            return volumes == sorted(volumes, reverse=True)
+        await wait_for(by_volume, what="the rows sorted by 24h volume")
 
 
 async def test_filter_as_you_type_fast_stray_letters_and_escape(session):
