@@ -26,6 +26,7 @@ MAX_RATE = 100_000
 STOP_TIMEOUT = 30.0
 REPAIR_GRACE = 5.0  # seconds past a minute's end before a repair pass looks at it
 REPAIR_WINDOW_MS = 60 * 60_000  # how far back each repair pass looks
+RECORDER_KLINE_DEPTH = 3  # candles kept in memory per series: the open one and two before it
 REPAIR_LAG_MS = 120_000  # younger candles are the stream's to close
 TABLES = ("trades", "klines", "funding", "books")
 MAX_TOP = 200
@@ -195,7 +196,9 @@ def _session(args: argparse.Namespace, cfg: AppConfig, venues: list[str], symbol
     from app.feeds.metrics import MetricsServer, SessionMetrics, format_status
 
     quiet = args.quiet
-    engine = Engine(cfg, symbols, capture=capture, venues=venues, per_venue=per_venue)
+    # no chart here: the store has the candles, memory keeps only the open ones
+    engine = Engine(cfg, symbols, capture=capture, venues=venues, per_venue=per_venue,
+                    kline_depth=RECORDER_KLINE_DEPTH)
     recorder = None
     if db is not None:
         from storage.recorder import Recorder

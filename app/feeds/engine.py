@@ -19,7 +19,7 @@ from app.feeds.connection import ConnectGate, ConnectionSettings
 from app.feeds.core import FeedStats
 from app.feeds.feed import VenueFeed
 from app.feeds.health import FeedHealth, HealthView
-from app.feeds.hub import MarketHub
+from app.feeds.hub import MAX_KLINES, MarketHub
 from app.feeds.recording import RecordingControl
 from app.feeds.rest import RestClient, RestError, WeightBudget
 from app.feeds.tickers import TickerFeed, supports_tickers
@@ -92,9 +92,11 @@ class Engine:
                  capture: CaptureWriter | None = None,
                  venues: list[str] | None = None, top: int = 0,
                  ranking: Ranking | None = None,
-                 per_venue: dict[str, list[str]] | None = None) -> None:
+                 per_venue: dict[str, list[str]] | None = None,
+                 kline_depth: int = MAX_KLINES) -> None:
         """``per_venue``: symbols of each venue (``record --top N``: every venue its own
-        most traded), instead of ``symbols`` on every venue."""
+        most traded), instead of ``symbols`` on every venue. ``kline_depth``: candles kept
+        in memory per instrument and interval (see MarketHub)."""
         self.cfg = cfg
         # --top N / [app] watch_top: books for the N most traded markets of each venue and
         # market, every other watchlist row streams tickers only. Ranked by the venue's
@@ -102,7 +104,7 @@ class Engine:
         # streamed tickers' turnover when given (and when the venue's REST cannot rank)
         self.top = top
         self.ranking = ranking
-        self.hub = MarketHub()
+        self.hub = MarketHub(kline_depth)
         self.settings = settings or ConnectionSettings()
         self.clock = clock  # feed health ages and rates; frozen in screenshot tests
         self.capture = capture  # raw capture (format v1), written on the engine thread

@@ -33,10 +33,12 @@ def _change(t: Ticker | None, last: float | None) -> float | None:
 
 class InstrumentState:
     __slots__ = ("instrument", "book", "synced", "ticker", "trades", "klines", "_kline_cache",
-                 "funding", "seq", "health", "trade_built", "sync_note", "retry_at")
+                 "funding", "seq", "health", "trade_built", "sync_note", "retry_at", "kline_depth")
 
-    def __init__(self, instrument: Instrument, health: FeedHealth | None = None) -> None:
+    def __init__(self, instrument: Instrument, health: FeedHealth | None = None,
+                 kline_depth: int = MAX_KLINES) -> None:
         self.instrument = instrument
+        self.kline_depth = kline_depth
         self.book = OrderBook()
         self.synced = False
         self.ticker: Ticker | None = None
@@ -75,9 +77,9 @@ class InstrumentState:
                 self._changed(interval, series)
 
     def _changed(self, interval: str, series: dict[int, Kline]) -> None:
-        """Keep the newest MAX_KLINES and drop the cached sorted copy."""
-        if len(series) > MAX_KLINES:
-            for old in sorted(series)[: len(series) - MAX_KLINES]:
+        """Keep the newest ``kline_depth`` and drop the cached sorted copy."""
+        if len(series) > self.kline_depth:
+            for old in sorted(series)[: len(series) - self.kline_depth]:
                 del series[old]
         self._kline_cache.pop(interval, None)
 
@@ -133,8 +135,12 @@ class TickerState:
 
 
 class MarketHub:
-    def __init__(self) -> None:
+    def __init__(self, kline_depth: int = MAX_KLINES) -> None:
+        """``kline_depth``: candles kept per instrument and interval, for the chart and the
+        sparklines (the headless recorder, with no chart, keeps a few: its memory then
+        stops growing within minutes, not after MAX_KLINES minutes)."""
         self.lock = threading.Lock()
+        self.kline_depth = kline_depth
         self._states: dict[str, InstrumentState] = {}
         self._tickers: dict[str, TickerState] = {}  # markets streamed without books
         # the watchlist's summaries, rebuilt only when their instrument changed (hundreds of
@@ -148,7 +154,7 @@ class MarketHub:
     def add_instrument(self, instrument: Instrument, health: FeedHealth | None = None) -> InstrumentState:
         state = self._states.get(instrument.id)
         if state is None:
-            state = self._states[instrument.id] = InstrumentState(instrument, health)
+            state = self._states[instrument.id] = InstrumentState(instrument, health, self.kline_depth)
         else:
             state.instrument = instrument  # richer metadata replaces the preliminary one
             if health is not None:

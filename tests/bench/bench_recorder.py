@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -108,9 +109,17 @@ def _proc(pid: int) -> tuple[float, float]:
     """(CPU seconds, RSS MB) of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / TICK
-    rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-               if line.startswith("VmRSS:")) / 1024
-    return cpu, rss
+    return cpu, _status(pid)["VmRSS"]
+
+
+def _status(pid: int) -> dict[str, float]:
+    """The kB lines of /proc/PID/status, in MB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if value.strip().endswith("kB"):
+            out[name] = int(value.split()[0]) / 1024
+    return out
 
 
 def _scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -182,101 +191,118 @@ def main() -> int:
     world = Sims(args.universe, args.rate)
     ok = True
     try:
-        with tempfile.TemporaryDirectory(prefix="bench-rec-") as tmp:
-            cfg = Path(tmp) / "bench.toml"
-            world.config(cfg)
-            db_path = Path(tmp) / "rec.db"
-            port = _free_port()
-            symbols = world.symbols()
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "--config", str(cfg), "--data-dir", tmp, "record",
-                 "--store", "--db", str(db_path), "--venues", ",".join(world.venues()),
-                 "--symbols", ",".join(symbols), "--quiet", "--metrics-port", str(port)],
-                cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True)
-            print(f"recording {len(symbols)} symbols on {', '.join(world.venues())} for "
-                  f"{args.minutes:g} min (sim rate {args.rate:g}/s per symbol); pid {proc.pid}")
-            _wait_for_rows(port, proc)
-            start = time.monotonic()
-            last_t, (last_cpu, rss) = start, _proc(proc.pid)
-            last = _scrape(port)
-            print(f"{'min':>5} {'msgs/s':>8} {'rows/s':>8} {'CPU %':>6} {'CPU%/1k msg/s':>14} "
-                  f"{'RSS MB':>7} {'py blocks':>10} {'backlog':>8} {'sim behind s':>13}")
-            rss_series = []
-            drifts: list[float] = []
-            blocks_series: list[float] = []
-            totals_msgs = totals_rows = 0.0
-            cpu_total = 0.0
-            end = start + args.minutes * 60
-            while time.monotonic() < end and proc.poll() is None:
-                time.sleep(min(args.sample, max(0.0, end - time.monotonic())))
-                now = time.monotonic()
-                cpu, rss = _proc(proc.pid)
-                cur = _scrape(port)
-                span = now - last_t
-                msgs = (_total(cur, "cryptoterm_messages_received_total")
-                        - _total(last, "cryptoterm_messages_received_total")) / span
-                rows = (_total(cur, "cryptoterm_rows_written_total")
-                        - _total(last, "cryptoterm_rows_written_total")) / span
-                cpu_pct = 100 * (cpu - last_cpu) / span
-                per_k = cpu_pct / (msgs / 1000) if msgs else float("nan")
-                backlog = _total(cur, "cryptoterm_recorder_backlog")
-                behind = world.drift()
-                blocks = _total(cur, "cryptoterm_python_allocated_blocks")
-                blocks_series.append(blocks / 1000)
-                drifts.append(behind)
-                print(f"{(now - start) / 60:5.1f} {msgs:8,.0f} {rows:8,.0f} {cpu_pct:6.1f} {per_k:14.1f} "
-                      f"{rss:7.1f} {blocks:10,.0f} {backlog:8,.0f} {behind:13.2f}", flush=True)
-                rss_series.append(rss)
-                totals_msgs += msgs * span
-                totals_rows += rows * span
-                cpu_total += cpu - last_cpu
-                last_t, last_cpu, last = now, cpu, cur
-            elapsed = time.monotonic() - start
-            final = _scrape(port)
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=120)
-            if proc.returncode != 0:
-                print(f"recorder exited {proc.returncode}: {err[-500:]}")
-                ok = False
-            n_inst, present, expected, worst = _completeness(db_path)
-            p50 = _quantile(final, "cryptoterm_trade_commit_lag_seconds", 0.5)
-            p99 = _quantile(final, "cryptoterm_trade_commit_lag_seconds", 0.99)
-            a50 = _quantile(final, "cryptoterm_message_lag_seconds", 0.5)
-            a99 = _quantile(final, "cryptoterm_message_lag_seconds", 0.99)
-            dropped = _total(final, "cryptoterm_rows_dropped_total")
-            gaps = _total(final, "cryptoterm_gaps_total")
-            reconnects = _total(final, "cryptoterm_reconnects_total")
-            # MB per minute, leaving out the first sample (books and caches filling)
-            slope = _slope(rss_series[1:]) * 60 / args.sample if len(rss_series) > 2 else 0.0
-            complete = 100.0 * present / expected if expected else 0.0
-            msgs_s = totals_msgs / elapsed
-            print(f"\nrows/s {totals_rows / elapsed:,.0f}   msgs/s {msgs_s:,.0f}   "
-                  f"CPU {100 * cpu_total / elapsed:.1f}% of a core = "
-                  f"{100 * cpu_total / elapsed / (msgs_s / 1000):.1f}% per 1k msgs/s")
-            print(f"RSS {rss_series[0]:.0f} -> {rss_series[-1]:.0f} MB, trend after the first sample "
-                  f"{slope:+.2f} MB/min [{'flat' if abs(slope) < 2 else 'GROWING'}]")
-            if len(blocks_series) > 2:
-                per_min = _slope(blocks_series[1:]) * 60 / args.sample
-                print(f"Python heap {blocks_series[0]:,.0f}k -> {blocks_series[-1]:,.0f}k blocks, "
-                      f"trend {per_min:+,.1f}k blocks/min (RSS also holds SQLite's page cache, "
-                      "which fills up to 64 MiB per connection as the file grows)")
-            size = sum(f.stat().st_size for f in db_path.parent.glob(db_path.name + "*")) / 2**20
-            print(f"database {size:,.0f} MiB after the run")
-            print(f"1m kline completeness {complete:.2f}% ({present:,}/{expected:,} candles, "
-                  f"{n_inst} instruments)" + (f"; short: {', '.join(worst[:5])}" if worst else ""))
-            print(f"trade lag venue time -> committed: p50 {_ms(p50)}, p99 {_ms(p99)} "
-                  f"[{'ok' if p99 is not None and p99 < 5 else 'OVER TARGET'}: < 5 s]; "
-                  f"-> arrival: p50 {_ms(a50)}, p99 {_ms(a99)}")
-            if p50 is not None and a50 is not None:
-                print(f"the recorder's own part (commit lag - arrival lag): p50 {_ms(p50 - a50)}"
-                      + ("" if p99 is None or a99 is None else f", p99 {_ms(p99 - a99)}"))
-            if drifts and max(drifts) > 0.5:
-                print(f"NOTE: the simulators' clocks fell up to {max(drifts):.1f} s behind the wall "
-                      "clock (starved of CPU): the lags above include that")
-            print(f"dropped {dropped:,.0f}, book gaps {gaps:,.0f}, reconnects {reconnects:,.0f}; "
-                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-            ok &= complete == 100.0 and p99 is not None and p99 < 5 and abs(slope) < 2
+        # kept when the recorder fails: its stderr and log are the evidence
+        tmp = tempfile.mkdtemp(prefix="bench-rec-")
+        cfg = Path(tmp) / "bench.toml"
+        world.config(cfg)
+        db_path = Path(tmp) / "rec.db"
+        port = _free_port()
+        symbols = world.symbols()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "--config", str(cfg), "--data-dir", tmp, "record",
+             "--store", "--db", str(db_path), "--venues", ",".join(world.venues()),
+             "--symbols", ",".join(symbols), "--quiet", "--metrics-port", str(port)],
+            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            stdout=open(Path(tmp) / "stdout.txt", "w"), stderr=open(Path(tmp) / "stderr.txt", "w"))
+        print(f"recording {len(symbols)} symbols on {', '.join(world.venues())} for "
+              f"{args.minutes:g} min (sim rate {args.rate:g}/s per symbol); pid {proc.pid}")
+        _wait_for_rows(port, proc)
+        start = time.monotonic()
+        last_t, (last_cpu, rss) = start, _proc(proc.pid)
+        last = _scrape(port)
+        print(f"{'min':>5} {'msgs/s':>8} {'rows/s':>8} {'CPU %':>6} {'CPU%/1k msg/s':>14} "
+              f"{'RSS MB':>7} {'anon MB':>8} {'py blocks':>10} {'backlog':>8} {'sim behind s':>13}")
+        rss_series = []
+        drifts: list[float] = []
+        blocks_series: list[float] = []
+        totals_msgs = totals_rows = 0.0
+        cpu_total = 0.0
+        end = start + args.minutes * 60
+        while time.monotonic() < end and proc.poll() is None:
+            time.sleep(min(args.sample, max(0.0, end - time.monotonic())))
+            if proc.poll() is not None:
+                break
+            now = time.monotonic()
+            cpu, rss = _proc(proc.pid)
+            cur = _scrape(port)
+            span = now - last_t
+            msgs = (_total(cur, "cryptoterm_messages_received_total")
+                    - _total(last, "cryptoterm_messages_received_total")) / span
+            rows = (_total(cur, "cryptoterm_rows_written_total")
+                    - _total(last, "cryptoterm_rows_written_total")) / span
+            cpu_pct = 100 * (cpu - last_cpu) / span
+            per_k = cpu_pct / (msgs / 1000) if msgs else float("nan")
+            backlog = _total(cur, "cryptoterm_recorder_backlog")
+            behind = world.drift()
+            blocks = _total(cur, "cryptoterm_python_allocated_blocks")
+            blocks_series.append(blocks / 1000)
+            drifts.append(behind)
+            print(f"{(now - start) / 60:5.1f} {msgs:8,.0f} {rows:8,.0f} {cpu_pct:6.1f} {per_k:14.1f} "
+                  f"{rss:7.1f} {_status(proc.pid)['RssAnon']:8.1f} {blocks:10,.0f} {backlog:8,.0f} {behind:13.2f}", flush=True)
+            rss_series.append(rss)
+            totals_msgs += msgs * span
+            totals_rows += rows * span
+            cpu_total += cpu - last_cpu
+            last_t, last_cpu, last = now, cpu, cur
+        elapsed = time.monotonic() - start
+        if proc.poll() is not None:
+            err = (Path(tmp) / "stderr.txt").read_text()
+            raise SystemExit(f"the recorder died after {elapsed / 60:.1f} min (exit {proc.returncode}); "
+                             f"its stderr and log are in {tmp}:\n{err[-2000:]}")
+        final = _scrape(port)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+        if proc.returncode != 0:
+            err = (Path(tmp) / "stderr.txt").read_text()
+            print(f"recorder exited {proc.returncode} (files in {tmp}): {err[-500:]}")
+            ok = False
+        n_inst, present, expected, worst = _completeness(db_path)
+        p50 = _quantile(final, "cryptoterm_trade_commit_lag_seconds", 0.5)
+        p99 = _quantile(final, "cryptoterm_trade_commit_lag_seconds", 0.99)
+        a50 = _quantile(final, "cryptoterm_message_lag_seconds", 0.5)
+        a99 = _quantile(final, "cryptoterm_message_lag_seconds", 0.99)
+        dropped = _total(final, "cryptoterm_rows_dropped_total")
+        gaps = _total(final, "cryptoterm_gaps_total")
+        reconnects = _total(final, "cryptoterm_reconnects_total")
+        # MB per minute, leaving out the first sample (books and caches filling)
+        slope = _slope(rss_series[1:]) * 60 / args.sample if len(rss_series) > 2 else 0.0
+        complete = 100.0 * present / expected if expected else 0.0
+        msgs_s = totals_msgs / elapsed
+        print(f"\nrows/s {totals_rows / elapsed:,.0f}   msgs/s {msgs_s:,.0f}   "
+              f"CPU {100 * cpu_total / elapsed:.1f}% of a core = "
+              f"{100 * cpu_total / elapsed / (msgs_s / 1000):.1f}% per 1k msgs/s")
+        print(f"RSS {rss_series[0]:.0f} -> {rss_series[-1]:.0f} MB, trend after the first sample "
+              f"{slope:+.2f} MB/min")
+        # the second half: caches are full by then, so growth there is what a week would see
+        half = rss_series[len(rss_series) // 2:]
+        late = slope
+        if len(half) > 2:
+            late = _slope(half) * 60 / args.sample
+            print(f"RSS over the second half {half[0]:.0f} -> {half[-1]:.0f} MB, trend {late:+.2f} MB/min "
+                  f"[{'flat' if abs(late) < 1 else 'GROWING'}: < 1 MB/min]")
+        if len(blocks_series) > 2:
+            per_min = _slope(blocks_series[1:]) * 60 / args.sample
+            print(f"Python heap {blocks_series[0]:,.0f}k -> {blocks_series[-1]:,.0f}k blocks, "
+                  f"trend {per_min:+,.1f}k blocks/min (RSS also holds SQLite's page cache, "
+                  "which fills up to its cap per connection as the file grows)")
+        size = sum(f.stat().st_size for f in db_path.parent.glob(db_path.name + "*")) / 2**20
+        print(f"database {size:,.0f} MiB after the run")
+        print(f"1m kline completeness {complete:.2f}% ({present:,}/{expected:,} candles, "
+              f"{n_inst} instruments)" + (f"; short: {', '.join(worst[:5])}" if worst else ""))
+        print(f"trade lag venue time -> committed: p50 {_ms(p50)}, p99 {_ms(p99)} "
+              f"[{'ok' if p99 is not None and p99 < 5 else 'OVER TARGET'}: < 5 s]; "
+              f"-> arrival: p50 {_ms(a50)}, p99 {_ms(a99)}")
+        if p50 is not None and a50 is not None:
+            print(f"the recorder's own part (commit lag - arrival lag): p50 {_ms(p50 - a50)}"
+                  + ("" if p99 is None or a99 is None else f", p99 {_ms(p99 - a99)}"))
+        if drifts and max(drifts) > 0.5:
+            print(f"NOTE: the simulators' clocks fell up to {max(drifts):.1f} s behind the wall "
+                  "clock (starved of CPU): the lags above include that")
+        print(f"dropped {dropped:,.0f}, book gaps {gaps:,.0f}, reconnects {reconnects:,.0f}; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        ok &= complete == 100.0 and p99 is not None and p99 < 5 and abs(late) < 1
+        if ok:
+            shutil.rmtree(tmp, ignore_errors=True)
     finally:
         world.stop()
     return 0 if ok else 1
