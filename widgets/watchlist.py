@@ -50,7 +50,7 @@ class WatchlistTable(ScrollView, can_focus=True):
         "watchlist--fav", "watchlist--alert", "watchlist--warn",
     }
     DEFAULT_CSS = """
-    WatchlistTable { height: 1fr; scrollbar-size-vertical: 1; }
+    WatchlistTable { height: 1fr; scrollbar-size-vertical: 1; overflow-x: hidden; }
     WatchlistTable > .watchlist--header { color: $text-muted; text-style: bold; }
     WatchlistTable > .watchlist--sorted { color: $accent; text-style: bold; }
     WatchlistTable > .watchlist--cursor { background: $panel-lighten-1; }
@@ -96,6 +96,7 @@ class WatchlistTable(ScrollView, can_focus=True):
         self._rows: list[WatchRow] = []  # sorted and filtered: what the lines show
         self._sparks: Sparks = {}
         self._spark_cache: dict[str, tuple[tuple[float, ...], int, str]] = {}
+        self._cells: dict[str, tuple] = {}  # id -> (row, layout, spark, second, cell texts)
         self._sorted_at = 0.0
         self._stale_order = False
         self.resort_s = RESORT_S  # 0: every frame (tests)
@@ -104,6 +105,7 @@ class WatchlistTable(ScrollView, can_focus=True):
         self._last: dict[str, float] = {}  # id -> last price seen, for flashes
         self._flash: dict[str, tuple[int, float]] = {}  # id -> (direction, until)
         self._layout: tuple[tuple[Column, int], ...] = ()
+        self._layout_cells = 0  # cells the layout's columns take, a space after each
         self._lines: list[tuple] = []
         self._strips: LRUCache[tuple, Strip] = LRUCache(512)
         self._styles: dict[str, Style] | None = None
@@ -262,6 +264,7 @@ class WatchlistTable(ScrollView, can_focus=True):
         layout = fit_columns(width)
         full = full or layout != self._layout
         self._layout = layout
+        self._layout_cells = sum(w + 1 for _, w in layout)
         old = self._lines
         lines = self._build_lines(height)
         self._lines = lines
@@ -285,20 +288,26 @@ class WatchlistTable(ScrollView, can_focus=True):
         now_ms = int(now * 1000)
         flash = self._flash
         layout = self._layout
+        second = now_ms // 1000
+        cache = self._cells
         for index in range(top, min(len(rows), top + height - 1)):
             r = rows[index]
-            cells = []
-            for column, width in layout:
-                if column.key == "spark":
-                    cells.append(self._spark_text(r.id, width))
-                else:
-                    cells.append(cell_text(r, column.key, now_ms))
+            spark = self._sparks.get(r.id)
+            # an unchanged row is the same object (RowBuilder): its text is made once, and
+            # again each second for a perp (its funding countdown)
+            hit = cache.get(r.id)
+            if hit is not None and hit[0] is r and hit[1] is layout and hit[2] is spark \
+                    and (hit[3] == second or r.market != "perp"):
+                cells = hit[4]
+            else:
+                cells = tuple(self._spark_text(r.id, width) if column.key == "spark"
+                              else cell_text(r, column.key, now_ms) for column, width in layout)
+                cache[r.id] = (r, layout, spark, second, cells)
             f = flash.get(r.id)
             direction = f[0] if f is not None and f[1] > now else 0
             alert = r.deviation is not None and abs(r.deviation) > self.alert_bps
-            spark = self._sparks.get(r.id)
             trend = 0 if not spark else (1 if spark[-1] >= spark[0] else -1)
-            lines.append(("row", tuple(cells), direction, index == self._cursor,
+            lines.append(("row", cells, direction, index == self._cursor,
                           r.id in self.favourites, _sign(r.change), alert, trend))
         return lines + [("blank",)] * (height - len(lines))
 
@@ -352,7 +361,7 @@ class WatchlistTable(ScrollView, can_focus=True):
                     style = styles["sorted"]
                 segments.append(Segment(fit(title, w, column.right), style))
                 segments.append(Segment(" ", base))
-            return Strip(segments).adjust_cell_length(width, base)
+            return _exact(segments, self._layout_cells, width, base)
         if kind == "note":
             return Strip([Segment(spec[1].center(width)[:width], styles["muted"])]).adjust_cell_length(width, base)
         if kind != "row":
@@ -384,7 +393,17 @@ class WatchlistTable(ScrollView, can_focus=True):
             segments.append(Segment(fit(text, w, column.right), style))
             segments.append(Segment(" ", base + row_bg if row_bg is not None else base))
         fill = base + row_bg if row_bg is not None else base
-        return Strip(segments).adjust_cell_length(width, fill)
+        return _exact(segments, self._layout_cells, width, fill)
+
+
+def _exact(segments: list[Segment], cells: int, width: int, fill: Style) -> Strip:
+    """A strip of exactly ``width`` cells from segments that take ``cells`` (every cell
+    text is fitted to its column, one cell per character): one Strip, no re-measuring."""
+    if cells < width:
+        segments.append(Segment(" " * (width - cells), fill))
+    elif cells > width:
+        return Strip(segments).crop(0, width)
+    return Strip(segments, width)
 
 
 def _sign(value: float | None) -> int:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+
+from rich.cells import cell_len, set_cell_size
 
 from app.market.compare import Summary, build_rows
 from widgets.format import decimals_for, fmt_compact, fmt_countdown, fmt_fixed, fmt_pct
@@ -137,6 +140,7 @@ COLUMNS: tuple[Column, ...] = (
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 
 
+@lru_cache(maxsize=32)  # asked every frame, for one or two widths
 def fit_columns(width: int) -> tuple[tuple[Column, int], ...]:
     """The columns that fit ``width`` cells (one space between), with their widths: the
     lowest-priority ones go first, and the sparkline takes what is left (up to SPARK_MAX)."""
@@ -244,6 +248,14 @@ def cell_text(row: WatchRow, key: str, now_ms: int) -> str:
 
 
 def fit(text: str, width: int, right: bool) -> str:
+    """``text`` in exactly ``width`` terminal cells: padded, or cut with an ellipsis. A
+    symbol may hold double-width characters (Binance lists CJK names): those count two."""
+    if not text.isascii():
+        cells = cell_len(text)
+        if cells > width:
+            return set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
+        pad = " " * (width - cells)
+        return pad + text if right else text + pad
     if len(text) > width:
         return text[:width - 1] + "…" if width > 1 else text[:width]
     return text.rjust(width) if right else text.ljust(width)

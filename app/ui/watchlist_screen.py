@@ -127,7 +127,7 @@ class WatchlistScreen(Screen[str | None]):
             text += f" · row {table.cursor + 1}/{shown}"
         title_widget = self.query_one("#wl-title", Static)
         if str(title_widget.content) != text:
-            title_widget.update(text)
+            title_widget.update(text, layout=False)  # one line, full width: no re-layout
 
     # -- actions -------------------------------------------------------------------------
 
