@@ -72,20 +72,14 @@ class WatchlistTable(ScrollView, can_focus=True):
             super().__init__()
             self.instrument_id = instrument_id
 
-    class SortChanged(Message):
-        def __init__(self, key: str, descending: bool) -> None:
-            super().__init__()
-            self.key = key
-            self.descending = descending
-
-    class CursorMoved(Message):
-        """The cursor went to another row (its screen says where, at once)."""
-
     def __init__(self, *, favourites: list[str] | None = None, reduced_motion: bool = False,
                  alert_bps: float = 50.0, clock: Callable[[], float] = time.time,
                  name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.favourites: set[str] = set(favourites or ())
+        # called at once when the sort or the cursor changes, so a title saying "row N/M"
+        # is drawn in the same frame as the rows (a message would reach it a frame later)
+        self.on_view_change: Callable[[], None] | None = None
         self.reduced_motion = reduced_motion
         self.alert_bps = alert_bps
         self._clock = clock
@@ -162,7 +156,11 @@ class WatchlistTable(ScrollView, can_focus=True):
                 "symbol", "venue", "market", "feed", "next")
         self.sort_key, self.descending = key, descending
         self._reorder()
-        self.post_message(self.SortChanged(key, descending))
+        self._view_changed()
+
+    def _view_changed(self) -> None:
+        if self.on_view_change is not None:
+            self.on_view_change()
 
     def set_filter(self, text: str) -> None:
         if text != self.filter_text:
@@ -209,7 +207,7 @@ class WatchlistTable(ScrollView, can_focus=True):
         self._cursor_id = self._rows[self._cursor].id
         self._scroll_to_cursor()
         self._relayout()
-        self.post_message(self.CursorMoved())
+        self._view_changed()
 
     def _page(self) -> int:
         return max(1, self.size.height - 2)

@@ -18,6 +18,7 @@ from app.commands.base import CommandError
 from app.commands.storage_opts import add_db_option
 from app.commands.tui import check_symbol
 from app.config import VENUES, AppConfig, ConfigError
+from app.gc_policy import FreezeSchedule, calm_collector, freeze_long_lived
 
 log = logging.getLogger(__name__)
 
@@ -282,11 +283,15 @@ def _stream(args, cfg: AppConfig, engine, recorder, capture, db, metrics, resume
         repair.start()
     next_status = start + args.status_every
     tick = 1.0 if args.duration is None else min(1.0, args.duration / 10)
+    calm_collector()
+    collector = FreezeSchedule()
     try:
         while not stop.is_set():
             now = time.monotonic()
             if args.duration is not None and now - start >= args.duration:
                 break
+            if collector.due(now - start):
+                freeze_long_lived()
             stop.wait(min(tick, max(0.01, next_status - now)))
             watch.look(engine.health())
             if engine.wait_resolved(0) and not engine.instruments():

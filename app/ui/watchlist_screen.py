@@ -49,7 +49,7 @@ class WatchlistScreen(Screen[str | None]):
         Binding("O", "sort_reverse", "Reverse", key_display="O", tooltip="Reverse the sort order"),
     ]
     DEFAULT_CSS = """
-    WatchlistScreen #wl-title { height: 1; padding: 0 1; color: $text-muted; }
+    WatchlistScreen #wl-title { height: 1; width: 1fr; padding: 0 1; color: $text-muted; }
     WatchlistScreen #wl-filter { dock: bottom; height: 3; display: none; }
     WatchlistScreen #wl-filter.-open { display: block; }
     """
@@ -87,6 +87,7 @@ class WatchlistScreen(Screen[str | None]):
     def on_mount(self) -> None:
         if self._watch is not None:
             self._watch.stream_tickers()
+        self.table.on_view_change = self._update_title
         self.refresh_rows()
         self.set_interval(1.0 / self.fps, self.refresh_rows)
         self.table.focus()
@@ -141,14 +142,6 @@ class WatchlistScreen(Screen[str | None]):
     def on_watchlist_table_opened(self, event: WatchlistTable.Opened) -> None:
         event.stop()
         self.dismiss(event.instrument_id)
-
-    def on_watchlist_table_sort_changed(self, event: WatchlistTable.SortChanged) -> None:
-        event.stop()
-        self._update_title()
-
-    def on_watchlist_table_cursor_moved(self, event: WatchlistTable.CursorMoved) -> None:
-        event.stop()
-        self._update_title()
 
     def action_filter(self) -> None:
         """Open the filter box and focus it at once (not on a later turn of Textual's
