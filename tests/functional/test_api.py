@@ -351,9 +351,12 @@ class FreshReader(ClientConnection):
     recv_bufsize = 4096
 
 
+SMALL_RCVBUF = 4096  # a fresh reader's kernel receive buffer (Linux doubles it)
+
+
 def small_window(server: ApiServer) -> socket.socket:
     sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_RCVBUF)
     sock.connect(("127.0.0.1", server.port))
     return sock
 
@@ -404,11 +407,11 @@ def test_a_slow_reader_gets_fewer_newer_books_and_a_stuck_one_is_closed(session)
         assert max(b - a for a, b in zip(btc, btc[1:])) >= 200
         # and its lag is what the few KB in flight hold, never a backlog: the books between the one
         # it reads and the freshest are at most what fits in the buffers on both ends (Linux doubles
-        # SO_SNDBUF/SO_RCVBUF), plus the one the client holds. Counted in reads, not milliseconds,
-        # since on a loaded machine both the simulator and this loop run slow.
+        # SO_SNDBUF/SO_RCVBUF), plus one waiting in each of the three subscriptions' slots. Counted in
+        # reads, not milliseconds, since on a loaded machine both the simulator and this loop run slow.
         read_ms = (slow_books[-1][0] - slow_books[0][0]) / (len(slow_books) - 1)
         book_bytes = sum(len(json.dumps(m)) for _, m in slow_books) / len(slow_books)
-        in_flight = 2 * SEND_BUFFER + WRITE_HIGH_WATER + 2 * 4096 + FreshReader.recv_bufsize
+        in_flight = 2 * SEND_BUFFER + WRITE_HIGH_WATER + 2 * SMALL_RCVBUF + FreshReader.recv_bufsize
         held = in_flight / book_bytes + 3
         assert max(behind) / read_ms < held, (behind, read_ms, book_bytes, lags)
         wait(lambda: server.broker.dropped_slow == 1, 10, "the stuck reader to be dropped")
