@@ -65,6 +65,8 @@ def test_webhook_posts_json_and_retries_after_a_500():
         assert hook.bodies == [{"ts": 1_700_000_000_001, "rule": "btc-30k", "kind": "price_above",
                                 "instrument": "cryptopair_binance_btcusdt", "value": 30001.0,
                                 "message": "BTC/USDT · binance spot crossed above 30000: 30001"}]
+        # the server has the body before the sender has read the reply and counted it
+        wait(lambda: sender.sent == 1, 5, "the sender to count the delivery")
         assert sender.sent == 1 and sender.failed == 0
     finally:
         sender.close()
