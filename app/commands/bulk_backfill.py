@@ -20,12 +20,13 @@ from app.commands.base import CommandError
 from app.commands.progress_columns import RateColumn
 from app.commands.storage_opts import check_interval, check_symbol, fmt_ms, open_db
 from app.config import AppConfig, ConfigError
-from app.feeds.rest import RestClient, RestError, WeightBudget
+from app.feeds.rest import RestClient, RestError
+from app.feeds.venue_rest import fetcher, rest_for
 from app.market.instruments import Instrument, MarketType, not_listed_message
 from app.market.klines import bucket_start
 from app.venues import registry
 from storage.backfill import resolve_venue
-from storage.bulk_backfill import DEFAULT_CONCURRENCY, Fetch, FetchFailed, MarketRun
+from storage.bulk_backfill import DEFAULT_CONCURRENCY, MarketRun
 
 BULK_RETRIES = 3  # per request; a page that still fails is a hole for --fill-gaps
 DEMO_UNIVERSE_MIN = 20
@@ -39,21 +40,6 @@ class VenueMarket:
     market: MarketType
     instruments: list[Instrument]
     rest: RestClient
-
-
-def fetcher(rest: RestClient, retries: int) -> Fetch:
-    async def fetch(path: str, weight: int) -> str:
-        try:
-            return await rest.get_text(path, weight=weight, retries=retries)
-        except RestError as exc:
-            raise FetchFailed(str(exc)) from None
-    return fetch
-
-
-def rest_for(cfg: AppConfig, venue: str, market: MarketType, window: float = 60.0) -> RestClient:
-    endpoint = cfg.endpoint(registry.config_key(venue, market))
-    budget = WeightBudget(registry.facts(venue, market).rest_weight_per_minute, window)
-    return RestClient(endpoint.rest_url, budget)
 
 
 def parse_venues(text: str) -> list[str]:

@@ -80,7 +80,7 @@ def repair_targets(engine, covs: Sequence) -> dict[tuple[str, MarketType], list]
 
 
 async def fill(cfg: AppConfig, engine, work: dict, *, retries: int, concurrency: int, display) -> list:
-    from app.commands.bulk_backfill import fetcher, rest_for
+    from app.feeds.venue_rest import fetcher, rest_for
     from storage.bulk_backfill import MarketRun, bulk_backfill
 
     clients = []

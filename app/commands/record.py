@@ -325,7 +325,7 @@ def _repair(db, cfg: AppConfig, resume, metrics, stop: threading.Event) -> None:
 
     wanted, marks = resume
     session_start = int(time.time() * 1000) // 60_000 * 60_000
-    exchanges: dict = {}
+    listings: dict = {}
     reported: set[str] = set()
     while True:
         wait = 60 - (time.time() % 60) + REPAIR_GRACE
@@ -338,7 +338,7 @@ def _repair(db, cfg: AppConfig, resume, metrics, stop: threading.Event) -> None:
             since = {t.id: max(marks.get(t.id, session_start), horizon) for t in targets}
             # only minutes the stream has had time to close
             result = catch_up(db, cfg, targets, since, until_ms=now_ms - REPAIR_LAG_MS,
-                              progress=_backfill_counter(metrics), exchanges=exchanges)
+                              progress=_backfill_counter(metrics), listings=listings)
         except Exception:  # the next pass, the next restart or `gaps --fill-gaps` tries again
             log.exception("kline repair failed")
             continue

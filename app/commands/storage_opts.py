@@ -12,6 +12,7 @@ from app.commands.base import CommandError
 from app.config import AppConfig
 from app.market.instruments import MarketType, parse_display_symbol
 from app.market.klines import INTERVAL_MS
+from app.market.times import fmt_ms  # noqa: F401  # the commands' name for it
 
 _EPOCH_MS_MIN = 10**11  # 1973-03-03 in ms; a smaller number is almost surely seconds
 
@@ -92,8 +93,3 @@ def check_venue(name: str) -> str:
 
     return resolve_venue(name)  # BackfillError: the CLI prints it
 
-
-def fmt_ms(ms: int) -> str:
-    """``2024-01-31 12:00 UTC`` (seconds shown only when not zero)."""
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%d %H:%M:%S UTC" if dt.second or dt.microsecond else "%Y-%m-%d %H:%M UTC")

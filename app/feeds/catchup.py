@@ -1,11 +1,13 @@
 """Catch-up for a recorder coming back: the 1m klines missing between the last stored
-candle of each instrument and now, fetched from the venue's REST (through the store's
-backfill, ccxt) before streaming resumes, so a restart leaves no hole.
+candle of each instrument and now, fetched from the venue's REST before streaming
+resumes, so a restart leaves no hole.
 
 Only instruments already in the store are caught up (a first run has nothing to
 resume). The watermark is the newest stored candle's open time; ``storage.backfill.plan``
 then also refetches candles stored open or partial (the last minutes of the previous run),
 and every write is an idempotent upsert (a venue's candle replaces one built from trades).
+The fetching is the bulk backfill's: the feeds' REST client under each venue market's
+weight budget, the venue's own codec, one writer thread; venue markets side by side.
 
 Trades are not caught up: the simulators and several venues serve no trade history by
 id over REST, and the klines carry the volume and prices of the missing minutes.
@@ -13,24 +15,30 @@ id over REST, and the klines carry the volume and prices of the missing minutes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Engine
 
-from app.config import DEFAULT_ENDPOINTS, AppConfig, ConfigError
-from app.errors import CryptotermError
-from app.market.instruments import Instrument, parse_display_symbol
+from app.config import AppConfig, ConfigError
+from app.feeds.rest import RestClient, RestError
+from app.feeds.venue_rest import fetcher, rest_for
+from app.market.instruments import Instrument, MarketType
+from app.market.klines import interval_ms
+from app.market.times import fmt_ms
+from app.venues import registry
 from storage import queries
+from storage.backfill import plan
+from storage.bulk_backfill import DEFAULT_CONCURRENCY, MarketRun, Target, bulk_backfill
 
 log = logging.getLogger(__name__)
 
 INTERVAL = "1m"
 USD_FAMILY = ("USDT", "USD", "USDC")
+LISTING_WEIGHT = 20  # a full market list costs more than a page of klines everywhere
 
 
 @dataclass(slots=True)
@@ -44,8 +52,10 @@ class CatchupResult:
     problems: list[str] = field(default_factory=list)  # one line each, for the user
 
 
-# (venue, "spot"|"perp" stream, rows, requests, seconds) after each instrument
+# (venue, "spot"|"perp" stream, rows, requests, seconds) after each venue market
 Progress = Callable[[str, str, int, int, float], None]
+# (venue, market) -> the venue's listed instruments by id, kept from one pass to the next
+Listings = dict[tuple[str, str], dict[str, Instrument]]
 
 
 def stored_targets(db: Engine, wanted: list[Instrument]) -> list[queries.StoredInstrument]:
@@ -76,104 +86,97 @@ def watermarks(db: Engine, targets: list[queries.StoredInstrument]) -> dict[str,
     return out
 
 
-def _exchange_for(cfg: AppConfig, venue: str, market: Any) -> Any:
-    from storage.backfill import ccxt_id, make_exchange
-
-    exchange_id = ccxt_id(venue, market)
-    default = DEFAULT_ENDPOINTS.get(exchange_id, {}).get("live", {}).get("rest_url")
-    try:
-        rest_url: str | None = cfg.endpoint(exchange_id).rest_url
-    except ConfigError:
-        rest_url = None
-    exchange = make_exchange(exchange_id, rest_url, default)
-    if rest_url and default and rest_url.rstrip("/") != default.rstrip("/"):
-        _pin(exchange.urls.get("api"), getattr(exchange, "hostname", None) or "",
-             default.rstrip("/"), rest_url.rstrip("/"))
-    return exchange
-
-
-def _pin(node: Any, hostname: str, old: str, new: str) -> None:
-    """Point every API url still on the venue's default host at the configured one.
-    ccxt templates some hosts (OKX ``https://{hostname}``, Bybit ``https://api.{hostname}``)
-    that a plain prefix match misses: rendered first, so a configured endpoint (a proxy,
-    the simulator) is what catch-up talks to, never the public venue."""
-    if not isinstance(node, dict):
-        return
-    for key, value in node.items():
-        if isinstance(value, str):
-            rendered = value.replace("{hostname}", hostname) if hostname else value
-            if rendered.startswith(old):
-                node[key] = new + rendered[len(old):]
-        else:
-            _pin(value, hostname, old, new)
-
-
 def catch_up(db: Engine, cfg: AppConfig, targets: list[queries.StoredInstrument],
              since: dict[str, int], *, until_ms: int | None = None,
              progress: Progress | None = None, max_retries: int = 3,
-             exchanges: dict[tuple[str, str], Any] | None = None) -> CatchupResult:
+             listings: Listings | None = None) -> CatchupResult:
     """Backfill the 1m klines of ``targets`` from ``since[id]`` to ``until_ms`` (default
-    now), venue markets in parallel, instruments of one market in turn (its REST weight
-    budget is shared). ``exchanges`` keeps the ccxt exchanges (and their market lists)
-    from one call to the next."""
-    cache: dict[tuple[str, str], Any] = {} if exchanges is None else exchanges
-    from storage.backfill import BackfillError, backfill, lookup_instrument
+    now), venue markets in parallel, the instruments of one market under its REST weight
+    budget. ``listings`` keeps the venues' market lists from one call to the next. Runs
+    its own event loop: call it from a thread that has none (the recorder's main thread
+    before streaming, its repair thread)."""
+    return asyncio.run(_catch_up(db, cfg, targets, since, until_ms, progress, max_retries,
+                                 {} if listings is None else listings))
 
+
+async def _listing(rest: RestClient, venue: str, market: MarketType,
+                   retries: int) -> dict[str, Instrument]:
+    text = await rest.get_text(registry.metadata_path(venue, market), weight=LISTING_WEIGHT,
+                               retries=retries)
+    return {i.id: i for i in registry.instruments_from_metadata(venue, market, text)}
+
+
+async def _catch_up(db: Engine, cfg: AppConfig, targets: list[queries.StoredInstrument],
+                    since: dict[str, int], until_ms: int | None, progress: Progress | None,
+                    retries: int, listings: Listings) -> CatchupResult:
     result = CatchupResult()
-    groups: dict[tuple[str, str], list[queries.StoredInstrument]] = {}
+    end = int(time.time() * 1000) if until_ms is None else until_ms
+    groups: dict[tuple[str, MarketType], list[queries.StoredInstrument]] = {}
     for stored in targets:
         if stored.id in since:
-            groups.setdefault((stored.venue, stored.market), []).append(stored)
+            market: MarketType = "perp" if stored.market == "perp" else "spot"
+            groups.setdefault((stored.venue, market), []).append(stored)
 
-    def one_market(venue: str, market: str, members: list[queries.StoredInstrument]) -> None:
-        name = f"{venue} {market}"
-        started = time.monotonic()
-        exchange = cache.get((venue, market))
-        if exchange is None:
+    clients: list[RestClient] = []
+    runs = []
+    try:
+        for (venue, market), members in groups.items():
+            name = f"{venue} {market}"
             try:
-                exchange = cache[(venue, market)] = _exchange_for(cfg, venue, market)
-            except (CryptotermError, ConfigError) as exc:
+                rest = rest_for(cfg, venue, market)
+            except ConfigError as exc:
                 result.problems.append(f"{name}: catch-up skipped: {exc}")
-                return
-        for stored in members:
-            before = time.monotonic()
-            try:
-                parse_display_symbol(stored.symbol)
-                inst, unified = lookup_instrument(exchange, venue, stored.symbol,
-                                                  max_retries=max_retries)
-            except BackfillError as exc:
-                if "cannot load the market list" in str(exc):  # the same for every symbol
-                    why = str(exc).removeprefix(f"{venue}: ")
-                    result.problems.append(f"{name}: catch-up skipped: {why}")
-                    return
-                result.problems.append(f"{name} {stored.symbol}: catch-up failed: {exc}")
                 continue
-            except ValueError as exc:
-                result.problems.append(f"{name} {stored.symbol}: catch-up failed: {exc}")
-                continue
-            try:
-                done = backfill(db, exchange, inst, unified, INTERVAL, since[stored.id], until_ms,
-                                max_retries=max_retries)
-            except BackfillError as exc:
-                result.problems.append(f"{name} {stored.symbol}: catch-up failed: {exc}")
-                continue
-            except Exception as exc:  # a venue answering nonsense costs this symbol only
-                log.exception("%s %s: catch-up failed", name, stored.symbol)
-                result.problems.append(f"{name} {stored.symbol}: catch-up failed: "
-                                       f"{type(exc).__name__}: {exc}".splitlines()[0][:200])
-                continue
-            spent = time.monotonic() - before
-            result.rows[name] = result.rows.get(name, 0) + done.rows
-            result.requests[name] = result.requests.get(name, 0) + done.requests
-            result.instruments += 1
-            if progress is not None:
-                progress(venue, market, done.rows, done.requests, spent)
-        result.seconds[name] = time.monotonic() - started
+            clients.append(rest)
+            listed = listings.get((venue, market))
+            if listed is None:
+                try:
+                    listed = listings[(venue, market)] = await _listing(rest, venue, market, retries)
+                except RestError as exc:
+                    result.problems.append(f"{name}: catch-up skipped: cannot load the market "
+                                           f"list: {exc}")
+                    continue
+                except ValueError as exc:
+                    result.problems.append(f"{name}: catch-up skipped: unreadable market list "
+                                           f"({exc})")
+                    continue
+            work = []
+            for stored in members:
+                inst = listed.get(stored.id)
+                if inst is None:
+                    result.problems.append(f"{name} {stored.symbol}: catch-up skipped: no longer "
+                                           f"listed on {name}")
+                    continue
+                result.instruments += 1
+                ranges = plan(db, inst.id, INTERVAL, since[stored.id], end)
+                if ranges:
+                    work.append(Target(inst, INTERVAL, ranges))
+            if work:
+                runs.append((MarketRun(venue, market, work), fetcher(rest, retries)))
+        began = time.monotonic()
+        finished: dict[str, float] = {}
 
-    if groups:
-        with ThreadPoolExecutor(max_workers=min(8, len(groups)),
-                                thread_name_prefix="cryptoterm-catchup") as pool:
-            for future in [pool.submit(one_market, v, m, members)
-                           for (v, m), members in groups.items()]:
-                future.result()
+        def note_done(run: MarketRun) -> None:
+            if run.done >= run.total:
+                finished.setdefault(run.label, time.monotonic() - began)
+
+        if runs:
+            await bulk_backfill(db, runs, concurrency=DEFAULT_CONCURRENCY, on_progress=note_done)
+    finally:
+        for rest in clients:
+            await rest.close()
+
+    for run, _ in runs:
+        name = run.label
+        result.rows[name] = run.rows
+        result.requests[name] = run.requests
+        result.seconds[name] = finished.get(name, time.monotonic() - began)
+        for page in run.failed:
+            step = interval_ms(page.target.interval)
+            result.problems.append(
+                f"{name} {page.target.instrument.symbol}: catch-up failed for "
+                f"{(page.end - page.start) // step} candle(s) from {fmt_ms(page.start)}: {page.reason}")
+        if progress is not None:
+            progress(run.venue, run.market, run.rows, run.requests, result.seconds[name])
     return result
+

@@ -1,0 +1,27 @@
+"""The REST client of one venue market under that market's weight budget, and the
+fetch function the bulk kline backfill pages through it (bulk ``backfill``,
+``gaps --fill-gaps`` and the recorder's catch-up all fetch this way)."""
+
+from __future__ import annotations
+
+from app.config import AppConfig
+from app.feeds.rest import RestClient, RestError, WeightBudget
+from app.market.instruments import MarketType
+from app.venues import registry
+from storage.bulk_backfill import Fetch, FetchFailed
+
+
+def rest_for(cfg: AppConfig, venue: str, market: MarketType, window: float = 60.0) -> RestClient:
+    """A client on the configured REST endpoint (ConfigError when there is none)."""
+    endpoint = cfg.endpoint(registry.config_key(venue, market))
+    budget = WeightBudget(registry.facts(venue, market).rest_weight_per_minute, window)
+    return RestClient(endpoint.rest_url, budget)
+
+
+def fetcher(rest: RestClient, retries: int) -> Fetch:
+    async def fetch(path: str, weight: int) -> str:
+        try:
+            return await rest.get_text(path, weight=weight, retries=retries)
+        except RestError as exc:
+            raise FetchFailed(str(exc)) from None
+    return fetch
