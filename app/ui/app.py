@@ -63,7 +63,9 @@ class CryptotermApp(App[None]):
                 tooltip="Quit (asks first while an order is being sent)"),
         Binding("q", "quit_safely", "Quit", tooltip="Quit cryptoterm"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Show or hide this list"),
-        Binding("t", "toggle_theme", "Theme",
+        # in ? help and the palette, not the footer: at 160 columns the footer has room for
+        # the screens (Venues, Alerts, Watchlist) only without it
+        Binding("t", "toggle_theme", "Theme", show=False,
                 tooltip="Next cryptoterm theme: dark, light, high contrast"),
         Binding("x", "cross_venue", "Venues", tooltip="Compare prices across venues"),
         Binding("a", "alerts", "Alerts", tooltip="Alert rules: add, edit, switch off; l shows the log"),

@@ -62,7 +62,8 @@ class TradingPanelMixin(_ScreenBase):
                 tooltip="Change the price or amount of the selected open limit order"),
         Binding("C", "cancel_all", "Cancel all", key_display="C", show=False,
                 tooltip="Cancel every open order (asks first)"),
-        Binding("k", "keys", "Keys", tooltip="Store or delete API keys (OS keyring)"),
+        Binding("k", "keys", "Keys", show=False,  # rare: ? help and the palette ("keys")
+                tooltip="Store or delete API keys (OS keyring)"),
         Binding("A", "account", "Account", key_display="A", show=False,
                 tooltip="Choose the trading account: paper, testnet or demo"),
         Binding("p", "portfolio", "Portfolio", tooltip="Every account's equity, PnL, positions "

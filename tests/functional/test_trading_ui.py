@@ -168,7 +168,7 @@ async def test_without_trading_the_screen_is_unchanged():
         await pilot.pause(0.2)
         assert not app.screen.query(OrderEntry) and not app.screen.query(Blotter)
         text = screen_text(app)
-        assert "PAPER" not in text and "k Keys" not in text
+        assert "PAPER" not in text and "o Order" not in text
         await pilot.press("c", "k", "o")  # inert, no crash
 
 
