@@ -17,6 +17,7 @@ import gc
 # then one full pass every few minutes
 FIRST_PASSES_S = (15.0, 60.0)
 EVERY_S = 300.0
+LOOK_EVERY_S = 5.0  # how often a loop or a UI timer asks FreezeSchedule.due
 # a young generation of 10,000 objects instead of 700: feeds allocate thousands of small
 # containers a second, nearly all freed by reference counting before a collection
 YOUNG_THRESHOLD = 10_000
@@ -37,7 +38,8 @@ def freeze_long_lived() -> int:
 
 
 class FreezeSchedule:
-    """When the next pass is due, for a loop that looks now and then (``record``)."""
+    """When the next pass is due, for whatever looks now and then (``record``'s loop,
+    the app's timer): the one place the schedule is spelled out."""
 
     def __init__(self) -> None:
         self._passes = 0

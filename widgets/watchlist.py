@@ -205,8 +205,10 @@ class WatchlistTable(ScrollView, can_focus=True):
             return
         self._cursor = max(0, min(index, len(self._rows) - 1))
         self._cursor_id = self._rows[self._cursor].id
+        top = self.scroll_y
         self._scroll_to_cursor()
-        self._relayout()
+        if self.scroll_y == top:  # a scroll has laid the lines out already (watch_scroll_y)
+            self._relayout()
         self._view_changed()
 
     def _page(self) -> int:

@@ -17,7 +17,7 @@ from textual.screen import Screen
 
 import themes
 from app.engine_api import MarketSource, directory_of
-from app.gc_policy import EVERY_S, FIRST_PASSES_S, calm_collector, freeze_long_lived
+from app.gc_policy import LOOK_EVERY_S, FreezeSchedule, calm_collector, freeze_long_lived
 from app.ui.commands import CryptotermCommands
 from app.ui.confirm_order import ConfirmAction
 from app.ui.help_screen import HelpScreen, binding_entries
@@ -99,9 +99,13 @@ class CryptotermApp(App[None]):
 
     def on_mount(self) -> None:
         calm_collector()
-        for at in FIRST_PASSES_S:
-            self.set_timer(at, freeze_long_lived)
-        self.set_timer(FIRST_PASSES_S[-1], lambda: self.set_interval(EVERY_S, freeze_long_lived))
+        collector, started = FreezeSchedule(), time.monotonic()
+
+        def collect_if_due() -> None:
+            if collector.due(time.monotonic() - started):
+                freeze_long_lived()
+
+        self.set_interval(LOOK_EVERY_S, collect_if_due)
         if self._notices:  # one toast for them all; markup off: "[app] venuez" is no style tag
             self.notify("\n".join(self._notices), title=self._notices_title, severity="warning",
                         timeout=20, markup=False)

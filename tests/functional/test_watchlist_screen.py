@@ -262,6 +262,35 @@ async def test_new_values_update_in_place_and_rows_re_sort_once_a_second():
         assert [x.symbol for x in table.rows] == ["C/USDT", "A/USDT", "B/USDT"]
 
 
+
+async def test_a_cursor_move_that_scrolls_lays_the_lines_out_once():
+    from textual.app import App
+
+    from widgets.watchlist_rows import WatchRow
+
+    rows = [WatchRow(f"C{n}/USDT", f"C{n}/USDT", "binance", "spot", 2, 1.0, 0.0, None,
+                     float(100 - n), None, None, None, "tick") for n in range(40)]
+
+    class One(App[None]):
+        def compose(self):
+            yield WatchlistTable()
+
+    app = One()
+    async with app.run_test(size=(100, 10)) as pilot:
+        table = app.query_one(WatchlistTable)
+        table.update_rows(rows)
+        await pilot.pause()
+        built = []
+        real = table._build_lines
+        table._build_lines = lambda height: built.append(height) or real(height)
+        table.move_cursor(25)  # off the screen: scrolls
+        assert len(built) == 1 and int(table.scroll_y) > 0
+        table.move_cursor(24)  # on the screen: no scroll, one layout all the same
+        assert len(built) == 2
+        await pilot.pause()
+        assert "C24/USDT" in "".join(table.render_line(y).text for y in range(1, 9))
+
+
 async def test_keys_typed_faster_than_focus_moves_go_into_the_filter(session):
     """A terminal delivers "/ethqf" in one read: Textual moves focus to the filter box on
     a later turn of its loop, so those keys reach the table first. They are the filter's:
