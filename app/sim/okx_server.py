@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.server import ServerConnection
 
+from app.market.klines import INTERVAL_MS
 from app.sim import okx_wire as wire
 from app.sim.candles import Candle
 from app.sim.market import ClosedKline, ModelParams, SimMarket, SymbolSim
@@ -36,6 +37,7 @@ from app.sim.serving import (Cadence, CandlePacer, Handler, LocalVenue, HttpRefu
                              Subscribers)
 from app.sim.units import fmt_fixed
 from app.sim.universe import turnover_24h
+from app.venues.okx import RECENT_BARS  # what /market/candles still serves
 
 CANDLE_PUSH_MS = 500
 CANDLE_IDLE_PUSH_MS = 5000
@@ -175,8 +177,8 @@ class OkxSim(LocalVenue):
         await self._listen([
             ("/api/v5/public/time", self._rest(self._time)),
             ("/api/v5/public/instruments", self._rest(self._instruments)),
-            ("/api/v5/market/candles", self._rest(self._candles)),
-            ("/api/v5/market/history-candles", self._rest(self._candles)),
+            ("/api/v5/market/candles", self._rest(self._recent_candles)),
+            ("/api/v5/market/history-candles", self._rest(self._history_candles)),
             ("/api/v5/market/books", self._rest(self._books)),
             ("/api/v5/market/tickers", self._rest(self._tickers)),
         ], ws_path='/ws/v5', clock_name='okx-sim-clock',
@@ -579,7 +581,15 @@ class OkxSim(LocalVenue):
             rows.append(row)
         return rows
 
-    def _candles(self, query: Any) -> list[Any]:
+    def _recent_candles(self, query: Any) -> list[Any]:
+        """``/market/candles``: like the venue, only the latest RECENT_BARS bars, up to 300."""
+        return self._candles(query, max_limit=300, recent_only=True)
+
+    def _history_candles(self, query: Any) -> list[Any]:
+        """``/market/history-candles``: any age, up to 100 a request."""
+        return self._candles(query, max_limit=100, recent_only=False)
+
+    def _candles(self, query: Any, max_limit: int, recent_only: bool) -> list[Any]:
         """Newest first; ``after`` = older than, ``before`` = newer than (open times)."""
         inst = self._query_inst(query)
         bar = query.get("bar") or "1m"
@@ -590,11 +600,14 @@ class OkxSim(LocalVenue):
         after = _int_param(query, "after", None)
         before = _int_param(query, "before", None)
         assert limit is not None
-        if not 1 <= limit <= 300:
+        if not 1 <= limit <= max_limit:
             raise _Refusal("51000", "Parameter limit error")
         end = None if after is None else after - 1
         start = None if before is None else before + 1
         series = inst.sim.series[interval]
+        if recent_only:
+            horizon = self.market.now_ms - RECENT_BARS * INTERVAL_MS[interval]
+            start = horizon if start is None else max(start, horizon)
         rows = series.query(start, end, 10**6)[-limit:] if start is not None else \
             series.query(None, end, limit)
         return [self._candle_row(inst, c) for c in reversed(rows)]

@@ -24,6 +24,7 @@ channel's data).
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
@@ -37,6 +38,7 @@ import orjson
 
 from app.market.events import Funding, Kline, Ticker, Trade
 from app.market.instruments import Instrument, MarketType
+from app.market.klines import interval_ms
 from app.venues.base import (APPLIED, CHECKSUM_FAILED, GAP, IGNORED, SYNCED, Ack, BookSnapshot,
                              BufferedBookSync, ConnectionPlan, Decoded, Price, Size, Unknown,
                              one_or_many, parse_rejected)
@@ -55,7 +57,13 @@ MAX_STREAMS_PER_BUSINESS_CONNECTION = 200
 TICKER_STREAMS_PER_CONNECTION = 400
 # OKX refuses a request whose args exceed 64 KB.
 MAX_ARGS_BYTES = 60_000
-KLINE_LIMIT = 300  # rows per /market/candles request
+KLINE_LIMIT = 300  # rows per /market/candles request, which serves the latest RECENT_BARS only
+RECENT_BARS = 1440
+HISTORY_KLINE_LIMIT = 100  # rows per /market/history-candles request, which serves any age
+# a page starting further back than this goes to history-candles: the horizon moves on
+# while a page waits its turn behind a long backfill, and history-candles serves recent
+# bars too, so erring towards it never loses a candle
+RECENT_SAFE_BARS = 1200
 BOOK_CHANNELS = frozenset({"books", "books-l2-tbt", "books50-l2-tbt"})
 # Our intervals -> OKX bars. Days and weeks use the UTC-aligned bars: plain ``1D`` opens
 # at 00:00 Hong Kong time and would not line up with any other venue.
@@ -602,8 +610,10 @@ class OkxVenue:
     live_kline_intervals: frozenset[str] | None = None  # a stream for every interval
 
     def __init__(self, market: MarketType, instruments: list[Instrument],
-                 snapshotless: bool = False) -> None:
+                 snapshotless: bool = False,
+                 clock: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         self.market: MarketType = market
+        self._clock = clock  # epoch ms: which klines endpoint still serves a range
         self.snapshotless = snapshotless
         self.recovery: Recovery = "snapshot" if snapshotless else "resubscribe"
         self._by_symbol = {i.venue_symbol.upper(): i for i in instruments}
@@ -902,19 +912,24 @@ class OkxVenue:
 
     def klines_path(self, inst: Instrument, interval: str, limit: int = KLINE_LIMIT,
                     start_ms: int | None = None, end_ms: int | None = None) -> str:
-        """``/api/v5/market/candles`` (the latest 1440 bars). OKX pages with exclusive
-        ``after`` (older than) and ``before`` (newer than) open times; ``start_ms`` and
-        ``end_ms`` are inclusive, as in the Binance codec."""
+        """``/api/v5/market/candles`` for the latest bars, ``history-candles`` for a range
+        that starts further back (``candles`` answers those with nothing). OKX pages with
+        exclusive ``after`` (older than) and ``before`` (newer than) open times;
+        ``start_ms`` and ``end_ms`` are inclusive, as in the Binance codec."""
         bar = BARS.get(interval)
         if bar is None:
             raise ValueError(f"OKX has no {interval!r} candles")
+        history = start_ms is not None and \
+            start_ms < self._clock() - RECENT_SAFE_BARS * interval_ms(interval)
+        cap = HISTORY_KLINE_LIMIT if history else KLINE_LIMIT
         params: dict[str, Any] = {"instId": inst.venue_symbol, "bar": bar,
-                                  "limit": max(1, min(limit, KLINE_LIMIT))}
+                                  "limit": max(1, min(limit, cap))}
         if end_ms is not None:
             params["after"] = end_ms + 1
         if start_ms is not None:
             params["before"] = start_ms - 1
-        return f"/api/v5/market/candles?{urlencode(params)}"
+        endpoint = "history-candles" if history else "candles"
+        return f"/api/v5/market/{endpoint}?{urlencode(params)}"
 
     def parse_klines(self, text: str | bytes, inst: Instrument, interval: str) -> list[Kline]:
         """Rows come newest first; returned oldest first."""
@@ -957,12 +972,13 @@ def _okx_swap_tickers(data: Any) -> dict[str, float]:
 DESCRIPTOR = VenueDescriptor(
     name=VENUE,
     markets={
+        # pages of history-candles' size: a backfill's older pages go there (see klines_path)
         "spot": MarketFacts(_HOSTS, ccxt_type="spot", rest_weight_per_minute=500,
-                            kline_page_limit=KLINE_LIMIT, snapshot_depth=BOOK_DEPTH,
+                            kline_page_limit=HISTORY_KLINE_LIMIT, snapshot_depth=BOOK_DEPTH,
                             tickers=Tickers24h("/api/v5/market/tickers?instType=SPOT", 1,
                                                _okx_spot_tickers)),
         "perp": MarketFacts(_HOSTS, ccxt_type="swap", rest_weight_per_minute=500,
-                            kline_page_limit=KLINE_LIMIT, snapshot_depth=BOOK_DEPTH,
+                            kline_page_limit=HISTORY_KLINE_LIMIT, snapshot_depth=BOOK_DEPTH,
                             tickers=Tickers24h("/api/v5/market/tickers?instType=SWAP", 1,
                                                _okx_swap_tickers)),
     },

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -160,6 +162,29 @@ def test_top_n_from_the_demo_tickers(tmp_path, capsys):
     assert sorted(rows_by_symbol(db)) == ["cryptopair_okx_btcusdt", "cryptopair_okx_ethusdt",
                                           "cryptoperp_okx_btcusdt", "cryptoperp_okx_ethusdt"]
 
+
+
+def test_okx_minutes_older_than_its_latest_1440_come_from_history_candles(tmp_path, capsys):
+    """The OKX simulator, like OKX, answers /market/candles with the latest 1440 bars
+    only: three days of 1m klines are whole only because the older pages go to
+    history-candles."""
+    db = tmp_path / "okx.db"
+    now = bucket_start(int(time.time() * 1000), "1m")
+    since, until = now - 3 * 86_400_000, now - 2 * MIN
+
+    def iso(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()
+
+    argv = ["backfill", "okx", "BTC/USDT", "1m", "--since", iso(since), "--until", iso(until),
+            "--demo", "--quiet", "--db", str(db)]
+    assert main(argv) == 0, capsys.readouterr().err
+    engine = open_database(db, tmp_path)
+    try:
+        assert queries.gaps(engine, "cryptopair_okx_btcusdt", "1m", since, until) == []
+        assert len(queries.klines(engine, "cryptopair_okx_btcusdt", "1m", since=since,
+                                  until=until)) == (until - since) // MIN + 1
+    finally:
+        engine.dispose()
 
 @pytest.mark.parametrize("argv,said", [
     (["binance", "BTC/USDT", "1m", "--top", "3"], "give SYMBOLS or --top N, not both"),

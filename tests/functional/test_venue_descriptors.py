@@ -52,7 +52,7 @@ def test_consumers_read_the_descriptors():
     assert config.DEFAULT_ENDPOINTS["binanceusdm"]["demo"] == {
         "ws_url": "wss://fstream.binancefuture.com", "rest_url": "https://demo-fapi.binance.com"}
     assert list(config.DEFAULT_ENDPOINTS) == ["binance", "binanceusdm", "okx", "bybit", "coinbase"]
-    assert backfill.ROW_LIMITS == {"binance": 1000, "binanceusdm": 1500, "okx": 300, "bybit": 1000,
+    assert backfill.ROW_LIMITS == {"binance": 1000, "binanceusdm": 1500, "okx": 100, "bybit": 1000,
                                    "coinbase": 350}
     assert backfill.VENUE_ALIASES == {"binanceusdm": "binance"}
     assert backfill.ccxt_id("binance", "perp") == "binanceusdm"

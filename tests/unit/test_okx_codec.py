@@ -515,6 +515,21 @@ def test_instruments_swap_linear_usdt_only(fixture_text):
         instruments_from_okx({"code": "50011", "msg": "Too Many Requests", "data": []}, "perp")
 
 
+
+def test_a_range_further_back_than_candles_serves_goes_to_history_candles():
+    """``/market/candles`` answers only the latest 1440 bars; older pages go to
+    ``history-candles``, at its 100 rows a request."""
+    now = 1_800_000_000_000
+    venue = OkxVenue("perp", [SWAP], clock=lambda: now)
+    recent = venue.klines_path(SWAP, "1m", 300, start_ms=now - 600 * 60_000, end_ms=now - 301 * 60_000)
+    assert recent.startswith("/api/v5/market/candles?") and "limit=300" in recent
+    old = venue.klines_path(SWAP, "1m", 300, start_ms=now - 3 * 86_400_000)
+    assert old.startswith("/api/v5/market/history-candles?") and "limit=100" in old
+    # by bars, not minutes: 100 hourly bars back is recent, 2000 are not
+    assert "/candles?" in venue.klines_path(SWAP, "1h", 100, start_ms=now - 100 * 3_600_000)
+    assert "/history-candles?" in venue.klines_path(SWAP, "1h", 100, start_ms=now - 2000 * 3_600_000)
+    assert "/candles?" in venue.klines_path(SWAP, "1m", 300)  # the latest bars: no start
+
 def test_klines_rest_oldest_first_in_base(perp, fixture_text):
     path = perp.klines_path(SWAP, "1m", 500)
     assert path == "/api/v5/market/candles?instId=BTC-USDT-SWAP&bar=1m&limit=300"
