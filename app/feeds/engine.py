@@ -21,7 +21,7 @@ from app.feeds.feed import VenueFeed
 from app.feeds.health import FeedHealth, HealthView
 from app.feeds.hub import MAX_KLINES, MarketHub
 from app.feeds.recording import RecordingControl
-from app.feeds.rest import RestClient, RestError, WeightBudget
+from app.feeds.rest import RestClient, RestError, budget_for
 from app.feeds.tickers import TickerFeed, supports_tickers
 from app.feeds.top_markets import TopMarketsError, market_volumes
 from app.feeds.views import BookTopView, InstrumentView, Unlisted
@@ -243,7 +243,7 @@ class Engine:
         name = f"{venue} {market}"
         endpoint = self.cfg.endpoint(registry.config_key(venue, market))
         recorder = None if self.capture is None else self.capture.rest_recorder(venue, market)
-        budget = WeightBudget(registry.facts(venue, market).rest_weight_per_minute)
+        budget = budget_for(venue, market)
         rest = RestClient(endpoint.rest_url, budget, on_response=recorder)
         self._rests.append(rest)
         health = FeedHealth(name, clock=self.clock)
@@ -454,7 +454,7 @@ class Engine:
             await asyncio.sleep(0.1)
         if key not in self._available:
             endpoint = self.cfg.endpoint(registry.config_key(venue, market))
-            budget = WeightBudget(registry.facts(venue, market).rest_weight_per_minute)
+            budget = budget_for(venue, market)
             rest = RestClient(endpoint.rest_url, budget)
             self._rests.append(rest)
             health = FeedHealth(f"{venue} {market}", clock=self.clock)

@@ -13,7 +13,9 @@ from http import HTTPStatus
 import aiohttp
 
 from app.errors import CryptotermError
+from app.market.instruments import MarketType
 from app.unreachable import host_of, unreachable_reason
+from app.venues import registry
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +33,12 @@ class RestError(CryptotermError):
 
 
 class WeightBudget:
-    """Sliding one-minute budget of request weight (Binance: 6000/min spot, 2400 futures)."""
+    """Sliding budget of request weight: ``per_minute`` weight per ``window`` seconds
+    (Binance counts 6000 a minute; see ``budget_for`` for the venues that count per second)."""
 
     def __init__(self, per_minute: int, window: float = 60.0) -> None:
         self.per_minute = per_minute
-        self.window = window  # seconds; shorter only in tests, against a sim limited alike
+        self.window = window  # seconds: the venue's own counting window (tests shorten it too)
         self._spent: list[tuple[float, int]] = []
         self.blocked_until = 0.0
 
@@ -67,6 +70,12 @@ class WeightBudget:
                 self._spent.append((now, weight))
                 return
             await asyncio.sleep(self.window - (now - self._spent[0][0]) + 0.01)
+
+
+def budget_for(venue: str, market: MarketType) -> WeightBudget:
+    """The venue market's weight budget over the venue's own rate-limit window."""
+    facts = registry.facts(venue, market)
+    return WeightBudget(facts.window_budget(), facts.rest_window_s)
 
 
 class RestClient:

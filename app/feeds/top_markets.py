@@ -17,7 +17,7 @@ import orjson
 
 from app.config import AppConfig
 from app.errors import CryptotermError
-from app.feeds.rest import RestClient, RestError, WeightBudget
+from app.feeds.rest import RestClient, RestError, budget_for
 from app.market.instruments import Instrument, MarketType
 from app.venues import registry
 
@@ -91,7 +91,7 @@ async def top_markets(rest: RestClient, venue: str, market: MarketType, n: int,
 def rest_client(cfg: AppConfig, venue: str, market: MarketType) -> RestClient:
     """A REST client for one venue market at the config's endpoint, under its weight budget."""
     endpoint = cfg.endpoint(registry.config_key(venue, market))
-    return RestClient(endpoint.rest_url, WeightBudget(registry.facts(venue, market).rest_weight_per_minute))
+    return RestClient(endpoint.rest_url, budget_for(venue, market))
 
 
 async def top_symbols(cfg: AppConfig, venue: str, n: int,

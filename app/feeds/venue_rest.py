@@ -5,17 +5,16 @@ fetch function the bulk kline backfill pages through it (bulk ``backfill``,
 from __future__ import annotations
 
 from app.config import AppConfig
-from app.feeds.rest import RestClient, RestError, WeightBudget
+from app.feeds.rest import RestClient, RestError, budget_for
 from app.market.instruments import MarketType
 from app.venues import registry
 from storage.bulk_backfill import Fetch, FetchFailed
 
 
-def rest_for(cfg: AppConfig, venue: str, market: MarketType, window: float = 60.0) -> RestClient:
+def rest_for(cfg: AppConfig, venue: str, market: MarketType) -> RestClient:
     """A client on the configured REST endpoint (ConfigError when there is none)."""
     endpoint = cfg.endpoint(registry.config_key(venue, market))
-    budget = WeightBudget(registry.facts(venue, market).rest_weight_per_minute, window)
-    return RestClient(endpoint.rest_url, budget)
+    return RestClient(endpoint.rest_url, budget_for(venue, market))
 
 
 def fetcher(rest: RestClient, retries: int) -> Fetch:

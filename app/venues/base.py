@@ -386,6 +386,14 @@ class MarketFacts:
     snapshot_depth: int | None = None  # levels a REST book snapshot asks for (None: pushed books)
     tickers: Tickers24h | None = None  # 24h tickers of every symbol (top-N by turnover)
     kline_weight: int = 1  # request weight of one klines page of kline_page_limit rows
+    # the venue's rate-limit window in seconds (OKX counts per 2 s, Bybit per 5 s, Coinbase
+    # per second): the minute's budget is spent at most this window's share at a time, never
+    # in one burst the venue would answer with 429s
+    rest_window_s: float = 60.0
+
+    def window_budget(self) -> int:
+        """Weight allowed per ``rest_window_s`` (at least 1)."""
+        return max(1, int(self.rest_weight_per_minute * self.rest_window_s / 60.0))
 
 
 @dataclass(frozen=True, slots=True)

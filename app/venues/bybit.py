@@ -659,9 +659,11 @@ DESCRIPTOR = VenueDescriptor(
     markets={
         "spot": MarketFacts(_HOSTS, ccxt_type="spot", rest_weight_per_minute=3000,
                             kline_page_limit=KLINE_LIMIT, snapshot_depth=ORDERBOOK_REST_LIMIT["spot"],
+                            rest_window_s=5.0,  # 250 a window: Bybit allows 600 / 5 s
                             tickers=Tickers24h("/v5/market/tickers?category=spot", 1, _bybit_tickers)),
         "perp": MarketFacts(_HOSTS, ccxt_type="linear", rest_weight_per_minute=3000,
                             kline_page_limit=KLINE_LIMIT, snapshot_depth=ORDERBOOK_REST_LIMIT["perp"],
+                            rest_window_s=5.0,  # 250 a window: Bybit allows 600 / 5 s
                             tickers=Tickers24h("/v5/market/tickers?category=linear", 1,
                                                _bybit_tickers)),
     },

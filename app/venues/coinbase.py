@@ -691,6 +691,7 @@ DESCRIPTOR = VenueDescriptor(
         "spot": MarketFacts(Hosts(VENUE, {"live": _LIVE, "testnet": _LIVE, "demo": _LIVE}, title="Coinbase"),
                             ccxt_type="spot", rest_weight_per_minute=400,
                             kline_page_limit=CANDLES_MAX_ROWS,
+                            rest_window_s=1.0,  # 6 a second: Coinbase allows 10 / s
                             # the product list carries 24h volumes; Coinbase's dollar pairs are USD
                             tickers=Tickers24h("/api/v3/brokerage/market/products?product_type=SPOT", 1,
                                                _coinbase_tickers, quote="USD")),

@@ -975,10 +975,12 @@ DESCRIPTOR = VenueDescriptor(
         # pages of history-candles' size: a backfill's older pages go there (see klines_path)
         "spot": MarketFacts(_HOSTS, ccxt_type="spot", rest_weight_per_minute=500,
                             kline_page_limit=HISTORY_KLINE_LIMIT, snapshot_depth=BOOK_DEPTH,
+                            rest_window_s=2.0,  # 16 a window: history-candles allows 20 / 2 s
                             tickers=Tickers24h("/api/v5/market/tickers?instType=SPOT", 1,
                                                _okx_spot_tickers)),
         "perp": MarketFacts(_HOSTS, ccxt_type="swap", rest_weight_per_minute=500,
                             kline_page_limit=HISTORY_KLINE_LIMIT, snapshot_depth=BOOK_DEPTH,
+                            rest_window_s=2.0,  # 16 a window: history-candles allows 20 / 2 s
                             tickers=Tickers24h("/api/v5/market/tickers?instType=SWAP", 1,
                                                _okx_swap_tickers)),
     },

@@ -136,3 +136,32 @@ def test_hosts_and_facts_are_frozen():
         registry.HOSTS["okx"].endpoints["live"] = Endpoints("wss://x", "https://x")  # type: ignore[index]
     with pytest.raises(TypeError):
         registry.VENUES["okx"].markets["spot"] = registry.facts("okx", "perp")  # type: ignore[index]
+
+
+def test_each_venues_budget_is_spread_over_its_own_rate_limit_window():
+    """A minute's budget spent in one burst is a 429 on the venues that count per second
+    or two: the budget each window allows stays under the venue's documented limit
+    (shared/protocols: OKX history-candles 20 / 2 s, Bybit 600 / 5 s, Coinbase 10 / s)."""
+    import asyncio
+    import time
+
+    from app.feeds.rest import budget_for
+
+    limits = {("okx", "spot"): (2.0, 20), ("okx", "perp"): (2.0, 20), ("bybit", "spot"): (5.0, 600),
+              ("bybit", "perp"): (5.0, 600), ("coinbase", "spot"): (1.0, 10)}
+    for (venue, market), (window, allowed) in limits.items():
+        budget = budget_for(venue, market)
+        assert budget.window == window and 0 < budget.per_minute < allowed, (venue, market)
+    assert budget_for("binance", "spot").window == 60.0  # Binance counts weight per minute
+
+    async def requests_in(seconds: float) -> int:
+        budget, sent = budget_for("coinbase", "spot"), 0
+        deadline = time.monotonic() + seconds
+        while True:
+            await budget.take(1)
+            if time.monotonic() >= deadline:
+                return sent
+            sent += 1
+
+    # 6 a second, not the minute's 400 at once
+    assert asyncio.run(requests_in(1.5)) <= 2 * budget_for("coinbase", "spot").per_minute

@@ -197,6 +197,16 @@ def frozen_world(tmp_path):
         time.sleep(0.3)  # subscriptions acknowledged
         for thread in world.threads.values():
             thread.pump(steps=60)  # deterministic frames: book diffs (Binance syncs on them), trades
+        # the sparklines come over REST, paced by each venue's rate-limit window: waited
+        # for before the loop below, whose every turn moves the funding rates on
+        while True:
+            summaries = engine.watchlist()
+            sparks = engine.sparklines([s.instrument.id for s in summaries])
+            if len(summaries) == rows and all(len(sparks.get(s.instrument.id, ())) == 60
+                                              for s in summaries if s.instrument.venue != "coinbase"):
+                break
+            assert time.monotonic() < deadline, "the sparklines did not load"
+            time.sleep(0.1)
         while True:
             for thread in world.threads.values():
                 thread.pump(steps=0)  # the periodic streams (tickers, funding) once more
