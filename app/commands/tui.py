@@ -26,6 +26,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7, help="demo market seed (default 7)")
     p.add_argument("--rate", type=float, default=None, metavar="N",
                    help="demo market events per second per symbol (default 40)")
+    p.add_argument("--universe", type=int, metavar="N", default=None,
+                   help="with --demo: list the N most traded assets on every simulated venue, "
+                        "so the watchlist (key w) has them all; books stay on the demo's few")
     p.add_argument("--top", type=int, metavar="N", default=None,
                    help="books for the N most traded USDT markets of each venue; the watchlist "
                         "(key w) streams every other market as tickers only (default: config "
@@ -72,6 +75,14 @@ def apply_options(args: argparse.Namespace, cfg: AppConfig) -> None:
         cfg.watch_top = top
     if args.rate is not None and not 0 < args.rate <= 100_000:
         raise CommandError(f"--rate {args.rate:g}: must be above 0 and at most 100000")
+    universe = getattr(args, "universe", None)
+    if universe is not None:
+        from app.sim.universe import MAX_UNIVERSE
+
+        if not args.demo:
+            raise CommandError("--universe shapes the demo market: use with --demo")
+        if not 1 <= universe <= MAX_UNIVERSE:
+            raise CommandError(f"--universe {universe}: must be from 1 to {MAX_UNIVERSE}")
 
 
 def build(args: argparse.Namespace, cfg: AppConfig):
@@ -85,14 +96,19 @@ def build(args: argparse.Namespace, cfg: AppConfig):
     world = None
     symbols = cfg.symbols
     if args.demo:
-        from app.sim.world import DemoWorld
+        from app.sim.world import DEMO_SYMBOLS, DemoWorld
 
         # the demo takes exactly the live code path: only the endpoints differ
-        world = DemoWorld(seed=args.seed, rate=args.rate or 40.0).start()
+        universe = getattr(args, "universe", None)
+        world = DemoWorld(seed=args.seed, rate=args.rate or 40.0, universe=universe).start()
         world.configure(cfg)
         # the demo's own list unless the user named symbols: those are looked up on the
-        # simulated venues like on real ones (and reported when not listed)
-        symbols = cfg.symbols if args.symbols else world.symbols()
+        # simulated venues like on real ones (and reported when not listed). A universe
+        # lists many more; books for all of them would be a recorder's load, so the
+        # demo's few (those it lists) get books and the watchlist shows the rest as tickers
+        symbols = cfg.symbols if args.symbols else (
+            world.symbols() if universe is None else
+            [s for s in DEMO_SYMBOLS if s in world.symbols()] or world.symbols()[:len(DEMO_SYMBOLS)])
     engine = Engine(cfg, symbols, top=cfg.watch_top)
     _enable_recording(engine, cfg, args)
     _attach_trading(engine, cfg, args, world)
