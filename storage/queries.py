@@ -121,12 +121,17 @@ def find_instrument(engine: Engine, venue: str, symbol: str) -> StoredInstrument
     return found
 
 
+def _by_name(engine: Engine, venue: str | None, symbol: str | None) -> StoredInstrument:
+    """The instrument a query without an id names by venue and symbol."""
+    if venue is None or symbol is None:
+        raise QueryError("name an instrument by id, or by venue and symbol")
+    return find_instrument(engine, venue, symbol)
+
+
 def resolve_key(engine: Engine, instrument_id: str | None = None, venue: str | None = None,
                 symbol: str | None = None) -> int | None:
     if instrument_id is None:
-        if venue is None or symbol is None:
-            raise QueryError("name an instrument by id, or by venue and symbol")
-        return find_instrument(engine, venue, symbol).key
+        return _by_name(engine, venue, symbol).key
     found = instrument(engine, instrument_id)
     return None if found is None else found.key
 
@@ -182,9 +187,7 @@ def klines(engine: Engine, instrument_id: str | None = None, interval: str = "1m
     to complete those."""
     step = interval_ms(interval)  # a clear ValueError for an unknown interval
     if instrument_id is None:
-        if venue is None or symbol is None:
-            raise QueryError("name an instrument by id, or by venue and symbol")
-        instrument_id = find_instrument(engine, venue, symbol).id
+        instrument_id = _by_name(engine, venue, symbol).id
     stmt = (select(_K.c.open_time, _K.c.open, _K.c.high, _K.c.low, _K.c.close, _K.c.volume,
                    _K.c.closed, _K.c.partial)
             .where(and_(_K.c.inst == _inst_key(instrument_id), _K.c.interval == interval)))

@@ -21,7 +21,7 @@ from app.commands.progress_columns import RateColumn
 from app.commands.storage_opts import check_interval, check_symbol, fmt_ms, open_db
 from app.config import AppConfig, ConfigError
 from app.feeds.rest import RestClient, RestError
-from app.feeds.venue_rest import fetcher, rest_for
+from app.feeds.venue_rest import fetcher, market_list, rest_for
 from app.market.instruments import Instrument, MarketType, not_listed_message
 from app.market.klines import bucket_start
 from app.venues import registry
@@ -85,9 +85,7 @@ async def resolve(cfg: AppConfig, venues: list[str], symbols: list[str] | None, 
                     ranked = await market_volumes(rest, venue, market, retries)
                     found = [m.instrument for m in ranked[:top]]
                 else:
-                    text = await rest.get_text(registry.metadata_path(venue, market), weight=20,
-                                               retries=retries)
-                    available = registry.instruments_from_metadata(venue, market, text)
+                    available = await market_list(rest, venue, market, retries)
                     found, missing = match_instruments(wanted, available)
                     for inst in missing:
                         warn(not_listed_message(inst.symbol, f"{venue} {market}",

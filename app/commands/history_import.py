@@ -23,6 +23,7 @@ def known_instrument(engine, cfg: AppConfig, venue: str, symbol: str) -> Instrum
     when neither knows it."""
     from app.feeds.engine import match_instruments, preliminary_instruments
     from app.feeds.rest import RestClient, RestError
+    from app.feeds.venue_rest import market_list
     from storage import queries
 
     market, base, quote = check_symbol(symbol)
@@ -38,14 +39,14 @@ def known_instrument(engine, cfg: AppConfig, venue: str, symbol: str) -> Instrum
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
 
-    async def fetch() -> str:
+    async def fetch() -> list[Instrument]:
         try:
-            return await rest.get_text(registry.metadata_path(venue, market), weight=20, retries=1)
+            return await market_list(rest, venue, market, retries=1)
         finally:
             await rest.close()
 
     try:
-        available = registry.instruments_from_metadata(venue, market, asyncio.run(fetch()))
+        available = asyncio.run(fetch())
     except RestError as exc:
         raise CommandError(f"{symbol.upper()} on {venue} is not in the store, and {venue}'s market "
                            f"list cannot be fetched to check it ({exc}); record or backfill it "

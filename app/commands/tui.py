@@ -106,9 +106,10 @@ def build(args: argparse.Namespace, cfg: AppConfig):
         # simulated venues like on real ones (and reported when not listed). A universe
         # lists many more; books for all of them would be a recorder's load, so the
         # demo's few (those it lists) get books and the watchlist shows the rest as tickers
+        listed = world.symbols()
         symbols = cfg.symbols if args.symbols else (
-            world.symbols() if universe is None else
-            [s for s in DEMO_SYMBOLS if s in world.symbols()] or world.symbols()[:len(DEMO_SYMBOLS)])
+            listed if universe is None else
+            [s for s in DEMO_SYMBOLS if s in listed] or listed[:len(DEMO_SYMBOLS)])
     engine = Engine(cfg, symbols, top=cfg.watch_top)
     _enable_recording(engine, cfg, args)
     _attach_trading(engine, cfg, args, world)

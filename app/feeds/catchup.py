@@ -25,11 +25,10 @@ from sqlalchemy import Engine
 
 from app.config import AppConfig, ConfigError
 from app.feeds.rest import RestClient, RestError
-from app.feeds.venue_rest import fetcher, rest_for
+from app.feeds.venue_rest import fetcher, market_list, rest_for
 from app.market.instruments import Instrument, MarketType
 from app.market.klines import interval_ms
 from app.market.times import fmt_ms
-from app.venues import registry
 from storage import queries
 from storage.backfill import plan
 from storage.bulk_backfill import DEFAULT_CONCURRENCY, MarketRun, Target, bulk_backfill
@@ -38,7 +37,6 @@ log = logging.getLogger(__name__)
 
 INTERVAL = "1m"
 USD_FAMILY = ("USDT", "USD", "USDC")
-LISTING_WEIGHT = 20  # a full market list costs more than a page of klines everywhere
 
 
 @dataclass(slots=True)
@@ -99,13 +97,6 @@ def catch_up(db: Engine, cfg: AppConfig, targets: list[queries.StoredInstrument]
                                  {} if listings is None else listings))
 
 
-async def _listing(rest: RestClient, venue: str, market: MarketType,
-                   retries: int) -> dict[str, Instrument]:
-    text = await rest.get_text(registry.metadata_path(venue, market), weight=LISTING_WEIGHT,
-                               retries=retries)
-    return {i.id: i for i in registry.instruments_from_metadata(venue, market, text)}
-
-
 async def _catch_up(db: Engine, cfg: AppConfig, targets: list[queries.StoredInstrument],
                     since: dict[str, int], until_ms: int | None, progress: Progress | None,
                     retries: int, listings: Listings) -> CatchupResult:
@@ -131,7 +122,8 @@ async def _catch_up(db: Engine, cfg: AppConfig, targets: list[queries.StoredInst
             listed = listings.get((venue, market))
             if listed is None:
                 try:
-                    listed = listings[(venue, market)] = await _listing(rest, venue, market, retries)
+                    listed = listings[(venue, market)] = {
+                        i.id: i for i in await market_list(rest, venue, market, retries)}
                 except RestError as exc:
                     result.problems.append(f"{name}: catch-up skipped: cannot load the market "
                                            f"list: {exc}")

@@ -18,10 +18,10 @@ import orjson
 from app.config import AppConfig
 from app.errors import CryptotermError
 from app.feeds.rest import RestClient, RestError, budget_for
+from app.feeds.venue_rest import METADATA_WEIGHT
 from app.market.instruments import Instrument, MarketType
 from app.venues import registry
 
-METADATA_WEIGHT = 20  # the market list's weight where the venue weighs it (Binance spot)
 
 
 class TopMarketsError(CryptotermError):

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from app.config import AppConfig
 from app.feeds.rest import RestClient, RestError, budget_for
-from app.market.instruments import MarketType
+from app.market.instruments import Instrument, MarketType
 from app.venues import registry
 from storage.bulk_backfill import Fetch, FetchFailed
+
+METADATA_WEIGHT = 20  # the market list's weight where the venue weighs it (Binance spot)
 
 
 def rest_for(cfg: AppConfig, venue: str, market: MarketType) -> RestClient:
@@ -24,3 +26,12 @@ def fetcher(rest: RestClient, retries: int) -> Fetch:
         except RestError as exc:
             raise FetchFailed(str(exc)) from None
     return fetch
+
+
+async def market_list(rest: RestClient, venue: str, market: MarketType,
+                      retries: int = 3) -> list[Instrument]:
+    """The venue market's listed instruments (RestError when it cannot be fetched,
+    ValueError when it cannot be read)."""
+    text = await rest.get_text(registry.metadata_path(venue, market), weight=METADATA_WEIGHT,
+                               retries=retries)
+    return registry.instruments_from_metadata(venue, market, text)

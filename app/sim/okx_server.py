@@ -37,7 +37,7 @@ from app.sim.serving import (Cadence, CandlePacer, Handler, LocalVenue, HttpRefu
                              Subscribers)
 from app.sim.units import fmt_fixed
 from app.sim.universe import turnover_24h
-from app.venues.okx import RECENT_BARS  # what /market/candles still serves
+from app.venues.okx import HISTORY_KLINE_LIMIT, KLINE_LIMIT, RECENT_BARS  # OKX's own limits
 
 CANDLE_PUSH_MS = 500
 CANDLE_IDLE_PUSH_MS = 5000
@@ -582,12 +582,12 @@ class OkxSim(LocalVenue):
         return rows
 
     def _recent_candles(self, query: Any) -> list[Any]:
-        """``/market/candles``: like the venue, only the latest RECENT_BARS bars, up to 300."""
-        return self._candles(query, max_limit=300, recent_only=True)
+        """``/market/candles``: like the venue, only the latest RECENT_BARS bars."""
+        return self._candles(query, max_limit=KLINE_LIMIT, recent_only=True)
 
     def _history_candles(self, query: Any) -> list[Any]:
-        """``/market/history-candles``: any age, up to 100 a request."""
-        return self._candles(query, max_limit=100, recent_only=False)
+        """``/market/history-candles``: any age."""
+        return self._candles(query, max_limit=HISTORY_KLINE_LIMIT, recent_only=False)
 
     def _candles(self, query: Any, max_limit: int, recent_only: bool) -> list[Any]:
         """Newest first; ``after`` = older than, ``before`` = newer than (open times)."""
