@@ -297,7 +297,7 @@ class VenueFeed:
         """Fetch REST snapshots until the book is synced or its connection ends (a new
         connection starts its own). Failures back off (equal jitter, capped small so a
         venue that answers again gets its book back within seconds), honour the venue's
-        Retry-After and use only a share of the REST weight budget."""
+        Retry-After, and are paced to use only a share of the REST weight budget."""
         inst = self._instruments[inst_id]
         owner = self._book_owner.get(inst_id)
         sync = self.core.syncs[inst_id]
@@ -323,7 +323,8 @@ class VenueFeed:
                     failures += 1
                     delay = max(exc.retry_after or 0.0,
                                 retry_delay(failures - 1, settings.resync_base, settings.resync_cap,
-                                            self._rng))
+                                            self._rng),
+                                self.rest.budget.retry_pace(weight, settings.resync_budget_share))
                     what = f"REST {exc.status}" if exc.status is not None else str(exc)
                     log.warning("%s: snapshot failed (%s); next try in %.1fs", inst_id, exc, delay)
                     self._note(inst_id, f"resync: {what}", delay)

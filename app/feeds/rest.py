@@ -58,6 +58,12 @@ class WeightBudget:
             wait = max(wait, self.window - (now - t))
         return wait
 
+    def retry_pace(self, weight: int, share: float) -> float:
+        """Seconds between retries of a ``weight`` request that keep them within ``share``
+        of the budget for good: retried faster, they would run the share out in a burst
+        and then wait for a whole window (a minute on Binance) when the venue is back."""
+        return weight * self.window / max(1.0, self.per_minute * share)
+
     async def take(self, weight: int) -> None:
         while True:
             now = time.monotonic()
