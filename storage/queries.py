@@ -128,6 +128,13 @@ def _by_name(engine: Engine, venue: str | None, symbol: str | None) -> StoredIns
     return find_instrument(engine, venue, symbol)
 
 
+def _named(engine: Engine, instrument_id: str | None, venue: str | None,
+           symbol: str | None) -> str:
+    """The id a query names, by id (no lookup: the read's subquery finds the key) or by
+    venue and symbol (one lookup, QueryError naming what is stored)."""
+    return instrument_id if instrument_id is not None else _by_name(engine, venue, symbol).id
+
+
 def resolve_key(engine: Engine, instrument_id: str | None = None, venue: str | None = None,
                 symbol: str | None = None) -> int | None:
     if instrument_id is None:
@@ -186,8 +193,7 @@ def klines(engine: Engine, instrument_id: str | None = None, interval: str = "1m
     more than STALE_OPEN_MS before ``now_ms`` (default: the wall clock): nothing is going
     to complete those."""
     step = interval_ms(interval)  # a clear ValueError for an unknown interval
-    if instrument_id is None:
-        instrument_id = _by_name(engine, venue, symbol).id
+    instrument_id = _named(engine, instrument_id, venue, symbol)
     stmt = (select(_K.c.open_time, _K.c.open, _K.c.high, _K.c.low, _K.c.close, _K.c.volume,
                    _K.c.closed, _K.c.partial)
             .where(and_(_K.c.inst == _inst_key(instrument_id), _K.c.interval == interval)))
@@ -229,12 +235,6 @@ def runs(open_times: Sequence[int], step: int) -> list[Gap]:
         else:
             out.append(Gap(t, t + step, step))
     return out
-
-
-def canonical_from_key(engine: Engine, key: int) -> str:
-    with engine.connect() as conn:
-        canonical: str = conn.execute(select(_I.c.id).where(_I.c.key == key)).scalar_one()
-        return canonical
 
 
 def rollup(source: Sequence[Kline], interval: str) -> list[Kline]:
@@ -331,36 +331,30 @@ def gaps(engine: Engine, instrument_id: str, interval: str, since: int | None = 
 def trades(engine: Engine, instrument_id: str | None = None, *, venue: str | None = None,
            symbol: str | None = None, since: int | None = None, until: int | None = None,
            limit: int | None = None) -> list[Trade]:
-    key = resolve_key(engine, instrument_id, venue, symbol)
-    if key is None:
-        return []
-    iid = instrument_id or canonical_from_key(engine, key)
-    stmt = select(_T.c.ts, _T.c.price, _T.c.amount, _T.c.side, _T.c.trade_id).where(_T.c.inst == key)
+    iid = _named(engine, instrument_id, venue, symbol)
+    stmt = (select(_T.c.ts, _T.c.price, _T.c.amount, _T.c.side, _T.c.trade_id)
+            .where(_T.c.inst == _inst_key(iid)))
     with engine.connect() as conn:
         rows = _window(stmt, _T.c.ts, since, until, limit, conn)
-    return [Trade(iid, r[0], r[1], r[2], r[3], None if r[4].startswith("~") else r[4]) for r in rows]
+    # trade ids made up for venues that send none start with "~": not the venue's
+    return [Trade(iid, ts, price, amount, side, None if tid.startswith("~") else tid)
+            for ts, price, amount, side, tid in rows]
 
 
 def funding(engine: Engine, instrument_id: str | None = None, *, venue: str | None = None,
             symbol: str | None = None, since: int | None = None, until: int | None = None,
             limit: int | None = None) -> list[Funding]:
-    key = resolve_key(engine, instrument_id, venue, symbol)
-    if key is None:
-        return []
-    iid = instrument_id or canonical_from_key(engine, key)
+    iid = _named(engine, instrument_id, venue, symbol)
     stmt = (select(_F.c.ts, _F.c.rate, _F.c.next_funding_time, _F.c.mark_price, _F.c.index_price)
-            .where(_F.c.inst == key))
+            .where(_F.c.inst == _inst_key(iid)))
     with engine.connect() as conn:
         rows = _window(stmt, _F.c.ts, since, until, limit, conn)
-    return [Funding(iid, r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    return [Funding(iid, *r) for r in rows]
 
 
 def book_snapshots(engine: Engine, instrument_id: str, *, since: int | None = None,
                    until: int | None = None, limit: int | None = None) -> list[BookTop]:
-    key = resolve_key(engine, instrument_id)
-    if key is None:
-        return []
-    stmt = select(_B.c.ts, _B.c.bids, _B.c.asks).where(_B.c.inst == key)
+    stmt = select(_B.c.ts, _B.c.bids, _B.c.asks).where(_B.c.inst == _inst_key(instrument_id))
     with engine.connect() as conn:
         rows = _window(stmt, _B.c.ts, since, until, limit, conn)
     return [BookTop(instrument_id, r[0], [tuple(x) for x in orjson.loads(r[1])],

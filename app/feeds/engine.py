@@ -24,6 +24,7 @@ from app.feeds.recording import RecordingControl
 from app.feeds.rest import RestClient, RestError, budget_for
 from app.feeds.tickers import TickerFeed, supports_tickers
 from app.feeds.top_markets import TopMarketsError, market_volumes
+from app.feeds.venue_rest import METADATA_WEIGHT
 from app.feeds.views import BookTopView, InstrumentView, Unlisted
 from app.market.events import Kline, MarketEvent, Ticker
 from app.market.compare import Summary
@@ -311,7 +312,7 @@ class Engine:
         attempt = 0
         while text is None:
             try:
-                text = await rest.get_text(path, weight=20, retries=1)  # captured by on_response
+                text = await rest.get_text(path, weight=METADATA_WEIGHT, retries=1)  # captured by on_response
             except RestError as exc:
                 health.state = "reconnecting"
                 health.error = f"cannot load market list: {exc}"

@@ -160,6 +160,21 @@ def test_funding_throttled_and_books_sampled(db):
     assert len(snaps[0].bids) == 20 and snaps[0].bids[0] == (100.0, 1.0)
 
 
+def test_reads_by_id_or_by_venue_and_symbol_agree_and_unknown_names_say_what_is_stored(db):
+    perp = "cryptoperp_binance_btcusdt"
+    Recorder(db).ingest(tape(BTC, seconds=4) + [Funding(perp, M0, 0.0001, M0 + 3_600_000, 30_000.0, 29_999.0)])
+    assert queries.trades(db, venue="binance", symbol="btc/usdt") == queries.trades(db, BTC)
+    assert len(queries.trades(db, BTC, limit=2)) == 2
+    assert queries.funding(db, venue="binance", symbol="BTC/USDT:USDT") == queries.funding(db, perp)
+    # an id nothing was stored for reads as empty; a name that is not stored is an error saying so
+    assert queries.trades(db, "cryptopair_binance_nousdt") == []
+    assert queries.book_snapshots(db, "cryptopair_binance_nousdt") == []
+    with pytest.raises(queries.QueryError, match=r"no recorded data for DOGE/USDT on binance \(stored: BTC/USDT"):
+        queries.trades(db, venue="binance", symbol="DOGE/USDT")
+    with pytest.raises(queries.QueryError, match="by id, or by venue and symbol"):
+        queries.funding(db, venue="binance")
+
+
 def test_recording_set_filters_events(db):
     rec = Recorder(db, record={ETH})
     rec.ingest(tape(BTC, seconds=5) + tape(ETH, seconds=5, first_id=9000))
