@@ -4,8 +4,11 @@ SQLite file while a recorder writes into it. Budget: p99 < 10 ms.
 Two writers, one after the other, each in its own process so the reader measures the
 database and not a shared interpreter lock:
 
-* ``live``: ``cryptoterm record --store`` on the simulator, 4 venues x 25 symbols
-  (``--demo --universe 25``): the rate a real recorder writes;
+* ``live``: ``cryptoterm record --store`` of 4 venues x 25 symbols, the rate a real
+  recorder writes. The venues are the simulators, in processes of their own and niced
+  (as in bench_recorder and bench_watchlist): on this 2-core machine an un-niced
+  simulator takes the core the reader would have, and a real venue costs the machine
+  nothing; the recorder itself runs at normal priority;
 * ``flat-out``: ``Recorder.ingest`` of synthetic trades as fast as it goes (trades plus
   the 1m klines rebuilt from them): the worst a writer can do to a reader.
 
@@ -29,6 +32,7 @@ from pathlib import Path
 
 from storage.db import open_database
 from storage.history import HistoryReader
+from tests.bench.bench_recorder import Sims
 from tests.bench.bench_storage import T0, build_klines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,14 +122,21 @@ def main() -> int:
 
         ok &= _report("idle", _query_loop(db_path, ids, None, min(10.0, args.seconds), per_instrument),
                       "none (baseline: the machine's own noise)")
-        live = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "--data-dir", tmp, "record", "--store", "--db",
-             str(db_path), "--demo", "--universe", "25", "--quiet"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(8.0)  # the venues' market lists, books and first flushes
-        timings = _query_loop(db_path, ids, live, args.seconds, per_instrument)
-        live.terminate()
-        _, err = live.communicate(timeout=60)
+        world = Sims(universe=25, rate=40.0, nice=10)
+        try:
+            cfg = Path(tmp) / "venues.toml"
+            world.config(cfg)
+            live = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "--config", str(cfg), "--data-dir", tmp, "record",
+                 "--store", "--db", str(db_path), "--venues", ",".join(world.venues()),
+                 "--symbols", ",".join(world.symbols()), "--quiet"],
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(8.0)  # the venues' market lists, books and first flushes
+            timings = _query_loop(db_path, ids, live, args.seconds, per_instrument)
+            live.terminate()
+            _, err = live.communicate(timeout=60)
+        finally:
+            world.stop()
         import sqlite3
 
         with sqlite3.connect(db_path) as con:

@@ -46,10 +46,11 @@ def _free_port() -> int:
 # one venue's simulator: prints its endpoints as JSON, then answers each "drift" line on
 # stdin with how many seconds its model clock is behind the wall clock
 _SIM = """
-import json, logging, sys, time
+import json, logging, os, sys, time
 from app.sim.world import SIMULATORS, DemoWorld
 logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 venue, universe, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+os.nice(int(sys.argv[4]))
 world = DemoWorld(seed=7, rate=rate, universe=universe, venues=[venue]).start()
 thread = world.threads[venue]
 print(json.dumps({"venue": venue, "keys": list(SIMULATORS[venue][3]), "ws": thread.ws_url,
@@ -62,11 +63,13 @@ world.stop()
 
 
 class Sims:
-    """The four simulators, each in its own process."""
+    """The four simulators, each in its own process; ``nice`` > 0 lets them take only the
+    CPU the process under test leaves, as a remote venue takes none of it."""
 
-    def __init__(self, universe: int, rate: float) -> None:
+    def __init__(self, universe: int, rate: float, nice: int = 0) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.procs = [subprocess.Popen([sys.executable, "-c", _SIM, v, str(universe), str(rate)],
+        self.procs = [subprocess.Popen([sys.executable, "-c", _SIM, v, str(universe), str(rate),
+                                        str(nice)],
                                        cwd=ROOT, env=env, stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, text=True)
                       for v in SIMULATORS]
