@@ -124,13 +124,8 @@ def main() -> int:
                       "none (baseline: the machine's own noise)")
         world = Sims(universe=25, rate=40.0, nice=10)
         try:
-            cfg = Path(tmp) / "venues.toml"
-            world.config(cfg)
             live = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "--config", str(cfg), "--data-dir", tmp, "record",
-                 "--store", "--db", str(db_path), "--venues", ",".join(world.venues()),
-                 "--symbols", ",".join(world.symbols()), "--quiet"],
-                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                world.record_command(tmp, db_path), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             time.sleep(8.0)  # the venues' market lists, books and first flushes
             timings = _query_loop(db_path, ids, live, args.seconds, per_instrument)
             live.terminate()

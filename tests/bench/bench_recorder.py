@@ -88,6 +88,15 @@ class Sims:
                 lines += [f"[venues.{key}.live]", f'ws_url = "{i["ws"]}"', f'rest_url = "{i["rest"]}"', ""]
         path.write_text("\n".join(lines))
 
+    def record_command(self, data_dir: str, db_path: Path) -> list[str]:
+        """``cryptoterm record --store`` of every venue and symbol here into ``db_path``
+        (writes the config that points the venues at these simulators into ``data_dir``)."""
+        cfg = Path(data_dir) / "venues.toml"
+        self.config(cfg)
+        return [sys.executable, "-m", "app.cli", "--config", str(cfg), "--data-dir", data_dir, "record",
+                "--store", "--db", str(db_path), "--venues", ",".join(self.venues()),
+                "--symbols", ",".join(self.symbols()), "--quiet"]
+
     def drift(self) -> float:
         """Seconds the slowest simulator's model clock is behind the wall clock. A starved
         simulator stamps its events late, which reads as lag the recorder did not cause."""
@@ -196,15 +205,11 @@ def main() -> int:
     try:
         # kept when the recorder fails: its stderr and log are the evidence
         tmp = tempfile.mkdtemp(prefix="bench-rec-")
-        cfg = Path(tmp) / "bench.toml"
-        world.config(cfg)
         db_path = Path(tmp) / "rec.db"
         port = _free_port()
         symbols = world.symbols()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "--config", str(cfg), "--data-dir", tmp, "record",
-             "--store", "--db", str(db_path), "--venues", ",".join(world.venues()),
-             "--symbols", ",".join(symbols), "--quiet", "--metrics-port", str(port)],
+            world.record_command(tmp, db_path) + ["--metrics-port", str(port)],
             cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
             stdout=open(Path(tmp) / "stdout.txt", "w"), stderr=open(Path(tmp) / "stderr.txt", "w"))
         print(f"recording {len(symbols)} symbols on {', '.join(world.venues())} for "
